@@ -1,0 +1,32 @@
+//! The `dbgroups` command line: argument parsing (clap), rendering of
+//! diagnostics and errors (miette), and the terminal. Library crates return
+//! typed data and errors; everything a person sees is shaped here.
+
+mod args;
+mod commands;
+mod render;
+mod terminal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let style = terminal::Style::detect(cli.global.no_color);
+    terminal::install_miette_hook(style);
+    let outcome = match &cli.command {
+        Command::Validate(args) => commands::validate::run(&cli.global, args, style),
+        Command::Schema => commands::schema::run(),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            let report = miette::Report::new(err);
+            terminal::eprint(&format!("{report:?}"));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The catalogue of supported versions per engine, and the rules for which
+//! versions can replicate from which.
+//!
+//! The catalogue is static data, not a clock: a series is marked end-of-life
+//! when its vendor's support had ended by the date in [`CATALOGUE_DATE`], so
+//! validation gives the same answer on every machine and every day.
+
+use crate::model::Engine;
+
+/// When the end-of-life marks below were last checked.
+pub const CATALOGUE_DATE: &str = "2026-11-01";
+
+/// A release series (`15`, `8.0`, `10.11`) of one engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    pub engine: Engine,
+    pub series: &'static str,
+    pub end_of_life: bool,
+}
+
+const fn release(engine: Engine, series: &'static str, end_of_life: bool) -> Release {
+    Release {
+        engine,
+        series,
+        end_of_life,
+    }
+}
+
+const EOL: bool = true;
+const SUPPORTED: bool = false;
+
+/// Every version the manifest accepts. Keep `docs/manifest.md` in step.
+pub const CATALOGUE: &[Release] = &[
+    release(Engine::Postgresql, "9.6", EOL),
+    release(Engine::Postgresql, "10", EOL),
+    release(Engine::Postgresql, "11", EOL),
+    release(Engine::Postgresql, "12", EOL),
+    release(Engine::Postgresql, "13", EOL),
+    release(Engine::Postgresql, "14", EOL),
+    release(Engine::Postgresql, "15", SUPPORTED),
+    release(Engine::Postgresql, "16", SUPPORTED),
+    release(Engine::Postgresql, "17", SUPPORTED),
+    release(Engine::Postgresql, "18", SUPPORTED),
+    release(Engine::Mysql, "5.6", EOL),
+    release(Engine::Mysql, "5.7", EOL),
+    release(Engine::Mysql, "8.0", EOL),
+    release(Engine::Mysql, "8.1", EOL),
+    release(Engine::Mysql, "8.2", EOL),
+    release(Engine::Mysql, "8.3", EOL),
+    release(Engine::Mysql, "8.4", SUPPORTED),
+    release(Engine::Mysql, "9.0", EOL),
+    release(Engine::Mysql, "9.1", EOL),
+    release(Engine::Mysql, "9.2", EOL),
+    release(Engine::Mysql, "9.3", EOL),
+    release(Engine::Mysql, "9.4", EOL),
+    release(Engine::Mysql, "9.5", SUPPORTED),
+    release(Engine::Percona, "5.6", EOL),
+    release(Engine::Percona, "5.7", EOL),
+    release(Engine::Percona, "8.0", EOL),
+    release(Engine::Percona, "8.1", EOL),
+    release(Engine::Percona, "8.2", EOL),
+    release(Engine::Percona, "8.3", EOL),
+    release(Engine::Percona, "8.4", SUPPORTED),
+    release(Engine::Mariadb, "10.3", EOL),
+    release(Engine::Mariadb, "10.4", EOL),
+    release(Engine::Mariadb, "10.5", EOL),
+    release(Engine::Mariadb, "10.6", EOL),
+    release(Engine::Mariadb, "10.11", SUPPORTED),
+    release(Engine::Mariadb, "11.4", SUPPORTED),
+    release(Engine::Mariadb, "11.8", SUPPORTED),
+    release(Engine::Redis, "5.0", EOL),
+    release(Engine::Redis, "6.0", EOL),
+    release(Engine::Redis, "6.2", EOL),
+    release(Engine::Redis, "7.0", SUPPORTED),
+    release(Engine::Redis, "7.2", SUPPORTED),
+    release(Engine::Redis, "7.4", SUPPORTED),
+    release(Engine::Redis, "8.0", SUPPORTED),
+    release(Engine::Redis, "8.2", SUPPORTED),
+    release(Engine::Mongodb, "4.4", EOL),
+    release(Engine::Mongodb, "5.0", EOL),
+    release(Engine::Mongodb, "6.0", EOL),
+    release(Engine::Mongodb, "7.0", SUPPORTED),
+    release(Engine::Mongodb, "8.0", SUPPORTED),
+];
+
+/// The version a group gets when its manifest names none: the series Debian
+/// stable ships where it ships one, else the vendor's current long-term one.
+pub fn default_version(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgresql => "15",
+        Engine::Mariadb => "10.11",
+        Engine::Mysql | Engine::Percona => "8.4",
+        Engine::Redis => "7.0",
+        Engine::Mongodb => "7.0",
+    }
+}
+
+pub fn releases(engine: Engine) -> impl Iterator<Item = &'static Release> {
+    CATALOGUE.iter().filter(move |r| r.engine == engine)
+}
+
+/// A parsed version: one to three dot-separated numbers, kept with its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub major: u32,
+    pub minor: Option<u32>,
+    pub patch: Option<u32>,
+}
+
+impl Version {
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('.');
+        let mut number = |required: bool| -> Option<Option<u32>> {
+            match parts.next() {
+                None if !required => Some(None),
+                None => None,
+                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse().ok().map(Some)
+                }
+                Some(_) => None,
+            }
+        };
+        let major = number(true)??;
+        let minor = number(false)?;
+        let patch = if minor.is_some() {
+            number(false)?
+        } else {
+            None
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// The release series this version belongs to, as the catalogue names it.
+    /// PostgreSQL from 10 on is numbered by major alone.
+    pub fn series(&self, engine: Engine) -> String {
+        match engine {
+            Engine::Postgresql if self.major >= 10 => self.major.to_string(),
+            _ => format!("{}.{}", self.major, self.minor.unwrap_or(0)),
+        }
+    }
+
+    /// Compares release series; patch levels count only when both sides
+    /// name one (`8.0` means "the current 8.0", not `8.0.0`).
+    fn compare(&self, other: &Version, engine: Engine) -> std::cmp::Ordering {
+        let key = |v: &Version| match engine {
+            Engine::Postgresql if v.major >= 10 => (v.major, 0),
+            _ => (v.major, v.minor.unwrap_or(0)),
+        };
+        key(self)
+            .cmp(&key(other))
+            .then_with(|| match (self.patch, other.patch) {
+                (Some(a), Some(b)) => a.cmp(&b),
+                _ => std::cmp::Ordering::Equal,
+            })
+    }
+}
+
+/// Why a version is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionProblem {
+    Unparseable,
+    NotInCatalogue { series: String },
+}
+
+pub fn lookup(engine: Engine, text: &str) -> Result<&'static Release, VersionProblem> {
+    let version = Version::parse(text).ok_or(VersionProblem::Unparseable)?;
+    let series = version.series(engine);
+    releases(engine)
+        .find(|r| r.series == series)
+        .ok_or(VersionProblem::NotInCatalogue { series })
+}
+
+/// Whether a server of `replica` can stream from one of `source`. The error
+/// is a sentence saying why not.
+pub fn check_replication(
+    source: (Engine, &Version),
+    replica: (Engine, &Version),
+) -> Result<(), String> {
+    let ((source_engine, source_version), (replica_engine, replica_version)) = (source, replica);
+    let shown = |engine: Engine, v: &Version| format!("{engine} {}", v.series(engine));
+    match (source_engine, replica_engine) {
+        (Engine::Postgresql, Engine::Postgresql) => {
+            if source_version.series(source_engine) != replica_version.series(replica_engine) {
+                return Err(format!(
+                    "PostgreSQL streaming replication needs the same major version on both sides (source {}, replica {})",
+                    shown(source_engine, source_version),
+                    shown(replica_engine, replica_version)
+                ));
+            }
+            Ok(())
+        }
+        (Engine::Mongodb, Engine::Mongodb) => {
+            if source_version.series(source_engine) != replica_version.series(replica_engine) {
+                return Err(format!(
+                    "members of one MongoDB replica set must run the same release series (source {}, replica {})",
+                    shown(source_engine, source_version),
+                    shown(replica_engine, replica_version)
+                ));
+            }
+            Ok(())
+        }
+        (Engine::Mariadb, Engine::Mysql | Engine::Percona)
+        | (Engine::Mysql | Engine::Percona, Engine::Mariadb) => Err(format!(
+            "MariaDB and MySQL/Percona use incompatible GTID formats, so {} cannot replicate from {}",
+            replica_engine, source_engine
+        )),
+        _ => {
+            if replica_version
+                .compare(source_version, replica_engine)
+                .is_lt()
+            {
+                return Err(format!(
+                    "a replica must run the same version as its source or a newer one, never older (source {}, replica {})",
+                    shown(source_engine, source_version),
+                    shown(replica_engine, replica_version)
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether data can be imported (restored once) from `source` into
+/// `destination`: a restore never goes to an older release of the same engine.
+pub fn check_import(
+    source: (Engine, &Version),
+    destination: (Engine, &Version),
+) -> Result<(), String> {
+    let ((source_engine, source_version), (destination_engine, destination_version)) =
+        (source, destination);
+    if source_engine == destination_engine
+        && destination_version
+            .compare(source_version, destination_engine)
+            .is_lt()
+    {
+        return Err(format!(
+            "a backup cannot be restored into an older release (source {source_engine} {}, destination {destination_engine} {})",
+            source_version.series(source_engine),
+            destination_version.series(destination_engine)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).expect("test versions parse")
+    }
+
+    #[test]
+    fn versions_keep_their_written_precision() {
+        assert_eq!(v("10.10").minor, Some(10));
+        assert_eq!(v("8.0.36").patch, Some(36));
+        assert_eq!(Version::parse("8.x"), None);
+        assert_eq!(Version::parse("v8"), None);
+        assert_eq!(Version::parse("1.2.3.4"), None);
+        assert_eq!(Version::parse(""), None);
+    }
+
+    #[test]
+    fn series_follow_each_engines_numbering() {
+        assert_eq!(v("15.4").series(Engine::Postgresql), "15");
+        assert_eq!(v("9.6").series(Engine::Postgresql), "9.6");
+        assert_eq!(v("8").series(Engine::Mysql), "8.0");
+        assert_eq!(v("10.11.6").series(Engine::Mariadb), "10.11");
+    }
+
+    #[test]
+    fn every_default_version_is_a_supported_catalogue_entry() {
+        for engine in [
+            Engine::Mysql,
+            Engine::Percona,
+            Engine::Mariadb,
+            Engine::Postgresql,
+            Engine::Redis,
+            Engine::Mongodb,
+        ] {
+            let release = lookup(engine, default_version(engine)).expect("default is catalogued");
+            assert!(!release.end_of_life, "{engine} default is end-of-life");
+        }
+    }
+
+    #[test]
+    fn replication_rules() {
+        let pg = Engine::Postgresql;
+        assert!(check_replication((pg, &v("15")), (pg, &v("15.3"))).is_ok());
+        assert!(check_replication((pg, &v("15")), (pg, &v("16"))).is_err());
+        let my = Engine::Mysql;
+        assert!(check_replication((my, &v("8.0")), (my, &v("8.4"))).is_ok());
+        assert!(check_replication((my, &v("8.4")), (my, &v("8.0"))).is_err());
+        assert!(check_replication((my, &v("8.0.30")), (my, &v("8.0.20"))).is_err());
+        assert!(check_replication((my, &v("8.0.30")), (my, &v("8.0"))).is_ok());
+        assert!(check_replication((my, &v("8.0")), (Engine::Percona, &v("8.0"))).is_ok());
+        assert!(check_replication((my, &v("8.0")), (Engine::Mariadb, &v("11.4"))).is_err());
+        let redis = Engine::Redis;
+        assert!(check_replication((redis, &v("7.2")), (redis, &v("7.0"))).is_err());
+        let mongo = Engine::Mongodb;
+        assert!(check_replication((mongo, &v("7.0")), (mongo, &v("8.0"))).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! The typed manifest: what the user declared, each value with its span.
+
+use crate::catalogue::{self, Version};
+use crate::source::{Span, Spanned};
+
+/// The four database types a manifest can declare, in the order they are
+/// listed in documentation and output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DbType {
+    Mysql,
+    Postgresql,
+    Redis,
+    Mongodb,
+}
+
+impl DbType {
+    pub const ALL: [DbType; 4] = [
+        DbType::Mysql,
+        DbType::Postgresql,
+        DbType::Redis,
+        DbType::Mongodb,
+    ];
+
+    /// The manifest key, which is also how plans and flags name the type.
+    pub fn key(self) -> &'static str {
+        match self {
+            DbType::Mysql => "mysql",
+            DbType::Postgresql => "postgresql",
+            DbType::Redis => "redis",
+            DbType::Mongodb => "mongodb",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.key() == key)
+    }
+
+    /// The engine a group of this type runs when `engine` is not given.
+    pub fn default_engine(self) -> Engine {
+        match self {
+            DbType::Mysql => Engine::Mysql,
+            DbType::Postgresql => Engine::Postgresql,
+            DbType::Redis => Engine::Redis,
+            DbType::Mongodb => Engine::Mongodb,
+        }
+    }
+}
+
+impl std::fmt::Display for DbType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// The server software. Only the mysql type has a choice (`engine:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Engine {
+    Mysql,
+    Percona,
+    Mariadb,
+    Postgresql,
+    Redis,
+    Mongodb,
+}
+
+impl Engine {
+    /// The values the `engine:` key accepts.
+    pub const MYSQL_FAMILY: [Engine; 3] = [Engine::Mysql, Engine::Percona, Engine::Mariadb];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Engine::Mysql => "mysql",
+            Engine::Percona => "percona",
+            Engine::Mariadb => "mariadb",
+            Engine::Postgresql => "postgresql",
+            Engine::Redis => "redis",
+            Engine::Mongodb => "mongodb",
+        }
+    }
+
+    pub fn db_type(self) -> DbType {
+        match self {
+            Engine::Mysql | Engine::Percona | Engine::Mariadb => DbType::Mysql,
+            Engine::Postgresql => DbType::Postgresql,
+            Engine::Redis => DbType::Redis,
+            Engine::Mongodb => DbType::Mongodb,
+        }
+    }
+
+    pub fn from_mysql_family_key(key: &str) -> Option<Self> {
+        Self::MYSQL_FAMILY.into_iter().find(|e| e.key() == key)
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// A manifest after parsing: the application and its groups, in the order
+/// they were written.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// `--app` when given, else the manifest's `application:`.
+    pub application: Option<Spanned<String>>,
+    /// The environment section the groups were read from, if any.
+    pub environment: Option<String>,
+    pub groups: Vec<Group>,
+}
+
+impl Manifest {
+    pub fn groups_of(&self, db_type: DbType) -> impl Iterator<Item = &Group> {
+        self.groups.iter().filter(move |g| g.db_type == db_type)
+    }
+
+    pub fn group(&self, db_type: DbType, name: &str) -> Option<&Group> {
+        self.groups_of(db_type).find(|g| g.name.value == name)
+    }
+
+    pub fn servers(&self) -> impl Iterator<Item = (&Group, &Server)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.servers.iter().map(move |s| (g, s)))
+    }
+
+    /// The group whose values the root variables (`MYSQL_ADDRESS`) carry:
+    /// the one marked `primary: true`, else the first declared.
+    pub fn primary_group(&self, db_type: DbType) -> Option<&Group> {
+        self.groups_of(db_type)
+            .find(|g| g.is_primary())
+            .or_else(|| self.groups_of(db_type).next())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub db_type: DbType,
+    /// The group's name, spanned at its key (or at the type key for the
+    /// short form, whose group is always `default`).
+    pub name: Spanned<String>,
+    /// Written in the short form (`redis: { servers: … }`).
+    pub short_form: bool,
+    pub configuration: Configuration,
+    pub primary: Option<Spanned<bool>>,
+    pub backups: Backups,
+    pub replicate_from: Option<GroupRef>,
+    pub import_from: Option<GroupRef>,
+    /// The first server is the master, the rest are its slaves.
+    pub servers: Vec<Server>,
+    /// The span of the `servers:` key, when present.
+    pub servers_key: Option<Span>,
+}
+
+impl Group {
+    /// The short form only ever declares the group named `default`.
+    pub const SHORT_FORM_NAME: &'static str = "default";
+
+    pub fn engine(&self) -> Engine {
+        self.configuration
+            .engine
+            .as_ref()
+            .map_or(self.db_type.default_engine(), |e| e.value)
+    }
+
+    /// The declared version, or the catalogue's default for the engine.
+    pub fn version(&self) -> Option<Version> {
+        match &self.configuration.version {
+            Some(v) => Version::parse(&v.value),
+            None => Version::parse(catalogue::default_version(self.engine())),
+        }
+    }
+
+    pub fn is_primary(&self) -> bool {
+        self.primary.as_ref().is_some_and(|p| p.value)
+    }
+
+    pub fn managed_backups(&self) -> bool {
+        self.backups.managed.as_ref().is_some_and(|m| m.value)
+    }
+
+    /// `TYPE.NAME`, the form flags such as `--add-group` take.
+    pub fn address(&self) -> String {
+        format!("{}.{}", self.db_type, self.name.value)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Configuration {
+    pub engine: Option<Spanned<Engine>>,
+    /// Kept as written (`10.10` is not `10.1`); see [`Version`].
+    pub version: Option<Spanned<String>>,
+    pub operating_system: Option<Spanned<String>>,
+    /// In gigabytes.
+    pub root_disk_size: Option<Spanned<u64>>,
+    pub root_disk_type: Option<Spanned<String>>,
+    pub encoding: Option<Spanned<String>>,
+    pub tags: Vec<Tag>,
+    /// `engine:` was written but named no engine we know (already reported).
+    pub engine_unrecognised: bool,
+}
+
+/// A tag written either as a list item (`- backend`) or a map entry
+/// (`team: payments`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: Spanned<String>,
+    pub value: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Backups {
+    pub managed: Option<Spanned<bool>>,
+}
+
+/// A reference to another group, from `replicate_from` or `import_from`.
+#[derive(Debug, Clone)]
+pub struct GroupRef {
+    /// `None` means this manifest's own application.
+    pub application: Option<Spanned<String>>,
+    pub group: Spanned<String>,
+    /// The whole value, for labels.
+    pub span: Span,
+}
+
+impl GroupRef {
+    /// True when the reference leaves this application.
+    pub fn is_cross_application(&self, own_application: Option<&str>) -> bool {
+        match (&self.application, own_application) {
+            (None, _) => false,
+            (Some(app), Some(own)) => app.value != own,
+            (Some(_), None) => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub unique_name: Spanned<String>,
+    pub address: Option<Spanned<String>>,
+    pub vendor: Option<Spanned<String>>,
+    pub size: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub key_name: Option<Spanned<String>>,
+    pub root_disk_size: Option<Spanned<u64>>,
+    pub root_disk_type: Option<Spanned<String>>,
+    pub subnet_id: Option<Spanned<String>>,
+    pub availability_zone: Option<Spanned<String>>,
+    /// The span of the `server:` entry, for labels about the whole server.
+    pub span: Span,
+}
+
+/// Where a server lives, derived from `vendor` and `address`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Local,
+    Ssh,
+}
+
+impl Server {
+    /// Validation guarantees a supported vendor; this reads the choice.
+    pub fn provider(&self) -> ProviderKind {
+        match (
+            self.vendor.as_ref().map(|v| v.value.as_str()),
+            &self.address,
+        ) {
+            (Some("ssh"), _) | (None, Some(_)) => ProviderKind::Ssh,
+            _ => ProviderKind::Local,
+        }
+    }
+}

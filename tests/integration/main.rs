@@ -1,0 +1,6 @@
+//! All integration tests, built as one binary (as ripgrep does): each module
+//! covers one area, and `common` holds the helpers they share.
+
+mod common;
+mod examples;
+mod rules;
