@@ -1,6 +1,9 @@
 //! All integration tests, built as one binary (as ripgrep does): each module
 //! covers one area, and `common` holds the helpers they share.
 
+mod cli;
 mod common;
 mod examples;
+mod properties;
 mod rules;
+mod schema;

@@ -10,11 +10,13 @@ use crate::source::{SourceFile, Span};
 /// Parses the whole text; on failure returns every diagnostic it can give.
 pub(crate) fn load(source: &SourceFile) -> Result<Node, Vec<Diagnostic>> {
     if let Some(at) = source.invalid_utf8_at() {
+        // The text holds U+FFFD where the bad bytes were: label that character.
+        let width = source.text()[at..].chars().next().map_or(0, char::len_utf8);
         return Err(vec![
             Diagnostic::error(
                 Code::InvalidUtf8,
                 "the manifest is not valid UTF-8",
-                Span::new(at, at + 1),
+                Span::new(at, at + width),
             )
             .with_caption("this byte is not UTF-8")
             .with_help("save the file as UTF-8"),
