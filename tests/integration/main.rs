@@ -7,3 +7,4 @@ mod examples;
 mod properties;
 mod rules;
 mod schema;
+mod state;

@@ -135,7 +135,7 @@ fn quote(text: &str, salt: usize) -> String {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         && !text.starts_with(['-', '.']);
-    if plain_safe && (salt + text.len()) % 2 == 0 {
+    if plain_safe && (salt + text.len()).is_multiple_of(2) {
         text.to_string()
     } else {
         serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())

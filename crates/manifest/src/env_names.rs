@@ -29,6 +29,12 @@ pub fn extra_suffixes(db_type: DbType) -> &'static [&'static str] {
     }
 }
 
+/// Whether a variable's value is a secret: passwords, and URLs, which carry
+/// the password. Such values are masked everywhere they are shown.
+pub fn is_secret(name: &str) -> bool {
+    name.ends_with("_PASSWORD") || name.ends_with("_URL") || name.contains("_URL_")
+}
+
 pub fn prefix(db_type: DbType) -> &'static str {
     match db_type {
         DbType::Mysql => "MYSQL",
@@ -86,5 +92,7 @@ mod tests {
         assert!(names.contains(&"MYSQL_VENUS_SLAVE_ADDRESSES_EXT".to_string()));
         assert!(root_names(DbType::Mongodb).contains(&"MONGODB_ADDRESSES".to_string()));
         assert!(!root_names(DbType::Redis).contains(&"REDIS_ADDRESSES".to_string()));
+        assert!(is_secret("MYSQL_VENUS_PASSWORD") && is_secret("REDIS_URL_INT"));
+        assert!(!is_secret("MYSQL_USERNAME") && !is_secret("POSTGRESQL_URLS_ADDRESS"));
     }
 }

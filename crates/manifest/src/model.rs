@@ -5,7 +5,10 @@ use crate::source::{Span, Spanned};
 
 /// The four database types a manifest can declare, in the order they are
 /// listed in documentation and output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum DbType {
     Mysql,
     Postgresql,
@@ -53,7 +56,10 @@ impl std::fmt::Display for DbType {
 }
 
 /// The server software. Only the mysql type has a choice (`engine:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Engine {
     Mysql,
     Percona,
@@ -251,7 +257,10 @@ pub struct Server {
 }
 
 /// Where a server lives, derived from `vendor` and `address`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Local,
     Ssh,

@@ -1,0 +1,253 @@
+//! The recorded state of one application (DESIGN.md §5).
+
+use std::collections::BTreeMap;
+
+use dbgroups_manifest::{DbType, Engine, ProviderKind, env_names};
+use serde::{Deserialize, Serialize};
+
+/// The state format this build reads and writes. A file with a larger
+/// number was written by a newer dbgroups and is refused, never rewritten.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Shown instead of a secret in every rendering.
+pub const MASK: &str = "(sensitive)";
+
+/// Everything dbgroups knows about one application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppState {
+    pub format_version: u32,
+    /// Identifies this state's history; set once when the state is created.
+    /// A plan made against one lineage never applies to another.
+    pub lineage: String,
+    /// Grows by one with every write.
+    pub serial: u64,
+    pub application: String,
+    #[serde(default)]
+    pub groups: Vec<GroupState>,
+    /// Per group address (`postgresql.default`).
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Credentials>,
+    #[serde(default)]
+    pub backups: Vec<BackupRecord>,
+    /// The variables last written to the environment file.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// The apply in progress, if one was interrupted.
+    #[serde(default)]
+    pub journal: Option<Journal>,
+}
+
+impl AppState {
+    /// An empty state with a fresh lineage, not yet written (serial 0).
+    pub fn new(application: impl Into<String>) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            lineage: uuid::Uuid::new_v4().to_string(),
+            serial: 0,
+            application: application.into(),
+            groups: Vec::new(),
+            credentials: BTreeMap::new(),
+            backups: Vec::new(),
+            environment: BTreeMap::new(),
+            journal: None,
+        }
+    }
+
+    pub fn group(&self, db_type: DbType, name: &str) -> Option<&GroupState> {
+        self.groups
+            .iter()
+            .find(|g| g.db_type == db_type && g.name == name)
+    }
+
+    pub fn group_mut(&mut self, db_type: DbType, name: &str) -> Option<&mut GroupState> {
+        self.groups
+            .iter_mut()
+            .find(|g| g.db_type == db_type && g.name == name)
+    }
+
+    /// The server and its group, by `unique_name`.
+    pub fn server(&self, unique_name: &str) -> Option<(&GroupState, &ServerState)> {
+        self.groups.iter().find_map(|g| {
+            g.servers
+                .iter()
+                .find(|s| s.unique_name == unique_name)
+                .map(|s| (g, s))
+        })
+    }
+
+    /// A copy safe to show: passwords and secret variables masked.
+    pub fn redacted(&self) -> AppState {
+        let mut copy = self.clone();
+        for credentials in copy.credentials.values_mut() {
+            if credentials.password.is_some() {
+                credentials.password = Some(Secret::new(MASK));
+            }
+        }
+        for (name, value) in copy.environment.iter_mut() {
+            if env_names::is_secret(name) {
+                *value = MASK.to_string();
+            }
+        }
+        copy
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupState {
+    #[serde(rename = "type")]
+    pub db_type: DbType,
+    pub name: String,
+    pub engine: Engine,
+    pub version: String,
+    /// The root variables of the type follow this group.
+    pub primary: bool,
+    pub managed_backups: bool,
+    pub replicate_from: Option<SourceRef>,
+    /// Set once the one-time import has been done.
+    pub imported_from: Option<SourceRef>,
+    /// The master first, then its slaves, in the order they were added.
+    pub servers: Vec<ServerState>,
+}
+
+impl GroupState {
+    pub fn address(&self) -> String {
+        format!("{}.{}", self.db_type, self.name)
+    }
+
+    pub fn master(&self) -> Option<&ServerState> {
+        self.servers.iter().find(|s| s.role == Role::Master)
+    }
+
+    pub fn slaves(&self) -> impl Iterator<Item = &ServerState> {
+        self.servers.iter().filter(|s| s.role == Role::Slave)
+    }
+}
+
+/// A group in some application (possibly this one).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRef {
+    pub application: String,
+    pub group: String,
+}
+
+impl std::fmt::Display for SourceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.application, self.group)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Slave,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerState {
+    pub unique_name: String,
+    pub role: Role,
+    pub provider: ProviderKind,
+    /// Learnt at apply: `None` only in a plan's expected state.
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    /// Whatever the provider needs to find the server again (data directory,
+    /// system user, …).
+    #[serde(default)]
+    pub provider_data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    /// Generated at apply: `None` only in a plan's expected state.
+    pub password: Option<Secret>,
+    pub database: String,
+}
+
+/// A secret value. Debug output never shows it; it is serialised as is,
+/// because the state file (mode 0600) is where it is kept.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRecord {
+    pub id: String,
+    /// The group address it was taken of.
+    pub group: String,
+    pub server: String,
+    pub path: String,
+    pub size_bytes: u64,
+    pub taken_at: String,
+}
+
+/// Progress of the apply in progress, so that a re-run resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    pub plan_id: String,
+    pub started_at: String,
+    pub steps: BTreeMap<String, StepStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Started,
+    Done,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_masks_passwords_and_secret_variables() {
+        let mut state = AppState::new("shop");
+        state.credentials.insert(
+            "postgresql.default".into(),
+            Credentials {
+                username: "shop".into(),
+                password: Some(Secret::new("hunter2")),
+                database: "shop".into(),
+            },
+        );
+        state
+            .environment
+            .insert("POSTGRESQL_PASSWORD".into(), "hunter2".into());
+        state.environment.insert(
+            "POSTGRESQL_URL".into(),
+            "postgresql://shop:hunter2@127.0.0.1/shop".into(),
+        );
+        state
+            .environment
+            .insert("POSTGRESQL_USERNAME".into(), "shop".into());
+        let shown = serde_json::to_string(&state.redacted()).expect("serialises");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("\"POSTGRESQL_USERNAME\":\"shop\""));
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), MASK);
+    }
+}
