@@ -20,6 +20,10 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&cli.global, args, style),
         Command::Schema => commands::schema::run(),
+        Command::Plan(args) => commands::plan::run(&cli.global, args, style),
+        Command::Show(args) => commands::show::run(args, style),
+        Command::Graph(args) => commands::graph::run(&cli.global, args, style),
+        Command::State(command) => commands::state::run(&cli.global, command),
     };
     match outcome {
         Ok(code) => code,

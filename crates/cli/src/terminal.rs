@@ -43,3 +43,24 @@ pub(crate) fn print(text: &str) {
 pub(crate) fn eprint(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
+
+/// Colours a text plan by each line's marker: `!` red, `+` green, `~`
+/// yellow, `-` red. The renderer stays plain; this is the terminal's part.
+pub(crate) fn colour_plan(text: &str, style: Style) -> String {
+    if !style.color {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|line| {
+            let code = match line.trim_start().chars().next() {
+                Some('!') => "1;31",
+                Some('+') => "32",
+                Some('~') => "33",
+                Some('-') => "31",
+                _ => return line.to_string(),
+            };
+            format!("\x1b[{code}m{line}\x1b[0m")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

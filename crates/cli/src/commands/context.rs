@@ -1,0 +1,94 @@
+//! What most commands start from: the parsed manifest, the state store and
+//! the recorded state of every application in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dbgroups_manifest::{Manifest, ParseOptions, SourceFile};
+use dbgroups_plan::{GroupAddress, Intents};
+use dbgroups_state::{AppState, DirectoryStore, StateStore};
+
+use super::CliError;
+use crate::args::{GlobalArgs, IntentArgs};
+use crate::render;
+use crate::terminal::{self, Style};
+
+pub(crate) struct Context {
+    pub(crate) manifest_bytes: Vec<u8>,
+    pub(crate) manifest: Manifest,
+    pub(crate) state: Option<AppState>,
+    pub(crate) others: BTreeMap<String, AppState>,
+}
+
+pub(crate) fn store(global: &GlobalArgs) -> DirectoryStore {
+    match &global.state_dir {
+        Some(dir) => DirectoryStore::new(dir),
+        None => DirectoryStore::beside(&global.manifest),
+    }
+}
+
+/// Reads and validates the manifest (printing its diagnostics when it has
+/// errors, and its warnings otherwise) and loads the state.
+pub(crate) fn load(global: &GlobalArgs, style: Style) -> Result<Context, CliError> {
+    let manifest_bytes = std::fs::read(&global.manifest).map_err(|source| {
+        dbgroups_manifest::ManifestError::Read {
+            path: global.manifest.clone(),
+            source,
+        }
+    })?;
+    let source = SourceFile::from_bytes(global.manifest.display().to_string(), &manifest_bytes);
+    let options = ParseOptions {
+        environment: global.environment.clone(),
+        application: global.app.clone(),
+    };
+    let parsed = dbgroups_manifest::parse(&source, &options);
+    let Some(manifest) = parsed.manifest else {
+        let shown: Vec<_> = parsed.diagnostics.iter().collect();
+        terminal::eprint(render::graphical(&shown, &source, style).trim_end());
+        return Err(CliError::InvalidManifest(source.name().to_string()));
+    };
+    let warnings: Vec<_> = parsed
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == dbgroups_manifest::Severity::Warning)
+        .collect();
+    if !warnings.is_empty() {
+        terminal::eprint(render::graphical(&warnings, &source, style).trim_end());
+    }
+    let application = manifest
+        .application
+        .as_ref()
+        .map(|a| a.value.clone())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "the manifest names no application: add `application: NAME` or pass --app NAME"
+                    .into(),
+            )
+        })?;
+    let store = store(global);
+    let mut others = store.load_all()?;
+    let state = others.remove(&application);
+    Ok(Context {
+        manifest_bytes,
+        manifest,
+        state,
+        others,
+    })
+}
+
+pub(crate) fn intents(args: &IntentArgs) -> Result<Intents, CliError> {
+    let groups = |flag: &str, values: &[String]| -> Result<BTreeSet<GroupAddress>, CliError> {
+        values
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| CliError::Usage(format!("{flag} {v}: {e}")))
+            })
+            .collect()
+    };
+    Ok(Intents {
+        add_groups: groups("--add-group", &args.add_group)?,
+        remove_groups: groups("--remove-group", &args.remove_group)?,
+        remove_servers: args.remove_server.iter().cloned().collect(),
+        resync: args.resync.iter().cloned().collect(),
+    })
+}

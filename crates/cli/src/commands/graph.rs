@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use dbgroups_plan::PlanInput;
+use dbgroups_plan::render::graph;
+
+use super::{CliError, context};
+use crate::args::{GlobalArgs, GraphArgs, GraphFormat};
+use crate::terminal::{self, Style};
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    args: &GraphArgs,
+    style: Style,
+) -> Result<ExitCode, CliError> {
+    let plan = match &args.plan {
+        Some(path) => super::show::read_plan_file(path)?.plan,
+        None => {
+            let ctx = context::load(global, style)?;
+            let intents = context::intents(&args.intents)?;
+            let observed = super::observe::observe(ctx.state.as_ref(), args.intents.refresh);
+            dbgroups_plan::plan(&PlanInput {
+                manifest: &ctx.manifest,
+                state: ctx.state.as_ref(),
+                other_applications: &ctx.others,
+                observed: &observed,
+                intents: &intents,
+            })?
+        }
+    };
+    let text = match args.format {
+        GraphFormat::Dot => graph::dot(&plan),
+        GraphFormat::Mermaid => graph::mermaid(&plan),
+    };
+    terminal::print(text.trim_end());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,221 @@
+//! The typed changes a diff finds, and the report of what it would not do.
+
+use dbgroups_manifest::{DbType, Engine};
+use dbgroups_state::SourceRef;
+use serde::{Deserialize, Serialize};
+
+use crate::input::GroupAddress;
+
+/// One change to the application, with why it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Stable within a plan: `change-1`, `change-2`, … in plan order.
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: ChangeKind,
+    pub reason: String,
+    /// Replaces or removes data.
+    pub destructive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A new group: its master, its slaves, and the data it starts from.
+    CreateGroup {
+        group: GroupAddress,
+        engine: Engine,
+        version: String,
+        master: String,
+        slaves: Vec<String>,
+        seed: Option<Seed>,
+    },
+    /// New slaves in an existing group, seeded from its master.
+    ScaleUp {
+        group: GroupAddress,
+        master: String,
+        new_slaves: Vec<String>,
+    },
+    /// A single-server group becomes a replica of another group (or moves to
+    /// another source). Its data is replaced.
+    EnableReplication {
+        group: GroupAddress,
+        server: String,
+        source: SourceRef,
+        source_master: String,
+        previous: Option<SourceRef>,
+    },
+    /// The replica is detached and keeps its data as a standalone master.
+    DisableReplication {
+        group: GroupAddress,
+        server: String,
+        source: SourceRef,
+    },
+    /// The root variables move to another group.
+    MovePrimary {
+        db_type: DbType,
+        from: Option<String>,
+        to: String,
+    },
+    /// A recorded setting changes in place, with no server work.
+    SetManagedBackups {
+        group: GroupAddress,
+        managed: bool,
+    },
+    /// A slave is re-seeded from a fresh backup and re-attached.
+    Resync {
+        group: GroupAddress,
+        server: String,
+        master: String,
+    },
+    /// A recorded server that is down is started.
+    StartServer {
+        group: GroupAddress,
+        server: String,
+    },
+    RemoveServer {
+        group: GroupAddress,
+        server: String,
+    },
+    RemoveGroup {
+        group: GroupAddress,
+        servers: Vec<String>,
+    },
+    /// Only the environment file is out of date.
+    UpdateEnvironment,
+}
+
+/// Where a new group's data comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Seed {
+    /// `replicate_from`: restored from the source's master, then its slave.
+    Replicate {
+        source: SourceRef,
+        source_master: String,
+    },
+    /// `import_from`: restored once from the source's master.
+    Import {
+        source: SourceRef,
+        source_master: String,
+    },
+}
+
+/// The marker the text renderer shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Remove,
+}
+
+impl ChangeKind {
+    pub fn action(&self) -> Action {
+        match self {
+            ChangeKind::CreateGroup { .. } | ChangeKind::ScaleUp { .. } => Action::Create,
+            ChangeKind::RemoveServer { .. } | ChangeKind::RemoveGroup { .. } => Action::Remove,
+            _ => Action::Update,
+        }
+    }
+
+    /// One line saying what the change does.
+    pub fn summary(&self) -> String {
+        match self {
+            ChangeKind::CreateGroup {
+                group,
+                engine,
+                version,
+                master,
+                slaves,
+                seed,
+            } => {
+                let mut text = format!("create {group} ({engine} {version}): master {master}");
+                if !slaves.is_empty() {
+                    text.push_str(&format!(", slaves {}", slaves.join(", ")));
+                }
+                match seed {
+                    Some(Seed::Replicate { source, .. }) => {
+                        text.push_str(&format!(", replicating from {source}"))
+                    }
+                    Some(Seed::Import { source, .. }) => {
+                        text.push_str(&format!(", importing data from {source}"))
+                    }
+                    None => {}
+                }
+                text
+            }
+            ChangeKind::ScaleUp {
+                group, new_slaves, ..
+            } => {
+                format!("scale up {group}: add {}", new_slaves.join(", "))
+            }
+            ChangeKind::EnableReplication {
+                group,
+                source,
+                previous: None,
+                ..
+            } => format!("enable replication of {group} from {source}"),
+            ChangeKind::EnableReplication {
+                group,
+                source,
+                previous: Some(previous),
+                ..
+            } => format!("move replication of {group} from {previous} to {source}"),
+            ChangeKind::DisableReplication { group, source, .. } => {
+                format!("disable replication of {group} from {source}")
+            }
+            ChangeKind::MovePrimary { db_type, from, to } => match from {
+                Some(from) => format!("move the {db_type} primary from {from} to {to}"),
+                None => format!("make {db_type}.{to} the {db_type} primary"),
+            },
+            ChangeKind::SetManagedBackups { group, managed } => format!(
+                "{} managed backups on {group}",
+                if *managed { "enable" } else { "disable" }
+            ),
+            ChangeKind::Resync { group, server, .. } => {
+                format!("re-synchronise {server} in {group}")
+            }
+            ChangeKind::StartServer { group, server } => format!("start {server} in {group}"),
+            ChangeKind::RemoveServer { group, server } => format!("remove {server} from {group}"),
+            ChangeKind::RemoveGroup { group, servers } => {
+                format!("remove {group} and its servers {}", servers.join(", "))
+            }
+            ChangeKind::UpdateEnvironment => "rewrite the environment file".to_string(),
+        }
+    }
+
+    /// What is lost, for destructive changes.
+    pub fn data_warning(&self) -> Option<String> {
+        match self {
+            ChangeKind::EnableReplication { server, source, .. } => Some(format!(
+                "all data on {server} is replaced by a copy of {source}"
+            )),
+            ChangeKind::RemoveServer { server, .. } => Some(format!(
+                "{server} is stopped and its data directory deleted"
+            )),
+            ChangeKind::RemoveGroup { servers, .. } => Some(format!(
+                "{} stopped and their data deleted",
+                servers.join(", ")
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A change the planner would not make, and what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocked {
+    /// What it is about: a group address or server name.
+    pub subject: String,
+    pub reason: String,
+    pub hint: String,
+}
+
+/// What the planner wants the reader to know besides the changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use = "blocked changes and warnings must be shown to the user"]
+pub struct Report {
+    pub blocked: Vec<Blocked>,
+    pub warnings: Vec<String>,
+}

@@ -1,0 +1,573 @@
+//! Turns changes into a DAG of steps (petgraph) with the shapes of
+//! DESIGN.md §4, and orders it deterministically.
+
+use std::collections::BTreeMap;
+
+use dbgroups_manifest::Engine;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::change::{Change, ChangeKind, Seed};
+use crate::input::GroupAddress;
+use crate::rules;
+
+/// One idempotent "ensure" operation of apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Unique in the plan: `provision:pg-main`, `backup:pg-main`, …
+    pub id: String,
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// The change it serves (the first one, for a shared backup).
+    pub change: String,
+    pub reason: String,
+    /// Steps that must finish first, by id.
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepKind {
+    /// A full backup of a master, into the staging area.
+    Backup {
+        group: GroupAddress,
+        server: String,
+    },
+    /// A new server, replication-ready, with the application's account.
+    Provision {
+        group: GroupAddress,
+        server: String,
+        engine: Engine,
+        version: String,
+        master: bool,
+    },
+    /// A backup restored onto a server; `replaces_data` when it had data.
+    Restore {
+        server: String,
+        backup: String,
+        replaces_data: bool,
+    },
+    /// The server follows `master` (in `master_application`).
+    Enslave {
+        server: String,
+        master: String,
+        master_application: String,
+    },
+    /// The server stops following `master` and becomes a standalone master.
+    Detach {
+        server: String,
+        master: String,
+        master_application: String,
+    },
+    /// The server is stopped and its data deleted.
+    Remove {
+        server: String,
+    },
+    Start {
+        server: String,
+    },
+    /// The environment file is rewritten with the new variables.
+    UpdateEnvironment,
+}
+
+impl StepKind {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            StepKind::Backup { .. } => "backup",
+            StepKind::Provision { .. } => "provision",
+            StepKind::Restore { .. } => "restore",
+            StepKind::Enslave { .. } => "enslave",
+            StepKind::Detach { .. } => "detach",
+            StepKind::Remove { .. } => "remove",
+            StepKind::Start { .. } => "start",
+            StepKind::UpdateEnvironment => "env update",
+        }
+    }
+
+    /// The server it acts on, if any.
+    pub fn server(&self) -> Option<&str> {
+        match self {
+            StepKind::Backup { server, .. }
+            | StepKind::Provision { server, .. }
+            | StepKind::Restore { server, .. }
+            | StepKind::Enslave { server, .. }
+            | StepKind::Detach { server, .. }
+            | StepKind::Remove { server }
+            | StepKind::Start { server } => Some(server),
+            StepKind::UpdateEnvironment => None,
+        }
+    }
+
+    /// A short description for renderings.
+    pub fn describe(&self) -> String {
+        match self {
+            StepKind::Backup { group, server } => {
+                format!("full backup of {server} ({group} master)")
+            }
+            StepKind::Provision {
+                group,
+                server,
+                engine,
+                version,
+                master,
+            } => format!(
+                "{server}: new {engine} {version} {} in {group}",
+                if *master { "master" } else { "slave" }
+            ),
+            StepKind::Restore {
+                server,
+                backup,
+                replaces_data,
+            } => format!(
+                "{server} from {backup}{}",
+                if *replaces_data {
+                    " (REPLACES ALL DATA)"
+                } else {
+                    ""
+                }
+            ),
+            StepKind::Enslave {
+                server,
+                master,
+                master_application,
+            } => {
+                format!("{server} follows {master_application}/{master}")
+            }
+            StepKind::Detach {
+                server,
+                master,
+                master_application,
+            } => {
+                format!("{server} stops following {master_application}/{master}, keeps its data")
+            }
+            StepKind::Remove { server } => format!("{server}: stop and delete its data"),
+            StepKind::Start { server } => format!("{server}: start"),
+            StepKind::UpdateEnvironment => "write the environment file".to_string(),
+        }
+    }
+
+    /// Whether its outcome changes an address, port or slave list, so the
+    /// environment update must follow it.
+    fn changes_addresses(&self) -> bool {
+        matches!(
+            self,
+            StepKind::Provision { .. }
+                | StepKind::Enslave { .. }
+                | StepKind::Detach { .. }
+                | StepKind::Remove { .. }
+        )
+    }
+}
+
+/// The master a server is seeded from.
+struct SeedSource<'s> {
+    group: &'s GroupAddress,
+    master: &'s str,
+    application: &'s str,
+}
+
+struct Builder<'a> {
+    graph: DiGraph<Step, ()>,
+    by_id: BTreeMap<String, NodeIndex>,
+    /// The last step after which a server holds its data and is up.
+    ready: BTreeMap<String, NodeIndex>,
+    application: &'a str,
+}
+
+impl Builder<'_> {
+    fn add(
+        &mut self,
+        id: String,
+        kind: StepKind,
+        change: &Change,
+        deps: &[Option<NodeIndex>],
+    ) -> NodeIndex {
+        let node = self.graph.add_node(Step {
+            id: id.clone(),
+            kind,
+            change: change.id.clone(),
+            reason: change.reason.clone(),
+            depends_on: Vec::new(),
+        });
+        for dep in deps.iter().flatten() {
+            self.graph.add_edge(*dep, node, ());
+        }
+        self.by_id.insert(id, node);
+        node
+    }
+
+    /// One backup per master serves every server seeded from it.
+    fn backup(&mut self, group: &GroupAddress, master: &str, change: &Change) -> NodeIndex {
+        let id = format!("backup:{master}");
+        if let Some(&existing) = self.by_id.get(&id) {
+            return existing;
+        }
+        let deps = [self.ready.get(master).copied()];
+        let kind = StepKind::Backup {
+            group: group.clone(),
+            server: master.to_string(),
+        };
+        self.add(id, kind, change, &deps)
+    }
+
+    /// backup(master) → [provision] → restore → enslave, the seeding shape.
+    fn seed_from(
+        &mut self,
+        change: &Change,
+        from: SeedSource<'_>,
+        server: &str,
+        provisioned: Option<NodeIndex>,
+        replaces_data: bool,
+        follow: bool,
+    ) {
+        let SeedSource {
+            group: source_group,
+            master,
+            application: master_application,
+        } = from;
+        let backup = self.backup(source_group, master, change);
+        let restore = self.add(
+            format!("restore:{server}"),
+            StepKind::Restore {
+                server: server.to_string(),
+                backup: format!("backup:{master}"),
+                replaces_data,
+            },
+            change,
+            &[
+                Some(backup),
+                provisioned.or_else(|| self.ready.get(server).copied()),
+            ],
+        );
+        self.ready.insert(server.to_string(), restore);
+        if follow {
+            let enslave = self.add(
+                format!("enslave:{server}"),
+                StepKind::Enslave {
+                    server: server.to_string(),
+                    master: master.to_string(),
+                    master_application: master_application.to_string(),
+                },
+                change,
+                &[Some(restore)],
+            );
+            self.ready.insert(server.to_string(), enslave);
+        }
+    }
+
+    fn provision(
+        &mut self,
+        change: &Change,
+        group: &GroupAddress,
+        server: &str,
+        engine: Engine,
+        version: &str,
+        master: bool,
+    ) -> NodeIndex {
+        let node = self.add(
+            format!("provision:{server}"),
+            StepKind::Provision {
+                group: group.clone(),
+                server: server.to_string(),
+                engine,
+                version: version.to_string(),
+                master,
+            },
+            change,
+            &[],
+        );
+        self.ready.insert(server.to_string(), node);
+        node
+    }
+
+    /// New slaves of `master`: seeded from one backup of it, or (MongoDB)
+    /// joined to its replica set, which copies the data itself.
+    fn add_slaves(
+        &mut self,
+        change: &Change,
+        group: &GroupAddress,
+        master: &str,
+        slaves: &[String],
+        engine: Engine,
+        version: &str,
+    ) {
+        for slave in slaves {
+            let provisioned = self.provision(change, group, slave, engine, version, false);
+            if rules::for_type(group.db_type).slaves_seed_from_backup {
+                let application = self.application.to_string();
+                self.seed_from(
+                    change,
+                    SeedSource {
+                        group,
+                        master,
+                        application: &application,
+                    },
+                    slave,
+                    Some(provisioned),
+                    false,
+                    true,
+                );
+            } else {
+                let deps = [Some(provisioned), self.ready.get(master).copied()];
+                let enslave = self.add(
+                    format!("enslave:{slave}"),
+                    StepKind::Enslave {
+                        server: slave.clone(),
+                        master: master.to_string(),
+                        master_application: self.application.to_string(),
+                    },
+                    change,
+                    &deps,
+                );
+                self.ready.insert(slave.clone(), enslave);
+            }
+        }
+    }
+
+    fn build_change(
+        &mut self,
+        change: &Change,
+        recorded_versions: &BTreeMap<GroupAddress, (Engine, String)>,
+    ) {
+        match &change.kind {
+            ChangeKind::StartServer { server, .. } => {
+                let node = self.add(
+                    format!("start:{server}"),
+                    StepKind::Start {
+                        server: server.clone(),
+                    },
+                    change,
+                    &[],
+                );
+                self.ready.insert(server.clone(), node);
+            }
+            ChangeKind::CreateGroup {
+                group,
+                engine,
+                version,
+                master,
+                slaves,
+                seed,
+            } => {
+                let provisioned = self.provision(change, group, master, *engine, version, true);
+                match seed {
+                    Some(Seed::Replicate {
+                        source,
+                        source_master,
+                    }) => {
+                        let source_group = GroupAddress::new(group.db_type, source.group.clone());
+                        self.seed_from(
+                            change,
+                            SeedSource {
+                                group: &source_group,
+                                master: source_master,
+                                application: &source.application,
+                            },
+                            master,
+                            Some(provisioned),
+                            false,
+                            true,
+                        );
+                    }
+                    Some(Seed::Import {
+                        source,
+                        source_master,
+                    }) => {
+                        let source_group = GroupAddress::new(group.db_type, source.group.clone());
+                        self.seed_from(
+                            change,
+                            SeedSource {
+                                group: &source_group,
+                                master: source_master,
+                                application: &source.application,
+                            },
+                            master,
+                            Some(provisioned),
+                            false,
+                            false,
+                        );
+                    }
+                    None => {}
+                }
+                self.add_slaves(change, group, master, slaves, *engine, version);
+            }
+            ChangeKind::ScaleUp {
+                group,
+                master,
+                new_slaves,
+            } => {
+                let (engine, version) = recorded_versions
+                    .get(group)
+                    .cloned()
+                    .unwrap_or((group.db_type.default_engine(), String::new()));
+                self.add_slaves(change, group, master, new_slaves, engine, &version);
+            }
+            ChangeKind::EnableReplication {
+                group,
+                server,
+                source,
+                source_master,
+                previous,
+            } => {
+                if let Some(previous) = previous {
+                    let node = self.add(
+                        format!("detach:{server}"),
+                        StepKind::Detach {
+                            server: server.clone(),
+                            master: previous.group.clone(),
+                            master_application: previous.application.clone(),
+                        },
+                        change,
+                        &[self.ready.get(server).copied()],
+                    );
+                    self.ready.insert(server.clone(), node);
+                }
+                let source_group = GroupAddress::new(group.db_type, source.group.clone());
+                self.seed_from(
+                    change,
+                    SeedSource {
+                        group: &source_group,
+                        master: source_master,
+                        application: &source.application,
+                    },
+                    server,
+                    None,
+                    true,
+                    true,
+                );
+            }
+            ChangeKind::DisableReplication { server, source, .. } => {
+                let node = self.add(
+                    format!("detach:{server}"),
+                    StepKind::Detach {
+                        server: server.clone(),
+                        master: source.group.clone(),
+                        master_application: source.application.clone(),
+                    },
+                    change,
+                    &[self.ready.get(server).copied()],
+                );
+                self.ready.insert(server.clone(), node);
+            }
+            ChangeKind::Resync {
+                group,
+                server,
+                master,
+            } => {
+                let application = self.application.to_string();
+                self.seed_from(
+                    change,
+                    SeedSource {
+                        group,
+                        master,
+                        application: &application,
+                    },
+                    server,
+                    None,
+                    true,
+                    true,
+                );
+            }
+            ChangeKind::RemoveServer { server, .. } => {
+                let deps = [self.ready.get(server).copied()];
+                self.add(
+                    format!("remove:{server}"),
+                    StepKind::Remove {
+                        server: server.clone(),
+                    },
+                    change,
+                    &deps,
+                );
+            }
+            ChangeKind::RemoveGroup { servers, .. } => {
+                // Slaves first, the master last (servers come in that order).
+                let mut previous: Vec<Option<NodeIndex>> = Vec::new();
+                for server in servers {
+                    let mut deps = previous.clone();
+                    deps.push(self.ready.get(server).copied());
+                    let node = self.add(
+                        format!("remove:{server}"),
+                        StepKind::Remove {
+                            server: server.clone(),
+                        },
+                        change,
+                        &deps,
+                    );
+                    previous.push(Some(node));
+                }
+            }
+            ChangeKind::SetManagedBackups { .. }
+            | ChangeKind::MovePrimary { .. }
+            | ChangeKind::UpdateEnvironment => {}
+        }
+    }
+}
+
+/// Builds the step DAG; `env_changes` adds the environment update, after
+/// every step that changes addresses.
+pub(crate) fn build(
+    application: &str,
+    changes: &[Change],
+    recorded_versions: &BTreeMap<GroupAddress, (Engine, String)>,
+    env_change: Option<&Change>,
+) -> Vec<Step> {
+    let mut builder = Builder {
+        graph: DiGraph::new(),
+        by_id: BTreeMap::new(),
+        ready: BTreeMap::new(),
+        application,
+    };
+    for change in changes {
+        builder.build_change(change, recorded_versions);
+    }
+    if let Some(change) = env_change {
+        let deps: Vec<Option<NodeIndex>> = builder
+            .graph
+            .node_indices()
+            .filter(|&n| builder.graph[n].kind.changes_addresses())
+            .map(Some)
+            .collect();
+        builder.add(
+            format!("env:{application}"),
+            StepKind::UpdateEnvironment,
+            change,
+            &deps,
+        );
+    }
+    assert!(
+        !petgraph::algo::is_cyclic_directed(&builder.graph),
+        "the step graph has a cycle: a planner bug"
+    );
+    ordered(builder.graph)
+}
+
+/// Orders steps by wave (the longest chain of dependencies before them),
+/// then by the order they were added, so the same changes always give the
+/// same order and steps that can run together are listed together.
+fn ordered(graph: DiGraph<Step, ()>) -> Vec<Step> {
+    let topological = petgraph::algo::toposort(&graph, None).unwrap_or_default();
+    let mut wave: BTreeMap<NodeIndex, usize> = BTreeMap::new();
+    for &node in &topological {
+        let level = graph
+            .neighbors_directed(node, petgraph::Direction::Incoming)
+            .filter_map(|dep| wave.get(&dep))
+            .max()
+            .map_or(0, |w| w + 1);
+        wave.insert(node, level);
+    }
+    let mut order: Vec<NodeIndex> = graph.node_indices().collect();
+    order.sort_by_key(|node| (wave[node], *node));
+    order
+        .into_iter()
+        .map(|node| {
+            let mut step = graph[node].clone();
+            let mut deps: Vec<NodeIndex> = graph
+                .neighbors_directed(node, petgraph::Direction::Incoming)
+                .collect();
+            deps.sort();
+            deps.dedup();
+            step.depends_on = deps.into_iter().map(|d| graph[d].id.clone()).collect();
+            step
+        })
+        .collect()
+}

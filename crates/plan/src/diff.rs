@@ -1,0 +1,906 @@
+//! The diff: manifest against recorded state, observed facts and intents,
+//! as typed changes (DESIGN.md §3). Pure: it reads its inputs and nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dbgroups_manifest::catalogue::{self, Version};
+use dbgroups_manifest::{DbType, Group, GroupRef};
+use dbgroups_state::{GroupState, Role, SourceRef};
+
+use crate::change::{Blocked, ChangeKind, Report, Seed};
+use crate::error::PlanError;
+use crate::input::{GroupAddress, PlanInput};
+
+/// The diff's result, before steps are built.
+#[derive(Debug, Clone)]
+pub(crate) struct Diff {
+    /// Each change with its reason, in the order steps are built.
+    pub(crate) changes: Vec<(ChangeKind, String)>,
+    pub(crate) report: Report,
+    /// The primary group of each type after the plan.
+    pub(crate) primaries: BTreeMap<DbType, String>,
+}
+
+pub(crate) fn diff(input: &PlanInput<'_>) -> Result<Diff, PlanError> {
+    let application = input
+        .manifest
+        .application
+        .as_ref()
+        .map(|a| a.value.clone())
+        .ok_or(PlanError::NoApplication)?;
+    if let Some(state) = input.state
+        && state.application != application
+    {
+        return Err(PlanError::StateOfAnotherApplication {
+            expected: application,
+            found: state.application.clone(),
+        });
+    }
+    let mut differ = Differ {
+        input,
+        application,
+        fresh: input.state.is_none_or(|s| s.groups.is_empty()),
+        changes: Vec::new(),
+        report: Report::default(),
+        created: BTreeSet::new(),
+    };
+    differ.check_intents()?;
+    differ.decide_creations();
+    for group in &input.manifest.groups {
+        differ.diff_group(group);
+    }
+    differ.diff_unmanaged_groups();
+    let primaries = differ.diff_primaries();
+    differ.diff_observations();
+    let Differ {
+        mut changes,
+        report,
+        ..
+    } = differ;
+    order_changes(&mut changes);
+    Ok(Diff {
+        changes,
+        report,
+        primaries,
+    })
+}
+
+struct Differ<'a> {
+    input: &'a PlanInput<'a>,
+    application: String,
+    fresh: bool,
+    changes: Vec<(ChangeKind, String)>,
+    report: Report,
+    /// Groups this plan creates.
+    created: BTreeSet<GroupAddress>,
+}
+
+fn address_of(group: &Group) -> GroupAddress {
+    GroupAddress::new(group.db_type, group.name.value.clone())
+}
+
+fn state_address(group: &GroupState) -> GroupAddress {
+    GroupAddress::new(group.db_type, group.name.clone())
+}
+
+impl<'a> Differ<'a> {
+    fn recorded(&self, db_type: DbType, name: &str) -> Option<&'a GroupState> {
+        self.input.state.and_then(|s| s.group(db_type, name))
+    }
+
+    fn recorded_groups(&self) -> impl Iterator<Item = &'a GroupState> {
+        self.input.state.into_iter().flat_map(|s| s.groups.iter())
+    }
+
+    fn block(
+        &mut self,
+        subject: impl Into<String>,
+        reason: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.report.blocked.push(Blocked {
+            subject: subject.into(),
+            reason: reason.into(),
+            hint: hint.into(),
+        });
+    }
+
+    fn change(&mut self, kind: ChangeKind, reason: impl Into<String>) {
+        self.changes.push((kind, reason.into()));
+    }
+
+    /// Flags that name nothing, or contradict the manifest, are errors: a
+    /// plan that silently ignored them would not be what the user asked.
+    fn check_intents(&self) -> Result<(), PlanError> {
+        let intents = self.input.intents;
+        let manifest = self.input.manifest;
+        for address in &intents.add_groups {
+            if manifest.group(address.db_type, &address.name).is_none() {
+                return Err(PlanError::intent(
+                    "--add-group",
+                    address,
+                    "the manifest declares no such group",
+                ));
+            }
+        }
+        for address in &intents.remove_groups {
+            if self.recorded(address.db_type, &address.name).is_none() {
+                return Err(PlanError::intent(
+                    "--remove-group",
+                    address,
+                    "no such group is recorded",
+                ));
+            }
+            if manifest.group(address.db_type, &address.name).is_some() {
+                return Err(PlanError::intent(
+                    "--remove-group",
+                    address,
+                    "the manifest still declares it; delete it from the manifest first",
+                ));
+            }
+        }
+        let declared: BTreeSet<&str> = manifest
+            .servers()
+            .map(|(_, s)| s.unique_name.as_str())
+            .collect();
+        for name in &intents.remove_servers {
+            if self.input.state.and_then(|s| s.server(name)).is_none() {
+                return Err(PlanError::intent(
+                    "--remove-server",
+                    name,
+                    "no such server is recorded",
+                ));
+            }
+            if declared.contains(name.as_str()) {
+                return Err(PlanError::intent(
+                    "--remove-server",
+                    name,
+                    "the manifest still declares it; delete it from the manifest first",
+                ));
+            }
+        }
+        for name in &intents.resync {
+            match self.input.state.and_then(|s| s.server(name)) {
+                None => {
+                    return Err(PlanError::intent(
+                        "--resync",
+                        name,
+                        "no such server is recorded",
+                    ));
+                }
+                Some((group, server))
+                    if server.role == Role::Master && group.replicate_from.is_none() =>
+                {
+                    return Err(PlanError::intent(
+                        "--resync",
+                        name,
+                        "it is a master, which has nothing to re-synchronise from",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Which declared groups this plan builds: all of them for a new
+    /// application, otherwise only those named by --add-group.
+    fn decide_creations(&mut self) {
+        for group in &self.input.manifest.groups {
+            let address = address_of(group);
+            if self.recorded(group.db_type, &group.name.value).is_some() || group.servers.is_empty()
+            {
+                continue;
+            }
+            if self.fresh || self.input.intents.add_groups.contains(&address) {
+                self.created.insert(address);
+            }
+        }
+    }
+
+    fn source_ref(&self, reference: &GroupRef) -> SourceRef {
+        SourceRef {
+            application: reference
+                .application
+                .as_ref()
+                .map_or_else(|| self.application.clone(), |a| a.value.clone()),
+            group: reference.group.value.clone(),
+        }
+    }
+
+    /// The master of a source group, whether recorded (here or in another
+    /// application) or created by this plan; `Err` says why there is none.
+    fn source_master(
+        &self,
+        db_type: DbType,
+        source: &SourceRef,
+    ) -> Result<(String, Option<String>), String> {
+        let recorded = if source.application == self.application {
+            self.recorded(db_type, &source.group)
+        } else {
+            match self.input.other_applications.get(&source.application) {
+                Some(state) => state.group(db_type, &source.group),
+                None => {
+                    return Err(format!(
+                        "application \"{}\" has no recorded state in this state directory",
+                        source.application
+                    ));
+                }
+            }
+        };
+        if let Some(group) = recorded {
+            if let Some(upstream) = &group.replicate_from {
+                return Err(format!(
+                    "{db_type}.{} replicates from {upstream} itself, and a replica cannot be a replication source",
+                    source.group
+                ));
+            }
+            return group
+                .master()
+                .map(|m| (m.unique_name.clone(), Some(group.version.clone())))
+                .ok_or_else(|| format!("{db_type}.{} has no master", source.group));
+        }
+        if source.application == self.application
+            && self
+                .created
+                .contains(&GroupAddress::new(db_type, source.group.clone()))
+            && let Some(group) = self.input.manifest.group(db_type, &source.group)
+        {
+            let master = group.servers[0].unique_name.value.clone();
+            return Ok((
+                master,
+                group
+                    .configuration
+                    .version
+                    .as_ref()
+                    .map(|v| v.value.clone()),
+            ));
+        }
+        Err(format!(
+            "{db_type}.{} is neither recorded nor created by this plan",
+            source.group
+        ))
+    }
+
+    fn diff_group(&mut self, group: &Group) {
+        let address = address_of(group);
+        match self.recorded(group.db_type, &group.name.value) {
+            None => self.diff_new_group(group, address),
+            Some(recorded) => self.diff_recorded_group(group, recorded, address),
+        }
+    }
+
+    fn diff_new_group(&mut self, group: &Group, address: GroupAddress) {
+        if group.servers.is_empty() {
+            self.report.warnings.push(format!(
+                "{address} declares no servers, so nothing is built for it"
+            ));
+            return;
+        }
+        if !self.created.contains(&address) {
+            self.block(
+                address.to_string(),
+                "declared in the manifest but not created: groups are never added implicitly to an existing application",
+                format!("pass --add-group {address} to create it"),
+            );
+            return;
+        }
+        let version = group.configuration.version.as_ref().map_or_else(
+            || catalogue::default_version(group.engine()).to_string(),
+            |v| v.value.clone(),
+        );
+        let seed = match (&group.replicate_from, &group.import_from) {
+            (Some(reference), _) => Some((true, self.source_ref(reference))),
+            (None, Some(reference)) => Some((false, self.source_ref(reference))),
+            (None, None) => None,
+        };
+        let seed = match seed {
+            None => None,
+            Some((replicate, source)) => match self.source_master(group.db_type, &source) {
+                Ok((source_master, source_version)) => {
+                    if let Some(problem) =
+                        self.version_problem(group, &version, source_version.as_deref(), replicate)
+                    {
+                        self.created.remove(&address);
+                        self.block(
+                            address.to_string(),
+                            problem,
+                            "align the versions in the manifest",
+                        );
+                        return;
+                    }
+                    Some(if replicate {
+                        Seed::Replicate {
+                            source,
+                            source_master,
+                        }
+                    } else {
+                        Seed::Import {
+                            source,
+                            source_master,
+                        }
+                    })
+                }
+                Err(why) => {
+                    self.created.remove(&address);
+                    self.block(
+                        address.to_string(),
+                        format!("cannot create it: its data source is unavailable: {why}"),
+                        format!(
+                            "apply {} first, or remove the source from the manifest",
+                            source
+                        ),
+                    );
+                    return;
+                }
+            },
+        };
+        let reason = if self.fresh {
+            format!(
+                "{address} is declared and application \"{}\" has no recorded state",
+                self.application
+            )
+        } else {
+            format!("{address} is declared and --add-group {address} was given")
+        };
+        let names: Vec<String> = group
+            .servers
+            .iter()
+            .map(|s| s.unique_name.value.clone())
+            .collect();
+        self.change(
+            ChangeKind::CreateGroup {
+                group: address,
+                engine: group.engine(),
+                version,
+                master: names[0].clone(),
+                slaves: names[1..].to_vec(),
+                seed,
+            },
+            reason,
+        );
+    }
+
+    /// Versions across applications are only known from state, so they are
+    /// checked here (the manifest checks its own groups).
+    fn version_problem(
+        &self,
+        group: &Group,
+        version: &str,
+        source_version: Option<&str>,
+        replicate: bool,
+    ) -> Option<String> {
+        let (Some(ours), Some(theirs)) = (
+            Version::parse(version),
+            source_version.and_then(Version::parse),
+        ) else {
+            return None;
+        };
+        let engine = group.engine();
+        let verdict = if replicate {
+            catalogue::check_replication((engine, &theirs), (engine, &ours))
+        } else {
+            catalogue::check_import((engine, &theirs), (engine, &ours))
+        };
+        verdict.err()
+    }
+
+    fn diff_recorded_group(&mut self, group: &Group, recorded: &GroupState, address: GroupAddress) {
+        if let Some(refusal) = refuse_in_place_change(group, recorded) {
+            self.report.blocked.push(refusal);
+            return;
+        }
+        if group.managed_backups() != recorded.managed_backups {
+            self.change(
+                ChangeKind::SetManagedBackups {
+                    group: address.clone(),
+                    managed: group.managed_backups(),
+                },
+                format!(
+                    "the manifest sets backups.managed to {} (recorded: {})",
+                    group.managed_backups(),
+                    recorded.managed_backups
+                ),
+            );
+        }
+        self.diff_servers(group, recorded, &address);
+        self.diff_replication(group, recorded, &address);
+        if let Some(reference) = &group.import_from {
+            let wanted = self.source_ref(reference);
+            if recorded.imported_from.as_ref() != Some(&wanted) {
+                self.block(
+                    address.to_string(),
+                    format!("import_from {wanted} is not done: an import runs only when a group is created, and {address} exists"),
+                    "remove import_from, or create a new group that imports and move the primary to it",
+                );
+            }
+        }
+    }
+
+    fn diff_servers(&mut self, group: &Group, recorded: &GroupState, address: &GroupAddress) {
+        let recorded_names: BTreeSet<&str> = recorded
+            .servers
+            .iter()
+            .map(|s| s.unique_name.as_str())
+            .collect();
+        let mut new_slaves = Vec::new();
+        for server in &group.servers {
+            let name = server.unique_name.as_str();
+            if recorded_names.contains(name) {
+                continue;
+            }
+            if let Some((other, _)) = self.input.state.and_then(|s| s.server(name)) {
+                self.block(
+                    name,
+                    format!(
+                        "{name} is declared in {address} but recorded in {}",
+                        other.address()
+                    ),
+                    "servers do not move between groups: give the new server another unique_name",
+                );
+                continue;
+            }
+            new_slaves.push(name.to_string());
+        }
+        if !new_slaves.is_empty() {
+            let master = recorded.master().map(|m| m.unique_name.clone());
+            match master {
+                _ if !group.managed_backups() => self.block(
+                    address.to_string(),
+                    format!("scaling up {address} (adding {}) needs managed backups", new_slaves.join(", ")),
+                    format!("set `backups: {{ managed: true }}` on {address}"),
+                ),
+                _ if recorded.replicate_from.is_some() => self.block(
+                    address.to_string(),
+                    format!("{address} replicates from another group, so it cannot have slaves of its own"),
+                    "disable its replication first",
+                ),
+                None => self.block(address.to_string(), "the recorded group has no master", "inspect `dbgroups state show`"),
+                Some(master) => {
+                    let reason = format!(
+                        "{} declared in {address} but not recorded",
+                        if new_slaves.len() == 1 { "a server is" } else { "servers are" }
+                    );
+                    self.change(
+                        ChangeKind::ScaleUp {
+                            group: address.clone(),
+                            master,
+                            new_slaves,
+                        },
+                        reason,
+                    );
+                }
+            }
+        }
+        let declared: BTreeSet<&str> = group
+            .servers
+            .iter()
+            .map(|s| s.unique_name.as_str())
+            .collect();
+        for server in recorded
+            .servers
+            .iter()
+            .filter(|s| !declared.contains(s.unique_name.as_str()))
+        {
+            let name = &server.unique_name;
+            if !self.input.intents.remove_servers.contains(name) {
+                self.report.warnings.push(format!(
+                    "{name} is recorded in {address} but no longer declared; it is kept (pass --remove-server {name} to remove it)"
+                ));
+                continue;
+            }
+            if server.role == Role::Master {
+                self.block(
+                    name.as_str(),
+                    format!("{name} is the master of {address}"),
+                    format!("a master is removed with its group: --remove-group {address}"),
+                );
+                continue;
+            }
+            self.change(
+                ChangeKind::RemoveServer {
+                    group: address.clone(),
+                    server: name.clone(),
+                },
+                format!("--remove-server {name} was given and the manifest no longer declares it"),
+            );
+        }
+    }
+
+    fn diff_replication(&mut self, group: &Group, recorded: &GroupState, address: &GroupAddress) {
+        let wanted = group.replicate_from.as_ref().map(|r| self.source_ref(r));
+        if wanted == recorded.replicate_from {
+            return;
+        }
+        let Some(server) = recorded.master().map(|m| m.unique_name.clone()) else {
+            return;
+        };
+        match (wanted, &recorded.replicate_from) {
+            (None, Some(previous)) => self.change(
+                ChangeKind::DisableReplication {
+                    group: address.clone(),
+                    server,
+                    source: previous.clone(),
+                },
+                format!("replicate_from was removed from {address} (recorded: replicating from {previous})"),
+            ),
+            (Some(source), previous) => {
+                if recorded.servers.len() > 1 {
+                    self.block(
+                        address.to_string(),
+                        format!("{address} has {} servers; only a single-server group can replicate from another group", recorded.servers.len()),
+                        "remove its slaves (--remove-server) first",
+                    );
+                    return;
+                }
+                if self.recorded_groups().any(|g| g.replicate_from.as_ref().is_some_and(|s| s.application == self.application && s.group == recorded.name && g.db_type == recorded.db_type)) {
+                    self.block(
+                        address.to_string(),
+                        format!("{address} is the replication source of another group, and a source cannot be a replica"),
+                        "disable replication from it first",
+                    );
+                    return;
+                }
+                match self.source_master(group.db_type, &source) {
+                    Err(why) => self.block(address.to_string(), format!("cannot replicate from {source}: {why}"), format!("apply {source} first")),
+                    Ok((source_master, source_version)) => {
+                        if let Some(problem) = self.version_problem(group, &recorded.version, source_version.as_deref(), true) {
+                            self.block(address.to_string(), problem, "replicate from a group with a compatible version");
+                            return;
+                        }
+                        let reason = match previous {
+                            None => format!("replicate_from {source} was added to {address}"),
+                            Some(previous) => format!("replicate_from of {address} changed from {previous} to {source}"),
+                        };
+                        self.change(
+                            ChangeKind::EnableReplication {
+                                group: address.clone(),
+                                server,
+                                source,
+                                source_master,
+                                previous: previous.clone(),
+                            },
+                            reason,
+                        );
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Recorded groups the manifest no longer declares: kept, unless
+    /// --remove-group names them.
+    fn diff_unmanaged_groups(&mut self) {
+        let manifest = self.input.manifest;
+        let unmanaged: Vec<&GroupState> = self
+            .recorded_groups()
+            .filter(|g| manifest.group(g.db_type, &g.name).is_none())
+            .collect();
+        for recorded in unmanaged {
+            let address = state_address(recorded);
+            if !self.input.intents.remove_groups.contains(&address) {
+                self.report.warnings.push(format!(
+                    "{address} is recorded but not in the manifest: unmanaged, kept (pass --remove-group {address} to remove it)"
+                ));
+                continue;
+            }
+            let replicas: Vec<String> = self
+                .recorded_groups()
+                .chain(
+                    self.input
+                        .other_applications
+                        .values()
+                        .flat_map(|s| s.groups.iter()),
+                )
+                .filter(|g| {
+                    g.db_type == recorded.db_type
+                        && g.replicate_from.as_ref().is_some_and(|s| {
+                            s.application == self.application && s.group == recorded.name
+                        })
+                        && !self.input.intents.remove_groups.contains(&state_address(g))
+                })
+                .map(GroupState::address)
+                .collect();
+            if !replicas.is_empty() {
+                self.block(
+                    address.to_string(),
+                    format!(
+                        "{address} is the replication source of {}",
+                        replicas.join(", ")
+                    ),
+                    "disable their replication first",
+                );
+                continue;
+            }
+            // Slaves first, then the master.
+            let mut servers: Vec<String> =
+                recorded.slaves().map(|s| s.unique_name.clone()).collect();
+            servers.extend(recorded.master().map(|m| m.unique_name.clone()));
+            self.change(
+                ChangeKind::RemoveGroup {
+                    group: address.clone(),
+                    servers,
+                },
+                format!(
+                    "--remove-group {address} was given and the manifest no longer declares it"
+                ),
+            );
+        }
+    }
+
+    /// The primary of each type after the plan: the manifest's explicit
+    /// choice, else the recorded one, else the first created.
+    fn diff_primaries(&mut self) -> BTreeMap<DbType, String> {
+        let mut primaries = BTreeMap::new();
+        for db_type in DbType::ALL {
+            let removed = |name: &str| {
+                self.input
+                    .intents
+                    .remove_groups
+                    .contains(&GroupAddress::new(db_type, name))
+            };
+            let mut after: Vec<String> = self
+                .recorded_groups()
+                .filter(|g| g.db_type == db_type && !removed(&g.name))
+                .map(|g| g.name.clone())
+                .collect();
+            after.extend(
+                self.input
+                    .manifest
+                    .groups_of(db_type)
+                    .filter(|g| self.created.contains(&address_of(g)))
+                    .map(|g| g.name.value.clone()),
+            );
+            let explicit = self
+                .input
+                .manifest
+                .groups_of(db_type)
+                .find(|g| g.is_primary() && after.contains(&g.name.value))
+                .map(|g| g.name.value.clone());
+            let recorded_primary = self
+                .recorded_groups()
+                .find(|g| g.db_type == db_type && g.primary)
+                .map(|g| g.name.clone());
+            let kept_primary = recorded_primary.clone().filter(|p| after.contains(p));
+            let Some(desired) = explicit
+                .clone()
+                .or(kept_primary)
+                .or_else(|| after.first().cloned())
+            else {
+                continue;
+            };
+            let has_recorded_groups = self.recorded_groups().any(|g| g.db_type == db_type);
+            if has_recorded_groups && recorded_primary.as_ref() != Some(&desired) {
+                let reason = match (&explicit, &recorded_primary) {
+                    (Some(_), _) => {
+                        format!("the manifest marks {db_type}.{desired} `primary: true`")
+                    }
+                    (None, Some(old)) => format!("the primary group {db_type}.{old} is removed"),
+                    (None, None) => format!("no {db_type} group is recorded as primary"),
+                };
+                self.change(
+                    ChangeKind::MovePrimary {
+                        db_type,
+                        from: recorded_primary,
+                        to: desired.clone(),
+                    },
+                    reason,
+                );
+            }
+            primaries.insert(db_type, desired);
+        }
+        primaries
+    }
+
+    /// Servers found down are started; slaves found broken or lagging, or
+    /// named by --resync, are re-synchronised.
+    fn diff_observations(&mut self) {
+        let observed = self.input.observed;
+        let removed_servers: BTreeSet<String> = self
+            .changes
+            .iter()
+            .flat_map(|(kind, _)| match kind {
+                ChangeKind::RemoveServer { server, .. } => vec![server.clone()],
+                ChangeKind::RemoveGroup { servers, .. } => servers.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let reseeded: BTreeSet<String> = self
+            .changes
+            .iter()
+            .filter_map(|(kind, _)| match kind {
+                ChangeKind::EnableReplication { server, .. }
+                | ChangeKind::DisableReplication { server, .. } => Some(server.clone()),
+                _ => None,
+            })
+            .collect();
+        let groups: Vec<&GroupState> = self.recorded_groups().collect();
+        for group in groups {
+            let address = state_address(group);
+            for server in &group.servers {
+                let name = &server.unique_name;
+                if removed_servers.contains(name) {
+                    continue;
+                }
+                let health = observed.servers.get(name);
+                if health.is_some_and(|h| !h.up) {
+                    self.change(
+                        ChangeKind::StartServer {
+                            group: address.clone(),
+                            server: name.clone(),
+                        },
+                        format!("observed: {name} is not running"),
+                    );
+                }
+                let is_replica = server.role == Role::Slave || group.replicate_from.is_some();
+                if !is_replica || reseeded.contains(name) {
+                    continue;
+                }
+                let observed_reason = health.and_then(|h| h.replication.as_ref()).and_then(|r| {
+                    if !r.streaming {
+                        Some(format!(
+                            "observed: replication on {name} is broken{}",
+                            r.detail
+                                .as_ref()
+                                .map(|d| format!(" ({d})"))
+                                .unwrap_or_default()
+                        ))
+                    } else {
+                        r.lag_seconds
+                            .filter(|&lag| lag > observed.max_lag_seconds)
+                            .map(|lag| {
+                                format!(
+                                    "observed: {name} is {lag} s behind its master (limit {} s)",
+                                    observed.max_lag_seconds
+                                )
+                            })
+                    }
+                });
+                let reason = observed_reason.or_else(|| {
+                    self.input
+                        .intents
+                        .resync
+                        .contains(name)
+                        .then(|| format!("--resync {name} was given"))
+                });
+                let Some(reason) = reason else { continue };
+                let master = if server.role == Role::Slave {
+                    group.master().map(|m| m.unique_name.clone())
+                } else {
+                    group
+                        .replicate_from
+                        .as_ref()
+                        .and_then(|s| self.source_master(group.db_type, s).ok())
+                        .map(|(m, _)| m)
+                };
+                match master {
+                    Some(master) => self.change(
+                        ChangeKind::Resync {
+                            group: address.clone(),
+                            server: name.clone(),
+                            master,
+                        },
+                        reason,
+                    ),
+                    None => self.block(
+                        name.as_str(),
+                        format!("{reason}, but its master cannot be found"),
+                        "inspect `dbgroups state show`",
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// A version or engine change is never done in place: the answer says how.
+fn refuse_in_place_change(group: &Group, recorded: &GroupState) -> Option<Blocked> {
+    let address = group.address();
+    if let Some(engine) = &group.configuration.engine
+        && engine.value != recorded.engine
+    {
+        return Some(Blocked {
+            subject: address.clone(),
+            reason: format!(
+                "the engine of {address} would change from {} to {}, which is not done in place",
+                recorded.engine, engine.value
+            ),
+            hint: format!(
+                "keep `engine: {}` here; declare a new group with `engine: {}` and `import_from: {}`, add it with --add-group, move `primary: true` to it, then remove this group with --remove-group",
+                recorded.engine, engine.value, group.name.value
+            ),
+        });
+    }
+    let written = group.configuration.version.as_ref()?;
+    let engine = recorded.engine;
+    let (Some(wanted), Some(current)) = (
+        Version::parse(&written.value),
+        Version::parse(&recorded.version),
+    ) else {
+        return None;
+    };
+    if wanted.series(engine) == current.series(engine) {
+        return None;
+    }
+    let newer = catalogue::check_replication((engine, &current), (engine, &wanted)).is_ok();
+    let hint = if newer {
+        format!(
+            "keep version \"{}\" here; declare a new group with version \"{}\" and `replicate_from: {}`, add it with --add-group, move `primary: true` to it once it has caught up, then remove its replicate_from to disable replication",
+            recorded.version, written.value, group.name.value
+        )
+    } else if catalogue::check_import((engine, &current), (engine, &wanted)).is_ok() {
+        format!(
+            "keep version \"{}\" here; declare a new group with version \"{}\" and `import_from: {}`, add it with --add-group, move `primary: true` to it, then remove this group with --remove-group",
+            recorded.version, written.value, group.name.value
+        )
+    } else {
+        format!(
+            "keep version \"{}\": moving a group to an older release is not supported",
+            recorded.version
+        )
+    };
+    Some(Blocked {
+        subject: address.clone(),
+        reason: format!(
+            "the version of {address} would change from {} to {}, which is not done in place",
+            recorded.version, written.value
+        ),
+        hint,
+    })
+}
+
+/// Steps are built in this order so that a group exists before anything
+/// uses it as a source, and removals come after the work that needs them.
+fn order_changes(changes: &mut Vec<(ChangeKind, String)>) {
+    fn phase(kind: &ChangeKind) -> u8 {
+        match kind {
+            ChangeKind::StartServer { .. } => 0,
+            ChangeKind::CreateGroup { .. } => 1,
+            ChangeKind::SetManagedBackups { .. } => 2,
+            ChangeKind::ScaleUp { .. } => 3,
+            ChangeKind::EnableReplication { .. } | ChangeKind::DisableReplication { .. } => 4,
+            ChangeKind::Resync { .. } => 5,
+            ChangeKind::RemoveServer { .. } => 6,
+            ChangeKind::RemoveGroup { .. } => 7,
+            ChangeKind::MovePrimary { .. } => 8,
+            ChangeKind::UpdateEnvironment => 9,
+        }
+    }
+    changes.sort_by_key(|(kind, _)| phase(kind));
+    // Creations seeded from another creation go after it (imports can chain).
+    let creates: Vec<usize> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| matches!(k, ChangeKind::CreateGroup { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    if creates.is_empty() {
+        return;
+    }
+    let (first, last) = (creates[0], creates[creates.len() - 1]);
+    let mut pending: Vec<(ChangeKind, String)> = changes.drain(first..=last).collect();
+    let mut ordered = Vec::new();
+    while !pending.is_empty() {
+        let waits_on_pending = |kind: &ChangeKind, pending: &[(ChangeKind, String)]| match kind {
+            ChangeKind::CreateGroup {
+                seed: Some(Seed::Replicate { source, .. } | Seed::Import { source, .. }),
+                group,
+                ..
+            } => pending.iter().any(|(other, _)| match other {
+                ChangeKind::CreateGroup { group: g, .. } => {
+                    g.db_type == group.db_type && g.name == source.group && g != group
+                }
+                _ => false,
+            }),
+            _ => false,
+        };
+        let next = (0..pending.len())
+            .find(|&i| !waits_on_pending(&pending[i].0, &pending))
+            .unwrap_or(0); // cycles are refused by validation
+        ordered.push(pending.remove(next));
+    }
+    for (offset, change) in ordered.into_iter().enumerate() {
+        changes.insert(first + offset, change);
+    }
+}

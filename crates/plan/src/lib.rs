@@ -1,0 +1,175 @@
+//! The planner: from a manifest, the recorded state, observed facts and the
+//! user's intents, a plan a reviewer can trust.
+//!
+//! [`plan`] takes a [`PlanInput`] and returns a [`Plan`]: the typed
+//! [`Change`]s (each with its reason and whether it is destructive), the
+//! ordered DAG of [`Step`]s that carries them out, the environment
+//! variables before and after (secrets masked), the expected state, and a
+//! must-use [`Report`] of blocked changes and warnings. [`render`] turns a
+//! plan into text, JSON, Markdown, DOT or Mermaid.
+//!
+//! Invariant: this crate does no I/O, has no async runtime and reads no
+//! clock or randomness. The same inputs give the same plan, byte for byte.
+
+mod change;
+mod dag;
+mod diff;
+pub mod env;
+mod error;
+mod expected;
+mod input;
+pub mod planfile;
+pub mod render;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+pub use change::{Action, Blocked, Change, ChangeKind, Report, Seed};
+pub use dag::{Step, StepKind};
+pub use error::PlanError;
+pub use expected::NEW_LINEAGE;
+pub use input::{
+    DEFAULT_MAX_LAG_SECONDS, GroupAddress, Intents, ObservedFacts, PlanInput, ReplicationHealth,
+    ServerHealth,
+};
+
+use dbgroups_state::AppState;
+use serde::Serialize;
+
+/// The state a plan was made against, so apply can refuse a plan whose
+/// state moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BaseState {
+    pub lineage: String,
+    pub serial: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Plan {
+    pub application: String,
+    /// `None` for an application with no recorded state.
+    pub base: Option<BaseState>,
+    pub changes: Vec<Change>,
+    /// In execution order; each lists the steps it depends on.
+    pub steps: Vec<Step>,
+    pub report: Report,
+    /// Masked variables, before and after.
+    pub environment_before: BTreeMap<String, String>,
+    pub environment_after: BTreeMap<String, String>,
+    /// The state after apply, secrets masked, placeholders where apply
+    /// learns the value.
+    pub expected_state: AppState,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    pub fn destructive_changes(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.destructive)
+    }
+
+    /// `-`/`+` lines of the environment that changes.
+    pub fn environment_diff(&self) -> Vec<String> {
+        env::diff_lines(&self.environment_before, &self.environment_after)
+    }
+}
+
+/// Plans. Pure: the same input gives the same plan.
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    let (plan, _) = plan_with_expected_state(input)?;
+    Ok(plan)
+}
+
+/// Like [`plan`], also returning the expected state with its secrets (for
+/// apply and for convergence tests; never for display).
+pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState), PlanError> {
+    let diff = diff::diff(input)?;
+    let application = input.state.map_or_else(
+        || {
+            input
+                .manifest
+                .application
+                .as_ref()
+                .map(|a| a.value.clone())
+                .unwrap_or_default()
+        },
+        |s| s.application.clone(),
+    );
+    let mut kinds: Vec<(ChangeKind, String)> = diff.changes;
+    let expected = expected::expected_state(
+        input.manifest,
+        &application,
+        input.state,
+        &kinds.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+        &diff.primaries,
+    );
+    let recorded_env = input
+        .state
+        .map(|s| s.environment.clone())
+        .unwrap_or_default();
+    let env_differs = expected.environment != recorded_env;
+    if env_differs && kinds.is_empty() {
+        kinds.push((
+            ChangeKind::UpdateEnvironment,
+            "the recorded environment file differs from the servers' variables".to_string(),
+        ));
+    }
+    let changes: Vec<Change> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(index, (kind, reason))| Change {
+            id: format!("change-{}", index + 1),
+            destructive: kind.data_warning().is_some(),
+            kind,
+            reason,
+        })
+        .collect();
+    let recorded_versions = input
+        .state
+        .map(|s| {
+            s.groups
+                .iter()
+                .map(|g| {
+                    (
+                        GroupAddress::new(g.db_type, g.name.clone()),
+                        (g.engine, g.version.clone()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let env_change = env_differs.then(|| env_change_for(&changes)).flatten();
+    let steps = dag::build(&application, &changes, &recorded_versions, env_change);
+    let environment_before = env::masked(&recorded_env, None);
+    let environment_after = env::masked(&expected.environment, Some(&recorded_env));
+    let plan = Plan {
+        application,
+        base: input.state.map(|s| BaseState {
+            lineage: s.lineage.clone(),
+            serial: s.serial,
+        }),
+        changes,
+        steps,
+        report: diff.report,
+        environment_before,
+        environment_after,
+        expected_state: expected.redacted(),
+    };
+    Ok((plan, expected))
+}
+
+/// The change the environment update is credited to: the first one that
+/// moves addresses or the primary, else the first change.
+fn env_change_for(changes: &[Change]) -> Option<&Change> {
+    changes
+        .iter()
+        .find(|c| {
+            !matches!(
+                c.kind,
+                ChangeKind::StartServer { .. } | ChangeKind::SetManagedBackups { .. }
+            )
+        })
+        .or_else(|| changes.first())
+}
