@@ -317,6 +317,10 @@ fn help_lists_the_commands_with_examples() {
     Commands:
       validate  Check a manifest and report every problem with its line and column
       schema    Print the manifest's JSON Schema, for editors (yaml-language-server)
+      plan      Compare the manifest with the recorded state and show the plan
+      show      Render a plan file written by `plan --out`
+      graph     Draw the plan's step graph as DOT or Mermaid
+      state     Inspect the recorded state
       help      Print this message or the help of the given subcommand(s)
 
     Options:
@@ -333,6 +337,16 @@ fn help_lists_the_commands_with_examples() {
 
           --no-color
               Never colour the output (the NO_COLOR variable does the same)
+
+          --state-dir <DIR>
+              Where state is kept [default: .dbgroups/ next to the manifest]
+              
+              [env: DBGROUPS_STATE_DIR=]
+
+          --lock-timeout <DURATION>
+              How long a writing command waits for another to release the state lock
+              
+              [default: 0s]
 
       -h, --help
               Print help (see a summary with '-h')
