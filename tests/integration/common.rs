@@ -26,3 +26,92 @@ pub(crate) fn diagnose_with(text: &str, options: &ParseOptions) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// A valid manifest from text (panics with the diagnostics otherwise).
+pub(crate) fn manifest(text: &str) -> dbgroups_manifest::Manifest {
+    let (source, parsed) = parse_text(text, &ParseOptions::default());
+    let rendered: Vec<String> = parsed
+        .diagnostics
+        .iter()
+        .map(|d| d.to_compact_string(&source))
+        .collect();
+    parsed
+        .manifest
+        .unwrap_or_else(|| panic!("invalid test manifest:\n{}", rendered.join("\n")))
+}
+
+/// The fake passwords tests put in state; no rendering may contain them.
+pub(crate) const FAKE_PASSWORD_PREFIX: &str = "fake-secret-";
+
+/// Stands in for apply in planner tests: fills what apply would learn
+/// (addresses, ports, passwords) into an expected state, deterministically,
+/// keeping the values of servers that already have them.
+pub(crate) fn fake_apply(
+    expected: &dbgroups_state::AppState,
+    lineage: &str,
+) -> dbgroups_state::AppState {
+    use dbgroups_state::Secret;
+    let mut state = expected.clone();
+    if state.lineage == dbgroups_plan::NEW_LINEAGE {
+        state.lineage = lineage.to_string();
+    }
+    let mut used: std::collections::BTreeSet<u16> = state
+        .groups
+        .iter()
+        .flat_map(|g| g.servers.iter().filter_map(|s| s.port))
+        .collect();
+    for group in &mut state.groups {
+        for server in &mut group.servers {
+            if server.port.is_none() {
+                let mut port = 20_000 + (group.db_type as u16) * 1_000;
+                while used.contains(&port) {
+                    port += 1;
+                }
+                used.insert(port);
+                server.port = Some(port);
+            }
+            server
+                .address
+                .get_or_insert_with(|| "127.0.0.1".to_string());
+        }
+    }
+    for (group, credentials) in state.credentials.iter_mut() {
+        if credentials.password.is_none() {
+            credentials.password = Some(Secret::new(format!("{FAKE_PASSWORD_PREFIX}{group}")));
+        }
+    }
+    state.environment = dbgroups_plan::env::variables(&state);
+    state.serial += 1;
+    state
+}
+
+/// Plans `text` against `state` with these intents, offline.
+pub(crate) fn plan_with(
+    text: &str,
+    state: Option<&dbgroups_state::AppState>,
+    others: &std::collections::BTreeMap<String, dbgroups_state::AppState>,
+    observed: &dbgroups_plan::ObservedFacts,
+    intents: &dbgroups_plan::Intents,
+) -> (dbgroups_plan::Plan, dbgroups_state::AppState) {
+    let manifest = manifest(text);
+    dbgroups_plan::plan_with_expected_state(&dbgroups_plan::PlanInput {
+        manifest: &manifest,
+        state,
+        other_applications: others,
+        observed,
+        intents,
+    })
+    .expect("plans")
+}
+
+/// The recorded state after applying `text` to a new application.
+pub(crate) fn applied(text: &str) -> dbgroups_state::AppState {
+    let (_, expected) = plan_with(
+        text,
+        None,
+        &Default::default(),
+        &dbgroups_plan::ObservedFacts::offline(),
+        &Default::default(),
+    );
+    fake_apply(&expected, "lineage-test")
+}

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod examples;
+mod plans;
 mod properties;
 mod rules;
 mod schema;

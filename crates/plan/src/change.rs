@@ -44,12 +44,16 @@ pub enum ChangeKind {
         source: SourceRef,
         source_master: String,
         previous: Option<SourceRef>,
+        previous_master: Option<String>,
     },
     /// The replica is detached and keeps its data as a standalone master.
     DisableReplication {
         group: GroupAddress,
         server: String,
         source: SourceRef,
+        /// The source's master, if it is still recorded (its replication
+        /// slot or user is cleaned up there).
+        source_master: Option<String>,
     },
     /// The root variables move to another group.
     MovePrimary {
@@ -135,12 +139,14 @@ impl ChangeKind {
                     text.push_str(&format!(", slaves {}", slaves.join(", ")));
                 }
                 match seed {
-                    Some(Seed::Replicate { source, .. }) => {
-                        text.push_str(&format!(", replicating from {source}"))
-                    }
-                    Some(Seed::Import { source, .. }) => {
-                        text.push_str(&format!(", importing data from {source}"))
-                    }
+                    Some(Seed::Replicate { source, .. }) => text.push_str(&format!(
+                        ", replicating from {}",
+                        source.label(group.db_type)
+                    )),
+                    Some(Seed::Import { source, .. }) => text.push_str(&format!(
+                        ", importing data from {}",
+                        source.label(group.db_type)
+                    )),
                     None => {}
                 }
                 text
@@ -155,15 +161,25 @@ impl ChangeKind {
                 source,
                 previous: None,
                 ..
-            } => format!("enable replication of {group} from {source}"),
+            } => format!(
+                "enable replication of {group} from {}",
+                source.label(group.db_type)
+            ),
             ChangeKind::EnableReplication {
                 group,
                 source,
                 previous: Some(previous),
                 ..
-            } => format!("move replication of {group} from {previous} to {source}"),
+            } => format!(
+                "move replication of {group} from {} to {}",
+                previous.label(group.db_type),
+                source.label(group.db_type)
+            ),
             ChangeKind::DisableReplication { group, source, .. } => {
-                format!("disable replication of {group} from {source}")
+                format!(
+                    "disable replication of {group} from {}",
+                    source.label(group.db_type)
+                )
             }
             ChangeKind::MovePrimary { db_type, from, to } => match from {
                 Some(from) => format!("move the {db_type} primary from {from} to {to}"),
@@ -188,15 +204,22 @@ impl ChangeKind {
     /// What is lost, for destructive changes.
     pub fn data_warning(&self) -> Option<String> {
         match self {
-            ChangeKind::EnableReplication { server, source, .. } => Some(format!(
-                "all data on {server} is replaced by a copy of {source}"
+            ChangeKind::EnableReplication {
+                group,
+                server,
+                source,
+                ..
+            } => Some(format!(
+                "all data on {server} is replaced by a copy of {}",
+                source.label(group.db_type)
             )),
             ChangeKind::RemoveServer { server, .. } => Some(format!(
                 "{server} is stopped and its data directory deleted"
             )),
             ChangeKind::RemoveGroup { servers, .. } => Some(format!(
-                "{} stopped and their data deleted",
-                servers.join(", ")
+                "{} stopped and {} data deleted",
+                servers.join(", "),
+                if servers.len() == 1 { "its" } else { "their" }
             )),
             _ => None,
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, ChangeKind, Seed};
 use crate::input::GroupAddress;
-use crate::rules;
+use crate::rules::{self, BackupMethod};
 
 /// One idempotent "ensure" operation of apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,7 @@ pub enum StepKind {
     Backup {
         group: GroupAddress,
         server: String,
+        method: BackupMethod,
     },
     /// A new server, replication-ready, with the application's account.
     Provision {
@@ -53,10 +54,11 @@ pub enum StepKind {
         master: String,
         master_application: String,
     },
-    /// The server stops following `master` and becomes a standalone master.
+    /// The server stops following `master` and becomes a standalone
+    /// master; `master`, if still recorded, is cleaned up (slot, user).
     Detach {
         server: String,
-        master: String,
+        master: Option<String>,
         master_application: String,
     },
     /// The server is stopped and its data deleted.
@@ -73,7 +75,14 @@ pub enum StepKind {
 impl StepKind {
     pub fn verb(&self) -> &'static str {
         match self {
-            StepKind::Backup { .. } => "backup",
+            StepKind::Backup {
+                method: BackupMethod::Physical,
+                ..
+            } => "backup",
+            StepKind::Backup {
+                method: BackupMethod::Logical,
+                ..
+            } => "dump",
             StepKind::Provision { .. } => "provision",
             StepKind::Restore { .. } => "restore",
             StepKind::Enslave { .. } => "enslave",
@@ -101,9 +110,14 @@ impl StepKind {
     /// A short description for renderings.
     pub fn describe(&self) -> String {
         match self {
-            StepKind::Backup { group, server } => {
-                format!("full backup of {server} ({group} master)")
-            }
+            StepKind::Backup {
+                group,
+                server,
+                method,
+            } => match method {
+                BackupMethod::Physical => format!("full backup of {server} ({group} master)"),
+                BackupMethod::Logical => format!("full dump of {server} ({group} master)"),
+            },
             StepKind::Provision {
                 group,
                 server,
@@ -137,9 +151,14 @@ impl StepKind {
                 server,
                 master,
                 master_application,
-            } => {
-                format!("{server} stops following {master_application}/{master}, keeps its data")
-            }
+            } => match master {
+                Some(master) => format!(
+                    "{server} stops following {master_application}/{master}, keeps its data"
+                ),
+                None => format!(
+                    "{server} stops following its former source in {master_application}, keeps its data"
+                ),
+            },
             StepKind::Remove { server } => format!("{server}: stop and delete its data"),
             StepKind::Start { server } => format!("{server}: start"),
             StepKind::UpdateEnvironment => "write the environment file".to_string(),
@@ -148,7 +167,7 @@ impl StepKind {
 
     /// Whether its outcome changes an address, port or slave list, so the
     /// environment update must follow it.
-    fn changes_addresses(&self) -> bool {
+    pub fn changes_addresses(&self) -> bool {
         matches!(
             self,
             StepKind::Provision { .. }
@@ -159,11 +178,12 @@ impl StepKind {
     }
 }
 
-/// The master a server is seeded from.
+/// The master a server is seeded from, and how.
 struct SeedSource<'s> {
     group: &'s GroupAddress,
     master: &'s str,
     application: &'s str,
+    method: BackupMethod,
 }
 
 struct Builder<'a> {
@@ -196,9 +216,15 @@ impl Builder<'_> {
         node
     }
 
-    /// One backup per master serves every server seeded from it.
-    fn backup(&mut self, group: &GroupAddress, master: &str, change: &Change) -> NodeIndex {
-        let id = format!("backup:{master}");
+    /// One backup per master and method serves every server seeded from it.
+    fn backup(
+        &mut self,
+        group: &GroupAddress,
+        master: &str,
+        method: BackupMethod,
+        change: &Change,
+    ) -> NodeIndex {
+        let id = format!("{}:{master}", method.step_prefix());
         if let Some(&existing) = self.by_id.get(&id) {
             return existing;
         }
@@ -206,6 +232,7 @@ impl Builder<'_> {
         let kind = StepKind::Backup {
             group: group.clone(),
             server: master.to_string(),
+            method,
         };
         self.add(id, kind, change, &deps)
     }
@@ -224,13 +251,15 @@ impl Builder<'_> {
             group: source_group,
             master,
             application: master_application,
+            method,
         } = from;
-        let backup = self.backup(source_group, master, change);
+        let backup = self.backup(source_group, master, method, change);
+        let backup_id = self.graph[backup].id.clone();
         let restore = self.add(
             format!("restore:{server}"),
             StepKind::Restore {
                 server: server.to_string(),
-                backup: format!("backup:{master}"),
+                backup: backup_id,
                 replaces_data,
             },
             change,
@@ -301,6 +330,7 @@ impl Builder<'_> {
                         group,
                         master,
                         application: &application,
+                        method: rules::for_type(group.db_type).seed_backup,
                     },
                     slave,
                     Some(provisioned),
@@ -362,6 +392,7 @@ impl Builder<'_> {
                                 group: &source_group,
                                 master: source_master,
                                 application: &source.application,
+                                method: rules::for_type(group.db_type).seed_backup,
                             },
                             master,
                             Some(provisioned),
@@ -380,6 +411,7 @@ impl Builder<'_> {
                                 group: &source_group,
                                 master: source_master,
                                 application: &source.application,
+                                method: rules::for_type(group.db_type).import_backup,
                             },
                             master,
                             Some(provisioned),
@@ -408,13 +440,14 @@ impl Builder<'_> {
                 source,
                 source_master,
                 previous,
+                previous_master,
             } => {
                 if let Some(previous) = previous {
                     let node = self.add(
                         format!("detach:{server}"),
                         StepKind::Detach {
                             server: server.clone(),
-                            master: previous.group.clone(),
+                            master: previous_master.clone(),
                             master_application: previous.application.clone(),
                         },
                         change,
@@ -429,6 +462,7 @@ impl Builder<'_> {
                         group: &source_group,
                         master: source_master,
                         application: &source.application,
+                        method: rules::for_type(group.db_type).seed_backup,
                     },
                     server,
                     None,
@@ -436,12 +470,17 @@ impl Builder<'_> {
                     true,
                 );
             }
-            ChangeKind::DisableReplication { server, source, .. } => {
+            ChangeKind::DisableReplication {
+                server,
+                source,
+                source_master,
+                ..
+            } => {
                 let node = self.add(
                     format!("detach:{server}"),
                     StepKind::Detach {
                         server: server.clone(),
-                        master: source.group.clone(),
+                        master: source_master.clone(),
                         master_application: source.application.clone(),
                     },
                     change,
@@ -461,6 +500,7 @@ impl Builder<'_> {
                         group,
                         master,
                         application: &application,
+                        method: rules::for_type(group.db_type).seed_backup,
                     },
                     server,
                     None,
@@ -521,10 +561,19 @@ pub(crate) fn build(
         builder.build_change(change, recorded_versions);
     }
     if let Some(change) = env_change {
+        // Last: after every step whose outcome changes addresses, and after
+        // everything else too, so the variables are written for servers
+        // that are ready (depending on every sink covers all of them).
         let deps: Vec<Option<NodeIndex>> = builder
             .graph
             .node_indices()
-            .filter(|&n| builder.graph[n].kind.changes_addresses())
+            .filter(|&n| {
+                builder
+                    .graph
+                    .neighbors_directed(n, petgraph::Direction::Outgoing)
+                    .next()
+                    .is_none()
+            })
             .map(Some)
             .collect();
         builder.add(

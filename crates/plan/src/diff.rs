@@ -231,8 +231,9 @@ impl<'a> Differ<'a> {
         if let Some(group) = recorded {
             if let Some(upstream) = &group.replicate_from {
                 return Err(format!(
-                    "{db_type}.{} replicates from {upstream} itself, and a replica cannot be a replication source",
-                    source.group
+                    "{db_type}.{} replicates from {} itself, and a replica cannot be a replication source",
+                    source.group,
+                    upstream.label(db_type)
                 ));
             }
             return group
@@ -260,6 +261,20 @@ impl<'a> Differ<'a> {
             "{db_type}.{} is neither recorded nor created by this plan",
             source.group
         ))
+    }
+
+    /// The recorded master of a source, wherever it is recorded, whatever
+    /// its own replication (for cleaning up after it).
+    fn recorded_master(&self, db_type: DbType, source: &SourceRef) -> Option<String> {
+        let state = if source.application == self.application {
+            self.input.state
+        } else {
+            self.input.other_applications.get(&source.application)
+        };
+        state
+            .and_then(|s| s.group(db_type, &source.group))
+            .and_then(GroupState::master)
+            .map(|m| m.unique_name.clone())
     }
 
     fn diff_group(&mut self, group: &Group) {
@@ -410,7 +425,10 @@ impl<'a> Differ<'a> {
             if recorded.imported_from.as_ref() != Some(&wanted) {
                 self.block(
                     address.to_string(),
-                    format!("import_from {wanted} is not done: an import runs only when a group is created, and {address} exists"),
+                    format!(
+                        "import_from {} is not done: an import runs only when a group is created, and {address} exists",
+                        wanted.label(group.db_type)
+                    ),
                     "remove import_from, or create a new group that imports and move the primary to it",
                 );
             }
@@ -521,8 +539,12 @@ impl<'a> Differ<'a> {
                     group: address.clone(),
                     server,
                     source: previous.clone(),
+                    source_master: self.recorded_master(group.db_type, previous),
                 },
-                format!("replicate_from was removed from {address} (recorded: replicating from {previous})"),
+                format!(
+                    "replicate_from was removed from {address} (recorded: replicating from {})",
+                    previous.label(group.db_type)
+                ),
             ),
             (Some(source), previous) => {
                 if recorded.servers.len() > 1 {
@@ -533,7 +555,13 @@ impl<'a> Differ<'a> {
                     );
                     return;
                 }
-                if self.recorded_groups().any(|g| g.replicate_from.as_ref().is_some_and(|s| s.application == self.application && s.group == recorded.name && g.db_type == recorded.db_type)) {
+                if self.recorded_groups().any(|g| {
+                    g.replicate_from.as_ref().is_some_and(|s| {
+                        s.application == self.application
+                            && s.group == recorded.name
+                            && g.db_type == recorded.db_type
+                    })
+                }) {
                     self.block(
                         address.to_string(),
                         format!("{address} is the replication source of another group, and a source cannot be a replica"),
@@ -542,16 +570,42 @@ impl<'a> Differ<'a> {
                     return;
                 }
                 match self.source_master(group.db_type, &source) {
-                    Err(why) => self.block(address.to_string(), format!("cannot replicate from {source}: {why}"), format!("apply {source} first")),
+                    Err(why) => self.block(
+                        address.to_string(),
+                        format!(
+                            "cannot replicate from {}: {why}",
+                            source.label(group.db_type)
+                        ),
+                        format!("apply {} first", source.label(group.db_type)),
+                    ),
                     Ok((source_master, source_version)) => {
-                        if let Some(problem) = self.version_problem(group, &recorded.version, source_version.as_deref(), true) {
-                            self.block(address.to_string(), problem, "replicate from a group with a compatible version");
+                        if let Some(problem) = self.version_problem(
+                            group,
+                            &recorded.version,
+                            source_version.as_deref(),
+                            true,
+                        ) {
+                            self.block(
+                                address.to_string(),
+                                problem,
+                                "replicate from a group with a compatible version",
+                            );
                             return;
                         }
+                        let label = |s: &SourceRef| s.label(group.db_type);
                         let reason = match previous {
-                            None => format!("replicate_from {source} was added to {address}"),
-                            Some(previous) => format!("replicate_from of {address} changed from {previous} to {source}"),
+                            None => {
+                                format!("replicate_from {} was added to {address}", label(&source))
+                            }
+                            Some(previous) => format!(
+                                "replicate_from of {address} changed from {} to {}",
+                                label(previous),
+                                label(&source)
+                            ),
                         };
+                        let previous_master = previous
+                            .as_ref()
+                            .and_then(|p| self.recorded_master(group.db_type, p));
                         self.change(
                             ChangeKind::EnableReplication {
                                 group: address.clone(),
@@ -559,6 +613,7 @@ impl<'a> Differ<'a> {
                                 source,
                                 source_master,
                                 previous: previous.clone(),
+                                previous_master,
                             },
                             reason,
                         );

@@ -133,6 +133,13 @@ pub struct SourceRef {
     pub group: String,
 }
 
+impl SourceRef {
+    /// `application/type.group`, as plans show a source.
+    pub fn label(&self, db_type: DbType) -> String {
+        format!("{}/{db_type}.{}", self.application, self.group)
+    }
+}
+
 impl std::fmt::Display for SourceRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.application, self.group)

@@ -17,12 +17,15 @@ pub fn marker(action: Action) -> char {
 
 /// The summary line shared by every rendering.
 pub fn summary(plan: &Plan) -> String {
+    let blocked = plan.report.blocked.len();
     if !plan.has_changes() {
-        let mut line = "No changes: the recorded state matches the manifest.".to_string();
-        if !plan.report.blocked.is_empty() {
-            let _ = write!(line, " {} blocked (see above).", plan.report.blocked.len());
-        }
-        return line;
+        return match blocked {
+            0 => "No changes: the recorded state matches the manifest.".to_string(),
+            _ => format!(
+                "No changes to make, but {blocked} blocked (see above): the state will not match the manifest until {} resolved.",
+                if blocked == 1 { "it is" } else { "they are" }
+            ),
+        };
     }
     let count = |action| {
         plan.changes
@@ -40,9 +43,10 @@ pub fn summary(plan: &Plan) -> String {
     if destructive > 0 {
         let _ = write!(line, " ({destructive} destructive)");
     }
-    let _ = write!(line, "; {} steps.", plan.steps.len());
-    if !plan.report.blocked.is_empty() {
-        let _ = write!(line, " {} blocked.", plan.report.blocked.len());
+    let steps = plan.steps.len();
+    let _ = write!(line, "; {steps} step{}.", if steps == 1 { "" } else { "s" });
+    if blocked > 0 {
+        let _ = write!(line, " {blocked} blocked.");
     }
     line
 }
