@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod examples;
+mod plan_properties;
 mod plans;
 mod properties;
 mod rules;

@@ -191,6 +191,8 @@ struct Builder<'a> {
     by_id: BTreeMap<String, NodeIndex>,
     /// The last step after which a server holds its data and is up.
     ready: BTreeMap<String, NodeIndex>,
+    /// Removal steps per group, which a group entering replication waits for.
+    removals: BTreeMap<GroupAddress, Vec<NodeIndex>>,
     application: &'a str,
 }
 
@@ -469,6 +471,13 @@ impl Builder<'_> {
                     true,
                     true,
                 );
+                // The group's slaves removed by this plan go before its
+                // master's data is replaced.
+                if let Some(&restore) = self.by_id.get(&format!("restore:{server}")) {
+                    for &removal in self.removals.get(group).into_iter().flatten() {
+                        self.graph.add_edge(removal, restore, ());
+                    }
+                }
             }
             ChangeKind::DisableReplication {
                 server,
@@ -508,9 +517,9 @@ impl Builder<'_> {
                     true,
                 );
             }
-            ChangeKind::RemoveServer { server, .. } => {
+            ChangeKind::RemoveServer { group, server } => {
                 let deps = [self.ready.get(server).copied()];
-                self.add(
+                let node = self.add(
                     format!("remove:{server}"),
                     StepKind::Remove {
                         server: server.clone(),
@@ -518,6 +527,7 @@ impl Builder<'_> {
                     change,
                     &deps,
                 );
+                self.removals.entry(group.clone()).or_default().push(node);
             }
             ChangeKind::RemoveGroup { servers, .. } => {
                 // Slaves first, the master last (servers come in that order).
@@ -555,6 +565,7 @@ pub(crate) fn build(
         graph: DiGraph::new(),
         by_id: BTreeMap::new(),
         ready: BTreeMap::new(),
+        removals: BTreeMap::new(),
         application,
     };
     for change in changes {

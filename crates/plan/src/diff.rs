@@ -39,7 +39,9 @@ pub(crate) fn diff(input: &PlanInput<'_>) -> Result<Diff, PlanError> {
     let mut differ = Differ {
         input,
         application,
-        fresh: input.state.is_none_or(|s| s.groups.is_empty()),
+        // "No recorded state" (DESIGN.md §3): an application whose groups
+        // were all removed still has state, and gets nothing implicitly.
+        fresh: input.state.is_none(),
         changes: Vec::new(),
         report: Report::default(),
         created: BTreeSet::new(),
@@ -229,7 +231,15 @@ impl<'a> Differ<'a> {
             }
         };
         if let Some(group) = recorded {
-            if let Some(upstream) = &group.replicate_from {
+            // A source whose own replication this plan disables is fine: its
+            // detach step runs before the backup taken of it.
+            let disabled_here = source.application == self.application
+                && self
+                    .input
+                    .manifest
+                    .group(db_type, &source.group)
+                    .is_some_and(|declared| declared.replicate_from.is_none());
+            if let Some(upstream) = group.replicate_from.as_ref().filter(|_| !disabled_here) {
                 return Err(format!(
                     "{db_type}.{} replicates from {} itself, and a replica cannot be a replication source",
                     source.group,
@@ -275,6 +285,39 @@ impl<'a> Differ<'a> {
             .and_then(|s| s.group(db_type, &source.group))
             .and_then(GroupState::master)
             .map(|m| m.unique_name.clone())
+    }
+
+    /// The groups (here or in other applications) that will replicate from
+    /// `source` once this plan is applied: the manifest decides for groups
+    /// it declares, the record for the rest, and removed groups are gone.
+    fn replicas_after_plan(&self, source: &GroupState) -> Vec<String> {
+        let own = self.application.as_str();
+        let follows = |reference: Option<SourceRef>| {
+            reference.is_some_and(|r| r.application == own && r.group == source.name)
+        };
+        let here = self
+            .recorded_groups()
+            .filter(|g| g.db_type == source.db_type)
+            .filter(|g| {
+                let address = state_address(g);
+                if self.input.intents.remove_groups.contains(&address) {
+                    return false;
+                }
+                match self.input.manifest.group(g.db_type, &g.name) {
+                    Some(declared) => {
+                        follows(declared.replicate_from.as_ref().map(|r| self.source_ref(r)))
+                    }
+                    None => follows(g.replicate_from.clone()),
+                }
+            });
+        let elsewhere = self
+            .input
+            .other_applications
+            .values()
+            .flat_map(|s| s.groups.iter().map(move |g| (s, g)))
+            .filter(|(_, g)| g.db_type == source.db_type && follows(g.replicate_from.clone()))
+            .map(|(s, g)| format!("{}/{}", s.application, g.address()));
+        here.map(GroupState::address).chain(elsewhere).collect()
     }
 
     fn diff_group(&mut self, group: &Group) {
@@ -468,7 +511,9 @@ impl<'a> Differ<'a> {
                     format!("scaling up {address} (adding {}) needs managed backups", new_slaves.join(", ")),
                     format!("set `backups: {{ managed: true }}` on {address}"),
                 ),
-                _ if recorded.replicate_from.is_some() => self.block(
+                // Only while the manifest keeps it a replica: a scale up in the
+                // plan that disables its replication runs after the detach.
+                _ if recorded.replicate_from.is_some() && group.replicate_from.is_some() => self.block(
                     address.to_string(),
                     format!("{address} replicates from another group, so it cannot have slaves of its own"),
                     "disable its replication first",
@@ -547,21 +592,21 @@ impl<'a> Differ<'a> {
                 ),
             ),
             (Some(source), previous) => {
-                if recorded.servers.len() > 1 {
+                // Slaves removed by this plan do not count: the removals run first.
+                let remaining = recorded
+                    .servers
+                    .iter()
+                    .filter(|s| !self.input.intents.remove_servers.contains(&s.unique_name))
+                    .count();
+                if remaining > 1 {
                     self.block(
                         address.to_string(),
-                        format!("{address} has {} servers; only a single-server group can replicate from another group", recorded.servers.len()),
+                        format!("{address} has {remaining} servers; only a single-server group can replicate from another group"),
                         "remove its slaves (--remove-server) first",
                     );
                     return;
                 }
-                if self.recorded_groups().any(|g| {
-                    g.replicate_from.as_ref().is_some_and(|s| {
-                        s.application == self.application
-                            && s.group == recorded.name
-                            && g.db_type == recorded.db_type
-                    })
-                }) {
+                if !self.replicas_after_plan(recorded).is_empty() {
                     self.block(
                         address.to_string(),
                         format!("{address} is the replication source of another group, and a source cannot be a replica"),
@@ -640,23 +685,7 @@ impl<'a> Differ<'a> {
                 ));
                 continue;
             }
-            let replicas: Vec<String> = self
-                .recorded_groups()
-                .chain(
-                    self.input
-                        .other_applications
-                        .values()
-                        .flat_map(|s| s.groups.iter()),
-                )
-                .filter(|g| {
-                    g.db_type == recorded.db_type
-                        && g.replicate_from.as_ref().is_some_and(|s| {
-                            s.application == self.application && s.group == recorded.name
-                        })
-                        && !self.input.intents.remove_groups.contains(&state_address(g))
-                })
-                .map(GroupState::address)
-                .collect();
+            let replicas = self.replicas_after_plan(recorded);
             if !replicas.is_empty() {
                 self.block(
                     address.to_string(),
@@ -913,13 +942,16 @@ fn order_changes(changes: &mut Vec<(ChangeKind, String)>) {
             ChangeKind::StartServer { .. } => 0,
             ChangeKind::CreateGroup { .. } => 1,
             ChangeKind::SetManagedBackups { .. } => 2,
-            ChangeKind::ScaleUp { .. } => 3,
-            ChangeKind::EnableReplication { .. } | ChangeKind::DisableReplication { .. } => 4,
-            ChangeKind::Resync { .. } => 5,
-            ChangeKind::RemoveServer { .. } => 6,
-            ChangeKind::RemoveGroup { .. } => 7,
-            ChangeKind::MovePrimary { .. } => 8,
-            ChangeKind::UpdateEnvironment => 9,
+            // A group leaving replication becomes a master before it gets
+            // slaves; a group entering it loses its slaves first.
+            ChangeKind::DisableReplication { .. } => 3,
+            ChangeKind::ScaleUp { .. } => 4,
+            ChangeKind::RemoveServer { .. } => 5,
+            ChangeKind::EnableReplication { .. } => 6,
+            ChangeKind::Resync { .. } => 7,
+            ChangeKind::RemoveGroup { .. } => 8,
+            ChangeKind::MovePrimary { .. } => 9,
+            ChangeKind::UpdateEnvironment => 10,
         }
     }
     changes.sort_by_key(|(kind, _)| phase(kind));
