@@ -6,16 +6,21 @@ use insta::assert_snapshot;
 
 use crate::common::repo_path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
-fn dbgroups(args: &[&str]) -> Run {
+pub(crate) fn dbgroups(args: &[&str]) -> Run {
+    dbgroups_in(&repo_path(""), args)
+}
+
+/// Runs the binary in `dir`, without colour.
+pub(crate) fn dbgroups_in(dir: &std::path::Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_dbgroups"))
         .args(args)
-        .current_dir(repo_path(""))
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         .output()
         .expect("dbgroups runs");

@@ -2,6 +2,7 @@
 //! covers one area, and `common` holds the helpers they share.
 
 mod cli;
+mod cli_plan;
 mod common;
 mod examples;
 mod plan_properties;
