@@ -21,10 +21,9 @@ pub(crate) fn expected_state(
     changes: &[ChangeKind],
     primaries: &BTreeMap<DbType, String>,
 ) -> AppState {
-    let mut state = current.cloned().unwrap_or_else(|| AppState {
-        lineage: NEW_LINEAGE.to_string(),
-        ..AppState::new(application)
-    });
+    let mut state = current
+        .cloned()
+        .unwrap_or_else(|| AppState::with_lineage(application, NEW_LINEAGE));
     state.journal = None;
     for change in changes {
         apply_change(&mut state, manifest, change);

@@ -41,9 +41,15 @@ pub struct AppState {
 impl AppState {
     /// An empty state with a fresh lineage, not yet written (serial 0).
     pub fn new(application: impl Into<String>) -> Self {
+        Self::with_lineage(application, uuid::Uuid::new_v4().to_string())
+    }
+
+    /// An empty state with the given lineage. The planner uses this (with a
+    /// placeholder) because it must not draw random numbers.
+    pub fn with_lineage(application: impl Into<String>, lineage: impl Into<String>) -> Self {
         Self {
             format_version: FORMAT_VERSION,
-            lineage: uuid::Uuid::new_v4().to_string(),
+            lineage: lineage.into(),
             serial: 0,
             application: application.into(),
             groups: Vec::new(),

@@ -1,0 +1,102 @@
+//! Architecture invariants from ARCHITECTURE.md, checked on the sources (in
+//! the manner of rust-analyzer's tidy tests), so they cannot rot silently.
+
+use crate::common::repo_path;
+
+fn sources(dir: &str) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    let mut stack = vec![repo_path(dir)];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).expect("readable dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("readable source");
+                files.push((path.display().to_string(), text));
+            }
+        }
+    }
+    files
+}
+
+fn dependencies(crate_dir: &str) -> String {
+    let manifest =
+        std::fs::read_to_string(repo_path(&format!("{crate_dir}/Cargo.toml"))).expect("Cargo.toml");
+    manifest
+        .split("[dependencies]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn the_plan_crate_does_no_io_and_reads_no_clock_or_randomness() {
+    let forbidden = [
+        "std::fs",
+        "std::net",
+        "std::process",
+        "std::time",
+        "std::env",
+        "tokio",
+        "uuid",
+        "rand::",
+        "println!",
+        "eprintln!",
+    ];
+    for (path, text) in sources("crates/plan/src") {
+        for word in forbidden {
+            assert!(
+                !text.contains(word),
+                "{path} uses {word}: the plan crate must stay pure"
+            );
+        }
+    }
+    let deps = dependencies("crates/plan");
+    for crate_name in ["tokio", "uuid", "humantime", "miette"] {
+        assert!(
+            !deps.contains(crate_name),
+            "the plan crate depends on {crate_name}"
+        );
+    }
+}
+
+#[test]
+fn only_the_cli_knows_miette_and_terminals() {
+    for crate_dir in ["crates/manifest", "crates/state", "crates/plan"] {
+        let deps = dependencies(crate_dir);
+        for crate_name in ["miette", "clap", "indicatif"] {
+            assert!(
+                !deps.contains(crate_name),
+                "{crate_dir} depends on {crate_name}"
+            );
+        }
+        for (path, text) in sources(&format!("{crate_dir}/src")) {
+            for word in [
+                "println!",
+                "eprintln!",
+                "std::io::stdout",
+                "std::io::stderr",
+            ] {
+                assert!(
+                    !text.contains(word),
+                    "{path} writes to the terminal ({word})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn phases_depend_one_way() {
+    assert!(
+        !dependencies("crates/manifest").contains("dbgroups-"),
+        "manifest depends on nothing of ours"
+    );
+    let state = dependencies("crates/state");
+    assert!(
+        !state.contains("dbgroups-plan"),
+        "state does not depend on plan"
+    );
+}
