@@ -105,6 +105,35 @@ pub enum Seed {
     },
 }
 
+impl Seed {
+    pub fn source(&self) -> (&SourceRef, &str) {
+        match self {
+            Seed::Replicate {
+                source,
+                source_master,
+            }
+            | Seed::Import {
+                source,
+                source_master,
+            } => (source, source_master),
+        }
+    }
+
+    /// Whether the new group keeps following its source afterwards.
+    pub fn follows(&self) -> bool {
+        matches!(self, Seed::Replicate { .. })
+    }
+
+    /// Replication seeds like a replica; an import may cross versions.
+    pub fn backup_method(&self, db_type: DbType) -> crate::rules::BackupMethod {
+        let rules = crate::rules::for_type(db_type);
+        match self {
+            Seed::Replicate { .. } => rules.seed_backup,
+            Seed::Import { .. } => rules.import_backup,
+        }
+    }
+}
+
 /// The marker the text renderer shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use dbgroups_manifest::Engine;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
-use crate::change::{Change, ChangeKind, Seed};
+use crate::change::{Change, ChangeKind};
 use crate::input::GroupAddress;
 use crate::rules::{self, BackupMethod};
 
@@ -382,46 +382,22 @@ impl Builder<'_> {
                 seed,
             } => {
                 let provisioned = self.provision(change, group, master, *engine, version, true);
-                match seed {
-                    Some(Seed::Replicate {
-                        source,
-                        source_master,
-                    }) => {
-                        let source_group = GroupAddress::new(group.db_type, source.group.clone());
-                        self.seed_from(
-                            change,
-                            SeedSource {
-                                group: &source_group,
-                                master: source_master,
-                                application: &source.application,
-                                method: rules::for_type(group.db_type).seed_backup,
-                            },
-                            master,
-                            Some(provisioned),
-                            false,
-                            true,
-                        );
-                    }
-                    Some(Seed::Import {
-                        source,
-                        source_master,
-                    }) => {
-                        let source_group = GroupAddress::new(group.db_type, source.group.clone());
-                        self.seed_from(
-                            change,
-                            SeedSource {
-                                group: &source_group,
-                                master: source_master,
-                                application: &source.application,
-                                method: rules::for_type(group.db_type).import_backup,
-                            },
-                            master,
-                            Some(provisioned),
-                            false,
-                            false,
-                        );
-                    }
-                    None => {}
+                if let Some(seed) = seed {
+                    let (source, source_master) = seed.source();
+                    let source_group = GroupAddress::new(group.db_type, source.group.clone());
+                    self.seed_from(
+                        change,
+                        SeedSource {
+                            group: &source_group,
+                            master: source_master,
+                            application: &source.application,
+                            method: seed.backup_method(group.db_type),
+                        },
+                        master,
+                        Some(provisioned),
+                        false,
+                        seed.follows(),
+                    );
                 }
                 self.add_slaves(change, group, master, slaves, *engine, version);
             }
