@@ -40,10 +40,10 @@ pub(crate) fn run(
             env!("CARGO_PKG_VERSION"),
         );
         write_private(path, file.to_json().as_bytes())?;
+        // `apply FILE` arrives with issue 4; until then the file is for review.
         terminal::eprint(&format!(
-            "Saved the plan to {}; apply exactly it with `dbgroups apply {}`.",
-            path.display(),
-            path.display()
+            "Saved the plan to {path}; `dbgroups show {path}` renders it again.",
+            path = path.display()
         ));
     }
     drop(lock);
