@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 ensure_rust_toolchain
+ensure_database_servers
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -14,3 +14,28 @@ ensure_rust_toolchain() {
     exit 1
   fi
 }
+
+# Installs Debian packages that are missing (CI machines are root; elsewhere
+# sudo is used when present). `check` is a file the package provides.
+ensure_package() {
+  local package=$1 check=$2
+  [ -e "$check" ] && return 0
+  step "installing $package (for $check)"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+      echo "error: $package is missing and this is not root; install it: apt-get install $package" >&2
+      exit 1
+    fi
+  fi
+  if [ -z "${DBGROUPS_APT_UPDATED:-}" ]; then
+    $sudo apt-get update -q
+    DBGROUPS_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "$package"
+}
+
+# The database servers the live tests start.
+ensure_database_servers() {
+  ensure_package postgresql /usr/lib/postgresql/15/bin/postgres
+}

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod cli_plan;
 mod common;
+mod engine_postgres;
 mod examples;
 mod plan_properties;
 mod plans;

@@ -1,0 +1,251 @@
+//! The local provider: real server processes on this machine, with their
+//! data under the state directory, on loopback ports.
+//!
+//! PostgreSQL and MariaDB refuse to run as root, and a CI job often is root.
+//! So when dbgroups runs as root, every server runs as the unprivileged
+//! system user `dbgroups` (created on first use), through `setpriv` with
+//! root's supplementary groups cleared. Its data directories belong to that
+//! user (mode 0700), and the directories above the state directory are made
+//! traversable (`o+x`, never readable) so that user can reach them.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use crate::error::{EngineError, io};
+
+/// The user servers run as when dbgroups runs as root.
+pub const SERVICE_USER: &str = "dbgroups";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    state_dir: PathBuf,
+    /// `Some` when running as root.
+    service_user: Option<ServiceUser>,
+}
+
+impl LocalProvider {
+    /// Prepares the provider for a state directory, creating the service
+    /// user when running as root. Returns the provider and a sentence for
+    /// each change it made to the machine, for the user to read.
+    pub fn prepare(state_dir: &Path) -> Result<(Self, Vec<String>), EngineError> {
+        let mut notes = Vec::new();
+        let service_user = if rustix::process::geteuid().is_root() {
+            let user = match lookup_user(SERVICE_USER)? {
+                Some(user) => user,
+                None => {
+                    create_service_user()?;
+                    notes.push(format!(
+                        "created the system user `{SERVICE_USER}`: running as root, the database servers run as it"
+                    ));
+                    lookup_user(SERVICE_USER)?.ok_or_else(|| EngineError::ServiceUser {
+                        user: SERVICE_USER.into(),
+                        detail: "useradd succeeded but the user is not in /etc/passwd".into(),
+                    })?
+                }
+            };
+            Some(user)
+        } else {
+            None
+        };
+        let provider = Self {
+            state_dir: state_dir.to_path_buf(),
+            service_user,
+        };
+        std::fs::create_dir_all(provider.servers_dir())
+            .map_err(io("create", provider.servers_dir()))?;
+        if provider.service_user.is_some() {
+            notes.extend(make_traversable(&provider.servers_dir())?);
+        }
+        Ok((provider, notes))
+    }
+
+    pub fn service_user(&self) -> Option<&ServiceUser> {
+        self.service_user.as_ref()
+    }
+
+    pub fn servers_dir(&self) -> PathBuf {
+        self.state_dir.join("servers")
+    }
+
+    /// Where one server keeps everything: data, logs, sockets, config.
+    pub fn server_dir(&self, server: &str) -> PathBuf {
+        self.servers_dir().join(server)
+    }
+
+    /// Creates `dir` (mode 0700) owned by whoever the servers run as.
+    pub fn private_dir(&self, dir: &Path) -> Result<(), EngineError> {
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("set permissions on", dir))?;
+        self.give(dir)
+    }
+
+    /// Writes a file (mode 0600) the servers' user owns.
+    pub fn private_file(&self, path: &Path, contents: &[u8]) -> Result<(), EngineError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io("create", path))?;
+        file.write_all(contents).map_err(io("write", path))?;
+        file.sync_all().map_err(io("write", path))?;
+        self.give(path)
+    }
+
+    fn give(&self, path: &Path) -> Result<(), EngineError> {
+        match &self.service_user {
+            Some(user) => std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
+                .map_err(io("change the owner of", path)),
+            None => Ok(()),
+        }
+    }
+
+    /// A command that runs as the servers' user, in its own process group
+    /// so that Ctrl-C in the terminal does not reach the servers it starts.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = match &self.service_user {
+            Some(user) => {
+                let mut command = Command::new("setpriv");
+                command
+                    .arg(format!("--reuid={}", user.uid))
+                    .arg(format!("--regid={}", user.gid))
+                    .arg("--clear-groups")
+                    .arg("--")
+                    .arg(program);
+                command
+            }
+            None => Command::new(program),
+        };
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false);
+        command
+    }
+}
+
+/// Runs a prepared command, returning its stdout, or its stderr as the error.
+pub async fn run(mut command: Command, shown_as: &str) -> Result<String, EngineError> {
+    let output = command.output().await.map_err(|source| EngineError::Io {
+        action: "run",
+        path: PathBuf::from(shown_as),
+        source,
+    })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(EngineError::Command {
+            command: shown_as.to_string(),
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// A loopback port nothing listens on now. Apply records it in state; the
+/// plan only says "(known after apply)".
+pub fn free_port() -> Result<u16, EngineError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(EngineError::NoPort)?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(EngineError::NoPort)
+}
+
+fn lookup_user(name: &str) -> Result<Option<ServiceUser>, EngineError> {
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(io("read", "/etc/passwd"))?;
+    Ok(passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 4 && fields[0] == name).then(|| ServiceUser {
+            name: name.to_string(),
+            uid: fields[2].parse().unwrap_or(u32::MAX),
+            gid: fields[3].parse().unwrap_or(u32::MAX),
+        })
+    }))
+}
+
+fn create_service_user() -> Result<(), EngineError> {
+    let output = std::process::Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            SERVICE_USER,
+        ])
+        .output()
+        .map_err(|e| EngineError::ServiceUser {
+            user: SERVICE_USER.into(),
+            detail: e.to_string(),
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(EngineError::ServiceUser {
+            user: SERVICE_USER.into(),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// Adds `o+x` (traverse, not read) to the directories above `dir` that lack
+/// it, and says which.
+fn make_traversable(dir: &Path) -> Result<Vec<String>, EngineError> {
+    let mut notes = Vec::new();
+    let absolute = std::fs::canonicalize(dir).map_err(io("resolve", dir))?;
+    for ancestor in absolute.ancestors().skip(1) {
+        let mode = std::fs::metadata(ancestor)
+            .map_err(io("inspect", ancestor))?
+            .permissions()
+            .mode();
+        if mode & 0o001 == 0 {
+            std::fs::set_permissions(ancestor, std::fs::Permissions::from_mode(mode | 0o001))
+                .map_err(io("make traversable", ancestor))?;
+            notes.push(format!(
+                "made {} traversable by others (o+x, not readable) so the `{SERVICE_USER}` user can reach its data",
+                ancestor.display()
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+/// A random password: 32 letters and digits, safe in any URL or config.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    // Rejection sampling: bytes past the largest multiple of the alphabet's
+    // size would make the first letters more likely.
+    let limit = 256 - 256 % ALPHABET.len();
+    let mut password = String::with_capacity(32);
+    while password.len() < 32 {
+        let mut bytes = [0u8; 64];
+        // The OS generator failing is not something to carry on from.
+        getrandom::fill(&mut bytes).expect("the OS random generator is available");
+        for byte in bytes {
+            if usize::from(byte) < limit && password.len() < 32 {
+                password.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    password
+}
