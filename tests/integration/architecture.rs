@@ -64,7 +64,12 @@ fn the_plan_crate_does_no_io_and_reads_no_clock_or_randomness() {
 
 #[test]
 fn only_the_cli_knows_miette_and_terminals() {
-    for crate_dir in ["crates/manifest", "crates/state", "crates/plan", "crates/engines"] {
+    for crate_dir in [
+        "crates/manifest",
+        "crates/state",
+        "crates/plan",
+        "crates/engines",
+    ] {
         let deps = dependencies(crate_dir);
         for crate_name in ["miette", "clap", "indicatif"] {
             assert!(
