@@ -110,3 +110,92 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
         );
     }
 }
+
+async fn start_time(server: &PostgresServer, superuser: &str) -> std::time::SystemTime {
+    let client = server
+        .connect("postgres", superuser, "postgres")
+        .await
+        .expect("connects");
+    client
+        .query_one("SELECT pg_postmaster_start_time()", &[])
+        .await
+        .expect("start time")
+        .get(0)
+}
+
+#[test]
+fn backup_restore_enslave_then_promote_on_real_servers() {
+    use dbgroups_engines::postgres::{ReplicationStatus, slot_name};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let master = PostgresServer::new(&provider, "pg-main", "15", free_port().expect("port"))
+        .expect("installed");
+    let slave = PostgresServer::new(&provider, "pg-replica-1", "15", free_port().expect("port"))
+        .expect("installed");
+    let (_m, _s) = (Running(master.clone()), Running(slave.clone()));
+    let (superuser, app, replication) = (
+        generate_password(),
+        generate_password(),
+        generate_password(),
+    );
+
+    runtime().block_on(async {
+        master.ensure_initialised(&superuser).await.expect("initdb");
+        master.ensure_running().await.expect("start");
+        master.ensure_accounts(&superuser, "shop", &app, "shop", &replication).await.expect("accounts");
+        let on_master = master.connect("shop", &app, "shop").await.expect("connects");
+        on_master
+            .batch_execute("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 1000);")
+            .await
+            .expect("existing rows");
+        let started = start_time(&master, &superuser).await;
+
+        let staging = provider.staging_dir("backup-pg-main");
+        master.backup_to(&staging, &replication).await.expect("pg_basebackup");
+        master.backup_to(&staging, &replication).await.expect("a finished backup is not taken again");
+        slave.restore_from(&staging).await.expect("restore");
+        slave.enslave_to(&master, &superuser, &replication).await.expect("enslave");
+
+        on_master.batch_execute("INSERT INTO orders SELECT generate_series(1001, 1500);").await.expect("later rows");
+        let on_slave = slave.connect("shop", &app, "shop").await.expect("the slave accepts the application's login");
+        let mut count = 0i64;
+        for _ in 0..100 {
+            count = on_slave.query_one("SELECT count(*) FROM orders", &[]).await.expect("reads").get(0);
+            if count == 1500 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count, 1500, "existing and later rows reached the slave");
+        assert!(on_slave.batch_execute("INSERT INTO orders VALUES (0)").await.is_err(), "a slave is read-only");
+        assert_eq!(start_time(&master, &superuser).await, started, "the master was never restarted");
+        assert_eq!(
+            master.replication_status(&superuser).await.expect("status"),
+            ReplicationStatus::Master { replicas: vec![slot_name("pg-replica-1")] }
+        );
+        match slave.replication_status(&superuser).await.expect("status") {
+            ReplicationStatus::Replica { streaming, lag_seconds, .. } => {
+                assert!(streaming);
+                assert!(lag_seconds.is_some_and(|lag| lag < 60.0), "{lag_seconds:?}");
+            }
+            other => panic!("the slave reports {other:?}"),
+        }
+
+        slave.promote(&superuser, Some((&master, &superuser))).await.expect("promote");
+        let on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
+        on_slave.batch_execute("INSERT INTO orders VALUES (0)").await.expect("the promoted server is writable");
+        let kept: i64 = on_slave.query_one("SELECT count(*) FROM orders", &[]).await.expect("reads").get(0);
+        assert_eq!(kept, 1501, "it kept its data");
+        on_master.batch_execute("INSERT INTO orders VALUES (5000)").await.expect("the master still writes");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let after: i64 = on_slave.query_one("SELECT count(*) FROM orders WHERE id = 5000", &[]).await.expect("reads").get(0);
+        assert_eq!(after, 0, "it no longer follows");
+        let admin = master.connect("postgres", &superuser, "postgres").await.expect("connects");
+        let slots: i64 = admin.query_one("SELECT count(*) FROM pg_replication_slots", &[]).await.expect("reads").get(0);
+        assert_eq!(slots, 0, "the slot was dropped on the old master");
+        slave.ensure_stopped().await.expect("stop");
+        slave.ensure_running().await.expect("restarts");
+        assert!(matches!(slave.replication_status(&superuser).await.expect("status"), ReplicationStatus::Master { .. }), "still a master after a restart");
+    });
+}

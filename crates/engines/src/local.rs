@@ -78,6 +78,11 @@ impl LocalProvider {
         self.state_dir.join("servers")
     }
 
+    /// The staging area backups are taken into before they are restored.
+    pub fn staging_dir(&self, backup: &str) -> PathBuf {
+        self.state_dir.join("backups").join(backup)
+    }
+
     /// Where one server keeps everything: data, logs, sockets, config.
     pub fn server_dir(&self, server: &str) -> PathBuf {
         self.servers_dir().join(server)

@@ -313,3 +313,270 @@ pub fn owner_uid(path: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| m.uid())
 }
+
+/// A replication slot's name for a replica: letters, digits and `_` only.
+pub fn slot_name(replica: &str) -> String {
+    let cleaned: String = replica
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("dbgroups_{cleaned}")
+}
+
+/// Replication as one server sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplicationStatus {
+    /// Not in recovery: a master. Lists the replicas streaming from it.
+    Master { replicas: Vec<String> },
+    /// In recovery: a replica, with its receiver's state and replay lag.
+    Replica {
+        streaming: bool,
+        receiver_status: Option<String>,
+        lag_seconds: Option<f64>,
+    },
+}
+
+impl PostgresServer {
+    fn passfile(&self) -> PathBuf {
+        self.dir().join("pgpass")
+    }
+
+    /// A libpq password file for the replication role, read by
+    /// pg_basebackup and by the replica's WAL receiver: the password never
+    /// appears in an argument or in postgresql.conf.
+    fn write_passfile(&self, replication_password: &str) -> Result<(), EngineError> {
+        let line = format!("127.0.0.1:*:*:{REPLICATION_USER}:{replication_password}\n");
+        self.provider
+            .private_file(&self.passfile(), line.as_bytes())
+    }
+
+    /// A full physical backup of this (master) server into `staging`, with
+    /// the WAL needed to make it consistent.
+    pub async fn backup_to(
+        &self,
+        staging: &Path,
+        replication_password: &str,
+    ) -> Result<(), EngineError> {
+        if staging.join("backup_manifest").is_file() {
+            return Ok(()); // done before, and complete: pg_basebackup writes it last
+        }
+        if staging.exists() {
+            std::fs::remove_dir_all(staging)
+                .map_err(io("remove the unfinished backup", staging))?;
+        }
+        self.provider.private_dir(staging)?;
+        self.write_passfile(replication_password)?;
+        let mut basebackup = self.tool("pg_basebackup");
+        basebackup
+            .env("PGPASSFILE", self.passfile())
+            .args([
+                "--host=127.0.0.1",
+                &format!("--port={}", self.port),
+                &format!("--username={REPLICATION_USER}"),
+            ])
+            .arg("--pgdata")
+            .arg(staging)
+            .args([
+                "--checkpoint=fast",
+                "--wal-method=stream",
+                "--format=plain",
+                "--no-password",
+            ]);
+        run(basebackup, "pg_basebackup").await.map(drop)
+    }
+
+    /// Replaces this server's data with a backup, keeping its own settings.
+    pub async fn restore_from(&self, staging: &Path) -> Result<(), EngineError> {
+        self.ensure_stopped().await?;
+        self.provider.private_dir(&self.dir())?;
+        self.provider.private_dir(&self.socket_dir())?;
+        if self.data_dir().exists() {
+            std::fs::remove_dir_all(self.data_dir())
+                .map_err(io("remove the old data in", self.data_dir()))?;
+        }
+        let mut copy = self.provider.command(Path::new("/bin/cp"));
+        copy.arg("-a").arg(staging).arg(self.data_dir());
+        run(copy, "cp -a").await?;
+        // The copy carries the master's own settings (its port); write ours.
+        for leftover in ["standby.signal", "postmaster.pid", "backup_manifest"] {
+            let _ = std::fs::remove_file(self.data_dir().join(leftover));
+        }
+        self.write_configuration()
+    }
+
+    /// Makes this server a streaming replica of `master` through a slot,
+    /// starts it, and waits until it streams.
+    pub async fn enslave_to(
+        &self,
+        master: &PostgresServer,
+        master_superuser_password: &str,
+        replication_password: &str,
+    ) -> Result<(), EngineError> {
+        let slot = slot_name(&self.name);
+        let client = master
+            .connect(SUPERUSER, master_superuser_password, "postgres")
+            .await?;
+        let pg = |source| EngineError::Postgres {
+            port: master.port,
+            source,
+        };
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .map_err(pg)?;
+        if exists.is_none() {
+            client
+                .execute("SELECT pg_create_physical_replication_slot($1)", &[&slot])
+                .await
+                .map_err(pg)?;
+        }
+        self.write_passfile(replication_password)?;
+        self.write_configuration()?;
+        let standby = format!(
+            "primary_conninfo = 'host=127.0.0.1 port={port} user={REPLICATION_USER} passfile={passfile} application_name={name}'\n\
+             primary_slot_name = '{slot}'\n",
+            port = master.port,
+            passfile = self.passfile().display(),
+            name = slot,
+        );
+        let settings_path = self.data_dir().join("dbgroups.conf");
+        let settings =
+            std::fs::read_to_string(&settings_path).map_err(io("read", &settings_path))?;
+        self.provider
+            .private_file(&settings_path, format!("{settings}{standby}").as_bytes())?;
+        self.provider
+            .private_file(&self.data_dir().join("standby.signal"), b"")?;
+        if self.is_running().await {
+            self.ensure_stopped().await?;
+        }
+        self.ensure_running().await?;
+        self.wait_streaming(master_superuser_password).await
+    }
+
+    async fn wait_streaming(&self, superuser_password: &str) -> Result<(), EngineError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(ReplicationStatus::Replica {
+                streaming: true, ..
+            }) = self.replication_status(superuser_password).await
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    what: format!("streaming replication to {}", self.name),
+                    seconds: 120,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Promotes this replica to a standalone master (it keeps its data),
+    /// and drops its slot on the old master if that is reachable.
+    pub async fn promote(
+        &self,
+        superuser_password: &str,
+        old_master: Option<(&PostgresServer, &str)>,
+    ) -> Result<(), EngineError> {
+        let client = self
+            .connect(SUPERUSER, superuser_password, "postgres")
+            .await?;
+        let pg = |source| EngineError::Postgres {
+            port: self.port,
+            source,
+        };
+        let in_recovery: bool = client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        if in_recovery {
+            let promoted: bool = client
+                .query_one("SELECT pg_promote(true, 60)", &[])
+                .await
+                .map_err(pg)?
+                .get(0);
+            if !promoted {
+                return Err(EngineError::Timeout {
+                    what: format!("promotion of {}", self.name),
+                    seconds: 60,
+                });
+            }
+        }
+        // Without standby settings a restart stays a master.
+        self.write_configuration()?;
+        let _ = std::fs::remove_file(self.passfile());
+        if let Some((master, master_password)) = old_master
+            && let Ok(client) = master.connect(SUPERUSER, master_password, "postgres").await
+        {
+            let slot = slot_name(&self.name);
+            client
+                .execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+                    &[&slot],
+                )
+                .await
+                .map_err(|source| EngineError::Postgres { port: master.port, source })?;
+        }
+        Ok(())
+    }
+
+    /// What this server says about replication (pg_stat_replication on a
+    /// master, pg_stat_wal_receiver and replay lag on a replica).
+    pub async fn replication_status(
+        &self,
+        superuser_password: &str,
+    ) -> Result<ReplicationStatus, EngineError> {
+        let client = self
+            .connect(SUPERUSER, superuser_password, "postgres")
+            .await?;
+        let pg = |source| EngineError::Postgres {
+            port: self.port,
+            source,
+        };
+        let in_recovery: bool = client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        if !in_recovery {
+            let rows = client
+                .query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY 1", &[])
+                .await
+                .map_err(pg)?;
+            return Ok(ReplicationStatus::Master {
+                replicas: rows.iter().map(|r| r.get(0)).collect(),
+            });
+        }
+        let receiver = client
+            .query_opt("SELECT status FROM pg_stat_wal_receiver", &[])
+            .await
+            .map_err(pg)?;
+        let receiver_status: Option<String> = receiver.map(|r| r.get(0));
+        // Lag is zero when everything received has been replayed.
+        let lag: Option<f64> = client
+            .query_one(
+                "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                        ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8 END",
+                &[],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        Ok(ReplicationStatus::Replica {
+            streaming: receiver_status.as_deref() == Some("streaming"),
+            receiver_status,
+            lag_seconds: lag,
+        })
+    }
+}
