@@ -38,4 +38,5 @@ ensure_package() {
 # The database servers the live tests start.
 ensure_database_servers() {
   ensure_package postgresql /usr/lib/postgresql/15/bin/postgres
+  ensure_package redis-server /usr/bin/redis-server
 }

@@ -6,6 +6,7 @@ mod cli;
 mod cli_plan;
 mod common;
 mod engine_postgres;
+mod engine_redis;
 mod examples;
 mod plan_properties;
 mod plans;

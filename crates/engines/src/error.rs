@@ -36,6 +36,12 @@ pub enum EngineError {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error("Redis on port {port}: {source}")]
+    Redis {
+        port: u16,
+        #[source]
+        source: redis::RedisError,
+    },
     #[error("{what} did not happen within {seconds} s")]
     Timeout { what: String, seconds: u64 },
 }

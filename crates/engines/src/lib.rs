@@ -4,17 +4,20 @@
 //! under the state directory, on loopback ports, as the unprivileged
 //! [`SERVICE_USER`] when dbgroups runs as root. [`PostgresServer`] is the
 //! PostgreSQL engine on it: initdb, a replication-ready configuration,
-//! pg_ctl, and accounts through tokio-postgres. Failures are
+//! pg_ctl, accounts through tokio-postgres, pg_basebackup, slot-based
+//! streaming and pg_promote. [`RedisServer`] is the Redis engine: a config
+//! with `requirepass`/`masterauth`, RDB backups, `REPLICAOF` with a wait for
+//! the link and the sync, and `INFO replication`. Failures are
 //! [`EngineError`]s carrying the engine's own words.
 //!
-//! This is the start of issue 4: the executor, the remaining PostgreSQL
-//! steps (backup, restore, enslave, promote) and the Redis engine build on
-//! these.
+//! Issue 4 builds the executor (the apply crate) on these.
 
 mod error;
 pub mod local;
 pub mod postgres;
+pub mod redis_engine;
 
 pub use error::EngineError;
 pub use local::{LocalProvider, SERVICE_USER, ServiceUser, free_port, generate_password};
 pub use postgres::PostgresServer;
+pub use redis_engine::RedisServer;

@@ -1,0 +1,366 @@
+//! The Redis engine on the local provider: a config file with
+//! `requirepass`/`masterauth`, RDB snapshots for backups, `REPLICAOF` (and a
+//! wait until the link is up and the first sync is done, because the
+//! command returns before either), `REPLICAOF NO ONE`, `INFO replication`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{EngineError, io};
+use crate::local::{LocalProvider, run};
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+#[derive(Debug, Clone)]
+pub struct RedisServer {
+    provider: LocalProvider,
+    name: String,
+    port: u16,
+}
+
+/// `INFO replication`, the fields dbgroups reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisReplication {
+    /// `master` or `slave`.
+    pub role: String,
+    /// For a slave: `up` or `down`.
+    pub master_link_status: Option<String>,
+    pub master_sync_in_progress: bool,
+    /// Seconds since the last interaction with the master.
+    pub master_last_io_seconds_ago: Option<i64>,
+    pub connected_slaves: usize,
+}
+
+impl RedisServer {
+    pub fn new(provider: &LocalProvider, name: &str, port: u16) -> Result<Self, EngineError> {
+        if !Path::new(REDIS_SERVER).is_file() {
+            return Err(EngineError::MissingBinary {
+                program: "redis-server".into(),
+                engine: "redis".into(),
+                version: "7".into(),
+                looked: PathBuf::from(REDIS_SERVER),
+                package: "redis-server".into(),
+            });
+        }
+        Ok(Self {
+            provider: provider.clone(),
+            name: name.to_string(),
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.provider.server_dir(&self.name)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir().join("data")
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.dir().join("redis.conf")
+    }
+
+    pub fn rdb_file(&self) -> PathBuf {
+        self.data_dir().join("dump.rdb")
+    }
+
+    /// The config file (0600: it holds the passwords). `master_port`, when
+    /// given, makes the server a replica that stays one across restarts.
+    fn write_config(&self, password: &str, master: Option<(u16, &str)>) -> Result<(), EngineError> {
+        self.provider.private_dir(&self.dir())?;
+        self.provider.private_dir(&self.data_dir())?;
+        let mut config = format!(
+            "# Written by dbgroups; changes here are overwritten.\n\
+             bind 127.0.0.1\n\
+             port {port}\n\
+             protected-mode yes\n\
+             daemonize yes\n\
+             pidfile {dir}/redis.pid\n\
+             logfile {dir}/redis.log\n\
+             dir {data}\n\
+             dbfilename dump.rdb\n\
+             requirepass {password}\n\
+             replica-read-only yes\n",
+            port = self.port,
+            dir = self.dir().display(),
+            data = self.data_dir().display(),
+        );
+        if let Some((master_port, master_password)) = master {
+            config.push_str(&format!(
+                "masterauth {master_password}\nreplicaof 127.0.0.1 {master_port}\n"
+            ));
+        }
+        self.provider
+            .private_file(&self.config_file(), config.as_bytes())
+    }
+
+    async fn connect(
+        &self,
+        password: &str,
+    ) -> Result<redis::aio::MultiplexedConnection, EngineError> {
+        let info = redis::ConnectionInfo {
+            addr: redis::ConnectionAddr::Tcp("127.0.0.1".into(), self.port),
+            redis: redis::RedisConnectionInfo {
+                db: 0,
+                username: None,
+                password: Some(password.to_string()),
+                protocol: redis::ProtocolVersion::RESP2,
+            },
+        };
+        let client = redis::Client::open(info).map_err(|source| EngineError::Redis {
+            port: self.port,
+            source,
+        })?;
+        client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|source| EngineError::Redis {
+                port: self.port,
+                source,
+            })
+    }
+
+    /// A connection for the application (and tests).
+    pub async fn client(
+        &self,
+        password: &str,
+    ) -> Result<redis::aio::MultiplexedConnection, EngineError> {
+        self.connect(password).await
+    }
+
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        password: &str,
+        command: &redis::Cmd,
+    ) -> Result<T, EngineError> {
+        let mut connection = self.connect(password).await?;
+        command
+            .query_async(&mut connection)
+            .await
+            .map_err(|source| EngineError::Redis {
+                port: self.port,
+                source,
+            })
+    }
+
+    pub async fn is_running(&self, password: &str) -> bool {
+        self.query::<String>(password, &redis::cmd("PING"))
+            .await
+            .is_ok()
+    }
+
+    /// Writes the configuration (a master's) and starts the server.
+    pub async fn ensure_provisioned(&self, password: &str) -> Result<(), EngineError> {
+        if !self.config_file().is_file() {
+            self.write_config(password, None)?;
+        }
+        self.ensure_running(password).await
+    }
+
+    pub async fn ensure_running(&self, password: &str) -> Result<(), EngineError> {
+        if self.is_running(password).await {
+            return Ok(());
+        }
+        let mut start = self.provider.command(Path::new(REDIS_SERVER));
+        start.arg(self.config_file());
+        run(start, "redis-server").await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !self.is_running(password).await {
+            if tokio::time::Instant::now() >= deadline {
+                let log = std::fs::read_to_string(self.dir().join("redis.log")).unwrap_or_default();
+                return Err(EngineError::Command {
+                    command: "redis-server".into(),
+                    status: "not answering after 60 s".into(),
+                    stderr: log.lines().rev().take(5).collect::<Vec<_>>().join("\n"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn ensure_stopped(&self, password: &str) -> Result<(), EngineError> {
+        if !self.is_running(password).await {
+            return Ok(());
+        }
+        // SHUTDOWN closes the connection instead of answering.
+        let _ = self
+            .query::<()>(password, redis::cmd("SHUTDOWN").arg("SAVE"))
+            .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.is_running(password).await {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    what: format!("shutdown of {}", self.name),
+                    seconds: 60,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// An RDB snapshot (BGSAVE, waited for), copied into `staging`.
+    pub async fn backup_to(&self, staging: &Path, password: &str) -> Result<(), EngineError> {
+        let target = staging.join("dump.rdb");
+        if target.is_file() {
+            return Ok(());
+        }
+        let before: i64 = self.query(password, &redis::cmd("LASTSAVE")).await?;
+        // A save already running counts: wait for it instead.
+        let _ = self.query::<String>(password, &redis::cmd("BGSAVE")).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            let info: String = self
+                .query(password, redis::cmd("INFO").arg("persistence"))
+                .await?;
+            let field = |name: &str| {
+                info.lines().find_map(|l| {
+                    l.strip_prefix(&format!("{name}:"))
+                        .map(str::trim)
+                        .map(String::from)
+                })
+            };
+            let done = field("rdb_bgsave_in_progress").as_deref() == Some("0");
+            let last: i64 = self.query(password, &redis::cmd("LASTSAVE")).await?;
+            if done && last > before {
+                if field("rdb_last_bgsave_status").as_deref() != Some("ok") {
+                    return Err(EngineError::Command {
+                        command: "BGSAVE".into(),
+                        status: "failed".into(),
+                        stderr: "rdb_last_bgsave_status is not ok (see redis.log)".into(),
+                    });
+                }
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    what: format!("BGSAVE on {}", self.name),
+                    seconds: 600,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.provider.private_dir(staging)?;
+        let partial = staging.join("dump.rdb.partial");
+        let mut copy = self.provider.command(Path::new("/bin/cp"));
+        copy.arg(self.rdb_file()).arg(&partial);
+        run(copy, "cp dump.rdb").await?;
+        std::fs::rename(&partial, &target).map_err(io("finish the backup", &target))
+    }
+
+    /// Replaces this server's data with an RDB snapshot (stopped while the
+    /// file is swapped, loaded on start).
+    pub async fn restore_from(&self, staging: &Path, password: &str) -> Result<(), EngineError> {
+        self.ensure_stopped(password).await?;
+        if !self.config_file().is_file() {
+            self.write_config(password, None)?;
+        }
+        let mut copy = self.provider.command(Path::new("/bin/cp"));
+        copy.arg(staging.join("dump.rdb")).arg(self.rdb_file());
+        run(copy, "cp dump.rdb").await?;
+        self.ensure_running(password).await
+    }
+
+    /// Follows `master` and waits until the link is up and the first sync is
+    /// done (REPLICAOF returns before either). Recorded in the config file
+    /// so that a restart keeps following.
+    pub async fn enslave_to(
+        &self,
+        master: &RedisServer,
+        password: &str,
+        master_password: &str,
+    ) -> Result<(), EngineError> {
+        self.write_config(password, Some((master.port, master_password)))?;
+        self.query::<String>(
+            password,
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("masterauth")
+                .arg(master_password),
+        )
+        .await?;
+        self.query::<String>(
+            password,
+            redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port),
+        )
+        .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            let status = self.replication(password).await?;
+            if status.master_link_status.as_deref() == Some("up") && !status.master_sync_in_progress
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    what: format!("replication link of {}", self.name),
+                    seconds: 600,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops following; the server keeps its data and accepts writes.
+    pub async fn detach(&self, password: &str) -> Result<(), EngineError> {
+        self.query::<String>(password, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+            .await?;
+        self.write_config(password, None)
+    }
+
+    pub async fn replication(&self, password: &str) -> Result<RedisReplication, EngineError> {
+        let info: String = self
+            .query(password, redis::cmd("INFO").arg("replication"))
+            .await?;
+        Ok(parse_replication(&info))
+    }
+}
+
+/// Reads the fields of `INFO replication` dbgroups uses.
+pub fn parse_replication(info: &str) -> RedisReplication {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| {
+                line.trim_end()
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(':'))
+            })
+            .map(str::to_string)
+    };
+    RedisReplication {
+        role: field("role").unwrap_or_default(),
+        master_link_status: field("master_link_status"),
+        master_sync_in_progress: field("master_sync_in_progress").as_deref() == Some("1"),
+        master_last_io_seconds_ago: field("master_last_io_seconds_ago")
+            .and_then(|v| v.parse().ok()),
+        connected_slaves: field("connected_slaves")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_info_replication_of_a_slave() {
+        let info = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:1\r\nmaster_sync_in_progress:0\r\nconnected_slaves:0\r\n";
+        assert_eq!(
+            parse_replication(info),
+            RedisReplication {
+                role: "slave".into(),
+                master_link_status: Some("up".into()),
+                master_sync_in_progress: false,
+                master_last_io_seconds_ago: Some(1),
+                connected_slaves: 0,
+            }
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! The Redis engine on real servers started by the test.
+
+use dbgroups_engines::{LocalProvider, RedisServer, free_port, generate_password};
+use redis::AsyncCommands;
+
+/// Shuts the server down when the test ends, pass or fail.
+struct Running(RedisServer, String);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let (server, password) = (self.0.clone(), self.1.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async { server.ensure_stopped(&password).await })
+        })
+        .join();
+    }
+}
+
+#[test]
+fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let password = generate_password();
+    let master = RedisServer::new(&provider, "redis-main", free_port().expect("port"))
+        .expect("redis-server is installed");
+    let slave = RedisServer::new(&provider, "redis-replica-1", free_port().expect("port"))
+        .expect("installed");
+    let _guards = (
+        Running(master.clone(), password.clone()),
+        Running(slave.clone(), password.clone()),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    runtime.block_on(async {
+        master
+            .ensure_provisioned(&password)
+            .await
+            .expect("provision");
+        master
+            .ensure_provisioned(&password)
+            .await
+            .expect("provisioning again is a no-op");
+        let mut on_master = master
+            .client(&password)
+            .await
+            .expect("connects with the password");
+        for key in 0..1000 {
+            let _: () = on_master
+                .set(format!("order:{key}"), key)
+                .await
+                .expect("writes");
+        }
+        assert!(
+            master.client("wrong-password").await.is_err(),
+            "requirepass is enforced"
+        );
+
+        let staging = provider.staging_dir("backup-redis-main");
+        master.backup_to(&staging, &password).await.expect("BGSAVE");
+        assert!(staging.join("dump.rdb").is_file());
+        slave
+            .restore_from(&staging, &password)
+            .await
+            .expect("restore");
+        let mut on_slave = slave.client(&password).await.expect("connects");
+        let restored: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut on_slave)
+            .await
+            .expect("dbsize");
+        assert_eq!(restored, 1000, "the snapshot was loaded");
+
+        slave
+            .enslave_to(&master, &password, &password)
+            .await
+            .expect("REPLICAOF, waited for");
+        let status = slave
+            .replication(&password)
+            .await
+            .expect("INFO replication");
+        assert_eq!(
+            (status.role.as_str(), status.master_link_status.as_deref()),
+            ("slave", Some("up"))
+        );
+        assert_eq!(
+            master
+                .replication(&password)
+                .await
+                .expect("INFO")
+                .connected_slaves,
+            1
+        );
+
+        let _: () = on_master
+            .set("order:late", "1")
+            .await
+            .expect("a later write");
+        let mut seen: Option<String> = None;
+        for _ in 0..100 {
+            seen = on_slave.get("order:late").await.expect("reads");
+            if seen.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(seen.as_deref(), Some("1"), "later writes replicate");
+        let read_only: redis::RedisResult<()> = on_slave.set("x", 1).await;
+        assert!(read_only.is_err(), "a replica refuses writes");
+
+        slave.detach(&password).await.expect("REPLICAOF NO ONE");
+        let _: () = on_slave
+            .set("x", 1)
+            .await
+            .expect("the detached server is writable");
+        let _: () = on_master
+            .set("order:after", "1")
+            .await
+            .expect("the master still writes");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let after: Option<String> = on_slave.get("order:after").await.expect("reads");
+        assert_eq!(after, None, "it no longer follows");
+        let kept: i64 = redis::cmd("DBSIZE")
+            .query_async(&mut on_slave)
+            .await
+            .expect("dbsize");
+        assert_eq!(kept, 1002, "it kept its data (1000 + order:late + x)");
+        slave.ensure_stopped(&password).await.expect("stops");
+        slave.ensure_running(&password).await.expect("restarts");
+        assert_eq!(
+            slave.replication(&password).await.expect("INFO").role,
+            "master",
+            "still a master after a restart"
+        );
+    });
+}
