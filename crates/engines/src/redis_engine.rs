@@ -211,25 +211,24 @@ impl RedisServer {
         if target.is_file() {
             return Ok(());
         }
-        let before: i64 = self.query(password, &redis::cmd("LASTSAVE")).await?;
-        // A save already running counts: wait for it instead.
+        // `rdb_saves` counts snapshots since start (Redis 7); LASTSAVE has a
+        // one-second resolution, so a snapshot finished within the second it
+        // started would look like no snapshot at all.
+        let saves_before = persistence_field(&self.persistence(password).await?, "rdb_saves")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        // A save already running counts: BGSAVE then refuses, and we wait.
         let _ = self.query::<String>(password, &redis::cmd("BGSAVE")).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
         loop {
-            let info: String = self
-                .query(password, redis::cmd("INFO").arg("persistence"))
-                .await?;
-            let field = |name: &str| {
-                info.lines().find_map(|l| {
-                    l.strip_prefix(&format!("{name}:"))
-                        .map(str::trim)
-                        .map(String::from)
-                })
-            };
-            let done = field("rdb_bgsave_in_progress").as_deref() == Some("0");
-            let last: i64 = self.query(password, &redis::cmd("LASTSAVE")).await?;
-            if done && last > before {
-                if field("rdb_last_bgsave_status").as_deref() != Some("ok") {
+            let info = self.persistence(password).await?;
+            let in_progress =
+                persistence_field(&info, "rdb_bgsave_in_progress").as_deref() != Some("0");
+            let saves = persistence_field(&info, "rdb_saves")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            if !in_progress && saves > saves_before {
+                if persistence_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
                     return Err(EngineError::Command {
                         command: "BGSAVE".into(),
                         status: "failed".into(),
@@ -244,7 +243,7 @@ impl RedisServer {
                     seconds: 600,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.provider.private_dir(staging)?;
         let partial = staging.join("dump.rdb.partial");
@@ -314,12 +313,27 @@ impl RedisServer {
         self.write_config(password, None)
     }
 
+    async fn persistence(&self, password: &str) -> Result<String, EngineError> {
+        self.query(password, redis::cmd("INFO").arg("persistence"))
+            .await
+    }
+
     pub async fn replication(&self, password: &str) -> Result<RedisReplication, EngineError> {
         let info: String = self
             .query(password, redis::cmd("INFO").arg("replication"))
             .await?;
         Ok(parse_replication(&info))
     }
+}
+
+fn persistence_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|line| {
+            line.trim_end()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(':'))
+        })
+        .map(str::to_string)
 }
 
 /// Reads the fields of `INFO replication` dbgroups uses.
