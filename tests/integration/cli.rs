@@ -326,6 +326,9 @@ fn help_lists_the_commands_with_examples() {
       show      Render a plan file written by `plan --out`
       graph     Draw the plan's step graph as DOT or Mermaid
       state     Inspect the recorded state
+      apply     Carry out a plan on the servers (plans first and asks, unless given a plan file)
+      status    Show every recorded server: role, whether it is up, replication and lag
+      env       Print the application's environment variables (secrets masked)
       help      Print this message or the help of the given subcommand(s)
 
     Options:

@@ -1,6 +1,7 @@
 //! All integration tests, built as one binary (as ripgrep does): each module
 //! covers one area, and `common` holds the helpers they share.
 
+mod apply_live;
 mod architecture;
 mod cli;
 mod cli_plan;

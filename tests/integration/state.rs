@@ -19,6 +19,8 @@ fn state_with_secret(app: &str) -> AppState {
             username: "default".into(),
             password: Some(Secret::new("s3cr3t-value")),
             database: "0".into(),
+            admin_password: None,
+            replication_password: None,
         },
     );
     state

@@ -88,6 +88,50 @@ pub(crate) enum Command {
     /// Inspect the recorded state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Carry out a plan on the servers (plans first and asks, unless given a plan file).
+    #[command(after_help = "Examples:\n  \
+        dbgroups apply                         # plan, show it, ask, apply\n  \
+        dbgroups apply --auto-approve          # CI\n  \
+        dbgroups plan --out plan.json && dbgroups apply plan.json\n\n\
+        Safe to interrupt and run again: completed steps are recorded and every step is idempotent.")]
+    Apply(ApplyArgs),
+    /// Show every recorded server: role, whether it is up, replication and lag.
+    Status,
+    /// Print the application's environment variables (secrets masked).
+    #[command(after_help = "Examples:\n  dbgroups env\n  dbgroups env --show-secrets > app.env")]
+    Env(EnvArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// A plan file from `plan --out`: applied exactly, refused if stale.
+    pub(crate) plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) intents: IntentArgs,
+    /// Apply without asking (for CI).
+    #[arg(long)]
+    pub(crate) auto_approve: bool,
+    /// How many steps may run at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub(crate) parallelism: usize,
+    /// Progress as NDJSON events on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnvArgs {
+    /// Show passwords and URLs instead of masking them.
+    #[arg(long)]
+    pub(crate) show_secrets: bool,
+    #[arg(long, value_enum, default_value_t = EnvFormat::Dotenv)]
+    pub(crate) format: EnvFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EnvFormat {
+    Dotenv,
+    Json,
 }
 
 /// The explicit intents: the only way to add or remove groups and servers

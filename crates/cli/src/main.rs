@@ -24,6 +24,9 @@ fn main() -> ExitCode {
         Command::Show(args) => commands::show::run(args, style),
         Command::Graph(args) => commands::graph::run(&cli.global, args, style),
         Command::State(command) => commands::state::run(&cli.global, command),
+        Command::Apply(args) => commands::apply::run(&cli.global, args, style),
+        Command::Status => commands::status::run(&cli.global, style),
+        Command::Env(args) => commands::env::run(&cli.global, args, style),
     };
     match outcome {
         Ok(code) => code,

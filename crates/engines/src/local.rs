@@ -58,12 +58,15 @@ impl LocalProvider {
         } else {
             None
         };
+        // Servers read these paths from their config files with another
+        // working directory, so they must be absolute.
+        let servers = state_dir.join("servers");
+        std::fs::create_dir_all(&servers).map_err(io("create", &servers))?;
+        let state_dir = std::fs::canonicalize(state_dir).map_err(io("resolve", state_dir))?;
         let provider = Self {
-            state_dir: state_dir.to_path_buf(),
+            state_dir,
             service_user,
         };
-        std::fs::create_dir_all(provider.servers_dir())
-            .map_err(io("create", provider.servers_dir()))?;
         if provider.service_user.is_some() {
             notes.extend(make_traversable(&provider.servers_dir())?);
         }
@@ -162,6 +165,17 @@ pub async fn run(mut command: Command, shown_as: &str) -> Result<String, EngineE
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
         })
     }
+}
+
+/// The port an earlier (perhaps interrupted) provision wrote into a
+/// server's config file, found by `key` (`port = 5433` or `port 6380`), so a
+/// re-run keeps it instead of moving the server.
+pub fn configured_port(config: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(config).ok()?;
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("port")?;
+        rest.trim_start_matches([' ', '=']).trim().parse().ok()
+    })
 }
 
 /// A loopback port nothing listens on now. Apply records it in state; the

@@ -59,6 +59,11 @@ impl PostgresServer {
         self.port
     }
 
+    /// The port an earlier provision of this server chose, if any.
+    pub fn earlier_port(provider: &LocalProvider, name: &str) -> Option<u16> {
+        crate::local::configured_port(&provider.server_dir(name).join("data").join("dbgroups.conf"))
+    }
+
     pub fn dir(&self) -> PathBuf {
         self.provider.server_dir(&self.name)
     }

@@ -53,6 +53,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The port an earlier provision of this server chose, if any.
+    pub fn earlier_port(provider: &LocalProvider, name: &str) -> Option<u16> {
+        crate::local::configured_port(&provider.server_dir(name).join("redis.conf"))
+    }
+
     pub fn dir(&self) -> PathBuf {
         self.provider.server_dir(&self.name)
     }
@@ -154,11 +159,10 @@ impl RedisServer {
             .is_ok()
     }
 
-    /// Writes the configuration (a master's) and starts the server.
+    /// Writes the configuration (a master's; always, so a config left by an
+    /// interrupted run is corrected) and starts the server.
     pub async fn ensure_provisioned(&self, password: &str) -> Result<(), EngineError> {
-        if !self.config_file().is_file() {
-            self.write_config(password, None)?;
-        }
+        self.write_config(password, None)?;
         self.ensure_running(password).await
     }
 

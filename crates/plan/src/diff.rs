@@ -40,8 +40,11 @@ pub(crate) fn diff(input: &PlanInput<'_>) -> Result<Diff, PlanError> {
         input,
         application,
         // "No recorded state" (DESIGN.md §3): an application whose groups
-        // were all removed still has state, and gets nothing implicitly.
-        fresh: input.state.is_none(),
+        // were all removed still has state, and gets nothing implicitly. An
+        // interrupted first apply is still creating the application.
+        fresh: input
+            .state
+            .is_none_or(|s| s.journal.as_ref().is_some_and(|j| j.new_application)),
         changes: Vec::new(),
         report: Report::default(),
         created: BTreeSet::new(),
@@ -194,10 +197,22 @@ impl<'a> Differ<'a> {
             {
                 continue;
             }
-            if self.fresh || self.input.intents.add_groups.contains(&address) {
+            if self.fresh
+                || self.input.intents.add_groups.contains(&address)
+                || self.resuming_creation(&address)
+            {
                 self.created.insert(address);
             }
         }
+    }
+
+    /// Whether an interrupted apply was creating this group (its journal
+    /// keeps the intent, so finishing needs no flag).
+    fn resuming_creation(&self, address: &GroupAddress) -> bool {
+        self.input
+            .state
+            .and_then(|s| s.journal.as_ref())
+            .is_some_and(|j| j.creating.contains(&address.to_string()))
     }
 
     fn source_ref(&self, reference: &GroupRef) -> SourceRef {
@@ -506,7 +521,9 @@ impl<'a> Differ<'a> {
         if !new_slaves.is_empty() {
             let master = recorded.master().map(|m| m.unique_name.clone());
             match master {
-                _ if !group.managed_backups() => self.block(
+                // Slaves of a group still being created are part of its
+                // creation, not a scale up.
+                _ if !group.managed_backups() && !self.resuming_creation(address) => self.block(
                     address.to_string(),
                     format!("scaling up {address} (adding {}) needs managed backups", new_slaves.join(", ")),
                     format!("set `backups: {{ managed: true }}` on {address}"),

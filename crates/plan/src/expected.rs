@@ -90,6 +90,8 @@ fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) 
                     username,
                     password: None,
                     database,
+                    admin_password: None,
+                    replication_password: None,
                 },
             );
         }

@@ -86,8 +86,14 @@ impl AppState {
     pub fn redacted(&self) -> AppState {
         let mut copy = self.clone();
         for credentials in copy.credentials.values_mut() {
-            if credentials.password.is_some() {
-                credentials.password = Some(Secret::new(MASK));
+            for secret in [
+                &mut credentials.password,
+                &mut credentials.admin_password,
+                &mut credentials.replication_password,
+            ] {
+                if secret.is_some() {
+                    *secret = Some(Secret::new(MASK));
+                }
             }
         }
         for (name, value) in copy.environment.iter_mut() {
@@ -181,6 +187,12 @@ pub struct Credentials {
     /// Generated at apply: `None` only in a plan's expected state.
     pub password: Option<Secret>,
     pub database: String,
+    /// The engine's superuser (PostgreSQL's `postgres`), for dbgroups only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<Secret>,
+    /// The role replicas stream with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_password: Option<Secret>,
 }
 
 /// A secret value. Debug output never shows it; it is serialised as is,
@@ -224,6 +236,26 @@ pub struct Journal {
     pub plan_id: String,
     pub started_at: String,
     pub steps: BTreeMap<String, StepStatus>,
+    /// The interrupted apply was creating a new application: the next plan
+    /// still builds every declared group, as the first one did.
+    #[serde(default)]
+    pub new_application: bool,
+    /// Groups (`type.name`) the interrupted apply was creating: the next
+    /// plan finishes them without --add-group.
+    #[serde(default)]
+    pub creating: std::collections::BTreeSet<String>,
+    /// Servers provisioned but not yet ready (a slave before it follows its
+    /// master), with their group: not recorded as members until they are.
+    #[serde(default)]
+    pub pending: BTreeMap<String, PendingServer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingServer {
+    /// The group address, `type.name`.
+    pub group: String,
+    pub server: ServerState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +278,8 @@ mod tests {
                 username: "shop".into(),
                 password: Some(Secret::new("hunter2")),
                 database: "shop".into(),
+                admin_password: Some(Secret::new("hunter3")),
+                replication_password: None,
             },
         );
         state
@@ -259,7 +293,10 @@ mod tests {
             .environment
             .insert("POSTGRESQL_USERNAME".into(), "shop".into());
         let shown = serde_json::to_string(&state.redacted()).expect("serialises");
-        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
         assert!(shown.contains("\"POSTGRESQL_USERNAME\":\"shop\""));
         assert_eq!(format!("{:?}", Secret::new("hunter2")), MASK);
     }

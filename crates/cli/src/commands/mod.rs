@@ -1,10 +1,13 @@
+pub(crate) mod apply;
 pub(crate) mod context;
+pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod observe;
 pub(crate) mod plan;
 pub(crate) mod schema;
 pub(crate) mod show;
 pub(crate) mod state;
+pub(crate) mod status;
 pub(crate) mod validate;
 
 /// Failures of a command that are not diagnostics about the manifest.
@@ -41,4 +44,19 @@ pub(crate) enum CliError {
     #[error("{0}")]
     #[diagnostic(code(dbgroups::usage))]
     Usage(String),
+    #[error("the plan file is stale: {0}; make a new plan")]
+    #[diagnostic(code(dbgroups::stale_plan))]
+    Stale(#[from] dbgroups_plan::planfile::Stale),
+    #[error(transparent)]
+    #[diagnostic(code(dbgroups::engine))]
+    Engine(#[from] dbgroups_engines::EngineError),
+    #[error(transparent)]
+    #[diagnostic(code(dbgroups::apply))]
+    Apply(#[from] dbgroups_apply::ApplyError),
+    #[error("apply stopped: {0}")]
+    #[diagnostic(
+        code(dbgroups::apply_failed),
+        help("completed steps are recorded; run `dbgroups apply` again to finish")
+    )]
+    ApplyFailed(String),
 }

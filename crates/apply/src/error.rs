@@ -1,0 +1,15 @@
+/// Why an apply could not run at all. A failing step is not an error here:
+/// it is reported and recorded in the [`crate::Outcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    State(#[from] dbgroups_state::StateError),
+    #[error(transparent)]
+    Engine(#[from] dbgroups_engines::EngineError),
+    #[error("cannot write the environment file {path}: {source}")]
+    EnvironmentFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,451 @@
+//! The executor loop, modelled on cargo's job queue: a ready set with
+//! bounded concurrency; after a failure (or Ctrl-C) nothing new starts, the
+//! steps in flight finish, the state is saved, and each error is reported
+//! once. State is saved after every step, and secrets are recorded before
+//! they are used, so a crash at any point leaves state the next apply can
+//! finish from.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use dbgroups_engines::{LocalProvider, generate_password};
+use dbgroups_plan::{ChangeKind, Plan, StepKind};
+use dbgroups_state::{
+    AppState, Credentials, GroupState, Journal, LockGuard, PendingServer, Role, Secret,
+    ServerState, SourceRef, StateStore, StepStatus,
+};
+use tokio::task::JoinSet;
+
+use crate::error::ApplyError;
+use crate::reporter::{Event, Reporter};
+use crate::runner::{Effect, StepContext, run_step};
+
+/// Everything an apply needs.
+pub struct Apply<'a, S: StateStore> {
+    pub plan: &'a Plan,
+    /// Identifies the plan in the journal (a hash of its JSON).
+    pub plan_id: String,
+    pub store: &'a S,
+    pub lock: &'a LockGuard,
+    /// This application's state, `None` if new.
+    pub state: Option<AppState>,
+    pub others: BTreeMap<String, AppState>,
+    pub provider: LocalProvider,
+    pub parallelism: usize,
+    pub reporter: &'a dyn Reporter,
+    /// Where the environment file is written (mode 0600).
+    pub env_file: PathBuf,
+}
+
+impl<S: StateStore> std::fmt::Debug for Apply<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apply")
+            .field("application", &self.plan.application)
+            .field("plan_id", &self.plan_id)
+            .field("steps", &self.plan.steps.len())
+            .field("parallelism", &self.parallelism)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How it went.
+#[derive(Debug)]
+pub struct Outcome {
+    pub completed: Vec<String>,
+    /// Step id and the engine's error.
+    pub failed: Vec<(String, String)>,
+    pub not_started: Vec<String>,
+    pub interrupted: bool,
+    pub environment_written: bool,
+    pub state: AppState,
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.not_started.is_empty() && !self.interrupted
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyError> {
+    let plan = apply.plan;
+    let new_application = apply.state.is_none();
+    let mut state = apply
+        .state
+        .clone()
+        .unwrap_or_else(|| AppState::new(&plan.application));
+    prepare_credentials(&mut state, plan);
+    // An interrupted apply's intent carries over: this one finishes it.
+    let previous = state.journal.take();
+    let mut creating = previous
+        .as_ref()
+        .map(|j| j.creating.clone())
+        .unwrap_or_default();
+    creating.extend(plan.changes.iter().filter_map(|c| match &c.kind {
+        ChangeKind::CreateGroup { group, .. } => Some(group.to_string()),
+        _ => None,
+    }));
+    state.journal = Some(Journal {
+        plan_id: apply.plan_id.clone(),
+        started_at: now(),
+        steps: BTreeMap::new(),
+        new_application: new_application || previous.as_ref().is_some_and(|j| j.new_application),
+        creating,
+        pending: previous.map(|j| j.pending).unwrap_or_default(),
+    });
+    apply.store.save(apply.lock, &mut state)?;
+
+    let others = Arc::new(apply.others.clone());
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut interrupted = false;
+    let mut environment_written = false;
+    let mut running: JoinSet<(
+        String,
+        Instant,
+        Result<Effect, dbgroups_engines::EngineError>,
+    )> = JoinSet::new();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    loop {
+        let scheduling = failed.is_empty() && !interrupted;
+        let mut progressed = true;
+        while scheduling && progressed {
+            progressed = false;
+            for step in &plan.steps {
+                if started.contains(&step.id) || running.len() >= apply.parallelism.max(1) {
+                    continue;
+                }
+                if !step.depends_on.iter().all(|d| done.contains(d)) {
+                    continue;
+                }
+                started.insert(step.id.clone());
+                apply.reporter.report(Event::StepStarted {
+                    step: step.id.clone(),
+                    description: step.kind.describe(),
+                });
+                set_journal(&mut state, &step.id, StepStatus::Started);
+                apply.store.save(apply.lock, &mut state)?;
+                if matches!(step.kind, StepKind::UpdateEnvironment) {
+                    let began = Instant::now();
+                    finalize(&mut state, plan);
+                    write_environment(&apply.env_file, &mut state)?;
+                    environment_written = true;
+                    set_journal(&mut state, &step.id, StepStatus::Done);
+                    apply.store.save(apply.lock, &mut state)?;
+                    done.insert(step.id.clone());
+                    apply.reporter.report(Event::StepFinished {
+                        step: step.id.clone(),
+                        seconds: began.elapsed().as_secs_f64(),
+                    });
+                    progressed = true;
+                    continue;
+                }
+                let ctx = StepContext {
+                    provider: apply.provider.clone(),
+                    state: state.clone(),
+                    others: Arc::clone(&others),
+                };
+                let step = step.clone();
+                running.spawn(async move {
+                    let began = Instant::now();
+                    let id = step.id.clone();
+                    (id, began, run_step(step, ctx).await)
+                });
+                progressed = true;
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let (id, began, result) = match joined {
+                    Ok(finished) => finished,
+                    Err(panic) => {
+                        failed.push(("(a step)".into(), format!("a step panicked: {panic}")));
+                        continue;
+                    }
+                };
+                match result {
+                    Ok(effect) => {
+                        record(&mut state, plan, &others, effect);
+                        set_journal(&mut state, &id, StepStatus::Done);
+                        apply.store.save(apply.lock, &mut state)?;
+                        done.insert(id.clone());
+                        apply.reporter.report(Event::StepFinished { step: id, seconds: began.elapsed().as_secs_f64() });
+                    }
+                    Err(error) => {
+                        apply.reporter.report(Event::StepFailed { step: id.clone(), error: error.to_string() });
+                        failed.push((id, error.to_string()));
+                        apply.store.save(apply.lock, &mut state)?;
+                    }
+                }
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                apply.reporter.report(Event::Interrupted);
+            }
+        }
+    }
+
+    let not_started: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| !started.contains(&s.id))
+        .map(|s| s.id.clone())
+        .collect();
+    if failed.is_empty() && not_started.is_empty() && !interrupted {
+        finalize(&mut state, plan);
+        state.journal = None;
+    }
+    apply.store.save(apply.lock, &mut state)?;
+    Ok(Outcome {
+        completed: done.into_iter().collect(),
+        failed,
+        not_started,
+        interrupted,
+        environment_written,
+        state,
+    })
+}
+
+fn set_journal(state: &mut AppState, step: &str, status: StepStatus) {
+    if let Some(journal) = &mut state.journal {
+        journal.steps.insert(step.to_string(), status);
+    }
+}
+
+/// New groups get their passwords before anything uses them, so a crash
+/// between initdb and the next save cannot lose the superuser's password.
+fn prepare_credentials(state: &mut AppState, plan: &Plan) {
+    for change in &plan.changes {
+        let ChangeKind::CreateGroup { group, .. } = &change.kind else {
+            continue;
+        };
+        let key = group.to_string();
+        if state.credentials.contains_key(&key) {
+            continue;
+        }
+        let (username, database) = plan
+            .expected_state
+            .credentials
+            .get(&key)
+            .map(|c| (c.username.clone(), c.database.clone()))
+            .unwrap_or_else(|| {
+                dbgroups_plan::env::default_account(group.db_type, &state.application)
+            });
+        state.credentials.insert(
+            key,
+            Credentials {
+                username,
+                password: Some(Secret::new(generate_password())),
+                database,
+                admin_password: Some(Secret::new(generate_password())),
+                replication_password: Some(Secret::new(generate_password())),
+            },
+        );
+    }
+}
+
+fn group_of_server<'s>(state: &'s mut AppState, server: &str) -> Option<&'s mut GroupState> {
+    state
+        .groups
+        .iter_mut()
+        .find(|g| g.servers.iter().any(|s| s.unique_name == server))
+}
+
+/// Records what a step learnt.
+fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>, effect: Effect) {
+    match effect {
+        Effect::Provisioned {
+            group,
+            server,
+            master,
+            port,
+        } => {
+            let entry = ServerState {
+                unique_name: server.clone(),
+                role: if master { Role::Master } else { Role::Slave },
+                provider: dbgroups_manifest::ProviderKind::Local,
+                address: Some("127.0.0.1".into()),
+                port: Some(port),
+                provider_data: BTreeMap::new(),
+            };
+            if !master {
+                // A slave is a member once it follows its master; until then
+                // a re-plan must still see it as missing.
+                if let Some(journal) = &mut state.journal {
+                    journal.pending.insert(
+                        server,
+                        PendingServer {
+                            group: group.to_string(),
+                            server: entry,
+                        },
+                    );
+                }
+                return;
+            }
+            if state.group(group.db_type, &group.name).is_none() {
+                let template = plan.expected_state.group(group.db_type, &group.name);
+                state.groups.push(GroupState {
+                    db_type: group.db_type,
+                    name: group.name.clone(),
+                    engine: template.map_or(group.db_type.default_engine(), |g| g.engine),
+                    version: template.map(|g| g.version.clone()).unwrap_or_default(),
+                    primary: false,
+                    managed_backups: template.is_some_and(|g| g.managed_backups),
+                    replicate_from: None,
+                    imported_from: None,
+                    servers: Vec::new(),
+                });
+            }
+            let Some(recorded) = state.group_mut(group.db_type, &group.name) else {
+                return;
+            };
+            recorded.servers.retain(|s| s.unique_name != server);
+            recorded.servers.insert(0, entry);
+        }
+        Effect::Restored {
+            server,
+            source: (application, source_group),
+        } => {
+            // A PostgreSQL copy carries the source's roles and passwords, so
+            // a group seeded from another group takes its credentials.
+            let own_application = state.application.clone();
+            let Some(group) = group_of_server(state, &server) else {
+                return;
+            };
+            let own = group.address();
+            let is_master = group.master().is_some_and(|m| m.unique_name == server);
+            let from_elsewhere = application != own_application || source_group.to_string() != own;
+            if is_master
+                && from_elsewhere
+                && source_group.db_type == dbgroups_manifest::DbType::Postgresql
+            {
+                let source_state = if application == own_application {
+                    Some(&*state)
+                } else {
+                    others.get(&application)
+                };
+                if let Some(credentials) = source_state
+                    .and_then(|s| s.credentials.get(&source_group.to_string()))
+                    .cloned()
+                {
+                    state.credentials.insert(own, credentials);
+                }
+            }
+        }
+        Effect::Enslaved {
+            server,
+            application,
+            master,
+        } => {
+            let pending = state
+                .journal
+                .as_mut()
+                .and_then(|j| j.pending.remove(&server));
+            if let Some(pending) = pending {
+                if let Some(group) = state
+                    .groups
+                    .iter_mut()
+                    .find(|g| g.address() == pending.group)
+                {
+                    group.servers.retain(|s| s.unique_name != server);
+                    group.servers.push(pending.server);
+                }
+                return;
+            }
+            let own_application = state.application.clone();
+            let Some(group) = group_of_server(state, &server) else {
+                return;
+            };
+            let is_master = group.master().is_some_and(|m| m.unique_name == server);
+            let same_group = application == own_application
+                && group.servers.iter().any(|s| s.unique_name == master);
+            if is_master && !same_group {
+                let source_group = plan
+                    .expected_state
+                    .groups
+                    .iter()
+                    .find(|g| g.name == group.name && g.db_type == group.db_type)
+                    .and_then(|g| g.replicate_from.clone());
+                group.replicate_from = source_group.or(Some(SourceRef {
+                    application,
+                    group: master,
+                }));
+            }
+        }
+        Effect::Detached { server } => {
+            if let Some(group) = group_of_server(state, &server)
+                && group.master().is_some_and(|m| m.unique_name == server)
+            {
+                group.replicate_from = None;
+            }
+        }
+        Effect::Removed { server } => {
+            if let Some(group) = group_of_server(state, &server) {
+                group.servers.retain(|s| s.unique_name != server);
+            }
+            let emptied: Vec<String> = state
+                .groups
+                .iter()
+                .filter(|g| g.servers.is_empty())
+                .map(GroupState::address)
+                .collect();
+            state.groups.retain(|g| !g.servers.is_empty());
+            for address in emptied {
+                state.credentials.remove(&address);
+            }
+        }
+        Effect::Nothing => {}
+    }
+}
+
+/// Once the work is done, the recorded groups take the attributes the plan
+/// decided (primary, managed backups, replication, import).
+fn finalize(state: &mut AppState, plan: &Plan) {
+    for group in &mut state.groups {
+        if let Some(expected) = plan.expected_state.group(group.db_type, &group.name) {
+            group.primary = expected.primary;
+            group.managed_backups = expected.managed_backups;
+            group.replicate_from = expected.replicate_from.clone();
+            group.imported_from = expected.imported_from.clone();
+        }
+    }
+}
+
+fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(), ApplyError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let variables = dbgroups_plan::env::variables(state);
+    let io = |source| ApplyError::EnvironmentFile {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let temp = path.with_extension("env.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(dbgroups_state::PRIVATE_MODE)
+        .open(&temp)
+        .map_err(io)?;
+    file.write_all(dbgroups_plan::env::dotenv(&variables).as_bytes())
+        .map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temp, path).map_err(io)?;
+    state.environment = variables;
+    Ok(())
+}

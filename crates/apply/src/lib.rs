@@ -1,0 +1,20 @@
+//! The executor: carries out a plan's steps on real servers.
+//!
+//! [`run`] takes an [`Apply`] (the plan, the state store and its lock, the
+//! provider, a [`Reporter`]) and returns an [`Outcome`]. Steps run on tokio
+//! with bounded parallelism in dependency order; state is saved after every
+//! step with a journal of what started and finished; after a failure or
+//! Ctrl-C nothing new starts and the steps in flight finish. Every step is
+//! an idempotent "ensure", so running apply again finishes the job.
+//!
+//! Started in issue 4: it applies new PostgreSQL and Redis groups, their
+//! slaves and replication; the rest of issue 4 builds on it.
+
+mod error;
+mod executor;
+mod reporter;
+mod runner;
+
+pub use error::ApplyError;
+pub use executor::{Apply, Outcome, run};
+pub use reporter::{Event, Reporter, Silent};

@@ -1,0 +1,418 @@
+//! One step on real servers. Steps only read the state they are given; what
+//! they learn comes back as an [`Effect`], which the executor records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dbgroups_engines::{EngineError, LocalProvider, PostgresServer, RedisServer, free_port};
+use dbgroups_manifest::DbType;
+use dbgroups_plan::rules::BackupMethod;
+use dbgroups_plan::{GroupAddress, Step, StepKind};
+use dbgroups_state::{AppState, Credentials, GroupState, ServerState};
+
+/// What a finished step taught us, for the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect {
+    Provisioned {
+        group: GroupAddress,
+        server: String,
+        master: bool,
+        port: u16,
+    },
+    /// The server now holds a copy of `source` (application, group).
+    Restored {
+        server: String,
+        source: (String, GroupAddress),
+    },
+    /// The server follows `master` in `application`.
+    Enslaved {
+        server: String,
+        application: String,
+        master: String,
+    },
+    Detached {
+        server: String,
+    },
+    Removed {
+        server: String,
+    },
+    Nothing,
+}
+
+/// What a step may read.
+#[derive(Clone)]
+pub(crate) struct StepContext {
+    pub(crate) provider: LocalProvider,
+    pub(crate) state: AppState,
+    pub(crate) others: Arc<BTreeMap<String, AppState>>,
+}
+
+/// A server of either engine that is live today.
+enum Server {
+    Postgres(PostgresServer),
+    Redis(RedisServer),
+}
+
+fn unsupported(db_type: DbType) -> EngineError {
+    EngineError::Command {
+        command: format!("{db_type} engine"),
+        status: "not available yet".into(),
+        stderr: format!(
+            "applying {db_type} groups arrives with issue 5; PostgreSQL and Redis are applied today"
+        ),
+    }
+}
+
+fn missing(what: String) -> EngineError {
+    EngineError::Command {
+        command: "dbgroups".into(),
+        status: "state is incomplete".into(),
+        stderr: what,
+    }
+}
+
+impl StepContext {
+    fn application_state(&self, application: &str) -> Option<&AppState> {
+        if application == self.state.application {
+            Some(&self.state)
+        } else {
+            self.others.get(application)
+        }
+    }
+
+    /// A recorded server (or one this application's apply has provisioned
+    /// and not yet finished), its group and its application.
+    fn find(
+        &self,
+        application: &str,
+        server: &str,
+    ) -> Result<(&GroupState, &ServerState), EngineError> {
+        let state = self.application_state(application);
+        let recorded = state.and_then(|s| s.server(server));
+        let pending = || {
+            let state = state?;
+            let pending = state.journal.as_ref()?.pending.get(server)?;
+            let group = state.groups.iter().find(|g| g.address() == pending.group)?;
+            Some((group, &pending.server))
+        };
+        recorded
+            .or_else(pending)
+            .ok_or_else(|| missing(format!("{application}/{server} is not recorded")))
+    }
+
+    fn credentials(
+        &self,
+        application: &str,
+        group: &GroupState,
+    ) -> Result<&Credentials, EngineError> {
+        self.application_state(application)
+            .and_then(|s| s.credentials.get(&group.address()))
+            .ok_or_else(|| {
+                missing(format!(
+                    "no credentials recorded for {application}/{}",
+                    group.address()
+                ))
+            })
+    }
+
+    fn server(
+        &self,
+        db_type: DbType,
+        name: &str,
+        version: &str,
+        port: u16,
+    ) -> Result<Server, EngineError> {
+        match db_type {
+            DbType::Postgresql => Ok(Server::Postgres(PostgresServer::new(
+                &self.provider,
+                name,
+                version,
+                port,
+            )?)),
+            DbType::Redis => Ok(Server::Redis(RedisServer::new(&self.provider, name, port)?)),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn recorded_server(
+        &self,
+        application: &str,
+        name: &str,
+    ) -> Result<(Server, &GroupState), EngineError> {
+        let (group, server) = self.find(application, name)?;
+        let port = server
+            .port
+            .ok_or_else(|| missing(format!("{name} has no recorded port")))?;
+        Ok((
+            self.server(group.db_type, name, &group.version, port)?,
+            group,
+        ))
+    }
+}
+
+fn secret(value: Option<&dbgroups_state::Secret>, what: &str) -> Result<String, EngineError> {
+    value
+        .map(|s| s.expose().to_string())
+        .ok_or_else(|| missing(format!("no {what} recorded")))
+}
+
+pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, EngineError> {
+    let application = ctx.state.application.clone();
+    match step.kind {
+        StepKind::Provision {
+            group,
+            server,
+            version,
+            master,
+            ..
+        } => {
+            // A re-run keeps the port an interrupted one chose.
+            let pending_port = ctx
+                .state
+                .journal
+                .as_ref()
+                .and_then(|j| j.pending.get(&server))
+                .and_then(|p| p.server.port);
+            let port = match group.db_type {
+                DbType::Postgresql => PostgresServer::earlier_port(&ctx.provider, &server),
+                DbType::Redis => RedisServer::earlier_port(&ctx.provider, &server),
+                _ => None,
+            }
+            .or(pending_port);
+            let port = port.map_or_else(free_port, Ok)?;
+            let credentials = ctx
+                .state
+                .credentials
+                .get(&group.to_string())
+                .ok_or_else(|| missing(format!("no credentials prepared for {group}")))?;
+            match ctx.server(group.db_type, &server, &version, port)? {
+                // A slave's data comes from its restore; only a master is
+                // initialised and given the accounts.
+                Server::Postgres(pg) if master => {
+                    let admin = secret(credentials.admin_password.as_ref(), "admin password")?;
+                    pg.ensure_initialised(&admin).await?;
+                    pg.ensure_running().await?;
+                    pg.ensure_accounts(
+                        &admin,
+                        &credentials.username,
+                        &secret(credentials.password.as_ref(), "password")?,
+                        &credentials.database,
+                        &secret(
+                            credentials.replication_password.as_ref(),
+                            "replication password",
+                        )?,
+                    )
+                    .await?;
+                }
+                Server::Postgres(_) => {
+                    ctx.provider
+                        .private_dir(&ctx.provider.server_dir(&server))?;
+                }
+                Server::Redis(redis) => {
+                    redis
+                        .ensure_provisioned(&secret(credentials.password.as_ref(), "password")?)
+                        .await?;
+                }
+            }
+            Ok(Effect::Provisioned {
+                group,
+                server,
+                master,
+                port,
+            })
+        }
+        StepKind::Backup { server, method, .. } => {
+            let (engine, group) = ctx.recorded_server(&application_of(&ctx, &server), &server)?;
+            let owner = application_of(&ctx, &server);
+            let credentials = ctx.credentials(&owner, group)?;
+            let staging = ctx.provider.staging_dir(&staging_name(&step.id));
+            match (engine, method) {
+                (Server::Postgres(pg), BackupMethod::Physical) => {
+                    pg.backup_to(
+                        &staging,
+                        &secret(
+                            credentials.replication_password.as_ref(),
+                            "replication password",
+                        )?,
+                    )
+                    .await?
+                }
+                (Server::Redis(redis), _) => {
+                    redis
+                        .backup_to(
+                            &staging,
+                            &secret(credentials.password.as_ref(), "password")?,
+                        )
+                        .await?
+                }
+                (Server::Postgres(_), BackupMethod::Logical) => {
+                    return Err(EngineError::Command {
+                        command: "pg_dump".into(),
+                        status: "not available yet".into(),
+                        stderr: "imports (a logical dump of PostgreSQL) are applied from a later session; replication and scale ups are".into(),
+                    });
+                }
+            }
+            Ok(Effect::Nothing)
+        }
+        StepKind::Restore { server, backup, .. } => {
+            let (engine, group) = ctx.recorded_server(&application, &server)?;
+            let staging = ctx.provider.staging_dir(&staging_name(&backup));
+            match engine {
+                Server::Postgres(pg) => pg.restore_from(&staging).await?,
+                Server::Redis(redis) => {
+                    let credentials = ctx.credentials(&application, group)?;
+                    redis
+                        .restore_from(
+                            &staging,
+                            &secret(credentials.password.as_ref(), "password")?,
+                        )
+                        .await?
+                }
+            }
+            let source = backup_source(&ctx, &backup)?;
+            Ok(Effect::Restored { server, source })
+        }
+        StepKind::Enslave {
+            server,
+            master,
+            master_application,
+        } => {
+            let (replica, group) = ctx.recorded_server(&application, &server)?;
+            let (source, source_group) = ctx.recorded_server(&master_application, &master)?;
+            let source_credentials = ctx.credentials(&master_application, source_group)?;
+            match (replica, source) {
+                (Server::Postgres(replica), Server::Postgres(source)) => {
+                    replica
+                        .enslave_to(
+                            &source,
+                            &secret(source_credentials.admin_password.as_ref(), "admin password")?,
+                            &secret(
+                                source_credentials.replication_password.as_ref(),
+                                "replication password",
+                            )?,
+                        )
+                        .await?
+                }
+                (Server::Redis(replica), Server::Redis(source)) => {
+                    let own = ctx.credentials(&application, group)?;
+                    replica
+                        .enslave_to(
+                            &source,
+                            &secret(own.password.as_ref(), "password")?,
+                            &secret(source_credentials.password.as_ref(), "password")?,
+                        )
+                        .await?
+                }
+                _ => {
+                    return Err(missing(format!(
+                        "{server} and {master} run different engines"
+                    )));
+                }
+            }
+            Ok(Effect::Enslaved {
+                server,
+                application: master_application,
+                master,
+            })
+        }
+        StepKind::Detach {
+            server,
+            master,
+            master_application,
+        } => {
+            let (replica, group) = ctx.recorded_server(&application, &server)?;
+            let credentials = ctx.credentials(&application, group)?;
+            match replica {
+                Server::Postgres(pg) => {
+                    let admin = secret(credentials.admin_password.as_ref(), "admin password")?;
+                    let old = match &master {
+                        Some(master) => ctx.recorded_server(&master_application, master).ok(),
+                        None => None,
+                    };
+                    match old {
+                        Some((Server::Postgres(old), old_group)) => {
+                            let old_admin = secret(
+                                ctx.credentials(&master_application, old_group)?
+                                    .admin_password
+                                    .as_ref(),
+                                "admin password",
+                            )?;
+                            pg.promote(&admin, Some((&old, &old_admin))).await?
+                        }
+                        _ => pg.promote(&admin, None).await?,
+                    }
+                }
+                Server::Redis(redis) => {
+                    redis
+                        .detach(&secret(credentials.password.as_ref(), "password")?)
+                        .await?
+                }
+            }
+            Ok(Effect::Detached { server })
+        }
+        StepKind::Remove { server } => {
+            let (engine, group) = ctx.recorded_server(&application, &server)?;
+            let credentials = ctx.credentials(&application, group)?;
+            match engine {
+                Server::Postgres(pg) => pg.ensure_stopped().await?,
+                Server::Redis(redis) => {
+                    redis
+                        .ensure_stopped(&secret(credentials.password.as_ref(), "password")?)
+                        .await?
+                }
+            }
+            let dir = ctx.provider.server_dir(&server);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|source| EngineError::Io {
+                    action: "delete",
+                    path: dir,
+                    source,
+                })?;
+            }
+            Ok(Effect::Removed { server })
+        }
+        StepKind::Start { server } => {
+            let (engine, group) = ctx.recorded_server(&application, &server)?;
+            match engine {
+                Server::Postgres(pg) => pg.ensure_running().await?,
+                Server::Redis(redis) => {
+                    let credentials = ctx.credentials(&application, group)?;
+                    redis
+                        .ensure_running(&secret(credentials.password.as_ref(), "password")?)
+                        .await?
+                }
+            }
+            Ok(Effect::Nothing)
+        }
+        // Written by the executor, which owns the state it is made from.
+        StepKind::UpdateEnvironment => Ok(Effect::Nothing),
+    }
+}
+
+/// Backups are staged under a directory named after their step.
+pub(crate) fn staging_name(step_id: &str) -> String {
+    step_id.replace(':', "-")
+}
+
+/// The application a server is recorded in (this one first).
+fn application_of(ctx: &StepContext, server: &str) -> String {
+    if ctx.state.server(server).is_some() {
+        return ctx.state.application.clone();
+    }
+    ctx.others
+        .iter()
+        .find(|(_, s)| s.server(server).is_some())
+        .map_or_else(|| ctx.state.application.clone(), |(app, _)| app.clone())
+}
+
+/// Which group a backup step copied (`backup:pg-main` → pg-main's group).
+fn backup_source(ctx: &StepContext, backup: &str) -> Result<(String, GroupAddress), EngineError> {
+    let server = backup.split_once(':').map_or(backup, |(_, s)| s);
+    let application = application_of(ctx, server);
+    let (group, _) = ctx.find(&application, server)?;
+    Ok((
+        application,
+        GroupAddress::new(group.db_type, group.name.clone()),
+    ))
+}

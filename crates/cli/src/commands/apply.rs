@@ -1,0 +1,208 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use dbgroups_apply::{Apply, Event, Reporter};
+use dbgroups_engines::LocalProvider;
+use dbgroups_plan::PlanInput;
+use dbgroups_plan::planfile::sha256_hex;
+use dbgroups_state::StateStore;
+
+use super::{CliError, context};
+use crate::args::{ApplyArgs, GlobalArgs, PlanFormat};
+use crate::terminal::{self, Style};
+
+/// Plain, timestamped lines on stderr (terminals and CI logs alike).
+struct LineReporter {
+    started: Instant,
+}
+
+impl Reporter for LineReporter {
+    fn report(&self, event: Event) {
+        let at = format!("[{:>6.1}s]", self.started.elapsed().as_secs_f64());
+        let line = match event {
+            Event::Note(note) => format!("{at} note: {note}"),
+            Event::StepStarted { step, description } => {
+                format!("{at} start  {step}: {description}")
+            }
+            Event::StepFinished { step, seconds } => format!("{at} done   {step} ({seconds:.1}s)"),
+            Event::StepFailed { step, error } => format!("{at} FAILED {step}: {error}"),
+            Event::Interrupted => {
+                format!("{at} interrupted: no new steps start; waiting for the running ones")
+            }
+        };
+        terminal::eprint(&line);
+    }
+}
+
+/// One JSON object per event on stdout (`--json`).
+struct JsonReporter {
+    started: Instant,
+}
+
+impl Reporter for JsonReporter {
+    fn report(&self, event: Event) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let value = match event {
+            Event::Note(note) => {
+                serde_json::json!({ "event": "note", "at": seconds, "text": note })
+            }
+            Event::StepStarted { step, description } => {
+                serde_json::json!({ "event": "step_started", "at": seconds, "step": step, "description": description })
+            }
+            Event::StepFinished {
+                step,
+                seconds: took,
+            } => {
+                serde_json::json!({ "event": "step_finished", "at": seconds, "step": step, "seconds": took })
+            }
+            Event::StepFailed { step, error } => {
+                serde_json::json!({ "event": "step_failed", "at": seconds, "step": step, "error": error })
+            }
+            Event::Interrupted => serde_json::json!({ "event": "interrupted", "at": seconds }),
+        };
+        terminal::print(&value.to_string());
+    }
+}
+
+fn confirm(application: &str) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(
+            "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve"
+                .into(),
+        ));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(
+        stderr,
+        "Apply this plan to \"{application}\"? Only 'yes' is accepted: "
+    );
+    let _ = stderr.flush();
+    drop(stderr);
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| CliError::Io {
+            action: "read",
+            path: "stdin".into(),
+            source,
+        })?;
+    Ok(answer.trim() == "yes")
+}
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    args: &ApplyArgs,
+    style: Style,
+) -> Result<ExitCode, CliError> {
+    let store = context::store(global);
+    let lock = store.lock("apply", global.lock_timeout)?;
+    let ctx = context::load(global, style)?;
+    let application = ctx
+        .manifest
+        .application
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_default();
+    let plan = match &args.plan {
+        Some(path) => {
+            let file = super::show::read_plan_file(path)?;
+            file.check_current(&application, ctx.state.as_ref(), &ctx.manifest_bytes)?;
+            file.plan
+        }
+        None => {
+            let intents = context::intents(&args.intents)?;
+            let observed = super::observe::observe(ctx.state.as_ref(), args.intents.refresh);
+            let plan = dbgroups_plan::plan(&PlanInput {
+                manifest: &ctx.manifest,
+                state: ctx.state.as_ref(),
+                other_applications: &ctx.others,
+                observed: &observed,
+                intents: &intents,
+            })?;
+            if !args.json {
+                super::plan::print_plan(&plan, PlanFormat::Text, style);
+            }
+            if !plan.has_changes() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !args.auto_approve && !confirm(&application)? {
+                terminal::eprint("Apply cancelled.");
+                return Ok(ExitCode::from(1));
+            }
+            plan
+        }
+    };
+    if !plan.has_changes() {
+        terminal::eprint("No changes to apply.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let reporter: Box<dyn Reporter> = if args.json {
+        Box::new(JsonReporter {
+            started: Instant::now(),
+        })
+    } else {
+        Box::new(LineReporter {
+            started: Instant::now(),
+        })
+    };
+    let (provider, notes) = LocalProvider::prepare(store.root())?;
+    for note in notes {
+        reporter.report(Event::Note(note));
+    }
+    let env_file = store.root().join("env").join(format!("{application}.env"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            action: "start",
+            path: "the async runtime".into(),
+            source,
+        })?;
+    let outcome = runtime.block_on(dbgroups_apply::run(Apply {
+        plan: &plan,
+        plan_id: sha256_hex(dbgroups_plan::render::json::render(&plan).as_bytes()),
+        store: &store,
+        lock: &lock,
+        state: ctx.state,
+        others: ctx.others,
+        provider,
+        parallelism: args.parallelism,
+        reporter: reporter.as_ref(),
+        env_file: env_file.clone(),
+    }))?;
+    if outcome.succeeded() {
+        let mut message = format!("Apply complete: {} steps.", outcome.completed.len());
+        if outcome.environment_written {
+            message.push_str(&format!(
+                " The environment file is {} (mode 0600); applications pick the new values up when they are next deployed.",
+                env_file.display()
+            ));
+        }
+        terminal::eprint(&message);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Each error was reported once, where it happened; this only sums up.
+    let failed: Vec<&str> = outcome
+        .failed
+        .iter()
+        .map(|(step, _)| step.as_str())
+        .collect();
+    let counts = format!(
+        "{} steps finished, {} did not start",
+        outcome.completed.len(),
+        outcome.not_started.len()
+    );
+    let reason = if !failed.is_empty() {
+        format!(
+            "{} failed (the engine's error is above); {counts}",
+            failed.join(", ")
+        )
+    } else if outcome.interrupted {
+        format!("interrupted; {counts}")
+    } else {
+        format!("some steps did not run; {counts}")
+    };
+    Err(CliError::ApplyFailed(reason))
+}

@@ -1,0 +1,128 @@
+use std::process::ExitCode;
+
+use dbgroups_engines::postgres::ReplicationStatus;
+use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
+use dbgroups_manifest::DbType;
+use dbgroups_state::StateStore;
+
+use super::{CliError, context};
+use crate::args::GlobalArgs;
+use crate::terminal::{self, Style};
+
+pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliError> {
+    let ctx = context::load(global, style)?;
+    let application = ctx
+        .manifest
+        .application
+        .as_ref()
+        .map(|a| a.value.clone())
+        .unwrap_or_default();
+    let store = context::store(global);
+    let state = store
+        .load(&application)?
+        .ok_or_else(|| CliError::Usage(format!("no recorded state for \"{application}\"")))?;
+    let (provider, _) = LocalProvider::prepare(store.root())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            action: "start",
+            path: "the async runtime".into(),
+            source,
+        })?;
+    terminal::print(&format!(
+        "{:<24} {:<22} {:<7} {:<5} replication",
+        "server", "group", "role", "up"
+    ));
+    for group in &state.groups {
+        let credentials = state.credentials.get(&group.address());
+        for server in &group.servers {
+            let role = format!("{:?}", server.role).to_lowercase();
+            let port = server.port.unwrap_or_default();
+            let (up, replication) = runtime.block_on(async {
+                match group.db_type {
+                    DbType::Postgresql => {
+                        let Ok(pg) = PostgresServer::new(
+                            &provider,
+                            &server.unique_name,
+                            &group.version,
+                            port,
+                        ) else {
+                            return (false, "engine not installed".to_string());
+                        };
+                        let admin = credentials
+                            .and_then(|c| c.admin_password.as_ref())
+                            .map(|s| s.expose().to_string())
+                            .unwrap_or_default();
+                        match pg.replication_status(&admin).await {
+                            Ok(ReplicationStatus::Master { replicas }) => (
+                                true,
+                                format!(
+                                    "master of {}",
+                                    if replicas.is_empty() {
+                                        "none".into()
+                                    } else {
+                                        replicas.join(", ")
+                                    }
+                                ),
+                            ),
+                            Ok(ReplicationStatus::Replica {
+                                streaming,
+                                receiver_status,
+                                lag_seconds,
+                            }) => (
+                                true,
+                                format!(
+                                    "{} (receiver {}), lag {}",
+                                    if streaming {
+                                        "streaming"
+                                    } else {
+                                        "NOT STREAMING"
+                                    },
+                                    receiver_status.unwrap_or_else(|| "absent".into()),
+                                    lag_seconds.map_or("unknown".into(), |l| format!("{l:.1}s"))
+                                ),
+                            ),
+                            Err(err) => (false, err.to_string()),
+                        }
+                    }
+                    DbType::Redis => {
+                        let Ok(redis) = RedisServer::new(&provider, &server.unique_name, port)
+                        else {
+                            return (false, "engine not installed".to_string());
+                        };
+                        let password = credentials
+                            .and_then(|c| c.password.as_ref())
+                            .map(|s| s.expose().to_string())
+                            .unwrap_or_default();
+                        match redis.replication(&password).await {
+                            Ok(info) if info.role == "slave" => (
+                                true,
+                                format!(
+                                    "link {}, last contact {}",
+                                    info.master_link_status.unwrap_or_default(),
+                                    info.master_last_io_seconds_ago
+                                        .map_or("unknown".into(), |s| format!("{s}s ago"))
+                                ),
+                            ),
+                            Ok(info) => (
+                                true,
+                                format!("master of {} replicas", info.connected_slaves),
+                            ),
+                            Err(err) => (false, err.to_string()),
+                        }
+                    }
+                    other => (false, format!("{other} status arrives with issue 5")),
+                }
+            });
+            terminal::print(&format!(
+                "{:<24} {:<22} {:<7} {:<5} {replication}",
+                server.unique_name,
+                group.address(),
+                role,
+                if up { "yes" } else { "NO" }
+            ));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,307 @@
+//! `dbgroups apply` end to end on real PostgreSQL and Redis servers, each
+//! test asserting on data read back through a client.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
+use dbgroups_state::{AppState, DirectoryStore, StateStore};
+use redis::AsyncCommands;
+
+use crate::cli::dbgroups_in;
+use crate::common::repo_path;
+
+/// Stops every server the state records when the test ends, pass or fail.
+struct Servers {
+    state_dir: PathBuf,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let Ok(Some(state)) = DirectoryStore::new(&self.state_dir).load("shop") else {
+            return;
+        };
+        let Ok((provider, _)) = LocalProvider::prepare(&self.state_dir) else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for group in &state.groups {
+            let password = state
+                .credentials
+                .get(&group.address())
+                .and_then(|c| c.password.as_ref())
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
+            for server in &group.servers {
+                let port = server.port.unwrap_or_default();
+                match group.db_type {
+                    dbgroups_manifest::DbType::Postgresql => {
+                        if let Ok(pg) = PostgresServer::new(
+                            &provider,
+                            &server.unique_name,
+                            &group.version,
+                            port,
+                        ) {
+                            pg.stop_now();
+                        }
+                    }
+                    _ => {
+                        if let Ok(redis) = RedisServer::new(&provider, &server.unique_name, port) {
+                            let _ = runtime.block_on(redis.ensure_stopped(&password));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn quickstart() -> (tempfile::TempDir, Servers) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        repo_path("examples/quickstart/manifest.yml"),
+        dir.path().join("manifest.yml"),
+    )
+    .expect("copy");
+    let servers = Servers {
+        state_dir: dir.path().join(".dbgroups"),
+    };
+    (dir, servers)
+}
+
+fn state(dir: &Path) -> AppState {
+    DirectoryStore::new(dir.join(".dbgroups"))
+        .load("shop")
+        .expect("loads")
+        .expect("recorded")
+}
+
+fn port(state: &AppState, server: &str) -> u16 {
+    state
+        .server(server)
+        .and_then(|(_, s)| s.port)
+        .expect("a recorded port")
+}
+
+fn password(state: &AppState, group: &str) -> String {
+    state.credentials[group]
+        .password
+        .as_ref()
+        .expect("generated")
+        .expose()
+        .to_string()
+}
+
+fn all_secrets(state: &AppState) -> Vec<String> {
+    state
+        .credentials
+        .values()
+        .flat_map(|c| [&c.password, &c.admin_password, &c.replication_password])
+        .flatten()
+        .map(|s| s.expose().to_string())
+        .collect()
+}
+
+async fn pg(port: u16, password: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("shop")
+        .password(password)
+        .dbname("shop")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("the application connects");
+    tokio::spawn(connection);
+    client
+}
+
+async fn wait_for_rows(client: &tokio_postgres::Client, expected: i64) -> i64 {
+    let mut count = -1;
+    for _ in 0..100 {
+        count = client
+            .query_one("SELECT count(*) FROM orders", &[])
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(-1);
+        if count == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    count
+}
+
+#[test]
+fn a_fresh_quickstart_replicates_writes_its_environment_and_converges() {
+    let (dir, _servers) = quickstart();
+    let run = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("Apply complete: 7 steps."),
+        "{}",
+        run.stderr
+    );
+    let state = state(dir.path());
+    assert!(
+        state.journal.is_none(),
+        "a finished apply leaves no journal"
+    );
+    for secret in all_secrets(&state) {
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "a password was printed"
+        );
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let pg_password = password(&state, "postgresql.default");
+        let master = pg(port(&state, "pg-main"), &pg_password).await;
+        master
+            .batch_execute("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 100);")
+            .await
+            .expect("writes on the master");
+        let slave = pg(port(&state, "pg-replica-1"), &pg_password).await;
+        assert_eq!(wait_for_rows(&slave, 100).await, 100, "the rows reached the slave");
+
+        let redis_password = password(&state, "redis.default");
+        let client = redis::Client::open(format!("redis://:{redis_password}@127.0.0.1:{}/0", port(&state, "redis-main"))).expect("url");
+        let mut redis = client.get_multiplexed_async_connection().await.expect("connects with the password");
+        let _: () = redis.set("greeting", "hello").await.expect("writes");
+        let read: String = redis.get("greeting").await.expect("reads");
+        assert_eq!(read, "hello");
+    });
+
+    let env_file = dir.path().join(".dbgroups/env/shop.env");
+    let mode = std::fs::metadata(&env_file)
+        .expect("written")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let env = std::fs::read_to_string(&env_file).expect("readable");
+    assert!(
+        env.contains(&format!("POSTGRESQL_PORT={}\n", port(&state, "pg-main"))),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!(
+            "POSTGRESQL_SLAVE_ADDRESSES=127.0.0.1:{}\n",
+            port(&state, "pg-replica-1")
+        )),
+        "{env}"
+    );
+
+    let shown = dbgroups_in(dir.path(), &["env"]);
+    assert!(
+        shown.stdout.contains("POSTGRESQL_PASSWORD=(sensitive)"),
+        "{}",
+        shown.stdout
+    );
+    let revealed = dbgroups_in(dir.path(), &["env", "--show-secrets"]);
+    assert!(revealed.stdout.contains(&format!(
+        "POSTGRESQL_PASSWORD={}",
+        password(&state, "postgresql.default")
+    )));
+
+    let status = dbgroups_in(dir.path(), &["status"]);
+    assert!(
+        status.stdout.contains("streaming (receiver streaming)"),
+        "{}",
+        status.stdout
+    );
+
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        replan.code, 0,
+        "planning again after apply shows no changes:\n{}",
+        replan.stdout
+    );
+}
+
+#[test]
+fn a_failed_apply_is_finished_by_the_next_one_with_nothing_lost() {
+    let (dir, _servers) = quickstart();
+    // redis-main cannot get its directory: its provision fails while the
+    // PostgreSQL steps in flight finish.
+    let blocker = dir.path().join(".dbgroups/servers/redis-main");
+    std::fs::create_dir_all(blocker.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&blocker, "in the way").expect("block");
+    let failed = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--parallelism",
+            "1",
+        ],
+    );
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("FAILED provision:redis-main"),
+        "{}",
+        failed.stderr
+    );
+    let interrupted = state(dir.path());
+    assert!(
+        interrupted.journal.is_some(),
+        "the journal says an apply is unfinished"
+    );
+
+    // Steps run in plan order with --parallelism 1: pg-main was provisioned
+    // and recorded before redis-main failed; its slave was not finished.
+    assert!(
+        interrupted.server("pg-main").is_some(),
+        "pg-main is recorded"
+    );
+    assert!(
+        interrupted.server("pg-replica-1").is_none(),
+        "an unfinished slave is not recorded as a member"
+    );
+
+    // Data written between the two runs survives the second.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let master = pg(port(&interrupted, "pg-main"), &password(&interrupted, "postgresql.default")).await;
+        master
+            .batch_execute("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2), (3);")
+            .await
+            .expect("writes");
+    });
+
+    std::fs::remove_file(&blocker).expect("unblock");
+    let resumed = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert!(
+        resumed.stdout.contains("create redis.default"),
+        "the resumed plan still builds redis without --add-group:\n{}",
+        resumed.stdout
+    );
+    let finished = state(dir.path());
+    assert!(finished.journal.is_none());
+    runtime.block_on(async {
+        let pg_password = password(&finished, "postgresql.default");
+        let master = pg(port(&finished, "pg-main"), &pg_password).await;
+        let slave = pg(port(&finished, "pg-replica-1"), &pg_password).await;
+        let on_master: i64 = master
+            .query_one("SELECT count(*) FROM orders", &[])
+            .await
+            .expect("reads")
+            .get(0);
+        assert_eq!(on_master, 3, "the rows written between the runs are kept");
+        assert_eq!(wait_for_rows(&slave, 3).await, 3, "and reached the slave");
+    });
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
