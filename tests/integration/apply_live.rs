@@ -305,3 +305,84 @@ fn a_failed_apply_is_finished_by_the_next_one_with_nothing_lost() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[test]
+fn destroy_leaves_no_process_and_no_data_behind() {
+    let (dir, _servers) = quickstart();
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let before = state(dir.path());
+    let ports: Vec<u16> = ["pg-main", "pg-replica-1", "redis-main"]
+        .iter()
+        .map(|s| port(&before, s))
+        .collect();
+    let servers_dir = dir
+        .path()
+        .join(".dbgroups/servers")
+        .canonicalize()
+        .expect("exists");
+    assert!(
+        !processes_mentioning(&servers_dir.display().to_string()).is_empty(),
+        "servers run before destroy"
+    );
+
+    let unconfirmed = dbgroups_in(dir.path(), &["destroy", "--app", "shop"]);
+    assert_eq!(unconfirmed.code, 1);
+    assert!(
+        unconfirmed
+            .stderr
+            .contains("refusing to destroy without confirmation"),
+        "{}",
+        unconfirmed.stderr
+    );
+
+    let destroyed = dbgroups_in(dir.path(), &["destroy", "--app", "shop", "--auto-approve"]);
+    assert_eq!(
+        destroyed.code, 0,
+        "{}\n{}",
+        destroyed.stdout, destroyed.stderr
+    );
+    assert!(
+        destroyed.stdout.contains("- remove postgresql.default"),
+        "{}",
+        destroyed.stdout
+    );
+
+    assert!(
+        processes_mentioning(&servers_dir.display().to_string()).is_empty(),
+        "a server process is left"
+    );
+    for port in ports {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "something still listens on {port}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&servers_dir)
+        .expect("readable")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "data directories are left: {left:?}");
+    let after = state(dir.path());
+    assert!(
+        after.groups.is_empty() && after.journal.is_none(),
+        "the state records the destruction"
+    );
+    assert!(after.serial > before.serial);
+}

@@ -100,6 +100,22 @@ pub(crate) enum Command {
     /// Print the application's environment variables (secrets masked).
     #[command(after_help = "Examples:\n  dbgroups env\n  dbgroups env --show-secrets > app.env")]
     Env(EnvArgs),
+    /// Stop and delete every server and all data of an application.
+    #[command(after_help = "Examples:\n  \
+        dbgroups destroy --app shop                  # asks you to type the name\n  \
+        dbgroups destroy --app shop --auto-approve\n\n\
+        The one command that removes a whole application's groups. It is refused while \
+        another group replicates from one of them.")]
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DestroyArgs {
+    /// Destroy without asking for the application's name.
+    #[arg(long)]
+    pub(crate) auto_approve: bool,
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub(crate) parallelism: usize,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::apply::run(&cli.global, args, style),
         Command::Status => commands::status::run(&cli.global, style),
         Command::Env(args) => commands::env::run(&cli.global, args, style),
+        Command::Destroy(args) => commands::destroy::run(&cli.global, args, style),
     };
     match outcome {
         Ok(code) => code,

@@ -138,7 +138,31 @@ pub(crate) fn run(
         terminal::eprint("No changes to apply.");
         return Ok(ExitCode::SUCCESS);
     }
-    let reporter: Box<dyn Reporter> = if args.json {
+    execute(
+        &store,
+        &lock,
+        plan,
+        (ctx.state, ctx.others),
+        &application,
+        args.parallelism,
+        args.json,
+    )
+}
+
+/// Runs a plan with the executor and sums up; shared by `apply` and `destroy`.
+pub(crate) fn execute(
+    store: &dbgroups_state::DirectoryStore,
+    lock: &dbgroups_state::LockGuard,
+    plan: dbgroups_plan::Plan,
+    (state, others): (
+        Option<dbgroups_state::AppState>,
+        std::collections::BTreeMap<String, dbgroups_state::AppState>,
+    ),
+    application: &str,
+    parallelism: usize,
+    json: bool,
+) -> Result<ExitCode, CliError> {
+    let reporter: Box<dyn Reporter> = if json {
         Box::new(JsonReporter {
             started: Instant::now(),
         })
@@ -163,12 +187,12 @@ pub(crate) fn run(
     let outcome = runtime.block_on(dbgroups_apply::run(Apply {
         plan: &plan,
         plan_id: sha256_hex(dbgroups_plan::render::json::render(&plan).as_bytes()),
-        store: &store,
-        lock: &lock,
-        state: ctx.state,
-        others: ctx.others,
+        store,
+        lock,
+        state,
+        others,
         provider,
-        parallelism: args.parallelism,
+        parallelism,
         reporter: reporter.as_ref(),
         env_file: env_file.clone(),
     }))?;

@@ -1,5 +1,6 @@
 pub(crate) mod apply;
 pub(crate) mod context;
+pub(crate) mod destroy;
 pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod observe;

@@ -1,0 +1,102 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use dbgroups_manifest::{Manifest, Span, Spanned};
+use dbgroups_plan::{GroupAddress, Intents, ObservedFacts, PlanInput};
+use dbgroups_state::StateStore;
+
+use super::{CliError, context};
+use crate::args::{DestroyArgs, GlobalArgs, PlanFormat};
+use crate::terminal::{self, Style};
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    args: &DestroyArgs,
+    style: Style,
+) -> Result<ExitCode, CliError> {
+    let application = global
+        .app
+        .clone()
+        .ok_or_else(|| CliError::Usage("name the application to destroy with --app NAME".into()))?;
+    let store = context::store(global);
+    let lock = store.lock("destroy", global.lock_timeout)?;
+    let mut others = store.load_all()?;
+    let Some(state) = others.remove(&application) else {
+        return Err(CliError::Usage(format!(
+            "no recorded state for \"{application}\""
+        )));
+    };
+    // The plan of an application that declares nothing, with every
+    // recorded group named for removal: the planner's own checks apply
+    // (a group another one replicates from is not removed).
+    let manifest = Manifest {
+        application: Some(Spanned::new(application.clone(), Span::default())),
+        environment: None,
+        groups: Vec::new(),
+    };
+    let intents = Intents {
+        remove_groups: state
+            .groups
+            .iter()
+            .map(|g| GroupAddress::new(g.db_type, g.name.clone()))
+            .collect(),
+        ..Intents::default()
+    };
+    let plan = dbgroups_plan::plan(&PlanInput {
+        manifest: &manifest,
+        state: Some(&state),
+        other_applications: &others,
+        observed: &ObservedFacts::offline(),
+        intents: &intents,
+    })?;
+    super::plan::print_plan(&plan, PlanFormat::Text, style);
+    if !plan.report.blocked.is_empty() {
+        return Err(CliError::Usage(format!(
+            "not destroying \"{application}\": {} (see above)",
+            plan.report
+                .blocked
+                .iter()
+                .map(|b| b.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    if !plan.has_changes() {
+        terminal::eprint(&format!("\"{application}\" has no servers left."));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Usage("refusing to destroy without confirmation: stdin is not a terminal; pass --auto-approve".into()));
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(
+            stderr,
+            "This deletes every server and all data of \"{application}\". Type its name to confirm: "
+        );
+        let _ = stderr.flush();
+        drop(stderr);
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|source| CliError::Io {
+                action: "read",
+                path: "stdin".into(),
+                source,
+            })?;
+        if answer.trim() != application {
+            terminal::eprint("Destroy cancelled.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    super::apply::execute(
+        &store,
+        &lock,
+        plan,
+        (Some(state), others),
+        &application,
+        args.parallelism,
+        false,
+    )
+}
