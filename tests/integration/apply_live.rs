@@ -386,3 +386,211 @@ fn destroy_leaves_no_process_and_no_data_behind() {
     );
     assert!(after.serial > before.serial);
 }
+
+/// Rewrites the scratch manifest.
+fn set_manifest(dir: &Path, text: &str) {
+    std::fs::write(dir.join("manifest.yml"), text).expect("write manifest");
+}
+
+const TWO_GROUPS: &str = r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      configuration: { version: "15" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: pg-main }
+    reporting:
+      configuration: { version: "15" }
+      servers:
+        - server: { unique_name: pg-report }
+"#;
+
+async fn pg_start_time(port: u16, admin: &str) -> std::time::SystemTime {
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .password(admin)
+        .dbname("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    client
+        .query_one("SELECT pg_postmaster_start_time()", &[])
+        .await
+        .expect("reads")
+        .get(0)
+}
+
+#[test]
+fn scale_up_replicate_between_groups_disable_and_move_the_primary_on_real_servers() {
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), TWO_GROUPS);
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let first = state(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let default_password = password(&first, "postgresql.default");
+    let admin = first.credentials["postgresql.default"]
+        .admin_password
+        .as_ref()
+        .expect("admin")
+        .expose()
+        .to_string();
+    let main_port = port(&first, "pg-main");
+    let started = runtime.block_on(async {
+        let master = pg(main_port, &default_password).await;
+        master
+            .batch_execute("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 500);")
+            .await
+            .expect("existing data");
+        let report = pg(port(&first, "pg-report"), &password(&first, "postgresql.reporting")).await;
+        report.batch_execute("CREATE TABLE stale (id int); INSERT INTO stale VALUES (1);").await.expect("old data on the replica-to-be");
+        pg_start_time(main_port, &admin).await
+    });
+
+    // Scale up: a slave added to a group that holds data.
+    set_manifest(
+        dir.path(),
+        &TWO_GROUPS.replace("        - server: { unique_name: pg-main }\n", "        - server: { unique_name: pg-main }\n        - server: { unique_name: pg-replica-1 }\n"),
+    );
+    let scaled = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(scaled.code, 0, "{}\n{}", scaled.stdout, scaled.stderr);
+    assert!(
+        scaled
+            .stdout
+            .contains("+ scale up postgresql.default: add pg-replica-1"),
+        "{}",
+        scaled.stdout
+    );
+    let second = state(dir.path());
+    runtime.block_on(async {
+        let master = pg(main_port, &default_password).await;
+        master
+            .batch_execute("INSERT INTO orders SELECT generate_series(501, 600);")
+            .await
+            .expect("later writes");
+        let slave = pg(port(&second, "pg-replica-1"), &default_password).await;
+        assert_eq!(
+            wait_for_rows(&slave, 600).await,
+            600,
+            "existing and later rows are on the new slave"
+        );
+        assert_eq!(
+            pg_start_time(main_port, &admin).await,
+            started,
+            "the master was not restarted"
+        );
+    });
+
+    // Replication between groups: reporting follows default; its data is replaced.
+    let grown = std::fs::read_to_string(dir.path().join("manifest.yml")).expect("read");
+    let replicating = grown.replace("      configuration: { version: \"15\" }\n      servers:\n        - server: { unique_name: pg-report }", "      configuration: { version: \"15\" }\n      replicate_from: default\n      servers:\n        - server: { unique_name: pg-report }");
+    set_manifest(dir.path(), &replicating);
+    let enabled = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(enabled.code, 0, "{}\n{}", enabled.stdout, enabled.stderr);
+    assert!(
+        enabled.stdout.contains("all data on pg-report is replaced"),
+        "{}",
+        enabled.stdout
+    );
+    let third = state(dir.path());
+    runtime.block_on(async {
+        // A PostgreSQL copy carries the source's roles: the group's
+        // credentials are now the source's.
+        let report = pg(
+            port(&third, "pg-report"),
+            &password(&third, "postgresql.reporting"),
+        )
+        .await;
+        assert_eq!(
+            wait_for_rows(&report, 600).await,
+            600,
+            "the source's data replaced the old"
+        );
+        let stale = report
+            .query_opt("SELECT 1 FROM pg_tables WHERE tablename = 'stale'", &[])
+            .await
+            .expect("reads");
+        assert!(stale.is_none(), "the replica's old data is gone");
+        let master = pg(main_port, &default_password).await;
+        master
+            .batch_execute("INSERT INTO orders VALUES (601);")
+            .await
+            .expect("writes");
+        assert_eq!(
+            wait_for_rows(&report, 601).await,
+            601,
+            "writes flow to the other group"
+        );
+    });
+    assert_eq!(
+        third
+            .group(dbgroups_manifest::DbType::Postgresql, "reporting")
+            .and_then(|g| g.replicate_from.clone())
+            .map(|s| s.group),
+        Some("default".into())
+    );
+
+    // Disable replication: reporting keeps its data and becomes writable.
+    set_manifest(dir.path(), &grown);
+    let disabled = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(disabled.code, 0, "{}\n{}", disabled.stdout, disabled.stderr);
+    let fourth = state(dir.path());
+    runtime.block_on(async {
+        let report = pg(
+            port(&fourth, "pg-report"),
+            &password(&fourth, "postgresql.reporting"),
+        )
+        .await;
+        report
+            .batch_execute("INSERT INTO orders VALUES (9999);")
+            .await
+            .expect("writable after detach");
+        let master = pg(main_port, &default_password).await;
+        master
+            .batch_execute("INSERT INTO orders VALUES (602);")
+            .await
+            .expect("writes");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let followed: i64 = report
+            .query_one("SELECT count(*) FROM orders WHERE id = 602", &[])
+            .await
+            .expect("reads")
+            .get(0);
+        assert_eq!(followed, 0, "it no longer follows");
+        let kept: i64 = report
+            .query_one("SELECT count(*) FROM orders", &[])
+            .await
+            .expect("reads")
+            .get(0);
+        assert_eq!(kept, 602, "it kept its data (601 + its own row)");
+    });
+
+    // Move the primary: the root variables point at reporting.
+    set_manifest(
+        dir.path(),
+        &grown.replace("    reporting:\n", "    reporting:\n      primary: true\n"),
+    );
+    let moved = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(moved.code, 0, "{}\n{}", moved.stdout, moved.stderr);
+    let fifth = state(dir.path());
+    let env = std::fs::read_to_string(dir.path().join(".dbgroups/env/shop.env")).expect("env file");
+    assert!(
+        env.contains(&format!("POSTGRESQL_PORT={}\n", port(&fifth, "pg-report"))),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("POSTGRESQL_DEFAULT_PORT={main_port}\n")),
+        "{env}"
+    );
+
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
