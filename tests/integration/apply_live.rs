@@ -594,3 +594,96 @@ fn scale_up_replicate_between_groups_disable_and_move_the_primary_on_real_server
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+#[test]
+fn a_broken_slave_is_planned_for_resync_with_the_reason_and_repaired() {
+    let (dir, _servers) = quickstart();
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let recorded = state(dir.path());
+    let admin = recorded.credentials["postgresql.default"]
+        .admin_password
+        .as_ref()
+        .expect("admin")
+        .expose()
+        .to_string();
+    let app_password = password(&recorded, "postgresql.default");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // Point the slave at a port nothing listens on: its WAL receiver stops.
+        let (client, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(port(&recorded, "pg-replica-1"))
+            .user("postgres")
+            .password(&admin)
+            .dbname("postgres")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+        tokio::spawn(connection);
+        // ALTER SYSTEM refuses to run inside a (multi-statement) transaction.
+        client
+            .batch_execute(
+                "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 user=replicator'",
+            )
+            .await
+            .expect("breaks the link");
+        client
+            .batch_execute("SELECT pg_reload_conf()")
+            .await
+            .expect("reloads");
+        for _ in 0..100 {
+            let receiving = client
+                .query_opt(
+                    "SELECT status FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+                    &[],
+                )
+                .await
+                .expect("reads");
+            if receiving.is_none() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+
+    let planned = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(planned.code, 2, "{}\n{}", planned.stdout, planned.stderr);
+    assert!(
+        planned
+            .stdout
+            .contains("~ re-synchronise pg-replica-1 in postgresql.default"),
+        "{}",
+        planned.stdout
+    );
+    assert!(
+        planned
+            .stdout
+            .contains("reason: observed: replication on pg-replica-1 is broken"),
+        "{}",
+        planned.stdout
+    );
+
+    let repaired = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(repaired.code, 0, "{}\n{}", repaired.stdout, repaired.stderr);
+    runtime.block_on(async {
+        let master = pg(port(&recorded, "pg-main"), &app_password).await;
+        master
+            .batch_execute(
+                "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2);",
+            )
+            .await
+            .expect("writes");
+        let slave = pg(port(&recorded, "pg-replica-1"), &app_password).await;
+        assert_eq!(
+            wait_for_rows(&slave, 2).await,
+            2,
+            "the repaired slave follows again"
+        );
+    });
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "healthy again:\n{}", replan.stdout);
+}

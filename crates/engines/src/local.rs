@@ -73,6 +73,22 @@ impl LocalProvider {
         Ok((provider, notes))
     }
 
+    /// A provider for looking only (refresh, status): it creates no user and
+    /// changes no permission.
+    pub fn inspect(state_dir: &Path) -> Result<Self, EngineError> {
+        let service_user = if rustix::process::geteuid().is_root() {
+            lookup_user(SERVICE_USER)?
+        } else {
+            None
+        };
+        let state_dir =
+            std::fs::canonicalize(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        Ok(Self {
+            state_dir,
+            service_user,
+        })
+    }
+
     pub fn service_user(&self) -> Option<&ServiceUser> {
         self.service_user.as_ref()
     }

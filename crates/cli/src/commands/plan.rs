@@ -21,7 +21,11 @@ pub(crate) fn run(
         None => None,
     };
     let ctx = context::load(global, style)?;
-    let observed = super::observe::observe(ctx.state.as_ref(), args.intents.refresh);
+    let observed = super::observe::observe(
+        ctx.state.as_ref(),
+        args.intents.refresh,
+        context::store(global).root(),
+    );
     let plan = dbgroups_plan::plan(&PlanInput {
         manifest: &ctx.manifest,
         state: ctx.state.as_ref(),

@@ -21,7 +21,7 @@ pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliErro
     let state = store
         .load(&application)?
         .ok_or_else(|| CliError::Usage(format!("no recorded state for \"{application}\"")))?;
-    let (provider, _) = LocalProvider::prepare(store.root())?;
+    let provider = LocalProvider::inspect(store.root())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
