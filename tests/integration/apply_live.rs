@@ -687,3 +687,199 @@ fn a_broken_slave_is_planned_for_resync_with_the_reason_and_repaired() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "healthy again:\n{}", replan.stdout);
 }
+
+#[test]
+fn replication_between_two_applications_sharing_one_state_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _servers = (
+        Servers {
+            state_dir: dir.path().join(".dbgroups"),
+        },
+        AnalyticsServers {
+            state_dir: dir.path().join(".dbgroups"),
+        },
+    );
+    std::fs::write(
+        dir.path().join("shop.yml"),
+        "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  servers:\n    - server: { unique_name: shop-pg }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("analytics.yml"),
+        "application: analytics\npostgresql:\n  configuration: { version: \"15\" }\n  replicate_from: { application: shop, group: default }\n  servers:\n    - server: { unique_name: analytics-pg }\n",
+    )
+    .expect("write");
+    let shop = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "-f",
+            "shop.yml",
+            "--auto-approve",
+            "--refresh=false",
+        ],
+    );
+    assert_eq!(shop.code, 0, "{}", shop.stderr);
+    let shop_state = state(dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let shop_password = password(&shop_state, "postgresql.default");
+    runtime.block_on(async {
+        let master = pg(port(&shop_state, "shop-pg"), &shop_password).await;
+        master.batch_execute("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 50);").await.expect("writes");
+    });
+
+    let analytics = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "-f",
+            "analytics.yml",
+            "--auto-approve",
+            "--refresh=false",
+        ],
+    );
+    assert_eq!(
+        analytics.code, 0,
+        "{}\n{}",
+        analytics.stdout, analytics.stderr
+    );
+    assert!(
+        analytics
+            .stdout
+            .contains("replicating from shop/postgresql.default"),
+        "{}",
+        analytics.stdout
+    );
+    let analytics_state = DirectoryStore::new(dir.path().join(".dbgroups"))
+        .load("analytics")
+        .expect("loads")
+        .expect("recorded");
+    runtime.block_on(async {
+        // A physical copy carries shop's roles: analytics' credentials are shop's.
+        let replica = pg(
+            port(&analytics_state, "analytics-pg"),
+            &password(&analytics_state, "postgresql.default"),
+        )
+        .await;
+        assert_eq!(
+            wait_for_rows(&replica, 50).await,
+            50,
+            "shop's data arrived in analytics"
+        );
+        let master = pg(port(&shop_state, "shop-pg"), &shop_password).await;
+        master
+            .batch_execute("INSERT INTO orders VALUES (51);")
+            .await
+            .expect("writes");
+        assert_eq!(
+            wait_for_rows(&replica, 51).await,
+            51,
+            "writes flow across applications"
+        );
+    });
+    let replan = dbgroups_in(
+        dir.path(),
+        &["plan", "-f", "analytics.yml", "--detailed-exitcode"],
+    );
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
+
+/// Stops the analytics application's servers too.
+struct AnalyticsServers {
+    state_dir: PathBuf,
+}
+
+impl Drop for AnalyticsServers {
+    fn drop(&mut self) {
+        let Ok(Some(state)) = DirectoryStore::new(&self.state_dir).load("analytics") else {
+            return;
+        };
+        let Ok(provider) = LocalProvider::inspect(&self.state_dir) else {
+            return;
+        };
+        for group in &state.groups {
+            for server in &group.servers {
+                if let Ok(pg) = PostgresServer::new(
+                    &provider,
+                    &server.unique_name,
+                    &group.version,
+                    server.port.unwrap_or_default(),
+                ) {
+                    pg.stop_now();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn apply_killed_mid_step_with_sigkill_is_finished_by_the_next_apply() {
+    use std::io::BufRead;
+
+    let (dir, _servers) = quickstart();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["apply", "--auto-approve", "--refresh=false"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("reads");
+        let in_enslave = line.contains("start  enslave:pg-replica-1");
+        seen.push(line);
+        if in_enslave {
+            // SIGKILL: no handler runs, nothing is flushed, the lock is
+            // released only because the OS closes the file.
+            child.kill().expect("kills");
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("start  enslave:pg-replica-1")),
+        "never reached the step:\n{}",
+        seen.join("\n")
+    );
+
+    let crashed = state(dir.path());
+    assert!(crashed.journal.is_some(), "the crash left the journal");
+    assert!(
+        crashed.server("pg-replica-1").is_none(),
+        "the slave was not finished, so it is not a member"
+    );
+
+    let resumed = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let finished = state(dir.path());
+    assert!(finished.journal.is_none());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let pg_password = password(&finished, "postgresql.default");
+        let master = pg(port(&finished, "pg-main"), &pg_password).await;
+        master
+            .batch_execute(
+                "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2);",
+            )
+            .await
+            .expect("writes");
+        let slave = pg(port(&finished, "pg-replica-1"), &pg_password).await;
+        assert_eq!(
+            wait_for_rows(&slave, 2).await,
+            2,
+            "the slave follows after the resume"
+        );
+    });
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
