@@ -64,3 +64,29 @@ pub(crate) fn colour_plan(text: &str, style: Style) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Asks a question on stderr and reads one line of answer from stdin.
+/// Refuses when stdin is not a terminal: an unattended run must say
+/// `--auto-approve` instead of being fed an answer by accident.
+pub(crate) fn ask(question: &str, flag_hint: &str) -> Result<String, crate::commands::CliError> {
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        return Err(crate::commands::CliError::Usage(format!(
+            "refusing to {flag_hint} without confirmation: stdin is not a terminal; pass --auto-approve"
+        )));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} ");
+    let _ = stderr.flush();
+    drop(stderr);
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| crate::commands::CliError::Io {
+            action: "read",
+            path: "stdin".into(),
+            source,
+        })?;
+    Ok(answer.trim().to_string())
+}

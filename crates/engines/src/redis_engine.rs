@@ -218,7 +218,7 @@ impl RedisServer {
         // `rdb_saves` counts snapshots since start (Redis 7); LASTSAVE has a
         // one-second resolution, so a snapshot finished within the second it
         // started would look like no snapshot at all.
-        let saves_before = persistence_field(&self.persistence(password).await?, "rdb_saves")
+        let saves_before = info_field(&self.persistence(password).await?, "rdb_saves")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
         // A save already running counts: BGSAVE then refuses, and we wait.
@@ -226,13 +226,12 @@ impl RedisServer {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
         loop {
             let info = self.persistence(password).await?;
-            let in_progress =
-                persistence_field(&info, "rdb_bgsave_in_progress").as_deref() != Some("0");
-            let saves = persistence_field(&info, "rdb_saves")
+            let in_progress = info_field(&info, "rdb_bgsave_in_progress").as_deref() != Some("0");
+            let saves = info_field(&info, "rdb_saves")
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
             if !in_progress && saves > saves_before {
-                if persistence_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
+                if info_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
                     return Err(EngineError::Command {
                         command: "BGSAVE".into(),
                         status: "failed".into(),
@@ -330,7 +329,8 @@ impl RedisServer {
     }
 }
 
-fn persistence_field(info: &str, name: &str) -> Option<String> {
+/// One `name:value` field of an `INFO` section.
+fn info_field(info: &str, name: &str) -> Option<String> {
     info.lines()
         .find_map(|line| {
             line.trim_end()
@@ -342,15 +342,7 @@ fn persistence_field(info: &str, name: &str) -> Option<String> {
 
 /// Reads the fields of `INFO replication` dbgroups uses.
 pub fn parse_replication(info: &str) -> RedisReplication {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|line| {
-                line.trim_end()
-                    .strip_prefix(name)
-                    .and_then(|rest| rest.strip_prefix(':'))
-            })
-            .map(str::to_string)
-    };
+    let field = |name: &str| info_field(info, name);
     RedisReplication {
         role: field("role").unwrap_or_default(),
         master_link_status: field("master_link_status"),

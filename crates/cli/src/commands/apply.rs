@@ -1,4 +1,3 @@
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -66,29 +65,11 @@ impl Reporter for JsonReporter {
 }
 
 fn confirm(application: &str) -> Result<bool, CliError> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Usage(
-            "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve"
-                .into(),
-        ));
-    }
-    let mut stderr = std::io::stderr().lock();
-    let _ = write!(
-        stderr,
-        "Apply this plan to \"{application}\"? Only 'yes' is accepted: "
-    );
-    let _ = stderr.flush();
-    drop(stderr);
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|source| CliError::Io {
-            action: "read",
-            path: "stdin".into(),
-            source,
-        })?;
-    Ok(answer.trim() == "yes")
+    let answer = terminal::ask(
+        &format!("Apply this plan to \"{application}\"? Only 'yes' is accepted:"),
+        "apply",
+    )?;
+    Ok(answer == "yes")
 }
 
 pub(crate) fn run(
@@ -99,12 +80,7 @@ pub(crate) fn run(
     let store = context::store(global);
     let lock = store.lock("apply", global.lock_timeout)?;
     let ctx = context::load(global, style)?;
-    let application = ctx
-        .manifest
-        .application
-        .as_ref()
-        .map(|a| a.value.clone())
-        .unwrap_or_default();
+    let application = ctx.application();
     let plan = match &args.plan {
         Some(path) => {
             let file = super::show::read_plan_file(path)?;

@@ -19,6 +19,18 @@ pub(crate) struct Context {
     pub(crate) others: BTreeMap<String, AppState>,
 }
 
+impl Context {
+    /// The application (`--app` or the manifest's); `load` refuses a
+    /// manifest without one, so this is never empty.
+    pub(crate) fn application(&self) -> String {
+        self.manifest
+            .application
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default()
+    }
+}
+
 pub(crate) fn store(global: &GlobalArgs) -> DirectoryStore {
     match &global.state_dir {
         Some(dir) => DirectoryStore::new(dir),

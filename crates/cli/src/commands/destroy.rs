@@ -1,4 +1,3 @@
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use dbgroups_manifest::{Manifest, Span, Spanned};
@@ -66,26 +65,13 @@ pub(crate) fn run(
         return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            return Err(CliError::Usage("refusing to destroy without confirmation: stdin is not a terminal; pass --auto-approve".into()));
-        }
-        let mut stderr = std::io::stderr().lock();
-        let _ = write!(
-            stderr,
-            "This deletes every server and all data of \"{application}\". Type its name to confirm: "
-        );
-        let _ = stderr.flush();
-        drop(stderr);
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|source| CliError::Io {
-                action: "read",
-                path: "stdin".into(),
-                source,
-            })?;
-        if answer.trim() != application {
+        let answer = terminal::ask(
+            &format!(
+                "This deletes every server and all data of \"{application}\". Type its name to confirm:"
+            ),
+            "destroy",
+        )?;
+        if answer != application {
             terminal::eprint("Destroy cancelled.");
             return Ok(ExitCode::from(1));
         }

@@ -9,12 +9,7 @@ use crate::terminal::{self, Style};
 
 pub(crate) fn run(global: &GlobalArgs, args: &EnvArgs, style: Style) -> Result<ExitCode, CliError> {
     let ctx = context::load(global, style)?;
-    let application = ctx
-        .manifest
-        .application
-        .as_ref()
-        .map(|a| a.value.clone())
-        .unwrap_or_default();
+    let application = ctx.application();
     let state = context::store(global).load(&application)?.ok_or_else(|| {
         CliError::Usage(format!(
             "no recorded state for \"{application}\": run `dbgroups apply` first"

@@ -11,12 +11,7 @@ use crate::terminal::{self, Style};
 
 pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliError> {
     let ctx = context::load(global, style)?;
-    let application = ctx
-        .manifest
-        .application
-        .as_ref()
-        .map(|a| a.value.clone())
-        .unwrap_or_default();
+    let application = ctx.application();
     let store = context::store(global);
     let state = store
         .load(&application)?
