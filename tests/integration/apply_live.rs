@@ -883,3 +883,89 @@ fn apply_killed_mid_step_with_sigkill_is_finished_by_the_next_apply() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+#[test]
+fn an_import_into_a_new_group_copies_the_data_and_leaves_no_replication() {
+    let (dir, _servers) = quickstart();
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let first = state(dir.path());
+    let default_password = password(&first, "postgresql.default");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let master = pg(port(&first, "pg-main"), &default_password).await;
+        master
+            .batch_execute("CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, 'n' || g FROM generate_series(1, 250) g;")
+            .await
+            .expect("writes");
+    });
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.yml")).expect("read").replace(
+        "redis:",
+        "    archive:\n      configuration: { version: \"15\" }\n      import_from: default\n      servers:\n        - server: { unique_name: pg-archive }\nredis:",
+    );
+    set_manifest(dir.path(), &manifest);
+    let imported = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--add-group",
+            "postgresql.archive",
+        ],
+    );
+    assert_eq!(imported.code, 0, "{}\n{}", imported.stdout, imported.stderr);
+    assert!(
+        imported.stdout.contains("dump:pg-main"),
+        "an import is a logical dump:\n{}",
+        imported.stdout
+    );
+    let after = state(dir.path());
+    runtime.block_on(async {
+        let archive = pg(
+            port(&after, "pg-archive"),
+            &password(&after, "postgresql.archive"),
+        )
+        .await;
+        assert_eq!(
+            wait_for_rows(&archive, 250).await,
+            250,
+            "the data was copied"
+        );
+        let recovering: bool = archive
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .expect("reads")
+            .get(0);
+        assert!(!recovering, "the archive is a master, not a replica");
+        archive
+            .batch_execute("INSERT INTO orders VALUES (1000, 'own')")
+            .await
+            .expect("writable, owned by its own role");
+        let master = pg(port(&after, "pg-main"), &default_password).await;
+        master
+            .batch_execute("INSERT INTO orders VALUES (251, 'later')")
+            .await
+            .expect("writes");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let later: i64 = archive
+            .query_one("SELECT count(*) FROM orders WHERE id = 251", &[])
+            .await
+            .expect("reads")
+            .get(0);
+        assert_eq!(later, 0, "no replication was left behind");
+    });
+    let group = after
+        .group(dbgroups_manifest::DbType::Postgresql, "archive")
+        .expect("recorded");
+    assert!(group.replicate_from.is_none());
+    assert_eq!(
+        group.imported_from.as_ref().map(|s| s.group.as_str()),
+        Some("default")
+    );
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}

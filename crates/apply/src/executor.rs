@@ -317,6 +317,7 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
         Effect::Restored {
             server,
             source: (application, source_group),
+            physical,
         } => {
             // A PostgreSQL copy carries the source's roles and passwords, so
             // a group seeded from another group takes its credentials.
@@ -327,7 +328,9 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             let own = group.address();
             let is_master = group.master().is_some_and(|m| m.unique_name == server);
             let from_elsewhere = application != own_application || source_group.to_string() != own;
-            if is_master
+            // A logical import keeps the destination's own roles.
+            if physical
+                && is_master
                 && from_elsewhere
                 && source_group.db_type == dbgroups_manifest::DbType::Postgresql
             {

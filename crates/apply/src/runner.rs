@@ -20,9 +20,11 @@ pub(crate) enum Effect {
         port: u16,
     },
     /// The server now holds a copy of `source` (application, group).
+    /// `physical` when its data files (and so its roles) were copied.
     Restored {
         server: String,
         source: (String, GroupAddress),
+        physical: bool,
     },
     /// The server follows `master` in `application`.
     Enslaved {
@@ -245,12 +247,13 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         )
                         .await?
                 }
-                (Server::Postgres(_), BackupMethod::Logical) => {
-                    return Err(EngineError::Command {
-                        command: "pg_dump".into(),
-                        status: "not available yet".into(),
-                        stderr: "imports (a logical dump of PostgreSQL) are applied from a later session; replication and scale ups are".into(),
-                    });
+                (Server::Postgres(pg), BackupMethod::Logical) => {
+                    pg.dump_to(
+                        &staging,
+                        &secret(credentials.admin_password.as_ref(), "admin password")?,
+                        &credentials.database,
+                    )
+                    .await?
                 }
             }
             Ok(Effect::Nothing)
@@ -258,10 +261,21 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
         StepKind::Restore { server, backup, .. } => {
             let (engine, group) = ctx.recorded_server(&application, &server)?;
             let staging = ctx.provider.staging_dir(&staging_name(&backup));
+            let credentials = ctx.credentials(&application, group)?;
             match engine {
+                // A logical dump (an import) goes into the running server's
+                // own database; a physical backup replaces its data files.
+                Server::Postgres(pg) if backup.starts_with(BackupMethod::Logical.step_prefix()) => {
+                    pg.restore_dump(
+                        &staging,
+                        &secret(credentials.admin_password.as_ref(), "admin password")?,
+                        &credentials.username,
+                        &credentials.database,
+                    )
+                    .await?
+                }
                 Server::Postgres(pg) => pg.restore_from(&staging).await?,
                 Server::Redis(redis) => {
-                    let credentials = ctx.credentials(&application, group)?;
                     redis
                         .restore_from(
                             &staging,
@@ -271,7 +285,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
             }
             let source = backup_source(&ctx, &backup)?;
-            Ok(Effect::Restored { server, source })
+            let physical = !backup.starts_with(BackupMethod::Logical.step_prefix());
+            Ok(Effect::Restored {
+                server,
+                source,
+                physical,
+            })
         }
         StepKind::Enslave {
             server,

@@ -585,3 +585,80 @@ impl PostgresServer {
         })
     }
 }
+
+impl PostgresServer {
+    /// A passfile for the superuser, for pg_dump and pg_restore (never an
+    /// argument or an environment variable holding the password itself).
+    fn write_superuser_passfile(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
+        let path = self.dir().join("pgpass-admin");
+        let line = format!("127.0.0.1:*:*:{SUPERUSER}:{admin_password}\n");
+        self.provider.private_file(&path, line.as_bytes())?;
+        Ok(path)
+    }
+
+    /// A logical dump (pg_dump, custom format) of one database, for an
+    /// import: unlike a physical backup it restores on a newer major version.
+    pub async fn dump_to(
+        &self,
+        staging: &Path,
+        admin_password: &str,
+        database: &str,
+    ) -> Result<(), EngineError> {
+        let target = staging.join("dump.pgdump");
+        if target.is_file() {
+            return Ok(());
+        }
+        self.provider.private_dir(staging)?;
+        let passfile = self.write_superuser_passfile(admin_password)?;
+        let partial = staging.join("dump.pgdump.partial");
+        let mut dump = self.tool("pg_dump");
+        dump.env("PGPASSFILE", &passfile)
+            .args([
+                "--host=127.0.0.1",
+                &format!("--port={}", self.port),
+                &format!("--username={SUPERUSER}"),
+            ])
+            .args(["--format=custom", "--no-password"])
+            .arg("--file")
+            .arg(&partial)
+            .arg(database);
+        let result = run(dump, "pg_dump").await;
+        let _ = std::fs::remove_file(&passfile);
+        result?;
+        std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
+    }
+
+    /// Restores a logical dump into `database`, its objects owned by
+    /// `owner` (the destination's application role, not the source's).
+    pub async fn restore_dump(
+        &self,
+        staging: &Path,
+        admin_password: &str,
+        owner: &str,
+        database: &str,
+    ) -> Result<(), EngineError> {
+        let passfile = self.write_superuser_passfile(admin_password)?;
+        let mut restore = self.tool("pg_restore");
+        restore
+            .env("PGPASSFILE", &passfile)
+            .args([
+                "--host=127.0.0.1",
+                &format!("--port={}", self.port),
+                &format!("--username={SUPERUSER}"),
+            ])
+            .args([
+                "--no-password",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+            ])
+            .arg(format!("--role={owner}"))
+            .arg(format!("--dbname={database}"))
+            .arg(staging.join("dump.pgdump"));
+        let result = run(restore, "pg_restore").await;
+        let _ = std::fs::remove_file(&passfile);
+        result.map(drop)
+    }
+}
