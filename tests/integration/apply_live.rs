@@ -969,3 +969,50 @@ fn an_import_into_a_new_group_copies_the_data_and_leaves_no_replication() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+/// A tmpfs mounted over a directory for the test's lifetime.
+struct SmallFilesystem(PathBuf);
+
+impl SmallFilesystem {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("runs mount");
+        assert!(status.success(), "mounting a tmpfs needs root, as CI has");
+        Self(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn the_disk_space_guard_refuses_a_backup_that_cannot_fit_and_changes_nothing() {
+    let (dir, _servers) = quickstart();
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let before = state(dir.path());
+    // Backups land on a 1 MiB filesystem; the master holds far more.
+    let _small = SmallFilesystem::mount(&dir.path().join(".dbgroups/backups"), "1m");
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.yml")).expect("read").replace(
+        "        - server: { unique_name: pg-replica-1 } # the rest = slaves in the group\n",
+        "        - server: { unique_name: pg-replica-1 }\n        - server: { unique_name: pg-replica-2 }\n",
+    );
+    set_manifest(dir.path(), &manifest);
+    let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("FAILED backup:pg-main: not enough free space for the backup"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("nothing was changed"), "{}", refused.stderr);
+    let after = state(dir.path());
+    assert!(after.server("pg-replica-2").is_none(), "no server was added");
+    assert_eq!(after.groups, before.groups, "the recorded groups are unchanged");
+
+    let off = dbgroups_in(dir.path(), &["plan", "--refresh=false", "--skip-disk-check"]);
+    assert!(off.stdout.contains("! DISK-SPACE CHECK OFF (--skip-disk-check)"), "the plan says the check is off:\n{}", off.stdout);
+}

@@ -101,6 +101,10 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     apply.store.save(apply.lock, &mut state)?;
 
     let others = Arc::new(apply.others.clone());
+    let staging_prefix: String = apply.plan_id.chars().take(12).collect();
+    // Backups left by an interrupted apply belong to an older plan (a new
+    // plan never reuses them) and are full copies of the data: remove them.
+    remove_staging(&apply.provider, "");
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut failed: Vec<(String, String)> = Vec::new();
@@ -149,6 +153,8 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                     continue;
                 }
                 let ctx = StepContext {
+                    disk_check: plan.disk_check,
+                    staging_prefix: staging_prefix.clone(),
                     provider: apply.provider.clone(),
                     state: state.clone(),
                     others: Arc::clone(&others),
@@ -206,6 +212,8 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     if failed.is_empty() && not_started.is_empty() && !interrupted {
         finalize(&mut state, plan);
         state.journal = None;
+        // Staged backups are full copies of the data: gone once used.
+        remove_staging(&apply.provider, &staging_prefix);
     }
     apply.store.save(apply.lock, &mut state)?;
     Ok(Outcome {
@@ -451,4 +459,13 @@ fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(),
     std::fs::rename(&temp, path).map_err(io)?;
     state.environment = variables;
     Ok(())
+}
+
+fn remove_staging(provider: &LocalProvider, prefix: &str) {
+    let dir = provider.staging_dir("");
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -44,6 +44,11 @@ pub(crate) enum Effect {
 /// What a step may read.
 #[derive(Clone)]
 pub(crate) struct StepContext {
+    /// Check free space before backups and restores.
+    pub(crate) disk_check: bool,
+    /// Names this apply's staging area: a backup taken by an earlier apply
+    /// is never mistaken for this one's.
+    pub(crate) staging_prefix: String,
     pub(crate) provider: LocalProvider,
     pub(crate) state: AppState,
     pub(crate) others: Arc<BTreeMap<String, AppState>>,
@@ -227,7 +232,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let (engine, group) = ctx.recorded_server(&application_of(&ctx, &server), &server)?;
             let owner = application_of(&ctx, &server);
             let credentials = ctx.credentials(&owner, group)?;
-            let staging = ctx.provider.staging_dir(&staging_name(&step.id));
+            let staging = ctx.provider.staging_dir(&ctx.staging_name(&step.id));
+            // A backup this apply finished before a crash is reused; only a
+            // new one needs room.
+            if !backup_complete(&staging) {
+                check_backup_room(&ctx, &engine, credentials, method, &staging).await?;
+            }
             match (engine, method) {
                 (Server::Postgres(pg), BackupMethod::Physical) => {
                     pg.backup_to(
@@ -260,7 +270,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
         }
         StepKind::Restore { server, backup, .. } => {
             let (engine, group) = ctx.recorded_server(&application, &server)?;
-            let staging = ctx.provider.staging_dir(&staging_name(&backup));
+            let staging = ctx.provider.staging_dir(&ctx.staging_name(&backup));
+            check_restore_room(&ctx, &staging, &server)?;
             let credentials = ctx.credentials(&application, group)?;
             match engine {
                 // A logical dump (an import) goes into the running server's
@@ -409,9 +420,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
     }
 }
 
-/// Backups are staged under a directory named after their step.
-pub(crate) fn staging_name(step_id: &str) -> String {
-    step_id.replace(':', "-")
+impl StepContext {
+    /// Backups are staged under a directory named after this apply and
+    /// their step.
+    fn staging_name(&self, step_id: &str) -> String {
+        format!("{}-{}", self.staging_prefix, step_id.replace(':', "-"))
+    }
 }
 
 /// The application a server is recorded in (this one first).
@@ -434,4 +448,58 @@ fn backup_source(ctx: &StepContext, backup: &str) -> Result<(String, GroupAddres
         application,
         GroupAddress::new(group.db_type, group.name.clone()),
     ))
+}
+
+/// The guard before a backup: twice the data must fit where it lands.
+async fn check_backup_room(
+    ctx: &StepContext,
+    engine: &Server,
+    credentials: &Credentials,
+    method: BackupMethod,
+    staging: &std::path::Path,
+) -> Result<(), EngineError> {
+    if !ctx.disk_check {
+        return Ok(());
+    }
+    let size = match (engine, method) {
+        (Server::Postgres(pg), BackupMethod::Physical) => {
+            pg.data_size(
+                &secret(credentials.admin_password.as_ref(), "admin password")?,
+                None,
+            )
+            .await?
+        }
+        (Server::Postgres(pg), BackupMethod::Logical) => {
+            pg.data_size(
+                &secret(credentials.admin_password.as_ref(), "admin password")?,
+                Some(&credentials.database),
+            )
+            .await?
+        }
+        (Server::Redis(redis), _) => {
+            redis
+                .data_size(&secret(credentials.password.as_ref(), "password")?)
+                .await?
+        }
+    };
+    dbgroups_engines::disk::ensure_room("the backup", staging, size)
+}
+
+/// The guard before a restore: twice the backup must fit on the server.
+fn check_restore_room(
+    ctx: &StepContext,
+    staging: &std::path::Path,
+    server: &str,
+) -> Result<(), EngineError> {
+    if !ctx.disk_check {
+        return Ok(());
+    }
+    let size = dbgroups_engines::disk::size_of(staging);
+    dbgroups_engines::disk::ensure_room("the restore", &ctx.provider.server_dir(server), size)
+}
+
+fn backup_complete(staging: &std::path::Path) -> bool {
+    ["backup_manifest", "dump.pgdump", "dump.rdb"]
+        .iter()
+        .any(|file| staging.join(file).is_file())
 }

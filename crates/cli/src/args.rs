@@ -166,6 +166,9 @@ pub(crate) struct IntentArgs {
     /// Re-synchronise a slave from a fresh backup of its master.
     #[arg(long, value_name = "NAME")]
     pub(crate) resync: Vec<String>,
+    /// Run backups and restores without checking free space first (the plan says so).
+    #[arg(long)]
+    pub(crate) skip_disk_check: bool,
     /// Ask the servers how they are (`--refresh=false` plans offline from state).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub(crate) refresh: bool,

@@ -42,6 +42,17 @@ pub enum EngineError {
         #[source]
         source: redis::RedisError,
     },
+    #[error(
+        "not enough free space for {what}: {} free in {}, and it needs {} (twice the {} to copy); nothing was changed (--skip-disk-check turns this check off)",
+        crate::disk::human(*free), place.display(), crate::disk::human(*needed), crate::disk::human(*size)
+    )]
+    DiskSpace {
+        what: String,
+        place: PathBuf,
+        free: u64,
+        needed: u64,
+        size: u64,
+    },
     #[error("{what} did not happen within {seconds} s")]
     Timeout { what: String, seconds: u64 },
 }

@@ -12,6 +12,7 @@
 //!
 //! Issue 4 builds the executor (the apply crate) on these.
 
+pub mod disk;
 mod error;
 pub mod local;
 pub mod postgres;

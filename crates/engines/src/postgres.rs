@@ -662,3 +662,35 @@ impl PostgresServer {
         result.map(drop)
     }
 }
+
+impl PostgresServer {
+    /// The bytes of data a backup of this server copies: all databases for
+    /// a physical backup, one for a dump.
+    pub async fn data_size(
+        &self,
+        admin_password: &str,
+        database: Option<&str>,
+    ) -> Result<u64, EngineError> {
+        let client = self.connect(SUPERUSER, admin_password, "postgres").await?;
+        let pg = |source| EngineError::Postgres {
+            port: self.port,
+            source,
+        };
+        let bytes: i64 = match database {
+            Some(database) => client
+                .query_one("SELECT pg_database_size($1)", &[&database])
+                .await
+                .map_err(pg)?
+                .get(0),
+            None => client
+                .query_one(
+                    "SELECT sum(pg_database_size(datname))::bigint FROM pg_database",
+                    &[],
+                )
+                .await
+                .map_err(pg)?
+                .get(0),
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+}

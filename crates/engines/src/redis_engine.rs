@@ -316,6 +316,17 @@ impl RedisServer {
         self.write_config(password, None)
     }
 
+    /// The bytes a snapshot of this server takes: the dataset in memory (an
+    /// RDB is usually smaller, so this errs on the safe side).
+    pub async fn data_size(&self, password: &str) -> Result<u64, EngineError> {
+        let info: String = self
+            .query(password, redis::cmd("INFO").arg("memory"))
+            .await?;
+        Ok(info_field(&info, "used_memory_dataset")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
     async fn persistence(&self, password: &str) -> Result<String, EngineError> {
         self.query(password, redis::cmd("INFO").arg("persistence"))
             .await

@@ -71,6 +71,10 @@ pub struct Intents {
     pub remove_servers: BTreeSet<String>,
     /// `--resync NAME`
     pub resync: BTreeSet<String>,
+    /// `--skip-disk-check`: backups and restores run without the free-space
+    /// check (the plan says so).
+    #[serde(default)]
+    pub skip_disk_check: bool,
 }
 
 /// What refreshing found on the servers. Plain data, so tests feed it in.

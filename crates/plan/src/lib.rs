@@ -59,6 +59,14 @@ pub struct Plan {
     /// The state after apply, secrets masked, placeholders where apply
     /// learns the value.
     pub expected_state: AppState,
+    /// Whether backups and restores check free space first (on unless
+    /// `--skip-disk-check`).
+    #[serde(default = "default_true")]
+    pub disk_check: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Plan {
@@ -156,6 +164,7 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         environment_before,
         environment_after,
         expected_state: expected.redacted(),
+        disk_check: !input.intents.skip_disk_check,
     };
     Ok((plan, expected))
 }

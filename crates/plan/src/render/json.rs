@@ -28,6 +28,7 @@ pub fn to_value(plan: &Plan) -> Value {
             "blocked": plan.report.blocked.len(),
             "warnings": plan.report.warnings.len(),
             "text": super::text::summary(plan),
+            "disk_check": plan.disk_check,
         },
         "changes": plan.changes.iter().map(|c| {
             let mut value = serde_json::to_value(c).unwrap_or(Value::Null);

@@ -55,6 +55,12 @@ fn head(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### dbgroups plan: `{}`\n", plan.application);
     let _ = writeln!(out, "**{}**\n", summary(plan));
+    if !plan.disk_check && plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "> [!WARNING]\n> **Disk-space check off** (`--skip-disk-check`): backups and restores run without checking free space.\n"
+        );
+    }
     let destructive: Vec<_> = plan.destructive_changes().collect();
     if !destructive.is_empty() {
         let _ = writeln!(out, "> [!CAUTION]");

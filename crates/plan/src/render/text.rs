@@ -95,6 +95,12 @@ pub fn render(plan: &Plan) -> String {
         "dbgroups plan for application \"{}\" ({base})",
         plan.application
     );
+    if !plan.disk_check && plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "! DISK-SPACE CHECK OFF (--skip-disk-check): backups and restores run without checking free space"
+        );
+    }
 
     let destructive: Vec<&Change> = plan.destructive_changes().collect();
     if !destructive.is_empty() {
