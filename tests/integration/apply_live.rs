@@ -1007,12 +1007,36 @@ fn the_disk_space_guard_refuses_a_backup_that_cannot_fit_and_changes_nothing() {
     set_manifest(dir.path(), &manifest);
     let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
     assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
-    assert!(refused.stderr.contains("FAILED backup:pg-main: not enough free space for the backup"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("nothing was changed"), "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("FAILED backup:pg-main: not enough free space for the backup"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
     let after = state(dir.path());
-    assert!(after.server("pg-replica-2").is_none(), "no server was added");
-    assert_eq!(after.groups, before.groups, "the recorded groups are unchanged");
+    assert!(
+        after.server("pg-replica-2").is_none(),
+        "no server was added"
+    );
+    assert_eq!(
+        after.groups, before.groups,
+        "the recorded groups are unchanged"
+    );
 
-    let off = dbgroups_in(dir.path(), &["plan", "--refresh=false", "--skip-disk-check"]);
-    assert!(off.stdout.contains("! DISK-SPACE CHECK OFF (--skip-disk-check)"), "the plan says the check is off:\n{}", off.stdout);
+    let off = dbgroups_in(
+        dir.path(),
+        &["plan", "--refresh=false", "--skip-disk-check"],
+    );
+    assert!(
+        off.stdout
+            .contains("! DISK-SPACE CHECK OFF (--skip-disk-check)"),
+        "the plan says the check is off:\n{}",
+        off.stdout
+    );
 }
