@@ -34,6 +34,67 @@ impl Reporter for LineReporter {
     }
 }
 
+/// A spinner per running step on a terminal; finished steps stay as lines.
+struct BarReporter {
+    bars: indicatif::MultiProgress,
+    running: std::sync::Mutex<std::collections::BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl BarReporter {
+    fn new() -> Self {
+        Self {
+            bars: indicatif::MultiProgress::new(),
+            running: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        }
+    }
+
+    fn take(&self, step: &str) -> Option<indicatif::ProgressBar> {
+        self.running
+            .lock()
+            .ok()
+            .and_then(|mut running| running.remove(step))
+    }
+}
+
+impl Reporter for BarReporter {
+    fn report(&self, event: Event) {
+        match event {
+            Event::Note(note) => {
+                let _ = self.bars.println(format!("note: {note}"));
+            }
+            Event::StepStarted { step, description } => {
+                let bar = self.bars.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.set_message(format!("{step}: {description}"));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                if let Ok(mut running) = self.running.lock() {
+                    running.insert(step, bar);
+                }
+            }
+            Event::StepFinished { step, seconds } => {
+                if let Some(bar) = self.take(&step) {
+                    bar.finish_and_clear();
+                }
+                let _ = self.bars.println(format!("done   {step} ({seconds:.1}s)"));
+            }
+            Event::StepFailed { step, error } => {
+                if let Some(bar) = self.take(&step) {
+                    bar.finish_and_clear();
+                }
+                let _ = self.bars.println(format!("FAILED {step}: {error}"));
+            }
+            Event::Interrupted => {
+                let _ = self
+                    .bars
+                    .println("interrupted: no new steps start; waiting for the running ones");
+            }
+        }
+    }
+}
+
 /// One JSON object per event on stdout (`--json`).
 struct JsonReporter {
     started: Instant,
@@ -146,6 +207,8 @@ pub(crate) fn execute(
         Box::new(JsonReporter {
             started: Instant::now(),
         })
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Box::new(BarReporter::new())
     } else {
         Box::new(LineReporter {
             started: Instant::now(),
