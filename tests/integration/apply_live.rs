@@ -1040,3 +1040,147 @@ fn the_disk_space_guard_refuses_a_backup_that_cannot_fit_and_changes_nothing() {
         off.stdout
     );
 }
+
+#[test]
+fn ndjson_events_a_stale_plan_file_and_a_planned_start() {
+    let (dir, _servers) = quickstart();
+    let planned = dbgroups_in(
+        dir.path(),
+        &["plan", "--refresh=false", "--out", "plan.json"],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let applied = dbgroups_in(dir.path(), &["apply", "plan.json", "--json"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let events: Vec<serde_json::Value> = applied
+        .stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not NDJSON ({e}): {line}"))
+        })
+        .collect();
+    let finished = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .count();
+    assert_eq!(finished, 7, "{}", applied.stdout);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step_started" && e["step"] == "provision:pg-main")
+    );
+
+    // The same plan file again: the state moved on, so it is refused.
+    let stale = dbgroups_in(dir.path(), &["apply", "plan.json"]);
+    assert_eq!(stale.code, 1);
+    assert!(
+        stale
+            .stderr
+            .contains("the plan file is stale; make a new plan"),
+        "{}",
+        stale.stderr
+    );
+    assert!(
+        stale
+            .stderr
+            .contains("the plan was made for a new application, but state has been recorded since"),
+        "it says what moved: {}",
+        stale.stderr
+    );
+
+    // A server that stopped (a reboot, say) is planned to start, and started.
+    let recorded = state(dir.path());
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    PostgresServer::new(
+        &provider,
+        "pg-replica-1",
+        "15",
+        port(&recorded, "pg-replica-1"),
+    )
+    .expect("installed")
+    .stop_now();
+    let plan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("~ start pg-replica-1 in postgresql.default"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("reason: observed: pg-replica-1 is not running"),
+        "{}",
+        plan.stdout
+    );
+    let started = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "up and streaming again:\n{}", replan.stdout);
+}
+
+#[test]
+fn ctrl_c_lets_running_steps_finish_and_the_next_apply_completes() {
+    use std::io::BufRead;
+
+    let (dir, _servers) = quickstart();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["apply", "--auto-approve", "--refresh=false"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("reads");
+        let at_backup = line.contains("start  backup:pg-main");
+        seen.push(line);
+        if at_backup {
+            // Ctrl-C reaches dbgroups; the servers run in their own process
+            // groups and do not see it.
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("waits");
+    let output = seen.join("\n");
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("interrupted: no new steps start"),
+        "{output}"
+    );
+    assert!(
+        output.contains("done   backup:pg-main"),
+        "the running step finished:\n{output}"
+    );
+    assert!(
+        !output.contains("start  restore:pg-replica-1"),
+        "nothing new started:\n{output}"
+    );
+    assert!(output.contains("apply stopped: interrupted"), "{output}");
+
+    let resumed = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
+
+#[test]
+fn a_version_that_is_not_installed_names_its_package() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let provider = LocalProvider::inspect(dir.path()).expect("provider");
+    let err =
+        PostgresServer::new(&provider, "pg-old", "13", 5432).expect_err("13 is not installed");
+    assert_eq!(
+        err.to_string(),
+        "postgres for postgresql 13 is not installed (looked in /usr/lib/postgresql/13/bin); install the Debian package postgresql-13"
+    );
+}

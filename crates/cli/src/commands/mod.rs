@@ -45,7 +45,7 @@ pub(crate) enum CliError {
     #[error("{0}")]
     #[diagnostic(code(dbgroups::usage))]
     Usage(String),
-    #[error("the plan file is stale: {0}; make a new plan")]
+    #[error("the plan file is stale; make a new plan")]
     #[diagnostic(code(dbgroups::stale_plan))]
     Stale(#[from] dbgroups_plan::planfile::Stale),
     #[error(transparent)]
