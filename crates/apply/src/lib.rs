@@ -7,8 +7,9 @@
 //! Ctrl-C nothing new starts and the steps in flight finish. Every step is
 //! an idempotent "ensure", so running apply again finishes the job.
 //!
-//! Started in issue 4: it applies new PostgreSQL and Redis groups, their
-//! slaves and replication; the rest of issue 4 builds on it.
+//! It applies PostgreSQL and Redis groups (creation, scale ups, replication
+//! between groups and applications, imports, re-syncs, starts, removals);
+//! the MySQL family and MongoDB come with issue 5.
 
 mod error;
 mod executor;

@@ -10,7 +10,8 @@
 //! the link and the sync, and `INFO replication`. Failures are
 //! [`EngineError`]s carrying the engine's own words.
 //!
-//! Issue 4 builds the executor (the apply crate) on these.
+//! [`disk`] is the free-space guard run before backups and restores. The
+//! MySQL family and MongoDB engines come with issue 5.
 
 pub mod disk;
 mod error;
