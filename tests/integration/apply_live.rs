@@ -1184,3 +1184,57 @@ fn a_version_that_is_not_installed_names_its_package() {
         "postgres for postgresql 13 is not installed (looked in /usr/lib/postgresql/13/bin); install the Debian package postgresql-13"
     );
 }
+
+#[test]
+fn a_redis_group_with_a_slave_replicates_through_apply() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n",
+    );
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    let recorded = state(dir.path());
+    let redis_password = password(&recorded, "redis.default");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let url = |port: u16| format!("redis://:{redis_password}@127.0.0.1:{port}/0");
+        let master = redis::Client::open(url(port(&recorded, "redis-main"))).expect("url");
+        let replica = redis::Client::open(url(port(&recorded, "redis-replica-1"))).expect("url");
+        let mut on_master = master
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let mut on_replica = replica
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let _: () = on_master.set("cart:1", "3 items").await.expect("writes");
+        let mut seen: Option<String> = None;
+        for _ in 0..100 {
+            seen = on_replica.get("cart:1").await.expect("reads");
+            if seen.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            seen.as_deref(),
+            Some("3 items"),
+            "the key reached the slave"
+        );
+    });
+    let env = std::fs::read_to_string(dir.path().join(".dbgroups/env/shop.env")).expect("env");
+    assert!(
+        env.contains(&format!(
+            "REDIS_SLAVE_ADDRESSES=127.0.0.1:{}\n",
+            port(&recorded, "redis-replica-1")
+        )),
+        "{env}"
+    );
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
