@@ -1,0 +1,212 @@
+//! Faults: a failed apply, SIGKILL and Ctrl-C in the middle of a step, and
+//! the disk-space guard. Each is finished by the next apply with nothing lost.
+
+use super::*;
+
+#[test]
+fn a_failed_apply_is_finished_by_the_next_one_with_nothing_lost() {
+    let (dir, _servers) = quickstart();
+    // redis-main cannot get its directory: its provision fails while the
+    // PostgreSQL steps in flight finish.
+    let blocker = dir.path().join(".dbgroups/servers/redis-main");
+    std::fs::create_dir_all(blocker.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&blocker, "in the way").expect("block");
+    let failed = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--parallelism",
+            "1",
+        ],
+    );
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("FAILED provision:redis-main"),
+        "{}",
+        failed.stderr
+    );
+    let interrupted = state(dir.path());
+    assert!(
+        interrupted.journal.is_some(),
+        "the journal says an apply is unfinished"
+    );
+
+    // Steps run in plan order with --parallelism 1: pg-main was provisioned
+    // and recorded before redis-main failed; its slave was not finished.
+    assert!(
+        interrupted.server("pg-main").is_some(),
+        "pg-main is recorded"
+    );
+    assert!(
+        interrupted.server("pg-replica-1").is_none(),
+        "an unfinished slave is not recorded as a member"
+    );
+
+    // Data written between the two runs survives the second.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let master = pg(port(&interrupted, "pg-main"), &password(&interrupted, "postgresql.default")).await;
+        master
+            .batch_execute("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2), (3);")
+            .await
+            .expect("writes");
+    });
+
+    std::fs::remove_file(&blocker).expect("unblock");
+    let resumed = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert!(
+        resumed.stdout.contains("create redis.default"),
+        "the resumed plan still builds redis without --add-group:\n{}",
+        resumed.stdout
+    );
+    let finished = state(dir.path());
+    assert!(finished.journal.is_none());
+    runtime.block_on(async {
+        let pg_password = password(&finished, "postgresql.default");
+        let master = pg(port(&finished, "pg-main"), &pg_password).await;
+        let slave = pg(port(&finished, "pg-replica-1"), &pg_password).await;
+        let on_master: i64 = master
+            .query_one("SELECT count(*) FROM orders", &[])
+            .await
+            .expect("reads")
+            .get(0);
+        assert_eq!(on_master, 3, "the rows written between the runs are kept");
+        assert_eq!(wait_for_rows(&slave, 3).await, 3, "and reached the slave");
+    });
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
+
+#[test]
+fn apply_killed_mid_step_with_sigkill_is_finished_by_the_next_apply() {
+    let (dir, _servers) = quickstart();
+    let (mut child, _, _) = apply_until(dir.path(), "start  enslave:pg-replica-1");
+    // SIGKILL: no handler runs, nothing is flushed, the lock is released
+    // only because the OS closes the file.
+    child.kill().expect("kills");
+    let _ = child.wait();
+
+    let crashed = state(dir.path());
+    assert!(crashed.journal.is_some(), "the crash left the journal");
+    assert!(
+        crashed.server("pg-replica-1").is_none(),
+        "the slave was not finished, so it is not a member"
+    );
+
+    let resumed = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let finished = state(dir.path());
+    assert!(finished.journal.is_none());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let pg_password = password(&finished, "postgresql.default");
+        let master = pg(port(&finished, "pg-main"), &pg_password).await;
+        master
+            .batch_execute(
+                "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders VALUES (1), (2);",
+            )
+            .await
+            .expect("writes");
+        let slave = pg(port(&finished, "pg-replica-1"), &pg_password).await;
+        assert_eq!(
+            wait_for_rows(&slave, 2).await,
+            2,
+            "the slave follows after the resume"
+        );
+    });
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}
+
+#[test]
+fn the_disk_space_guard_refuses_a_backup_that_cannot_fit_and_changes_nothing() {
+    let (dir, _servers) = quickstart();
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let before = state(dir.path());
+    // Backups land on a 1 MiB filesystem; the master holds far more.
+    let _small = SmallFilesystem::mount(&dir.path().join(".dbgroups/backups"), "1m");
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.yml")).expect("read").replace(
+        "        - server: { unique_name: pg-replica-1 } # the rest = slaves in the group\n",
+        "        - server: { unique_name: pg-replica-1 }\n        - server: { unique_name: pg-replica-2 }\n",
+    );
+    set_manifest(dir.path(), &manifest);
+    let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("FAILED backup:pg-main: not enough free space for the backup"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    let after = state(dir.path());
+    assert!(
+        after.server("pg-replica-2").is_none(),
+        "no server was added"
+    );
+    assert_eq!(
+        after.groups, before.groups,
+        "the recorded groups are unchanged"
+    );
+
+    let off = dbgroups_in(
+        dir.path(),
+        &["plan", "--refresh=false", "--skip-disk-check"],
+    );
+    assert!(
+        off.stdout
+            .contains("! DISK-SPACE CHECK OFF (--skip-disk-check)"),
+        "the plan says the check is off:\n{}",
+        off.stdout
+    );
+}
+
+#[test]
+fn ctrl_c_lets_running_steps_finish_and_the_next_apply_completes() {
+    let (dir, _servers) = quickstart();
+    let (mut child, mut seen, rest) = apply_until(dir.path(), "start  backup:pg-main");
+    // Ctrl-C reaches dbgroups; the servers run in their own process groups
+    // and do not see it.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    seen.extend(rest.map_while(Result::ok));
+    let status = child.wait().expect("waits");
+    let output = seen.join("\n");
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("interrupted: no new steps start"),
+        "{output}"
+    );
+    assert!(
+        output.contains("done   backup:pg-main"),
+        "the running step finished:\n{output}"
+    );
+    assert!(
+        !output.contains("start  restore:pg-replica-1"),
+        "nothing new started:\n{output}"
+    );
+    assert!(output.contains("apply stopped: interrupted"), "{output}");
+
+    let resumed = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}

@@ -1,0 +1,281 @@
+//! `dbgroups apply` end to end on real PostgreSQL and Redis servers, each
+//! test asserting on data read back through a client. This module holds the
+//! helpers; `basics`, `changes` and `faults` hold the tests.
+
+mod basics;
+mod changes;
+mod faults;
+
+use crate::cli::dbgroups_in;
+use crate::common::repo_path;
+use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
+use dbgroups_state::{AppState, DirectoryStore, StateStore};
+use redis::AsyncCommands;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Stops every server the state records when the test ends, pass or fail.
+pub(super) struct Servers {
+    pub(super) state_dir: PathBuf,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        let Ok(Some(state)) = DirectoryStore::new(&self.state_dir).load("shop") else {
+            return;
+        };
+        let Ok((provider, _)) = LocalProvider::prepare(&self.state_dir) else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for group in &state.groups {
+            let password = state
+                .credentials
+                .get(&group.address())
+                .and_then(|c| c.password.as_ref())
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default();
+            for server in &group.servers {
+                let port = server.port.unwrap_or_default();
+                match group.db_type {
+                    dbgroups_manifest::DbType::Postgresql => {
+                        if let Ok(pg) = PostgresServer::new(
+                            &provider,
+                            &server.unique_name,
+                            &group.version,
+                            port,
+                        ) {
+                            pg.stop_now();
+                        }
+                    }
+                    _ => {
+                        if let Ok(redis) = RedisServer::new(&provider, &server.unique_name, port) {
+                            let _ = runtime.block_on(redis.ensure_stopped(&password));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn quickstart() -> (tempfile::TempDir, Servers) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        repo_path("examples/quickstart/manifest.yml"),
+        dir.path().join("manifest.yml"),
+    )
+    .expect("copy");
+    let servers = Servers {
+        state_dir: dir.path().join(".dbgroups"),
+    };
+    (dir, servers)
+}
+
+pub(super) fn state(dir: &Path) -> AppState {
+    DirectoryStore::new(dir.join(".dbgroups"))
+        .load("shop")
+        .expect("loads")
+        .expect("recorded")
+}
+
+pub(super) fn port(state: &AppState, server: &str) -> u16 {
+    state
+        .server(server)
+        .and_then(|(_, s)| s.port)
+        .expect("a recorded port")
+}
+
+pub(super) fn password(state: &AppState, group: &str) -> String {
+    state.credentials[group]
+        .password
+        .as_ref()
+        .expect("generated")
+        .expose()
+        .to_string()
+}
+
+pub(super) fn all_secrets(state: &AppState) -> Vec<String> {
+    state
+        .credentials
+        .values()
+        .flat_map(|c| [&c.password, &c.admin_password, &c.replication_password])
+        .flatten()
+        .map(|s| s.expose().to_string())
+        .collect()
+}
+
+pub(super) async fn pg(port: u16, password: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("shop")
+        .password(password)
+        .dbname("shop")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("the application connects");
+    tokio::spawn(connection);
+    client
+}
+
+pub(super) async fn wait_for_rows(client: &tokio_postgres::Client, expected: i64) -> i64 {
+    let mut count = -1;
+    for _ in 0..100 {
+        count = client
+            .query_one("SELECT count(*) FROM orders", &[])
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(-1);
+        if count == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    count
+}
+
+/// Processes whose command line mentions `needle`.
+pub(super) fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+/// Rewrites the scratch manifest.
+pub(super) fn set_manifest(dir: &Path, text: &str) {
+    std::fs::write(dir.join("manifest.yml"), text).expect("write manifest");
+}
+
+pub(super) const TWO_GROUPS: &str = r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      configuration: { version: "15" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: pg-main }
+    reporting:
+      configuration: { version: "15" }
+      servers:
+        - server: { unique_name: pg-report }
+"#;
+
+pub(super) async fn pg_start_time(port: u16, admin: &str) -> std::time::SystemTime {
+    let (client, connection) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .password(admin)
+        .dbname("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(connection);
+    client
+        .query_one("SELECT pg_postmaster_start_time()", &[])
+        .await
+        .expect("reads")
+        .get(0)
+}
+
+/// Stops the analytics application's servers too.
+pub(super) struct AnalyticsServers {
+    pub(super) state_dir: PathBuf,
+}
+
+impl Drop for AnalyticsServers {
+    fn drop(&mut self) {
+        let Ok(Some(state)) = DirectoryStore::new(&self.state_dir).load("analytics") else {
+            return;
+        };
+        let Ok(provider) = LocalProvider::inspect(&self.state_dir) else {
+            return;
+        };
+        for group in &state.groups {
+            for server in &group.servers {
+                if let Ok(pg) = PostgresServer::new(
+                    &provider,
+                    &server.unique_name,
+                    &group.version,
+                    server.port.unwrap_or_default(),
+                ) {
+                    pg.stop_now();
+                }
+            }
+        }
+    }
+}
+
+/// A tmpfs mounted over a directory for the test's lifetime.
+pub(super) struct SmallFilesystem(PathBuf);
+
+impl SmallFilesystem {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("runs mount");
+        assert!(status.success(), "mounting a tmpfs needs root, as CI has");
+        Self(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Starts `dbgroups apply` in `dir` and reads its progress lines until one
+/// contains `marker`. Returns the running child, the lines read, and the
+/// rest of its stderr.
+pub(super) fn apply_until(
+    dir: &Path,
+    marker: &str,
+) -> (
+    std::process::Child,
+    Vec<String>,
+    std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["apply", "--auto-approve", "--refresh=false"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("reads");
+        let found = line.contains(marker);
+        seen.push(line);
+        if found {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains(marker)),
+        "never reached {marker}:\n{}",
+        seen.join("\n")
+    );
+    (child, seen, lines)
+}
