@@ -302,3 +302,25 @@ fn a_redis_group_with_a_slave_replicates_through_apply() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+#[test]
+fn a_server_on_an_existing_host_is_refused_not_built_here() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nredis:\n  servers:\n    - server: { unique_name: redis-remote, address: db7.internal }\n",
+    );
+    let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("redis-remote is declared on an existing host (the ssh provider)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !dir.path().join(".dbgroups/servers/redis-remote").exists(),
+        "nothing was built here"
+    );
+}

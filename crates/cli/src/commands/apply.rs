@@ -179,6 +179,7 @@ pub(crate) fn run(
         terminal::eprint("No changes to apply.");
         return Ok(ExitCode::SUCCESS);
     }
+    refuse_unbuilt_providers(&plan)?;
     execute(
         &store,
         &lock,
@@ -188,6 +189,35 @@ pub(crate) fn run(
         args.parallelism,
         args.json,
     )
+}
+
+/// Only the local provider exists: a server declared on an existing host
+/// (`address:`, the ssh provider) must not be built on this machine instead.
+fn refuse_unbuilt_providers(plan: &dbgroups_plan::Plan) -> Result<(), CliError> {
+    let remote: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match &step.kind {
+            dbgroups_plan::StepKind::Provision { server, .. } => plan
+                .expected_state
+                .server(server)
+                .filter(|(_, s)| s.provider != dbgroups_manifest::ProviderKind::Local)
+                .map(|_| server.clone()),
+            _ => None,
+        })
+        .collect();
+    if remote.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "{} {} on an existing host (the ssh provider), which dbgroups cannot apply yet; nothing was changed",
+        remote.join(", "),
+        if remote.len() == 1 {
+            "is declared"
+        } else {
+            "are declared"
+        }
+    )))
 }
 
 /// Runs a plan with the executor and sums up; shared by `apply` and `destroy`.
