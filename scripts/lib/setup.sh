@@ -39,4 +39,5 @@ ensure_package() {
 ensure_database_servers() {
   ensure_package postgresql /usr/lib/postgresql/15/bin/postgres
   ensure_package redis-server /usr/bin/redis-server
+  ensure_package mariadb-server /usr/sbin/mariadbd
 }

@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod cli_plan;
 mod common;
+mod engine_mariadb;
 mod engine_postgres;
 mod engine_redis;
 mod examples;

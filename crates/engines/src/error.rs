@@ -36,6 +36,12 @@ pub enum EngineError {
         #[source]
         source: tokio_postgres::Error,
     },
+    #[error("MariaDB on port {port}: {source}")]
+    Mariadb {
+        port: u16,
+        #[source]
+        source: mysql_async::Error,
+    },
     #[error("Redis on port {port}: {source}")]
     Redis {
         port: u16,

@@ -10,16 +10,20 @@
 //! the link and the sync, and `INFO replication`. Failures are
 //! [`EngineError`]s carrying the engine's own words.
 //!
-//! [`disk`] is the free-space guard run before backups and restores. The
-//! MySQL family and MongoDB engines come with issue 5.
+//! [`MariadbServer`] is the start of the MySQL family (issue 5): a config
+//! with the binary log and GTIDs on from birth, install-db, the anonymous
+//! accounts removed, the application's and replication accounts.
+//! [`disk`] is the free-space guard run before backups and restores.
 
 pub mod disk;
 mod error;
 pub mod local;
+pub mod mariadb;
 pub mod postgres;
 pub mod redis_engine;
 
 pub use error::EngineError;
 pub use local::{LocalProvider, SERVICE_USER, ServiceUser, free_port, generate_password};
+pub use mariadb::MariadbServer;
 pub use postgres::PostgresServer;
 pub use redis_engine::RedisServer;

@@ -1,0 +1,121 @@
+//! The MariaDB engine on real servers started by the test (issue 5's start).
+
+use dbgroups_engines::{LocalProvider, MariadbServer, free_port, generate_password};
+use mysql_async::prelude::Queryable;
+
+/// Shuts the server down when the test ends, pass or fail.
+struct Running(MariadbServer, String);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let (server, password) = (self.0.clone(), self.1.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async { server.ensure_stopped(&password).await })
+        })
+        .join();
+    }
+}
+
+#[test]
+fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let port = free_port().expect("port");
+    let server =
+        MariadbServer::new(&provider, "db-main", port).expect("mariadb-server is installed");
+    let (admin, app, replication) = (
+        generate_password(),
+        generate_password(),
+        generate_password(),
+    );
+    let _guard = Running(server.clone(), admin.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    runtime.block_on(async {
+        server
+            .ensure_provisioned(&admin, "shop", &app, "shop", &replication)
+            .await
+            .expect("provision");
+        let mut conn = server
+            .connect("shop", &app, "shop")
+            .await
+            .expect("the application logs in over TCP");
+        conn.query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
+            .await
+            .expect("creates");
+        conn.query_drop("INSERT INTO orders VALUES (1), (2), (3)")
+            .await
+            .expect("writes");
+        let count: Option<i64> = conn
+            .query_first("SELECT COUNT(*) FROM orders")
+            .await
+            .expect("reads");
+        assert_eq!(count, Some(3));
+        let settings: Option<(i64, i64, i64, String)> = conn
+            .query_first("SELECT @@log_bin, @@gtid_strict_mode, @@server_id, @@binlog_format")
+            .await
+            .expect("reads settings");
+        assert_eq!(
+            settings,
+            Some((1, 1, i64::from(port), "ROW".to_string())),
+            "binlog and GTID on from birth, a unique server_id"
+        );
+        assert!(
+            server.connect("shop", "wrong", "shop").await.is_err(),
+            "passwords are enforced"
+        );
+
+        let mut replicator = server
+            .connect("replicator", &replication, "information_schema")
+            .await
+            .expect("the replication account logs in");
+        let grants: Vec<String> = replicator.query("SHOW GRANTS").await.expect("grants");
+        assert!(
+            grants.iter().any(|g| g.contains("REPLICATION SLAVE")),
+            "{grants:?}"
+        );
+
+        server.ensure_stopped(&admin).await.expect("stops");
+        assert!(!server.is_running(&admin).await);
+        server
+            .ensure_provisioned(&admin, "shop", &app, "shop", &replication)
+            .await
+            .expect("provisioning again is a no-op");
+        let mut conn = server.connect("shop", &app, "shop").await.expect("logs in");
+        let count: Option<i64> = conn
+            .query_first("SELECT COUNT(*) FROM orders")
+            .await
+            .expect("reads");
+        assert_eq!(
+            count,
+            Some(3),
+            "the data survived a restart and a second provision"
+        );
+        let anonymous = server
+            .anonymous_accounts(&admin)
+            .await
+            .expect("reads as root");
+        assert_eq!(anonymous, 0, "no anonymous account");
+        assert!(
+            server.connect("", "", "information_schema").await.is_err(),
+            "a nameless login is refused"
+        );
+    });
+    if let Some(user) = provider.service_user() {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(server.data_dir())
+            .expect("data dir")
+            .uid();
+        assert_eq!(
+            owner, user.uid,
+            "running as root, the server runs as the unprivileged user"
+        );
+    }
+}
