@@ -119,3 +119,83 @@ fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent()
         );
     }
 }
+
+#[test]
+fn dump_restore_gtid_replication_and_detach_on_real_servers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let (admin, app, replication) = (
+        generate_password(),
+        generate_password(),
+        generate_password(),
+    );
+    let master =
+        MariadbServer::new(&provider, "db-main", free_port().expect("port")).expect("installed");
+    let slave = MariadbServer::new(&provider, "db-replica-1", free_port().expect("port"))
+        .expect("installed");
+    let _guards = (
+        Running(master.clone(), admin.clone()),
+        Running(slave.clone(), admin.clone()),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    runtime.block_on(async {
+        master.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("master");
+        let mut on_master = master.connect("shop", &app, "shop").await.expect("connects");
+        on_master.query_drop("CREATE TABLE orders (id INT PRIMARY KEY)").await.expect("creates");
+        on_master
+            .query_drop("INSERT INTO orders SELECT seq FROM seq_1_to_1000")
+            .await
+            .expect("existing rows");
+        let started: Option<String> = on_master
+            .query_first("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'")
+            .await
+            .expect("uptime");
+
+        let staging = provider.staging_dir("dump-db-main");
+        master.dump_to(&staging, &admin, "shop").await.expect("mariadb-dump");
+        let position = MariadbServer::dump_gtid_position(&staging).expect("the dump records its GTID position");
+        slave.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("slave");
+        slave.restore_dump(&staging, &admin).await.expect("restore");
+        slave.enslave_to(&master, &admin, &replication, &position).await.expect("enslave");
+
+        on_master.query_drop("INSERT INTO orders SELECT seq FROM seq_1001_to_1500").await.expect("later rows");
+        let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
+        let mut count = Some(0i64);
+        for _ in 0..100 {
+            count = on_slave.query_first("SELECT COUNT(*) FROM orders").await.expect("reads");
+            if count == Some(1500) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count, Some(1500), "existing and later rows reached the slave");
+        assert!(on_slave.query_drop("INSERT INTO orders VALUES (0)").await.is_err(), "the slave is read-only");
+        let status = slave.replication(&admin).await.expect("SHOW SLAVE STATUS").expect("follows");
+        assert!(status.io_running && status.sql_running, "{status:?}");
+        assert_eq!(status.last_error, None);
+        let uptime_later: Option<String> = on_master
+            .query_first("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'")
+            .await
+            .expect("uptime");
+        let (before, after): (u64, u64) = (
+            started.and_then(|s| s.parse().ok()).expect("a number"),
+            uptime_later.and_then(|s| s.parse().ok()).expect("a number"),
+        );
+        assert!(after >= before, "the master was not restarted (uptime {before} s then {after} s)");
+
+        slave.detach(&admin).await.expect("detach");
+        let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
+        on_slave.query_drop("INSERT INTO orders VALUES (0)").await.expect("the detached server is writable");
+        on_master.query_drop("INSERT INTO orders VALUES (2000)").await.expect("the master still writes");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let followed: Option<i64> = on_slave.query_first("SELECT COUNT(*) FROM orders WHERE id = 2000").await.expect("reads");
+        assert_eq!(followed, Some(0), "it no longer follows");
+        let kept: Option<i64> = on_slave.query_first("SELECT COUNT(*) FROM orders").await.expect("reads");
+        assert_eq!(kept, Some(1501), "it kept its data");
+        assert_eq!(slave.replication(&admin).await.expect("status"), None, "no replication configured");
+    });
+}

@@ -12,7 +12,9 @@
 //!
 //! [`MariadbServer`] is the start of the MySQL family (issue 5): a config
 //! with the binary log and GTIDs on from birth, install-db, the anonymous
-//! accounts removed, the application's and replication accounts.
+//! accounts removed, mariadb-dump, restores kept out of the replica's
+//! binlog, GTID replication (`slave_pos`), detach and `SHOW SLAVE STATUS`.
+//! The executor does not drive it yet.
 //! [`disk`] is the free-space guard run before backups and restores.
 
 pub mod disk;

@@ -175,10 +175,19 @@ pub async fn run(mut command: Command, shown_as: &str) -> Result<String, EngineE
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
+        // Some tools (mariadb-install-db) explain themselves on stdout.
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        let said = if stderr.is_empty() {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let tail: Vec<&str> = stdout.lines().rev().take(8).collect();
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        } else {
+            stderr
+        };
         Err(EngineError::Command {
             command: shown_as.to_string(),
             status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            stderr: said,
         })
     }
 }

@@ -4,8 +4,8 @@
 //! `mariadb-install-db`; the anonymous accounts removed; the application's
 //! and the replication accounts. Queries go through mysql_async.
 //!
-//! This is the start of issue 5: backup (mariadb-dump), restore, enslave
-//! (`MASTER_USE_GTID=slave_pos`), detach and status build on it.
+//! Started in issue 5; the executor does not drive it yet (the runner's
+//! engine match is where it plugs in).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -315,5 +315,233 @@ impl MariadbServer {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(())
+    }
+}
+
+/// `SHOW SLAVE STATUS`, the fields dbgroups reads (MariaDB's names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MariadbReplication {
+    pub io_running: bool,
+    pub sql_running: bool,
+    pub seconds_behind_master: Option<u64>,
+    /// The IO or SQL thread's last error, if any.
+    pub last_error: Option<String>,
+}
+
+impl MariadbServer {
+    /// A client defaults file holding root's password, for the command-line
+    /// tools: the password never appears in an argument.
+    fn client_defaults(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
+        let path = self.dir().join("client.cnf");
+        let text = format!(
+            "[client]\nuser = root\npassword = {admin_password}\nsocket = {}\n",
+            self.socket().display()
+        );
+        self.provider.private_file(&path, text.as_bytes())?;
+        Ok(path)
+    }
+
+    /// A consistent logical dump of `database` (one transaction), with the
+    /// GTID position it corresponds to recorded in its header.
+    pub async fn dump_to(
+        &self,
+        staging: &Path,
+        admin_password: &str,
+        database: &str,
+    ) -> Result<(), EngineError> {
+        let target = staging.join("dump.sql");
+        if target.is_file() {
+            return Ok(());
+        }
+        self.provider.private_dir(staging)?;
+        let defaults = self.client_defaults(admin_password)?;
+        let partial = staging.join("dump.sql.partial");
+        let mut dump = self.provider.command(Path::new("/usr/bin/mariadb-dump"));
+        dump.arg(format!("--defaults-extra-file={}", defaults.display()))
+            .args([
+                "--single-transaction",
+                "--master-data=2",
+                "--gtid",
+                "--routines",
+                "--triggers",
+                "--databases",
+            ])
+            .arg(checked(database)?)
+            .arg(format!("--result-file={}", partial.display()));
+        let result = run(dump, "mariadb-dump").await;
+        let _ = std::fs::remove_file(&defaults);
+        result?;
+        std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
+    }
+
+    /// The GTID position a dump was taken at. MariaDB writes it at the end
+    /// of the dump ("printed later in the file"), so only the tail is read.
+    pub fn dump_gtid_position(staging: &Path) -> Result<String, EngineError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = staging.join("dump.sql");
+        let mut file = std::fs::File::open(&path).map_err(io("read", &path))?;
+        let length = file.metadata().map_err(io("read", &path))?.len();
+        file.seek(SeekFrom::Start(length.saturating_sub(64 * 1024)))
+            .map_err(io("read", &path))?;
+        let mut tail = Vec::new();
+        file.read_to_end(&mut tail).map_err(io("read", &path))?;
+        let tail = String::from_utf8_lossy(&tail);
+        tail.lines()
+            .rev()
+            .find_map(|line| {
+                let rest = line.split("gtid_slave_pos='").nth(1)?;
+                Some(rest.split('\'').next()?.to_string())
+            })
+            .ok_or_else(|| EngineError::Command {
+                command: "mariadb-dump".into(),
+                status: "incomplete".into(),
+                stderr: "the dump does not record a GTID position".into(),
+            })
+    }
+
+    /// Loads a dump without writing it to this server's own binary log, so
+    /// the replica's GTID state stays its master's.
+    pub async fn restore_dump(
+        &self,
+        staging: &Path,
+        admin_password: &str,
+    ) -> Result<(), EngineError> {
+        let dump = staging.join("dump.sql");
+        let input = std::fs::File::open(&dump).map_err(io("read", &dump))?;
+        let defaults = self.client_defaults(admin_password)?;
+        let mut load = self.provider.command(Path::new("/usr/bin/mariadb"));
+        load.arg(format!("--defaults-extra-file={}", defaults.display()))
+            .arg("--init-command=SET SESSION sql_log_bin = 0")
+            .stdin(std::process::Stdio::from(input));
+        let result = run(load, "mariadb < dump.sql").await;
+        let _ = std::fs::remove_file(&defaults);
+        result.map(drop)
+    }
+
+    async fn root_query(
+        &self,
+        admin_password: &str,
+        statements: &[String],
+    ) -> Result<(), EngineError> {
+        let mut conn = self.root(Some(admin_password)).await?;
+        for statement in statements {
+            conn.query_drop(statement)
+                .await
+                .map_err(|source| EngineError::Mariadb {
+                    port: self.port,
+                    source,
+                })?;
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    /// Follows `master` from `gtid_position` (GTID, `slave_pos`), read-only,
+    /// and waits until both replication threads run.
+    pub async fn enslave_to(
+        &self,
+        master: &MariadbServer,
+        admin_password: &str,
+        replication_password: &str,
+        gtid_position: &str,
+    ) -> Result<(), EngineError> {
+        checked(replication_password)?;
+        let position_is_safe = gtid_position
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == ',');
+        if !position_is_safe {
+            return Err(EngineError::Command {
+                command: "CHANGE MASTER".into(),
+                status: "refused".into(),
+                stderr: format!("\"{gtid_position}\" is not a GTID position"),
+            });
+        }
+        self.root_query(
+            admin_password,
+            &[
+                "STOP SLAVE".into(),
+                "RESET SLAVE ALL".into(),
+                format!("SET GLOBAL gtid_slave_pos = '{gtid_position}'"),
+                format!(
+                    "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = '{REPLICATION_USER}', \
+                     MASTER_PASSWORD = '{replication_password}', MASTER_USE_GTID = slave_pos",
+                    master.port
+                ),
+                "SET GLOBAL read_only = ON".into(),
+                "START SLAVE".into(),
+            ],
+        )
+        .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            match self.replication(admin_password).await? {
+                Some(status) if status.io_running && status.sql_running => return Ok(()),
+                Some(MariadbReplication {
+                    last_error: Some(error),
+                    ..
+                }) if !error.is_empty() => {
+                    return Err(EngineError::Command {
+                        command: "START SLAVE".into(),
+                        status: "replication stopped".into(),
+                        stderr: error,
+                    });
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Timeout {
+                    what: format!("replication threads of {}", self.name),
+                    seconds: 120,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops following; the server keeps its data and accepts writes.
+    pub async fn detach(&self, admin_password: &str) -> Result<(), EngineError> {
+        self.root_query(
+            admin_password,
+            &[
+                "STOP SLAVE".into(),
+                "RESET SLAVE ALL".into(),
+                "SET GLOBAL read_only = OFF".into(),
+            ],
+        )
+        .await
+    }
+
+    /// `SHOW SLAVE STATUS`, or `None` when the server follows nobody.
+    pub async fn replication(
+        &self,
+        admin_password: &str,
+    ) -> Result<Option<MariadbReplication>, EngineError> {
+        let mut conn = self.root(Some(admin_password)).await?;
+        let row: Option<mysql_async::Row> =
+            conn.query_first("SHOW SLAVE STATUS")
+                .await
+                .map_err(|source| EngineError::Mariadb {
+                    port: self.port,
+                    source,
+                })?;
+        let _ = conn.disconnect().await;
+        Ok(row.map(|row| {
+            let text = |column: &str| -> Option<String> {
+                row.get_opt::<Option<String>, &str>(column)
+                    .and_then(Result::ok)
+                    .flatten()
+            };
+            let errors: Vec<String> = ["Last_IO_Error", "Last_SQL_Error"]
+                .iter()
+                .filter_map(|c| text(c))
+                .filter(|e| !e.is_empty())
+                .collect();
+            MariadbReplication {
+                io_running: text("Slave_IO_Running").as_deref() == Some("Yes"),
+                sql_running: text("Slave_SQL_Running").as_deref() == Some("Yes"),
+                seconds_behind_master: text("Seconds_Behind_Master").and_then(|s| s.parse().ok()),
+                last_error: (!errors.is_empty()).then(|| errors.join("; ")),
+            }
+        }))
     }
 }
