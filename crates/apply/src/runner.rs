@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dbgroups_engines::{EngineError, LocalProvider, PostgresServer, RedisServer, free_port};
-use dbgroups_manifest::DbType;
+use dbgroups_engines::{
+    EngineError, LocalProvider, MariadbServer, PostgresServer, RedisServer, free_port,
+};
+use dbgroups_manifest::{DbType, Engine};
 use dbgroups_plan::rules::BackupMethod;
 use dbgroups_plan::{GroupAddress, Step, StepKind};
 use dbgroups_state::{AppState, Credentials, GroupState, ServerState};
@@ -58,6 +60,7 @@ pub(crate) struct StepContext {
 enum Server {
     Postgres(PostgresServer),
     Redis(RedisServer),
+    Mariadb(MariadbServer),
 }
 
 fn unsupported(db_type: DbType) -> EngineError {
@@ -124,12 +127,18 @@ impl StepContext {
 
     fn server(
         &self,
-        db_type: DbType,
+        engine: Engine,
         name: &str,
         version: &str,
         port: u16,
     ) -> Result<Server, EngineError> {
-        match db_type {
+        match engine.db_type() {
+            // Debian ships MariaDB; MySQL and Percona servers cannot run here.
+            DbType::Mysql if engine == Engine::Mariadb => Ok(Server::Mariadb(MariadbServer::new(
+                &self.provider,
+                name,
+                port,
+            )?)),
             DbType::Postgresql => Ok(Server::Postgres(PostgresServer::new(
                 &self.provider,
                 name,
@@ -151,7 +160,7 @@ impl StepContext {
             .port
             .ok_or_else(|| missing(format!("{name} has no recorded port")))?;
         Ok((
-            self.server(group.db_type, name, &group.version, port)?,
+            self.server(group.engine, name, &group.version, port)?,
             group,
         ))
     }
@@ -169,9 +178,9 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
         StepKind::Provision {
             group,
             server,
+            engine,
             version,
             master,
-            ..
         } => {
             // A re-run keeps the port an interrupted one chose.
             let pending_port = ctx
@@ -183,7 +192,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let port = match group.db_type {
                 DbType::Postgresql => PostgresServer::earlier_port(&ctx.provider, &server),
                 DbType::Redis => RedisServer::earlier_port(&ctx.provider, &server),
-                _ => None,
+                DbType::Mysql => MariadbServer::earlier_port(&ctx.provider, &server),
+                DbType::Mongodb => None,
             }
             .or(pending_port);
             let port = port.map_or_else(free_port, Ok)?;
@@ -192,7 +202,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 .credentials
                 .get(&group.to_string())
                 .ok_or_else(|| missing(format!("no credentials prepared for {group}")))?;
-            match ctx.server(group.db_type, &server, &version, port)? {
+            match ctx.server(engine, &server, &version, port)? {
                 // A slave's data comes from its restore; only a master is
                 // initialised and given the accounts.
                 Server::Postgres(pg) if master => {
@@ -220,6 +230,22 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         .ensure_provisioned(&secret(credentials.password.as_ref(), "password")?)
                         .await?;
                 }
+                // A logical dump is loaded into a running server, so a
+                // MariaDB slave is provisioned in full, accounts included.
+                Server::Mariadb(mariadb) => {
+                    mariadb
+                        .ensure_provisioned(
+                            &secret(credentials.admin_password.as_ref(), "admin password")?,
+                            &credentials.username,
+                            &secret(credentials.password.as_ref(), "password")?,
+                            &credentials.database,
+                            &secret(
+                                credentials.replication_password.as_ref(),
+                                "replication password",
+                            )?,
+                        )
+                        .await?;
+                }
             }
             Ok(Effect::Provisioned {
                 group,
@@ -239,6 +265,15 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 check_backup_room(&ctx, &engine, credentials, method, &staging).await?;
             }
             match (engine, method) {
+                (Server::Mariadb(mariadb), _) => {
+                    mariadb
+                        .dump_to(
+                            &staging,
+                            &secret(credentials.admin_password.as_ref(), "admin password")?,
+                            &credentials.database,
+                        )
+                        .await?
+                }
                 (Server::Postgres(pg), BackupMethod::Physical) => {
                     pg.backup_to(
                         &staging,
@@ -286,6 +321,14 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     .await?
                 }
                 Server::Postgres(pg) => pg.restore_from(&staging).await?,
+                Server::Mariadb(mariadb) => {
+                    mariadb
+                        .restore_dump(
+                            &staging,
+                            &secret(credentials.admin_password.as_ref(), "admin password")?,
+                        )
+                        .await?
+                }
                 Server::Redis(redis) => {
                     redis
                         .restore_from(
@@ -334,6 +377,27 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         )
                         .await?
                 }
+                // MariaDB starts from the GTID position of the dump this
+                // apply took of the master and restored on the replica.
+                (Server::Mariadb(replica), Server::Mariadb(source)) => {
+                    let staging = ctx.provider.staging_dir(&ctx.staging_name(&format!(
+                        "{}:{master}",
+                        BackupMethod::Logical.step_prefix()
+                    )));
+                    let position = MariadbServer::dump_gtid_position(&staging)?;
+                    let own = ctx.credentials(&application, group)?;
+                    replica
+                        .enslave_to(
+                            &source,
+                            &secret(own.admin_password.as_ref(), "admin password")?,
+                            &secret(
+                                source_credentials.replication_password.as_ref(),
+                                "replication password",
+                            )?,
+                            &position,
+                        )
+                        .await?
+                }
                 _ => {
                     return Err(missing(format!(
                         "{server} and {master} run different engines"
@@ -378,6 +442,14 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         .detach(&secret(credentials.password.as_ref(), "password")?)
                         .await?
                 }
+                Server::Mariadb(mariadb) => {
+                    mariadb
+                        .detach(&secret(
+                            credentials.admin_password.as_ref(),
+                            "admin password",
+                        )?)
+                        .await?
+                }
             }
             Ok(Effect::Detached { server })
         }
@@ -389,6 +461,14 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Redis(redis) => {
                     redis
                         .ensure_stopped(&secret(credentials.password.as_ref(), "password")?)
+                        .await?
+                }
+                Server::Mariadb(mariadb) => {
+                    mariadb
+                        .ensure_stopped(&secret(
+                            credentials.admin_password.as_ref(),
+                            "admin password",
+                        )?)
                         .await?
                 }
             }
@@ -404,10 +484,18 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
         }
         StepKind::Start { server } => {
             let (engine, group) = ctx.recorded_server(&application, &server)?;
+            let credentials = ctx.credentials(&application, group)?;
             match engine {
                 Server::Postgres(pg) => pg.ensure_running().await?,
+                Server::Mariadb(mariadb) => {
+                    mariadb
+                        .ensure_running(&secret(
+                            credentials.admin_password.as_ref(),
+                            "admin password",
+                        )?)
+                        .await?
+                }
                 Server::Redis(redis) => {
-                    let credentials = ctx.credentials(&application, group)?;
                     redis
                         .ensure_running(&secret(credentials.password.as_ref(), "password")?)
                         .await?
@@ -462,6 +550,14 @@ async fn check_backup_room(
         return Ok(());
     }
     let size = match (engine, method) {
+        (Server::Mariadb(mariadb), _) => {
+            mariadb
+                .data_size(
+                    &secret(credentials.admin_password.as_ref(), "admin password")?,
+                    &credentials.database,
+                )
+                .await?
+        }
         (Server::Postgres(pg), BackupMethod::Physical) => {
             pg.data_size(
                 &secret(credentials.admin_password.as_ref(), "admin password")?,

@@ -14,7 +14,8 @@
 //! with the binary log and GTIDs on from birth, install-db, the anonymous
 //! accounts removed, mariadb-dump, restores kept out of the replica's
 //! binlog, GTID replication (`slave_pos`), detach and `SHOW SLAVE STATUS`.
-//! The executor does not drive it yet.
+//! The executor applies MariaDB groups; refresh and `status` do not read
+//! MariaDB's replication yet.
 //! [`disk`] is the free-space guard run before backups and restores.
 
 pub mod disk;

@@ -4,8 +4,8 @@
 //! `mariadb-install-db`; the anonymous accounts removed; the application's
 //! and the replication accounts. Queries go through mysql_async.
 //!
-//! Started in issue 5; the executor does not drive it yet (the runner's
-//! engine match is where it plugs in).
+//! Started in issue 5: the executor applies MariaDB groups with it; MySQL
+//! 8 and Percona syntax, refresh and `status` are still to come.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -280,6 +280,24 @@ impl MariadbServer {
         }
         let _ = conn.disconnect().await;
         Ok(())
+    }
+
+    /// The bytes a dump of `database` copies (data and indexes).
+    pub async fn data_size(
+        &self,
+        admin_password: &str,
+        database: &str,
+    ) -> Result<u64, EngineError> {
+        let mut conn = self.root(Some(admin_password)).await?;
+        let bytes: Option<Option<u64>> = conn
+            .exec_first(
+                "SELECT CAST(SUM(DATA_LENGTH + INDEX_LENGTH) AS UNSIGNED) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                (checked(database)?,),
+            )
+            .await
+            .map_err(|source| EngineError::Mariadb { port: self.port, source })?;
+        let _ = conn.disconnect().await;
+        Ok(bytes.flatten().unwrap_or(0))
     }
 
     /// How many anonymous (nameless) accounts exist: provisioning removes

@@ -324,3 +324,76 @@ fn a_server_on_an_existing_host_is_refused_not_built_here() {
         "nothing was built here"
     );
 }
+
+#[test]
+fn a_mariadb_group_with_a_slave_replicates_through_apply() {
+    use mysql_async::prelude::Queryable;
+
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n",
+    );
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stdout.contains("dump:db-main"),
+        "MariaDB replicas are seeded from a dump:\n{}",
+        applied.stdout
+    );
+    let recorded = state(dir.path());
+    let app_password = password(&recorded, "mysql.default");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let connect = |port: u16| {
+            let password = app_password.clone();
+            async move {
+                mysql_async::Conn::new(
+                    mysql_async::OptsBuilder::default()
+                        .ip_or_hostname("127.0.0.1")
+                        .tcp_port(port)
+                        .user(Some("shop"))
+                        .pass(Some(password))
+                        .db_name(Some("shop")),
+                )
+                .await
+                .expect("the application connects")
+            }
+        };
+        let mut master = connect(port(&recorded, "db-main")).await;
+        master
+            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
+            .await
+            .expect("creates");
+        master
+            .query_drop("INSERT INTO orders VALUES (1), (2), (3)")
+            .await
+            .expect("writes");
+        let mut slave = connect(port(&recorded, "db-replica-1")).await;
+        let mut count: Option<i64> = None;
+        for _ in 0..100 {
+            count = slave
+                .query_first("SELECT COUNT(*) FROM orders")
+                .await
+                .unwrap_or(None);
+            if count == Some(3) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(count, Some(3), "the rows reached the slave");
+    });
+    let env = std::fs::read_to_string(dir.path().join(".dbgroups/env/shop.env")).expect("env");
+    assert!(
+        env.contains(&format!("MYSQL_PORT={}\n", port(&recorded, "db-main"))),
+        "{env}"
+    );
+    let replan = dbgroups_in(
+        dir.path(),
+        &["plan", "--detailed-exitcode", "--refresh=false"],
+    );
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}

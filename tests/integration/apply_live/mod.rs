@@ -51,6 +51,21 @@ impl Drop for Servers {
                             pg.stop_now();
                         }
                     }
+                    dbgroups_manifest::DbType::Mysql => {
+                        let admin = state
+                            .credentials
+                            .get(&group.address())
+                            .and_then(|c| c.admin_password.as_ref())
+                            .map(|p| p.expose().to_string())
+                            .unwrap_or_default();
+                        if let Ok(mariadb) = dbgroups_engines::MariadbServer::new(
+                            &provider,
+                            &server.unique_name,
+                            port,
+                        ) {
+                            let _ = runtime.block_on(mariadb.ensure_stopped(&admin));
+                        }
+                    }
                     _ => {
                         if let Ok(redis) = RedisServer::new(&provider, &server.unique_name, port) {
                             let _ = runtime.block_on(redis.ensure_stopped(&password));
