@@ -203,6 +203,37 @@ pub fn configured_port(config: &Path) -> Option<u16> {
     })
 }
 
+/// Polls `ready` until it says yes: `Ok(true)` ends the wait, `Ok(false)`
+/// waits on, an error ends it at once. After `seconds` it gives up with a
+/// timeout naming `what`. Every engine's "wait until the server …" is this.
+pub async fn wait_until<F, Fut>(what: &str, seconds: u64, mut ready: F) -> Result<(), EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, EngineError>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if ready().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(EngineError::Timeout {
+                what: what.to_string(),
+                seconds,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The last lines of a server's log, for errors about a server that would
+/// not start: that is where the database says why.
+pub fn log_tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 /// A loopback port nothing listens on now. Apply records it in state; the
 /// plan only says "(known after apply)".
 pub fn free_port() -> Result<u16, EngineError> {

@@ -8,12 +8,11 @@
 //! 8 and Percona syntax, refresh and `status` are still to come.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, run};
+use crate::local::{LocalProvider, log_tail, run, wait_until};
 
 const MARIADBD: &str = "/usr/sbin/mariadbd";
 const INSTALL_DB: &str = "/usr/bin/mariadb-install-db";
@@ -218,20 +217,15 @@ impl MariadbServer {
             path: PathBuf::from(MARIADBD),
             source,
         })?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        while !self.is_running(admin_password).await {
-            if tokio::time::Instant::now() >= deadline {
-                let log =
-                    std::fs::read_to_string(self.dir().join("mariadb.log")).unwrap_or_default();
-                return Err(EngineError::Command {
-                    command: "mariadbd".into(),
-                    status: "not answering after 120 s".into(),
-                    stderr: log.lines().rev().take(5).collect::<Vec<_>>().join("\n"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(())
+        wait_until(&format!("{} to answer", self.name), 120, || async {
+            Ok(self.is_running(admin_password).await)
+        })
+        .await
+        .map_err(|_| EngineError::Command {
+            command: "mariadbd".into(),
+            status: "not answering after 120 s".into(),
+            stderr: log_tail(&self.dir().join("mariadb.log")),
+        })
     }
 
     async fn ensure_accounts(
@@ -322,17 +316,10 @@ impl MariadbServer {
         // SHUTDOWN ends the connection instead of answering.
         let _ = conn.query_drop("SHUTDOWN").await;
         let pid_file = self.dir().join("run").join("mariadbd.pid");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        while pid_file.exists() || self.is_running(admin_password).await {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    what: format!("shutdown of {}", self.name),
-                    seconds: 120,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(())
+        wait_until(&format!("shutdown of {}", self.name), 120, || async {
+            Ok(!pid_file.exists() && !self.is_running(admin_password).await)
+        })
+        .await
     }
 }
 
@@ -490,30 +477,25 @@ impl MariadbServer {
             ],
         )
         .await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            match self.replication(admin_password).await? {
-                Some(status) if status.io_running && status.sql_running => return Ok(()),
-                Some(MariadbReplication {
-                    last_error: Some(error),
-                    ..
-                }) if !error.is_empty() => {
-                    return Err(EngineError::Command {
+        wait_until(
+            &format!("replication threads of {}", self.name),
+            120,
+            || async {
+                match self.replication(admin_password).await? {
+                    Some(status) if status.io_running && status.sql_running => Ok(true),
+                    Some(MariadbReplication {
+                        last_error: Some(error),
+                        ..
+                    }) if !error.is_empty() => Err(EngineError::Command {
                         command: "START SLAVE".into(),
                         status: "replication stopped".into(),
                         stderr: error,
-                    });
+                    }),
+                    _ => Ok(false),
                 }
-                _ => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    what: format!("replication threads of {}", self.name),
-                    seconds: 120,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            },
+        )
+        .await
     }
 
     /// Stops following; the server keeps its data and accepts writes.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, run};
+use crate::local::{LocalProvider, run, wait_until};
 
 /// The superuser every server is initialised with.
 pub const SUPERUSER: &str = "postgres";
@@ -198,16 +198,13 @@ impl PostgresServer {
                 command,
                 status,
                 stderr,
-            } => {
-                let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(5).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                EngineError::Command {
-                    command,
-                    status,
-                    stderr: format!("{stderr}\n{}", tail.join("\n")).trim().to_string(),
-                }
-            }
+            } => EngineError::Command {
+                command,
+                status,
+                stderr: format!("{stderr}\n{}", crate::local::log_tail(&self.log_file()))
+                    .trim()
+                    .to_string(),
+            },
             other => other,
         }
     }
@@ -468,22 +465,20 @@ impl PostgresServer {
     }
 
     async fn wait_streaming(&self, superuser_password: &str) -> Result<(), EngineError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(ReplicationStatus::Replica {
-                streaming: true, ..
-            }) = self.replication_status(superuser_password).await
-            {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    what: format!("streaming replication to {}", self.name),
-                    seconds: 120,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait_until(
+            &format!("streaming replication to {}", self.name),
+            120,
+            || async {
+                Ok(matches!(
+                    self.replication_status(superuser_password).await,
+                    Ok(ReplicationStatus::Replica {
+                        streaming: true,
+                        ..
+                    })
+                ))
+            },
+        )
+        .await
     }
 
     /// Promotes this replica to a standalone master (it keeps its data),

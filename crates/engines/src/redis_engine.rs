@@ -4,10 +4,9 @@
 //! command returns before either), `REPLICAOF NO ONE`, `INFO replication`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, run};
+use crate::local::{LocalProvider, log_tail, run, wait_until};
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
@@ -173,19 +172,15 @@ impl RedisServer {
         let mut start = self.provider.command(Path::new(REDIS_SERVER));
         start.arg(self.config_file());
         run(start, "redis-server").await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !self.is_running(password).await {
-            if tokio::time::Instant::now() >= deadline {
-                let log = std::fs::read_to_string(self.dir().join("redis.log")).unwrap_or_default();
-                return Err(EngineError::Command {
-                    command: "redis-server".into(),
-                    status: "not answering after 60 s".into(),
-                    stderr: log.lines().rev().take(5).collect::<Vec<_>>().join("\n"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(())
+        wait_until(&format!("{} to answer", self.name), 60, || async {
+            Ok(self.is_running(password).await)
+        })
+        .await
+        .map_err(|_| EngineError::Command {
+            command: "redis-server".into(),
+            status: "not answering after 60 s".into(),
+            stderr: log_tail(&self.dir().join("redis.log")),
+        })
     }
 
     pub async fn ensure_stopped(&self, password: &str) -> Result<(), EngineError> {
@@ -196,17 +191,10 @@ impl RedisServer {
         let _ = self
             .query::<()>(password, redis::cmd("SHUTDOWN").arg("SAVE"))
             .await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while self.is_running(password).await {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    what: format!("shutdown of {}", self.name),
-                    seconds: 60,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(())
+        wait_until(&format!("shutdown of {}", self.name), 60, || async {
+            Ok(!self.is_running(password).await)
+        })
+        .await
     }
 
     /// An RDB snapshot (BGSAVE, waited for), copied into `staging`.
@@ -223,31 +211,25 @@ impl RedisServer {
             .unwrap_or(0);
         // A save already running counts: BGSAVE then refuses, and we wait.
         let _ = self.query::<String>(password, &redis::cmd("BGSAVE")).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-        loop {
+        wait_until(&format!("BGSAVE on {}", self.name), 600, || async {
             let info = self.persistence(password).await?;
             let in_progress = info_field(&info, "rdb_bgsave_in_progress").as_deref() != Some("0");
             let saves = info_field(&info, "rdb_saves")
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
-            if !in_progress && saves > saves_before {
-                if info_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
-                    return Err(EngineError::Command {
-                        command: "BGSAVE".into(),
-                        status: "failed".into(),
-                        stderr: "rdb_last_bgsave_status is not ok (see redis.log)".into(),
-                    });
-                }
-                break;
+            if in_progress || saves <= saves_before {
+                return Ok(false);
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    what: format!("BGSAVE on {}", self.name),
-                    seconds: 600,
+            if info_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
+                return Err(EngineError::Command {
+                    command: "BGSAVE".into(),
+                    status: "failed".into(),
+                    stderr: "rdb_last_bgsave_status is not ok (see redis.log)".into(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(true)
+        })
+        .await?;
         self.provider.private_dir(staging)?;
         let partial = staging.join("dump.rdb.partial");
         let mut copy = self.provider.command(Path::new("/bin/cp"));
@@ -292,21 +274,16 @@ impl RedisServer {
             redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port),
         )
         .await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-        loop {
-            let status = self.replication(password).await?;
-            if status.master_link_status.as_deref() == Some("up") && !status.master_sync_in_progress
-            {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(EngineError::Timeout {
-                    what: format!("replication link of {}", self.name),
-                    seconds: 600,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(
+            &format!("replication link of {}", self.name),
+            600,
+            || async {
+                let status = self.replication(password).await?;
+                Ok(status.master_link_status.as_deref() == Some("up")
+                    && !status.master_sync_in_progress)
+            },
+        )
+        .await
     }
 
     /// Stops following; the server keeps its data and accepts writes.
