@@ -3,7 +3,6 @@ use std::time::Instant;
 
 use dbgroups_apply::{Apply, Event, Reporter};
 use dbgroups_engines::LocalProvider;
-use dbgroups_plan::PlanInput;
 use dbgroups_plan::planfile::sha256_hex;
 use dbgroups_state::StateStore;
 
@@ -150,18 +149,7 @@ pub(crate) fn run(
         }
         None => {
             let intents = context::intents(&args.intents)?;
-            let observed = super::observe::observe(
-                ctx.state.as_ref(),
-                args.intents.refresh,
-                context::store(global).root(),
-            );
-            let plan = dbgroups_plan::plan(&PlanInput {
-                manifest: &ctx.manifest,
-                state: ctx.state.as_ref(),
-                other_applications: &ctx.others,
-                observed: &observed,
-                intents: &intents,
-            })?;
+            let (plan, _) = ctx.plan(global, &intents, args.intents.refresh)?;
             if !args.json {
                 super::plan::print_plan(&plan, PlanFormat::Text, style);
             }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dbgroups_manifest::{Manifest, ParseOptions, SourceFile};
-use dbgroups_plan::{GroupAddress, Intents};
+use dbgroups_plan::{GroupAddress, Intents, ObservedFacts, Plan, PlanInput};
 use dbgroups_state::{AppState, DirectoryStore, StateStore};
 
 use super::CliError;
@@ -28,6 +28,26 @@ impl Context {
             .as_ref()
             .map(|a| a.value.clone())
             .unwrap_or_default()
+    }
+
+    /// Observes the servers (unless `refresh` is false) and plans: what
+    /// `plan`, `apply` and `graph` all do. The observed facts come back too,
+    /// for plan files, which record whether the servers were asked.
+    pub(crate) fn plan(
+        &self,
+        global: &GlobalArgs,
+        intents: &Intents,
+        refresh: bool,
+    ) -> Result<(Plan, ObservedFacts), CliError> {
+        let observed = super::observe::observe(self.state.as_ref(), refresh, store(global).root());
+        let plan = dbgroups_plan::plan(&PlanInput {
+            manifest: &self.manifest,
+            state: self.state.as_ref(),
+            other_applications: &self.others,
+            observed: &observed,
+            intents,
+        })?;
+        Ok((plan, observed))
     }
 }
 

@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use dbgroups_plan::PlanInput;
 use dbgroups_plan::render::graph;
 
 use super::{CliError, context};
@@ -17,18 +16,7 @@ pub(crate) fn run(
         None => {
             let ctx = context::load(global, style)?;
             let intents = context::intents(&args.intents)?;
-            let observed = super::observe::observe(
-                ctx.state.as_ref(),
-                args.intents.refresh,
-                context::store(global).root(),
-            );
-            dbgroups_plan::plan(&PlanInput {
-                manifest: &ctx.manifest,
-                state: ctx.state.as_ref(),
-                other_applications: &ctx.others,
-                observed: &observed,
-                intents: &intents,
-            })?
+            ctx.plan(global, &intents, args.intents.refresh)?.0
         }
     };
     let text = match args.format {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
+use dbgroups_plan::Plan;
 use dbgroups_plan::planfile::PlanFile;
-use dbgroups_plan::{Plan, PlanInput};
 use dbgroups_state::StateStore as _;
 
 use super::{CliError, context};
@@ -21,18 +21,7 @@ pub(crate) fn run(
         None => None,
     };
     let ctx = context::load(global, style)?;
-    let observed = super::observe::observe(
-        ctx.state.as_ref(),
-        args.intents.refresh,
-        context::store(global).root(),
-    );
-    let plan = dbgroups_plan::plan(&PlanInput {
-        manifest: &ctx.manifest,
-        state: ctx.state.as_ref(),
-        other_applications: &ctx.others,
-        observed: &observed,
-        intents: &intents,
-    })?;
+    let (plan, observed) = ctx.plan(global, &intents, args.intents.refresh)?;
     print_plan(&plan, plan_format(args.format, args.json), style);
     if let Some(path) = &args.out {
         let file = PlanFile::new(
