@@ -166,6 +166,22 @@ impl StepContext {
     }
 }
 
+/// A group's secrets by name, with a clear error when one is missing.
+fn admin_password(credentials: &Credentials) -> Result<String, EngineError> {
+    secret(credentials.admin_password.as_ref(), "admin password")
+}
+
+fn app_password(credentials: &Credentials) -> Result<String, EngineError> {
+    secret(credentials.password.as_ref(), "password")
+}
+
+fn replication_password(credentials: &Credentials) -> Result<String, EngineError> {
+    secret(
+        credentials.replication_password.as_ref(),
+        "replication password",
+    )
+}
+
 fn secret(value: Option<&dbgroups_state::Secret>, what: &str) -> Result<String, EngineError> {
     value
         .map(|s| s.expose().to_string())
@@ -206,18 +222,15 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 // A slave's data comes from its restore; only a master is
                 // initialised and given the accounts.
                 Server::Postgres(pg) if master => {
-                    let admin = secret(credentials.admin_password.as_ref(), "admin password")?;
+                    let admin = admin_password(credentials)?;
                     pg.ensure_initialised(&admin).await?;
                     pg.ensure_running().await?;
                     pg.ensure_accounts(
                         &admin,
                         &credentials.username,
-                        &secret(credentials.password.as_ref(), "password")?,
+                        &app_password(credentials)?,
                         &credentials.database,
-                        &secret(
-                            credentials.replication_password.as_ref(),
-                            "replication password",
-                        )?,
+                        &replication_password(credentials)?,
                     )
                     .await?;
                 }
@@ -227,7 +240,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
                 Server::Redis(redis) => {
                     redis
-                        .ensure_provisioned(&secret(credentials.password.as_ref(), "password")?)
+                        .ensure_provisioned(&app_password(credentials)?)
                         .await?;
                 }
                 // A logical dump is loaded into a running server, so a
@@ -235,14 +248,11 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Mariadb(mariadb) => {
                     mariadb
                         .ensure_provisioned(
-                            &secret(credentials.admin_password.as_ref(), "admin password")?,
+                            &admin_password(credentials)?,
                             &credentials.username,
-                            &secret(credentials.password.as_ref(), "password")?,
+                            &app_password(credentials)?,
                             &credentials.database,
-                            &secret(
-                                credentials.replication_password.as_ref(),
-                                "replication password",
-                            )?,
+                            &replication_password(credentials)?,
                         )
                         .await?;
                 }
@@ -269,33 +279,24 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     mariadb
                         .dump_to(
                             &staging,
-                            &secret(credentials.admin_password.as_ref(), "admin password")?,
+                            &admin_password(credentials)?,
                             &credentials.database,
                         )
                         .await?
                 }
                 (Server::Postgres(pg), BackupMethod::Physical) => {
-                    pg.backup_to(
-                        &staging,
-                        &secret(
-                            credentials.replication_password.as_ref(),
-                            "replication password",
-                        )?,
-                    )
-                    .await?
+                    pg.backup_to(&staging, &replication_password(credentials)?)
+                        .await?
                 }
                 (Server::Redis(redis), _) => {
                     redis
-                        .backup_to(
-                            &staging,
-                            &secret(credentials.password.as_ref(), "password")?,
-                        )
+                        .backup_to(&staging, &app_password(credentials)?)
                         .await?
                 }
                 (Server::Postgres(pg), BackupMethod::Logical) => {
                     pg.dump_to(
                         &staging,
-                        &secret(credentials.admin_password.as_ref(), "admin password")?,
+                        &admin_password(credentials)?,
                         &credentials.database,
                     )
                     .await?
@@ -314,7 +315,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Postgres(pg) if backup.starts_with(BackupMethod::Logical.step_prefix()) => {
                     pg.restore_dump(
                         &staging,
-                        &secret(credentials.admin_password.as_ref(), "admin password")?,
+                        &admin_password(credentials)?,
                         &credentials.username,
                         &credentials.database,
                     )
@@ -323,18 +324,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Postgres(pg) => pg.restore_from(&staging).await?,
                 Server::Mariadb(mariadb) => {
                     mariadb
-                        .restore_dump(
-                            &staging,
-                            &secret(credentials.admin_password.as_ref(), "admin password")?,
-                        )
+                        .restore_dump(&staging, &admin_password(credentials)?)
                         .await?
                 }
                 Server::Redis(redis) => {
                     redis
-                        .restore_from(
-                            &staging,
-                            &secret(credentials.password.as_ref(), "password")?,
-                        )
+                        .restore_from(&staging, &app_password(credentials)?)
                         .await?
                 }
             }
@@ -359,11 +354,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     replica
                         .enslave_to(
                             &source,
-                            &secret(source_credentials.admin_password.as_ref(), "admin password")?,
-                            &secret(
-                                source_credentials.replication_password.as_ref(),
-                                "replication password",
-                            )?,
+                            &admin_password(source_credentials)?,
+                            &replication_password(source_credentials)?,
                         )
                         .await?
                 }
@@ -372,8 +364,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     replica
                         .enslave_to(
                             &source,
-                            &secret(own.password.as_ref(), "password")?,
-                            &secret(source_credentials.password.as_ref(), "password")?,
+                            &app_password(own)?,
+                            &app_password(source_credentials)?,
                         )
                         .await?
                 }
@@ -389,11 +381,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     replica
                         .enslave_to(
                             &source,
-                            &secret(own.admin_password.as_ref(), "admin password")?,
-                            &secret(
-                                source_credentials.replication_password.as_ref(),
-                                "replication password",
-                            )?,
+                            &admin_password(own)?,
+                            &replication_password(source_credentials)?,
                             &position,
                         )
                         .await?
@@ -419,37 +408,22 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let credentials = ctx.credentials(&application, group)?;
             match replica {
                 Server::Postgres(pg) => {
-                    let admin = secret(credentials.admin_password.as_ref(), "admin password")?;
+                    let admin = admin_password(credentials)?;
                     let old = match &master {
                         Some(master) => ctx.recorded_server(&master_application, master).ok(),
                         None => None,
                     };
                     match old {
                         Some((Server::Postgres(old), old_group)) => {
-                            let old_admin = secret(
-                                ctx.credentials(&master_application, old_group)?
-                                    .admin_password
-                                    .as_ref(),
-                                "admin password",
-                            )?;
+                            let old_admin =
+                                admin_password(ctx.credentials(&master_application, old_group)?)?;
                             pg.promote(&admin, Some((&old, &old_admin))).await?
                         }
                         _ => pg.promote(&admin, None).await?,
                     }
                 }
-                Server::Redis(redis) => {
-                    redis
-                        .detach(&secret(credentials.password.as_ref(), "password")?)
-                        .await?
-                }
-                Server::Mariadb(mariadb) => {
-                    mariadb
-                        .detach(&secret(
-                            credentials.admin_password.as_ref(),
-                            "admin password",
-                        )?)
-                        .await?
-                }
+                Server::Redis(redis) => redis.detach(&app_password(credentials)?).await?,
+                Server::Mariadb(mariadb) => mariadb.detach(&admin_password(credentials)?).await?,
             }
             Ok(Effect::Detached { server })
         }
@@ -458,17 +432,10 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let credentials = ctx.credentials(&application, group)?;
             match engine {
                 Server::Postgres(pg) => pg.ensure_stopped().await?,
-                Server::Redis(redis) => {
-                    redis
-                        .ensure_stopped(&secret(credentials.password.as_ref(), "password")?)
-                        .await?
-                }
+                Server::Redis(redis) => redis.ensure_stopped(&app_password(credentials)?).await?,
                 Server::Mariadb(mariadb) => {
                     mariadb
-                        .ensure_stopped(&secret(
-                            credentials.admin_password.as_ref(),
-                            "admin password",
-                        )?)
+                        .ensure_stopped(&admin_password(credentials)?)
                         .await?
                 }
             }
@@ -489,17 +456,10 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Postgres(pg) => pg.ensure_running().await?,
                 Server::Mariadb(mariadb) => {
                     mariadb
-                        .ensure_running(&secret(
-                            credentials.admin_password.as_ref(),
-                            "admin password",
-                        )?)
+                        .ensure_running(&admin_password(credentials)?)
                         .await?
                 }
-                Server::Redis(redis) => {
-                    redis
-                        .ensure_running(&secret(credentials.password.as_ref(), "password")?)
-                        .await?
-                }
+                Server::Redis(redis) => redis.ensure_running(&app_password(credentials)?).await?,
             }
             Ok(Effect::Nothing)
         }
@@ -552,31 +512,17 @@ async fn check_backup_room(
     let size = match (engine, method) {
         (Server::Mariadb(mariadb), _) => {
             mariadb
-                .data_size(
-                    &secret(credentials.admin_password.as_ref(), "admin password")?,
-                    &credentials.database,
-                )
+                .data_size(&admin_password(credentials)?, &credentials.database)
                 .await?
         }
         (Server::Postgres(pg), BackupMethod::Physical) => {
-            pg.data_size(
-                &secret(credentials.admin_password.as_ref(), "admin password")?,
-                None,
-            )
-            .await?
+            pg.data_size(&admin_password(credentials)?, None).await?
         }
         (Server::Postgres(pg), BackupMethod::Logical) => {
-            pg.data_size(
-                &secret(credentials.admin_password.as_ref(), "admin password")?,
-                Some(&credentials.database),
-            )
-            .await?
-        }
-        (Server::Redis(redis), _) => {
-            redis
-                .data_size(&secret(credentials.password.as_ref(), "password")?)
+            pg.data_size(&admin_password(credentials)?, Some(&credentials.database))
                 .await?
         }
+        (Server::Redis(redis), _) => redis.data_size(&app_password(credentials)?).await?,
     };
     dbgroups_engines::disk::ensure_room("the backup", staging, size)
 }
