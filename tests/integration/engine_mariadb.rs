@@ -1,10 +1,16 @@
 //! The MariaDB engine on real servers started by the test (issue 5's start).
 
-use dbgroups_engines::{LocalProvider, MariadbServer, free_port, generate_password};
+use dbgroups_engines::{LocalProvider, MysqlServer, free_port, generate_password};
+use dbgroups_manifest::Engine;
 use mysql_async::prelude::Queryable;
 
 /// Shuts the server down when the test ends, pass or fail.
-struct Running(MariadbServer, String);
+struct Running(MysqlServer, String);
+
+fn mariadb(provider: &LocalProvider, name: &str, port: u16) -> MysqlServer {
+    MysqlServer::new(provider, Engine::Mariadb, "10.11", name, port)
+        .expect("mariadb-server is installed")
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -25,8 +31,7 @@ fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent()
     let dir = tempfile::tempdir().expect("temp dir");
     let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
     let port = free_port().expect("port");
-    let server =
-        MariadbServer::new(&provider, "db-main", port).expect("mariadb-server is installed");
+    let server = mariadb(&provider, "db-main", port);
     let (admin, app, replication) = (
         generate_password(),
         generate_password(),
@@ -129,10 +134,8 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
         generate_password(),
         generate_password(),
     );
-    let master =
-        MariadbServer::new(&provider, "db-main", free_port().expect("port")).expect("installed");
-    let slave = MariadbServer::new(&provider, "db-replica-1", free_port().expect("port"))
-        .expect("installed");
+    let master = mariadb(&provider, "db-main", free_port().expect("port"));
+    let slave = mariadb(&provider, "db-replica-1", free_port().expect("port"));
     let _guards = (
         Running(master.clone(), admin.clone()),
         Running(slave.clone(), admin.clone()),
@@ -157,10 +160,10 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
 
         let staging = provider.staging_dir("dump-db-main");
         master.dump_to(&staging, &admin, "shop").await.expect("mariadb-dump");
-        let position = MariadbServer::dump_gtid_position(&staging).expect("the dump records its GTID position");
+        let position = slave.dump_gtid_position(&staging).expect("the dump records its GTID position");
         slave.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("slave");
         slave.restore_dump(&staging, &admin).await.expect("restore");
-        slave.enslave_to(&master, &admin, &replication, &position).await.expect("enslave");
+        slave.enslave_to(&master, &admin, &replication, position.as_deref()).await.expect("enslave");
 
         on_master.query_drop("INSERT INTO orders SELECT seq FROM seq_1001_to_1500").await.expect("later rows");
         let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");

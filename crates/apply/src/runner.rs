@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dbgroups_engines::{
-    EngineError, LocalProvider, MariadbServer, PostgresServer, RedisServer, free_port,
+    EngineError, LocalProvider, MysqlServer, PostgresServer, RedisServer, free_port,
 };
 use dbgroups_manifest::{DbType, Engine};
 use dbgroups_plan::rules::BackupMethod;
@@ -60,7 +60,7 @@ pub(crate) struct StepContext {
 enum Server {
     Postgres(PostgresServer),
     Redis(RedisServer),
-    Mariadb(MariadbServer),
+    Mysql(MysqlServer),
 }
 
 fn unsupported(db_type: DbType) -> EngineError {
@@ -133,9 +133,10 @@ impl StepContext {
         port: u16,
     ) -> Result<Server, EngineError> {
         match engine.db_type() {
-            // Debian ships MariaDB; MySQL and Percona servers cannot run here.
-            DbType::Mysql if engine == Engine::Mariadb => Ok(Server::Mariadb(MariadbServer::new(
+            DbType::Mysql => Ok(Server::Mysql(MysqlServer::new(
                 &self.provider,
+                engine,
+                version,
                 name,
                 port,
             )?)),
@@ -208,7 +209,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let port = match group.db_type {
                 DbType::Postgresql => PostgresServer::earlier_port(&ctx.provider, &server),
                 DbType::Redis => RedisServer::earlier_port(&ctx.provider, &server),
-                DbType::Mysql => MariadbServer::earlier_port(&ctx.provider, &server),
+                DbType::Mysql => MysqlServer::earlier_port(&ctx.provider, &server),
                 DbType::Mongodb => None,
             }
             .or(pending_port);
@@ -245,7 +246,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
                 // A logical dump is loaded into a running server, so a
                 // MariaDB slave is provisioned in full, accounts included.
-                Server::Mariadb(mariadb) => {
+                Server::Mysql(mariadb) => {
                     mariadb
                         .ensure_provisioned(
                             &admin_password(credentials)?,
@@ -275,7 +276,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 check_backup_room(&ctx, &engine, credentials, method, &staging).await?;
             }
             match (engine, method) {
-                (Server::Mariadb(mariadb), _) => {
+                (Server::Mysql(mariadb), _) => {
                     mariadb
                         .dump_to(
                             &staging,
@@ -322,7 +323,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     .await?
                 }
                 Server::Postgres(pg) => pg.restore_from(&staging).await?,
-                Server::Mariadb(mariadb) => {
+                Server::Mysql(mariadb) => {
                     mariadb
                         .restore_dump(&staging, &admin_password(credentials)?)
                         .await?
@@ -371,19 +372,19 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
                 // MariaDB starts from the GTID position of the dump this
                 // apply took of the master and restored on the replica.
-                (Server::Mariadb(replica), Server::Mariadb(source)) => {
+                (Server::Mysql(replica), Server::Mysql(source)) => {
                     let staging = ctx.provider.staging_dir(&ctx.staging_name(&format!(
                         "{}:{master}",
                         BackupMethod::Logical.step_prefix()
                     )));
-                    let position = MariadbServer::dump_gtid_position(&staging)?;
+                    let position = replica.dump_gtid_position(&staging)?;
                     let own = ctx.credentials(&application, group)?;
                     replica
                         .enslave_to(
                             &source,
                             &admin_password(own)?,
                             &replication_password(source_credentials)?,
-                            &position,
+                            position.as_deref(),
                         )
                         .await?
                 }
@@ -423,7 +424,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     }
                 }
                 Server::Redis(redis) => redis.detach(&app_password(credentials)?).await?,
-                Server::Mariadb(mariadb) => mariadb.detach(&admin_password(credentials)?).await?,
+                Server::Mysql(mariadb) => mariadb.detach(&admin_password(credentials)?).await?,
             }
             Ok(Effect::Detached { server })
         }
@@ -433,7 +434,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             match engine {
                 Server::Postgres(pg) => pg.ensure_stopped().await?,
                 Server::Redis(redis) => redis.ensure_stopped(&app_password(credentials)?).await?,
-                Server::Mariadb(mariadb) => {
+                Server::Mysql(mariadb) => {
                     mariadb
                         .ensure_stopped(&admin_password(credentials)?)
                         .await?
@@ -454,7 +455,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let credentials = ctx.credentials(&application, group)?;
             match engine {
                 Server::Postgres(pg) => pg.ensure_running().await?,
-                Server::Mariadb(mariadb) => {
+                Server::Mysql(mariadb) => {
                     mariadb
                         .ensure_running(&admin_password(credentials)?)
                         .await?
@@ -510,7 +511,7 @@ async fn check_backup_room(
         return Ok(());
     }
     let size = match (engine, method) {
-        (Server::Mariadb(mariadb), _) => {
+        (Server::Mysql(mariadb), _) => {
             mariadb
                 .data_size(&admin_password(credentials)?, &credentials.database)
                 .await?
@@ -541,7 +542,7 @@ fn check_restore_room(
 }
 
 fn backup_complete(staging: &std::path::Path) -> bool {
-    ["backup_manifest", "dump.pgdump", "dump.rdb"]
+    ["backup_manifest", "dump.pgdump", "dump.rdb", "dump.sql"]
         .iter()
         .any(|file| staging.join(file).is_file())
 }

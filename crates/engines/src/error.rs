@@ -18,13 +18,15 @@ pub enum EngineError {
         status: String,
         stderr: String,
     },
-    #[error("{program} for {engine} {version} is not installed (looked in {}); install the Debian package {package}", looked.display())]
+    #[error("{program} for {engine} {version} is not installed (looked in {looked}); {remedy}")]
     MissingBinary {
         program: String,
         engine: String,
         version: String,
-        looked: PathBuf,
-        package: String,
+        /// Where it was looked for, as a user would read it.
+        looked: String,
+        /// What to install, or that this platform has no package.
+        remedy: String,
     },
     #[error("cannot prepare the unprivileged user `{user}` the servers run as: {detail}")]
     ServiceUser { user: String, detail: String },
@@ -36,8 +38,8 @@ pub enum EngineError {
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("MariaDB on port {port}: {source}")]
-    Mariadb {
+    #[error("MySQL-family server on port {port}: {source}")]
+    Mysql {
         port: u16,
         #[source]
         source: mysql_async::Error,

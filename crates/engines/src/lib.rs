@@ -10,23 +10,25 @@
 //! the link and the sync, and `INFO replication`. Failures are
 //! [`EngineError`]s carrying the engine's own words.
 //!
-//! [`MariadbServer`] is the start of the MySQL family (issue 5): a config
-//! with the binary log and GTIDs on from birth, install-db, the anonymous
-//! accounts removed, mariadb-dump, restores kept out of the replica's
-//! binlog, GTID replication (`slave_pos`), detach and `SHOW SLAVE STATUS`.
-//! The executor applies MariaDB groups; refresh and `status` do not read
-//! MariaDB's replication yet.
+//! [`MysqlServer`] is the MySQL family (MariaDB, MySQL, Percona): a config
+//! with the binary log and GTIDs on from birth, the data directory
+//! initialised, the anonymous accounts removed, a consistent dump, restores
+//! kept out of the replica's GTID history, GTID replication, detach and the
+//! replica's status; its [`mysql::Dialect`] holds what each member says
+//! differently.
 //! [`disk`] is the free-space guard run before backups and restores.
 
 pub mod disk;
 mod error;
 pub mod local;
-pub mod mariadb;
+pub mod mysql;
 pub mod postgres;
 pub mod redis_engine;
 
 pub use error::EngineError;
-pub use local::{LocalProvider, SERVICE_USER, ServiceUser, free_port, generate_password};
-pub use mariadb::MariadbServer;
+pub use local::{
+    LocalProvider, SERVICE_USER, ServiceUser, find_program, free_port, generate_password,
+};
+pub use mysql::MysqlServer;
 pub use postgres::PostgresServer;
 pub use redis_engine::RedisServer;

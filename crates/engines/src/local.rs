@@ -324,3 +324,27 @@ pub fn generate_password() -> String {
     }
     password
 }
+
+/// Finds a program on `PATH` or in the system directories a package puts
+/// servers in (`/usr/sbin` is often missing from a non-root `PATH`).
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            [
+                "/usr/sbin",
+                "/usr/local/sbin",
+                "/usr/bin",
+                "/usr/local/bin",
+                "/sbin",
+                "/bin",
+            ]
+            .map(PathBuf::from),
+        )
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}

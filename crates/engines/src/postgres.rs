@@ -43,8 +43,8 @@ impl PostgresServer {
                 program: "postgres".into(),
                 engine: "postgresql".into(),
                 version: version.into(),
-                looked: bin,
-                package: format!("postgresql-{major}"),
+                looked: bin.display().to_string(),
+                remedy: format!("install the Debian package postgresql-{major}"),
             });
         }
         Ok(Self {

@@ -37,8 +37,8 @@ impl RedisServer {
                 program: "redis-server".into(),
                 engine: "redis".into(),
                 version: "7".into(),
-                looked: PathBuf::from(REDIS_SERVER),
-                package: "redis-server".into(),
+                looked: REDIS_SERVER.into(),
+                remedy: "install the Debian package redis-server".into(),
             });
         }
         Ok(Self {

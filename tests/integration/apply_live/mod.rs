@@ -58,8 +58,10 @@ impl Drop for Servers {
                             .and_then(|c| c.admin_password.as_ref())
                             .map(|p| p.expose().to_string())
                             .unwrap_or_default();
-                        if let Ok(mariadb) = dbgroups_engines::MariadbServer::new(
+                        if let Ok(mariadb) = dbgroups_engines::MysqlServer::new(
                             &provider,
+                            group.engine,
+                            &group.version,
                             &server.unique_name,
                             port,
                         ) {

@@ -1,29 +1,38 @@
-//! The MariaDB engine on the local provider (the MySQL family's member that
-//! Debian ships): a config with the binary log and GTIDs on from the first
-//! start and a unique `server_id`, so a master never needs a restart later;
-//! `mariadb-install-db`; the anonymous accounts removed; the application's
-//! and the replication accounts. Queries go through mysql_async.
-//!
-//! Started in issue 5: the executor applies MariaDB groups with it; MySQL
-//! 8 and Percona syntax, refresh and `status` are still to come.
+//! The MySQL family's engine on the local provider: MariaDB (which Debian
+//! ships and the live tests run), MySQL and Percona Server 8. [`MysqlServer`]
+//! does the work with the words its [`Dialect`] gives it: a config with the
+//! binary log and GTIDs on from the first start and a unique `server_id`,
+//! so a master never needs a restart later; an initialised data directory;
+//! the anonymous accounts removed; the application's and the replication
+//! accounts; a consistent dump; a restore kept out of the replica's own
+//! GTID history; GTID replication; detach; and the replica's status. Queries
+//! go through mysql_async; dumps and loads through the server's own tools.
+
+pub mod dialect;
 
 use std::path::{Path, PathBuf};
 
+use dbgroups_manifest::Engine;
 use mysql_async::prelude::Queryable;
 
-use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, log_tail, run, wait_until};
+pub use dialect::{Dialect, ReplicaStatus};
 
-const MARIADBD: &str = "/usr/sbin/mariadbd";
-const INSTALL_DB: &str = "/usr/bin/mariadb-install-db";
+use crate::error::{EngineError, io};
+use crate::local::{LocalProvider, find_program, log_tail, run, wait_until};
+
 /// The role replicas connect as.
 pub const REPLICATION_USER: &str = "replicator";
 
 #[derive(Debug, Clone)]
-pub struct MariadbServer {
+pub struct MysqlServer {
     provider: LocalProvider,
     name: String,
     port: u16,
+    dialect: Dialect,
+    server_program: PathBuf,
+    installer: Option<PathBuf>,
+    dump_program: PathBuf,
+    client_program: PathBuf,
 }
 
 /// Names that reach SQL as identifiers or account names: validated by the
@@ -44,23 +53,39 @@ fn checked(name: &str) -> Result<&str, EngineError> {
     }
 }
 
-impl MariadbServer {
-    pub fn new(provider: &LocalProvider, name: &str, port: u16) -> Result<Self, EngineError> {
-        for program in [MARIADBD, INSTALL_DB] {
-            if !Path::new(program).is_file() {
-                return Err(EngineError::MissingBinary {
-                    program: program.rsplit('/').next().unwrap_or(program).into(),
-                    engine: "mariadb".into(),
-                    version: "10.11".into(),
-                    looked: PathBuf::from(program),
-                    package: "mariadb-server".into(),
-                });
-            }
-        }
+impl MysqlServer {
+    /// Finds the engine's programs, or says what to install.
+    pub fn new(
+        provider: &LocalProvider,
+        engine: Engine,
+        version: &str,
+        name: &str,
+        port: u16,
+    ) -> Result<Self, EngineError> {
+        let dialect = Dialect::new(engine, version).ok_or_else(|| EngineError::Command {
+            command: format!("{engine} {version}"),
+            status: "refused".into(),
+            stderr: "not a MySQL-family engine and version".into(),
+        })?;
+        let programs = dialect.programs();
+        let find = |program: &str| {
+            find_program(program).ok_or_else(|| EngineError::MissingBinary {
+                program: program.into(),
+                engine: engine.to_string(),
+                version: version.into(),
+                looked: "PATH, /usr/sbin and /usr/local/sbin".into(),
+                remedy: dialect.availability().remedy.into(),
+            })
+        };
         Ok(Self {
             provider: provider.clone(),
             name: name.to_string(),
             port,
+            dialect,
+            server_program: find(programs.server)?,
+            installer: programs.installer.map(find).transpose()?,
+            dump_program: find(programs.dump)?,
+            client_program: find(programs.client)?,
         })
     }
 
@@ -84,34 +109,31 @@ impl MariadbServer {
         self.dir().join("my.cnf")
     }
 
-    /// The server's own config. `server_id` is the port: ports are unique on
-    /// this machine, and ids must be unique among servers that replicate.
+    /// The server's own config (see [`Dialect::config`]).
     fn write_config(&self) -> Result<(), EngineError> {
         self.provider.private_dir(&self.dir())?;
         self.provider.private_dir(&self.dir().join("run"))?;
-        let config = format!(
-            "# Written by dbgroups; changes here are overwritten.\n\
-             [mariadbd]\n\
-             datadir = {data}\n\
-             socket = {socket}\n\
-             pid-file = {dir}/run/mariadbd.pid\n\
-             port = {port}\n\
-             bind-address = 127.0.0.1\n\
-             server_id = {port}\n\
-             log_bin = binlog\n\
-             binlog_format = ROW\n\
-             log_slave_updates = ON\n\
-             gtid_strict_mode = ON\n\
-             skip_name_resolve = ON\n\
-             log_error = {dir}/mariadb.log\n\
-             innodb_buffer_pool_size = 64M\n",
-            data = self.data_dir().display(),
-            socket = self.socket().display(),
-            dir = self.dir().display(),
-            port = self.port,
+        let (data, socket, pid, log) = (
+            self.data_dir().display().to_string(),
+            self.socket().display().to_string(),
+            self.pid_file().display().to_string(),
+            self.dir().join("mysqld.log").display().to_string(),
+        );
+        let config = self.dialect.config(
+            &dialect::ConfigPaths {
+                data_dir: &data,
+                socket: &socket,
+                pid_file: &pid,
+                log_file: &log,
+            },
+            self.port,
         );
         self.provider
             .private_file(&self.config_file(), config.as_bytes())
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir().join("run").join("mysqld.pid")
     }
 
     /// The port an earlier provision of this server chose, if any.
@@ -128,7 +150,7 @@ impl MariadbServer {
             .prefer_socket(true);
         mysql_async::Conn::new(options)
             .await
-            .map_err(|source| EngineError::Mariadb {
+            .map_err(|source| EngineError::Mysql {
                 port: self.port,
                 source,
             })
@@ -150,7 +172,7 @@ impl MariadbServer {
             .prefer_socket(false);
         mysql_async::Conn::new(options)
             .await
-            .map_err(|source| EngineError::Mariadb {
+            .map_err(|source| EngineError::Mysql {
                 port: self.port,
                 source,
             })
@@ -184,11 +206,12 @@ impl MariadbServer {
                     .map_err(io("remove the unfinished", self.data_dir()))?;
             }
             self.provider.private_dir(&self.data_dir())?;
-            let mut install = self.provider.command(Path::new(INSTALL_DB));
+            let installer = self.installer.as_ref().unwrap_or(&self.server_program);
+            let mut install = self.provider.command(installer);
             install
                 .arg(format!("--defaults-file={}", self.config_file().display()))
-                .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
-            run(install, "mariadb-install-db").await?;
+                .args(self.dialect.install_args());
+            run(install, &program_name(installer)).await?;
         }
         self.ensure_running(admin_password).await?;
         self.ensure_accounts(
@@ -201,20 +224,20 @@ impl MariadbServer {
         .await
     }
 
-    /// Starts mariadbd detached (it outlives dbgroups) and waits for it.
+    /// Starts the server detached (it outlives dbgroups) and waits for it.
     pub async fn ensure_running(&self, admin_password: &str) -> Result<(), EngineError> {
         if self.is_running(admin_password).await {
             return Ok(());
         }
-        let mut start = self.provider.command(Path::new(MARIADBD));
+        let mut start = self.provider.command(&self.server_program);
         start
             .arg(format!("--defaults-file={}", self.config_file().display()))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        // Not waited for: mariadbd runs in the foreground of its own group.
+        // Not waited for: the server runs in the foreground of its own group.
         start.spawn().map_err(|source| EngineError::Io {
             action: "start",
-            path: PathBuf::from(MARIADBD),
+            path: self.server_program.clone(),
             source,
         })?;
         wait_until(&format!("{} to answer", self.name), 120, || async {
@@ -222,9 +245,9 @@ impl MariadbServer {
         })
         .await
         .map_err(|_| EngineError::Command {
-            command: "mariadbd".into(),
+            command: program_name(&self.server_program),
             status: "not answering after 120 s".into(),
-            stderr: log_tail(&self.dir().join("mariadb.log")),
+            stderr: log_tail(&self.dir().join("mysqld.log")),
         })
     }
 
@@ -244,30 +267,18 @@ impl MariadbServer {
             Ok(conn) => conn,
             Err(_) => self.root(None).await?,
         };
-        let statements = [
-            // Binary-log nothing of the set-up: a replica gets its own
-            // accounts and must not replay these.
-            "SET SESSION sql_log_bin = 0".to_string(),
-            format!("ALTER USER 'root'@'localhost' IDENTIFIED BY '{admin_password}'"),
-            // Anonymous accounts let anyone log in without a name.
-            "DELETE FROM mysql.global_priv WHERE User = ''".to_string(),
-            format!("CREATE USER IF NOT EXISTS '{username}'@'%' IDENTIFIED BY '{password}'"),
-            format!("ALTER USER '{username}'@'%' IDENTIFIED BY '{password}'"),
-            format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
-            format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
-            format!(
-                "CREATE USER IF NOT EXISTS '{REPLICATION_USER}'@'%' IDENTIFIED BY '{replication_password}'"
-            ),
-            format!("ALTER USER '{REPLICATION_USER}'@'%' IDENTIFIED BY '{replication_password}'"),
-            format!(
-                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{REPLICATION_USER}'@'%'"
-            ),
-            "FLUSH PRIVILEGES".to_string(),
-        ];
+        let statements = self.dialect.account_statements(&dialect::Accounts {
+            admin_password,
+            username,
+            password,
+            database,
+            replication_user: REPLICATION_USER,
+            replication_password,
+        });
         for statement in statements {
             conn.query_drop(statement)
                 .await
-                .map_err(|source| EngineError::Mariadb {
+                .map_err(|source| EngineError::Mysql {
                     port: self.port,
                     source,
                 })?;
@@ -289,7 +300,7 @@ impl MariadbServer {
                 (checked(database)?,),
             )
             .await
-            .map_err(|source| EngineError::Mariadb { port: self.port, source })?;
+            .map_err(|source| EngineError::Mysql { port: self.port, source })?;
         let _ = conn.disconnect().await;
         Ok(bytes.flatten().unwrap_or(0))
     }
@@ -299,9 +310,10 @@ impl MariadbServer {
     pub async fn anonymous_accounts(&self, admin_password: &str) -> Result<i64, EngineError> {
         let mut conn = self.root(Some(admin_password)).await?;
         let count: Option<i64> = conn
-            .query_first("SELECT COUNT(*) FROM mysql.global_priv WHERE User = ''")
+            // mysql.user is a table on MySQL and a view on MariaDB.
+            .query_first("SELECT COUNT(*) FROM mysql.user WHERE User = ''")
             .await
-            .map_err(|source| EngineError::Mariadb {
+            .map_err(|source| EngineError::Mysql {
                 port: self.port,
                 source,
             })?;
@@ -315,7 +327,7 @@ impl MariadbServer {
         };
         // SHUTDOWN ends the connection instead of answering.
         let _ = conn.query_drop("SHUTDOWN").await;
-        let pid_file = self.dir().join("run").join("mariadbd.pid");
+        let pid_file = self.pid_file();
         wait_until(&format!("shutdown of {}", self.name), 120, || async {
             Ok(!pid_file.exists() && !self.is_running(admin_password).await)
         })
@@ -323,17 +335,7 @@ impl MariadbServer {
     }
 }
 
-/// `SHOW SLAVE STATUS`, the fields dbgroups reads (MariaDB's names).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MariadbReplication {
-    pub io_running: bool,
-    pub sql_running: bool,
-    pub seconds_behind_master: Option<u64>,
-    /// The IO or SQL thread's last error, if any.
-    pub last_error: Option<String>,
-}
-
-impl MariadbServer {
+impl MysqlServer {
     /// A client defaults file holding root's password, for the command-line
     /// tools: the password never appears in an argument.
     fn client_defaults(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
@@ -346,8 +348,8 @@ impl MariadbServer {
         Ok(path)
     }
 
-    /// A consistent logical dump of `database` (one transaction), with the
-    /// GTID position it corresponds to recorded in its header.
+    /// A consistent logical dump of `database` (one transaction) that
+    /// records the GTID position it corresponds to.
     pub async fn dump_to(
         &self,
         staging: &Path,
@@ -361,27 +363,20 @@ impl MariadbServer {
         self.provider.private_dir(staging)?;
         let defaults = self.client_defaults(admin_password)?;
         let partial = staging.join("dump.sql.partial");
-        let mut dump = self.provider.command(Path::new("/usr/bin/mariadb-dump"));
+        let mut dump = self.provider.command(&self.dump_program);
         dump.arg(format!("--defaults-extra-file={}", defaults.display()))
-            .args([
-                "--single-transaction",
-                "--master-data=2",
-                "--gtid",
-                "--routines",
-                "--triggers",
-                "--databases",
-            ])
-            .arg(checked(database)?)
+            .args(self.dialect.dump_args(checked(database)?))
             .arg(format!("--result-file={}", partial.display()));
-        let result = run(dump, "mariadb-dump").await;
+        let result = run(dump, &program_name(&self.dump_program)).await;
         let _ = std::fs::remove_file(&defaults);
         result?;
         std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
     }
 
-    /// The GTID position a dump was taken at. MariaDB writes it at the end
-    /// of the dump ("printed later in the file"), so only the tail is read.
-    pub fn dump_gtid_position(staging: &Path) -> Result<String, EngineError> {
+    /// The GTID position a dump was taken at, when the replica must be told
+    /// it (MariaDB; MySQL auto-positions from the dump's GTID_PURGED).
+    /// MariaDB writes it at the end of the dump, so only the tail is read.
+    pub fn dump_gtid_position(&self, staging: &Path) -> Result<Option<String>, EngineError> {
         use std::io::{Read, Seek, SeekFrom};
         let path = staging.join("dump.sql");
         let mut file = std::fs::File::open(&path).map_err(io("read", &path))?;
@@ -390,15 +385,10 @@ impl MariadbServer {
             .map_err(io("read", &path))?;
         let mut tail = Vec::new();
         file.read_to_end(&mut tail).map_err(io("read", &path))?;
-        let tail = String::from_utf8_lossy(&tail);
-        tail.lines()
-            .rev()
-            .find_map(|line| {
-                let rest = line.split("gtid_slave_pos='").nth(1)?;
-                Some(rest.split('\'').next()?.to_string())
-            })
+        self.dialect
+            .gtid_position(&String::from_utf8_lossy(&tail))
             .ok_or_else(|| EngineError::Command {
-                command: "mariadb-dump".into(),
+                command: program_name(&self.dump_program),
                 status: "incomplete".into(),
                 stderr: "the dump does not record a GTID position".into(),
             })
@@ -411,14 +401,23 @@ impl MariadbServer {
         staging: &Path,
         admin_password: &str,
     ) -> Result<(), EngineError> {
+        self.root_query(admin_password, &self.dialect.before_restore())
+            .await?;
         let dump = staging.join("dump.sql");
         let input = std::fs::File::open(&dump).map_err(io("read", &dump))?;
         let defaults = self.client_defaults(admin_password)?;
-        let mut load = self.provider.command(Path::new("/usr/bin/mariadb"));
+        let mut load = self.provider.command(&self.client_program);
         load.arg(format!("--defaults-extra-file={}", defaults.display()))
-            .arg("--init-command=SET SESSION sql_log_bin = 0")
+            .arg(format!(
+                "--init-command={}",
+                self.dialect.restore_init_command()
+            ))
             .stdin(std::process::Stdio::from(input));
-        let result = run(load, "mariadb < dump.sql").await;
+        let result = run(
+            load,
+            &format!("{} < dump.sql", program_name(&self.client_program)),
+        )
+        .await;
         let _ = std::fs::remove_file(&defaults);
         result.map(drop)
     }
@@ -432,7 +431,7 @@ impl MariadbServer {
         for statement in statements {
             conn.query_drop(statement)
                 .await
-                .map_err(|source| EngineError::Mariadb {
+                .map_err(|source| EngineError::Mysql {
                     port: self.port,
                     source,
                 })?;
@@ -441,53 +440,49 @@ impl MariadbServer {
         Ok(())
     }
 
-    /// Follows `master` from `gtid_position` (GTID, `slave_pos`), read-only,
-    /// and waits until both replication threads run.
+    /// Follows `master` (from `gtid_position` where the dialect needs
+    /// it), read-only, and waits until both replication threads run.
     pub async fn enslave_to(
         &self,
-        master: &MariadbServer,
+        master: &MysqlServer,
         admin_password: &str,
         replication_password: &str,
-        gtid_position: &str,
+        gtid_position: Option<&str>,
     ) -> Result<(), EngineError> {
         checked(replication_password)?;
-        let position_is_safe = gtid_position
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '-' || c == ',');
-        if !position_is_safe {
-            return Err(EngineError::Command {
-                command: "CHANGE MASTER".into(),
-                status: "refused".into(),
-                stderr: format!("\"{gtid_position}\" is not a GTID position"),
-            });
+        if let Some(position) = gtid_position {
+            let position_is_safe = position
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '-' || c == ',');
+            if !position_is_safe {
+                return Err(EngineError::Command {
+                    command: "CHANGE MASTER".into(),
+                    status: "refused".into(),
+                    stderr: format!("\"{position}\" is not a GTID position"),
+                });
+            }
         }
-        self.root_query(
-            admin_password,
-            &[
-                "STOP SLAVE".into(),
-                "RESET SLAVE ALL".into(),
-                format!("SET GLOBAL gtid_slave_pos = '{gtid_position}'"),
-                format!(
-                    "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {}, MASTER_USER = '{REPLICATION_USER}', \
-                     MASTER_PASSWORD = '{replication_password}', MASTER_USE_GTID = slave_pos",
-                    master.port
-                ),
-                "SET GLOBAL read_only = ON".into(),
-                "START SLAVE".into(),
-            ],
-        )
-        .await?;
+        let statements = self.dialect.enslave_statements(
+            &dialect::Source {
+                host: "127.0.0.1",
+                port: master.port,
+                user: REPLICATION_USER,
+                password: replication_password,
+            },
+            gtid_position,
+        );
+        self.root_query(admin_password, &statements).await?;
         wait_until(
             &format!("replication threads of {}", self.name),
             120,
             || async {
                 match self.replication(admin_password).await? {
                     Some(status) if status.io_running && status.sql_running => Ok(true),
-                    Some(MariadbReplication {
+                    Some(ReplicaStatus {
                         last_error: Some(error),
                         ..
                     }) if !error.is_empty() => Err(EngineError::Command {
-                        command: "START SLAVE".into(),
+                        command: "START REPLICA".into(),
                         status: "replication stopped".into(),
                         stderr: error,
                     }),
@@ -500,48 +495,37 @@ impl MariadbServer {
 
     /// Stops following; the server keeps its data and accepts writes.
     pub async fn detach(&self, admin_password: &str) -> Result<(), EngineError> {
-        self.root_query(
-            admin_password,
-            &[
-                "STOP SLAVE".into(),
-                "RESET SLAVE ALL".into(),
-                "SET GLOBAL read_only = OFF".into(),
-            ],
-        )
-        .await
+        self.root_query(admin_password, &self.dialect.detach_statements())
+            .await
     }
 
-    /// `SHOW SLAVE STATUS`, or `None` when the server follows nobody.
+    /// The replica's status, or `None` when the server follows nobody.
     pub async fn replication(
         &self,
         admin_password: &str,
-    ) -> Result<Option<MariadbReplication>, EngineError> {
+    ) -> Result<Option<ReplicaStatus>, EngineError> {
         let mut conn = self.root(Some(admin_password)).await?;
-        let row: Option<mysql_async::Row> =
-            conn.query_first("SHOW SLAVE STATUS")
-                .await
-                .map_err(|source| EngineError::Mariadb {
-                    port: self.port,
-                    source,
-                })?;
+        let row: Option<mysql_async::Row> = conn
+            .query_first(self.dialect.status_query())
+            .await
+            .map_err(|source| EngineError::Mysql {
+                port: self.port,
+                source,
+            })?;
         let _ = conn.disconnect().await;
         Ok(row.map(|row| {
-            let text = |column: &str| -> Option<String> {
+            ReplicaStatus::from_columns(|column| {
                 row.get_opt::<Option<String>, &str>(column)
                     .and_then(Result::ok)
                     .flatten()
-            };
-            let errors: Vec<String> = ["Last_IO_Error", "Last_SQL_Error"]
-                .iter()
-                .filter_map(|c| text(c))
-                .filter(|e| !e.is_empty())
-                .collect();
-            MariadbReplication {
-                io_running: text("Slave_IO_Running").as_deref() == Some("Yes"),
-                sql_running: text("Slave_SQL_Running").as_deref() == Some("Yes"),
-                seconds_behind_master: text("Seconds_Behind_Master").and_then(|s| s.parse().ok()),
-                last_error: (!errors.is_empty()).then(|| errors.join("; ")),
-            }
+            })
         }))
     }
+}
+
+fn program_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

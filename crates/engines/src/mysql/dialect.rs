@@ -1,0 +1,421 @@
+//! What the MySQL family's members say differently: MariaDB, MySQL and
+//! Percona Server share a wire protocol and most SQL, but not the words for
+//! replication, GTIDs or their tools. Everything here is a pure function of
+//! the [`Dialect`] and its inputs, so the statements for servers that cannot
+//! run on this machine (MySQL 8, Percona) are tested against their manuals
+//! as text (tests/integration/mysql_dialect.rs).
+//!
+//! References, per statement: MariaDB "CHANGE MASTER TO" and "GTID"
+//! (mariadb.com/kb/en/gtid); MySQL 8.4 manual §19.1.3 (GTID replication),
+//! "CHANGE REPLICATION SOURCE TO", "RESET BINARY LOGS AND GTIDS",
+//! "SHOW REPLICA STATUS", mysqldump `--source-data`/`--set-gtid-purged`;
+//! MySQL 8.0 manual for `RESET MASTER` (8.0 has no RESET BINARY LOGS AND
+//! GTIDS before 8.2). Percona Server 8 follows MySQL 8's syntax.
+
+use dbgroups_manifest::Engine;
+use dbgroups_manifest::catalogue::Version;
+
+/// One member of the family at one version: which words it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    pub engine: Engine,
+    /// `(major, minor)` of the series, for syntax that changed within 8.x.
+    pub series: (u32, u32),
+}
+
+/// The server's programs, by the name each distribution gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Programs {
+    pub server: &'static str,
+    pub dump: &'static str,
+    pub client: &'static str,
+    /// MariaDB has its own installer; MySQL initialises with the server
+    /// binary (`mysqld --initialize-insecure`).
+    pub installer: Option<&'static str>,
+}
+
+/// What to tell a user whose machine lacks the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Availability {
+    /// The Debian package, when Debian ships one.
+    pub debian_package: Option<&'static str>,
+    pub remedy: &'static str,
+}
+
+impl Dialect {
+    /// `None` for an engine outside the family.
+    pub fn new(engine: Engine, version: &str) -> Option<Self> {
+        if engine.db_type() != dbgroups_manifest::DbType::Mysql {
+            return None;
+        }
+        let parsed = Version::parse(version)?;
+        Some(Self {
+            engine,
+            series: (parsed.major, parsed.minor.unwrap_or(0)),
+        })
+    }
+
+    fn mariadb(&self) -> bool {
+        self.engine == Engine::Mariadb
+    }
+
+    /// MySQL/Percona 8.0.23+ say SOURCE/REPLICA; 5.x says MASTER/SLAVE.
+    /// (8.0 is taken as its last release, which has the new words.)
+    fn source_replica_words(&self) -> bool {
+        !self.mariadb() && self.series >= (8, 0)
+    }
+
+    pub fn programs(&self) -> Programs {
+        if self.mariadb() {
+            Programs {
+                server: "mariadbd",
+                dump: "mariadb-dump",
+                client: "mariadb",
+                installer: Some("mariadb-install-db"),
+            }
+        } else {
+            Programs {
+                server: "mysqld",
+                dump: "mysqldump",
+                client: "mysql",
+                installer: None,
+            }
+        }
+    }
+
+    pub fn availability(&self) -> Availability {
+        match self.engine {
+            Engine::Mariadb => Availability {
+                debian_package: Some("mariadb-server"),
+                remedy: "install the Debian package mariadb-server",
+            },
+            Engine::Percona => Availability {
+                debian_package: None,
+                remedy: "Percona Server is not packaged by Debian: install percona-server-server from Percona's repository (percona-release), or use engine: mariadb",
+            },
+            _ => Availability {
+                debian_package: None,
+                remedy: "MySQL is not packaged by Debian: install mysql-server from the MySQL APT repository (repo.mysql.com), or use engine: mariadb",
+            },
+        }
+    }
+
+    /// The option-file section the server reads.
+    fn server_section(&self) -> &'static str {
+        if self.mariadb() { "mariadbd" } else { "mysqld" }
+    }
+
+    /// The server's config: binary log and GTIDs on from the first start,
+    /// so a master never restarts to gain a replica. `server_id` must be
+    /// unique among servers that replicate; the caller passes the port.
+    pub fn config(&self, paths: &ConfigPaths<'_>, port: u16) -> String {
+        let mut lines = vec![
+            "# Written by dbgroups; changes here are overwritten.".to_string(),
+            format!("[{}]", self.server_section()),
+            format!("datadir = {}", paths.data_dir),
+            format!("socket = {}", paths.socket),
+            format!("pid-file = {}", paths.pid_file),
+            format!("port = {port}"),
+            "bind-address = 127.0.0.1".to_string(),
+            format!("server_id = {port}"),
+            "log_bin = binlog".to_string(),
+            "skip_name_resolve = ON".to_string(),
+            format!("log_error = {}", paths.log_file),
+            "innodb_buffer_pool_size = 64M".to_string(),
+        ];
+        if self.mariadb() {
+            // MariaDB's GTIDs are always on; strict mode refuses a replica
+            // whose history diverged instead of silently skipping.
+            lines.extend(
+                [
+                    "binlog_format = ROW",
+                    "log_slave_updates = ON",
+                    "gtid_strict_mode = ON",
+                ]
+                .map(String::from),
+            );
+        } else {
+            // MySQL needs GTIDs switched on, and consistency enforced
+            // first. ROW is the default binlog format (setting it is
+            // deprecated from 8.0.34). The X Plugin would take port 33060
+            // for every server; only the classic protocol is used.
+            lines.extend(
+                [
+                    "gtid_mode = ON",
+                    "enforce_gtid_consistency = ON",
+                    if self.source_replica_words() {
+                        "log_replica_updates = ON"
+                    } else {
+                        "log_slave_updates = ON"
+                    },
+                ]
+                .map(String::from),
+            );
+            if self.series >= (8, 0) {
+                lines.push("mysqlx = OFF".to_string());
+            }
+        }
+        lines.join("\n") + "\n"
+    }
+
+    /// Arguments that initialise an empty data directory, after
+    /// `--defaults-file` (to the installer, or to the server for MySQL).
+    pub fn install_args(&self) -> &'static [&'static str] {
+        if self.mariadb() {
+            &["--auth-root-authentication-method=normal", "--skip-test-db"]
+        } else {
+            // root@localhost with an empty password, reachable only over
+            // the socket until provisioning sets one; no anonymous users.
+            &["--initialize-insecure"]
+        }
+    }
+
+    /// The provisioning statements, run as root over the socket. Identifiers
+    /// and secrets were checked to be plain words by the caller.
+    pub fn account_statements(&self, accounts: &Accounts<'_>) -> Vec<String> {
+        let Accounts {
+            admin_password,
+            username,
+            password,
+            database,
+            replication_user,
+            replication_password,
+        } = *accounts;
+        let anonymous = if self.mariadb() {
+            "DELETE FROM mysql.global_priv WHERE User = ''"
+        } else {
+            "DELETE FROM mysql.user WHERE User = ''"
+        };
+        vec![
+            // Binary-log nothing of the set-up: a replica gets its own
+            // accounts, and on MySQL an empty GTID history lets a dump's
+            // GTID_PURGED apply.
+            "SET SESSION sql_log_bin = 0".to_string(),
+            format!("ALTER USER 'root'@'localhost' IDENTIFIED BY '{admin_password}'"),
+            // Anonymous accounts let anyone log in without a name.
+            anonymous.to_string(),
+            format!("CREATE USER IF NOT EXISTS '{username}'@'%' IDENTIFIED BY '{password}'"),
+            format!("ALTER USER '{username}'@'%' IDENTIFIED BY '{password}'"),
+            format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
+            format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
+            format!(
+                "CREATE USER IF NOT EXISTS '{replication_user}'@'%' IDENTIFIED BY '{replication_password}'"
+            ),
+            format!("ALTER USER '{replication_user}'@'%' IDENTIFIED BY '{replication_password}'"),
+            format!(
+                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{replication_user}'@'%'"
+            ),
+            "FLUSH PRIVILEGES".to_string(),
+        ]
+    }
+
+    /// The dump tool's arguments (after the defaults file), for a
+    /// consistent snapshot of `database` that records its GTID position.
+    pub fn dump_args(&self, database: &str) -> Vec<String> {
+        let mut args: Vec<String> = vec!["--single-transaction".into()];
+        if self.mariadb() {
+            // --gtid makes --master-data write the GTID position.
+            args.extend(["--master-data=2".into(), "--gtid".into()]);
+        } else {
+            // --source-data from 8.0.26; the GTID set goes into the dump as
+            // SET @@GLOBAL.GTID_PURGED, which seeds the replica's history.
+            args.push(if self.source_replica_words() {
+                "--source-data=2".into()
+            } else {
+                "--master-data=2".into()
+            });
+            args.push("--set-gtid-purged=ON".into());
+        }
+        args.extend(["--routines", "--triggers", "--events", "--databases"].map(String::from));
+        args.push(database.to_string());
+        args
+    }
+
+    /// Statements run on a new replica before its dump is loaded. MySQL
+    /// applies a dump's GTID_PURGED only over an empty GTID history
+    /// (ER_CANT_SET_GTID_PURGED_WHEN_GTID_EXECUTED_IS_NOT_EMPTY); the
+    /// replica is new and its data is being replaced, so it is cleared.
+    pub fn before_restore(&self) -> Vec<String> {
+        if self.mariadb() {
+            Vec::new()
+        } else if self.series >= (8, 4) {
+            vec!["RESET BINARY LOGS AND GTIDS".into()]
+        } else {
+            vec!["RESET MASTER".into()]
+        }
+    }
+
+    /// The client's `--init-command` for loading a dump. MariaDB's dump
+    /// does not turn the binary log off; MySQL's does it itself (its
+    /// GTID_PURGED line needs the global GTID state untouched by the load).
+    pub fn restore_init_command(&self) -> &'static str {
+        "SET SESSION sql_log_bin = 0"
+    }
+
+    /// The GTID position a dump recorded, from its text (the tail for
+    /// MariaDB, which writes it last). `None` for MySQL, whose replica
+    /// learns the position from the dump's GTID_PURGED and auto-positions.
+    pub fn gtid_position(&self, dump_tail: &str) -> Option<Option<String>> {
+        if !self.mariadb() {
+            return Some(None);
+        }
+        dump_tail
+            .lines()
+            .rev()
+            .find_map(|line| {
+                let rest = line.split("gtid_slave_pos='").nth(1)?;
+                Some(rest.split('\'').next()?.to_string())
+            })
+            .map(Some)
+    }
+
+    /// Follow `source`, read-only, from the dump's position.
+    pub fn enslave_statements(
+        &self,
+        source: &Source<'_>,
+        gtid_position: Option<&str>,
+    ) -> Vec<String> {
+        let Source {
+            host,
+            port,
+            user,
+            password,
+        } = *source;
+        if self.mariadb() {
+            let mut statements = vec!["STOP SLAVE".to_string(), "RESET SLAVE ALL".to_string()];
+            if let Some(position) = gtid_position {
+                statements.push(format!("SET GLOBAL gtid_slave_pos = '{position}'"));
+            }
+            statements.extend([
+                format!(
+                    "CHANGE MASTER TO MASTER_HOST = '{host}', MASTER_PORT = {port}, MASTER_USER = '{user}', \
+                     MASTER_PASSWORD = '{password}', MASTER_USE_GTID = slave_pos"
+                ),
+                "SET GLOBAL read_only = ON".to_string(),
+                "START SLAVE".to_string(),
+            ]);
+            statements
+        } else if self.source_replica_words() {
+            vec![
+                "STOP REPLICA".to_string(),
+                "RESET REPLICA ALL".to_string(),
+                // caching_sha2_password over a connection without TLS needs
+                // the source's RSA key to send the password.
+                format!(
+                    "CHANGE REPLICATION SOURCE TO SOURCE_HOST = '{host}', SOURCE_PORT = {port}, SOURCE_USER = '{user}', \
+                     SOURCE_PASSWORD = '{password}', SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1"
+                ),
+                // super_read_only also holds off accounts with SUPER.
+                "SET GLOBAL super_read_only = ON".to_string(),
+                "START REPLICA".to_string(),
+            ]
+        } else {
+            vec![
+                "STOP SLAVE".to_string(),
+                "RESET SLAVE ALL".to_string(),
+                format!(
+                    "CHANGE MASTER TO MASTER_HOST = '{host}', MASTER_PORT = {port}, MASTER_USER = '{user}', \
+                     MASTER_PASSWORD = '{password}', MASTER_AUTO_POSITION = 1"
+                ),
+                "SET GLOBAL super_read_only = ON".to_string(),
+                "START SLAVE".to_string(),
+            ]
+        }
+    }
+
+    /// Stop following for good, keep the data, accept writes.
+    pub fn detach_statements(&self) -> Vec<String> {
+        let statements: &[&str] = if self.mariadb() {
+            &[
+                "STOP SLAVE",
+                "RESET SLAVE ALL",
+                "SET GLOBAL read_only = OFF",
+            ]
+        } else if self.source_replica_words() {
+            // Turning super_read_only off leaves read_only on.
+            &[
+                "STOP REPLICA",
+                "RESET REPLICA ALL",
+                "SET GLOBAL super_read_only = OFF",
+                "SET GLOBAL read_only = OFF",
+            ]
+        } else {
+            &[
+                "STOP SLAVE",
+                "RESET SLAVE ALL",
+                "SET GLOBAL super_read_only = OFF",
+                "SET GLOBAL read_only = OFF",
+            ]
+        };
+        statements.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The replication status query.
+    pub fn status_query(&self) -> &'static str {
+        if self.source_replica_words() {
+            "SHOW REPLICA STATUS"
+        } else {
+            "SHOW SLAVE STATUS"
+        }
+    }
+}
+
+/// Where a server's files are, as its config names them.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigPaths<'a> {
+    pub data_dir: &'a str,
+    pub socket: &'a str,
+    pub pid_file: &'a str,
+    pub log_file: &'a str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Accounts<'a> {
+    pub admin_password: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+    pub database: &'a str,
+    pub replication_user: &'a str,
+    pub replication_password: &'a str,
+}
+
+/// The server a replica follows.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub password: &'a str,
+}
+
+/// A replica's status, from `SHOW REPLICA STATUS` or `SHOW SLAVE STATUS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    pub io_running: bool,
+    pub sql_running: bool,
+    pub seconds_behind: Option<u64>,
+    /// The IO or SQL thread's last error, if any.
+    pub last_error: Option<String>,
+}
+
+impl ReplicaStatus {
+    /// Reads a status row by column name. MariaDB (and MySQL before
+    /// 8.0.22) name the columns `Slave_*`/`*_Master`; MySQL 8 names them
+    /// `Replica_*`/`*_Source`. Both are tried, so either server's row reads.
+    pub fn from_columns(column: impl Fn(&str) -> Option<String>) -> Self {
+        let either = |new: &str, old: &str| column(new).or_else(|| column(old));
+        let errors: Vec<String> = ["Last_IO_Error", "Last_SQL_Error"]
+            .iter()
+            .filter_map(|c| column(c))
+            .filter(|e| !e.is_empty())
+            .collect();
+        Self {
+            io_running: either("Replica_IO_Running", "Slave_IO_Running").as_deref() == Some("Yes"),
+            sql_running: either("Replica_SQL_Running", "Slave_SQL_Running").as_deref()
+                == Some("Yes"),
+            seconds_behind: either("Seconds_Behind_Source", "Seconds_Behind_Master")
+                .and_then(|s| s.parse().ok()),
+            last_error: (!errors.is_empty()).then(|| errors.join("; ")),
+        }
+    }
+}
