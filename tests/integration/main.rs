@@ -13,6 +13,7 @@ mod examples;
 mod mysql_dialect;
 mod plan_properties;
 mod plans;
+mod plans_mongodb;
 mod properties;
 mod rules;
 mod schema;

@@ -15,6 +15,7 @@ const PATHS: ConfigPaths<'static> = ConfigPaths {
     socket: "/srv/db/run/mysqld.sock",
     pid_file: "/srv/db/run/mysqld.pid",
     log_file: "/srv/db/mysqld.log",
+    tmp_dir: "/srv/db/tmp",
 };
 
 const SOURCE: Source<'static> = Source {

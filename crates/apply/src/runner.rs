@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dbgroups_engines::{
-    EngineError, LocalProvider, MysqlServer, PostgresServer, RedisServer, free_port,
+    EngineError, LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer, free_port,
 };
 use dbgroups_manifest::{DbType, Engine};
 use dbgroups_plan::rules::BackupMethod;
@@ -61,16 +61,7 @@ enum Server {
     Postgres(PostgresServer),
     Redis(RedisServer),
     Mysql(MysqlServer),
-}
-
-fn unsupported(db_type: DbType) -> EngineError {
-    EngineError::Command {
-        command: format!("{db_type} engine"),
-        status: "not available yet".into(),
-        stderr: format!(
-            "applying {db_type} groups arrives with issue 5; PostgreSQL and Redis are applied today"
-        ),
-    }
+    Mongodb(MongoServer),
 }
 
 fn missing(what: String) -> EngineError {
@@ -147,7 +138,12 @@ impl StepContext {
                 port,
             )?)),
             DbType::Redis => Ok(Server::Redis(RedisServer::new(&self.provider, name, port)?)),
-            other => Err(unsupported(other)),
+            DbType::Mongodb => Ok(Server::Mongodb(MongoServer::new(
+                &self.provider,
+                name,
+                version,
+                port,
+            )?)),
         }
     }
 
@@ -210,7 +206,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 DbType::Postgresql => PostgresServer::earlier_port(&ctx.provider, &server),
                 DbType::Redis => RedisServer::earlier_port(&ctx.provider, &server),
                 DbType::Mysql => MysqlServer::earlier_port(&ctx.provider, &server),
-                DbType::Mongodb => None,
+                DbType::Mongodb => MongoServer::earlier_port(&ctx.provider, &server),
             }
             .or(pending_port);
             let port = port.map_or_else(free_port, Ok)?;
@@ -243,6 +239,29 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     redis
                         .ensure_provisioned(&app_password(credentials)?)
                         .await?;
+                }
+                // Every member shares the keyfile (the group's replication
+                // secret); the first initiates the set and makes the users,
+                // the others join it in their enslave step.
+                Server::Mongodb(mongo) => {
+                    let set = dbgroups_plan::env::replica_set_name(&application, &group.name);
+                    let keyfile = replication_password(credentials)?;
+                    if master {
+                        mongo
+                            .ensure_primary(
+                                &set,
+                                &keyfile,
+                                &admin_password(credentials)?,
+                                &dbgroups_engines::mongodb::AppUser {
+                                    username: &credentials.username,
+                                    password: &app_password(credentials)?,
+                                    database: &credentials.database,
+                                },
+                            )
+                            .await?;
+                    } else {
+                        mongo.ensure_member_started(&set, &keyfile).await?;
+                    }
                 }
                 // A logical dump is loaded into a running server, so a
                 // MariaDB slave is provisioned in full, accounts included.
@@ -302,6 +321,11 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     )
                     .await?
                 }
+                (Server::Mongodb(mongo), _) => {
+                    mongo
+                        .dump_to(&staging, &admin_password(credentials)?)
+                        .await?
+                }
             }
             Ok(Effect::Nothing)
         }
@@ -331,6 +355,11 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Redis(redis) => {
                     redis
                         .restore_from(&staging, &app_password(credentials)?)
+                        .await?
+                }
+                Server::Mongodb(mongo) => {
+                    mongo
+                        .restore_from(&staging, &admin_password(credentials)?)
                         .await?
                 }
             }
@@ -388,6 +417,13 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         )
                         .await?
                 }
+                // A member joins its group's set; the primary's initial
+                // sync to it copies the data (no backup step).
+                (Server::Mongodb(replica), Server::Mongodb(source)) => {
+                    source
+                        .add_member(&admin_password(source_credentials)?, &replica, 3600)
+                        .await?
+                }
                 _ => {
                     return Err(missing(format!(
                         "{server} and {master} run different engines"
@@ -425,6 +461,13 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
                 Server::Redis(redis) => redis.detach(&app_password(credentials)?).await?,
                 Server::Mysql(mariadb) => mariadb.detach(&admin_password(credentials)?).await?,
+                // The manifest refuses replication between MongoDB groups,
+                // so no plan detaches a member.
+                Server::Mongodb(_) => {
+                    return Err(missing(format!(
+                        "{server} is a MongoDB member: replication between MongoDB groups is not supported"
+                    )));
+                }
             }
             Ok(Effect::Detached { server })
         }
@@ -434,6 +477,23 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             match engine {
                 Server::Postgres(pg) => pg.ensure_stopped().await?,
                 Server::Redis(redis) => redis.ensure_stopped(&app_password(credentials)?).await?,
+                // rs.remove first: a stopped member left in the set would
+                // still count towards its majority.
+                Server::Mongodb(mongo) => {
+                    let admin = admin_password(credentials)?;
+                    let primary = group
+                        .master()
+                        .filter(|m| m.unique_name != server)
+                        .and_then(|m| Some((m.unique_name.as_str(), m.port?)))
+                        .map(|(name, port)| {
+                            MongoServer::new(&ctx.provider, name, &group.version, port)
+                        })
+                        .transpose()?;
+                    if let Some(primary) = primary {
+                        primary.remove_member(&admin, &mongo.host()).await?;
+                    }
+                    mongo.ensure_stopped(&admin).await?
+                }
                 Server::Mysql(mariadb) => {
                     mariadb
                         .ensure_stopped(&admin_password(credentials)?)
@@ -461,6 +521,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         .await?
                 }
                 Server::Redis(redis) => redis.ensure_running(&app_password(credentials)?).await?,
+                Server::Mongodb(mongo) => mongo.ensure_running().await?,
             }
             Ok(Effect::Nothing)
         }
@@ -524,6 +585,7 @@ async fn check_backup_room(
                 .await?
         }
         (Server::Redis(redis), _) => redis.data_size(&app_password(credentials)?).await?,
+        (Server::Mongodb(mongo), _) => mongo.data_size(&admin_password(credentials)?).await?,
     };
     dbgroups_engines::disk::ensure_room("the backup", staging, size)
 }
@@ -542,7 +604,13 @@ fn check_restore_room(
 }
 
 fn backup_complete(staging: &std::path::Path) -> bool {
-    ["backup_manifest", "dump.pgdump", "dump.rdb", "dump.sql"]
-        .iter()
-        .any(|file| staging.join(file).is_file())
+    [
+        "backup_manifest",
+        "dump.pgdump",
+        "dump.rdb",
+        "dump.sql",
+        "dump/.complete",
+    ]
+    .iter()
+    .any(|file| staging.join(file).is_file())
 }

@@ -44,6 +44,12 @@ pub enum EngineError {
         #[source]
         source: mysql_async::Error,
     },
+    #[error("MongoDB on port {port}: {source}")]
+    Mongodb {
+        port: u16,
+        #[source]
+        source: Box<mongodb::error::Error>,
+    },
     #[error("Redis on port {port}: {source}")]
     Redis {
         port: u16,

@@ -21,6 +21,7 @@
 pub mod disk;
 mod error;
 pub mod local;
+pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
 pub mod redis_engine;
@@ -29,6 +30,7 @@ pub use error::EngineError;
 pub use local::{
     LocalProvider, SERVICE_USER, ServiceUser, find_program, free_port, generate_password,
 };
+pub use mongodb::MongoServer;
 pub use mysql::MysqlServer;
 pub use postgres::PostgresServer;
 pub use redis_engine::RedisServer;

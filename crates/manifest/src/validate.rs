@@ -298,6 +298,17 @@ fn check_references(manifest: &Manifest, out: &mut Diagnostics) {
                 // the planner checks.
                 continue;
             }
+            if kind == RefKind::Replicate && group.db_type == DbType::Mongodb {
+                out.push(
+                    Diagnostic::error(
+                        Code::MongodbGroupReplication,
+                        "replication between MongoDB groups is not supported: each MongoDB group is its own replica set, and a mongod belongs to one set",
+                        reference.span,
+                    )
+                    .with_help("add the server to the source group's `servers` (a scale up), or use import_from for a one-time copy"),
+                );
+                continue;
+            }
             let Some(source_index) = resolve(manifest, group, reference, kind, out) else {
                 continue;
             };

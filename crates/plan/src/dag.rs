@@ -193,6 +193,9 @@ struct Builder<'a> {
     ready: BTreeMap<String, NodeIndex>,
     /// Removal steps per group, which a group entering replication waits for.
     removals: BTreeMap<GroupAddress, Vec<NodeIndex>>,
+    /// The steps after which a group's new servers serve, which removals
+    /// from that group wait for: a group never shrinks before it grows.
+    joined: BTreeMap<GroupAddress, Vec<NodeIndex>>,
     application: &'a str,
 }
 
@@ -411,6 +414,11 @@ impl Builder<'_> {
                     .cloned()
                     .unwrap_or((group.db_type.default_engine(), String::new()));
                 self.add_slaves(change, group, master, new_slaves, engine, &version);
+                let joined: Vec<NodeIndex> = new_slaves
+                    .iter()
+                    .filter_map(|s| self.ready.get(s).copied())
+                    .collect();
+                self.joined.entry(group.clone()).or_default().extend(joined);
             }
             ChangeKind::EnableReplication {
                 group,
@@ -494,7 +502,15 @@ impl Builder<'_> {
                 );
             }
             ChangeKind::RemoveServer { group, server } => {
-                let deps = [self.ready.get(server).copied()];
+                let deps: Vec<Option<NodeIndex>> = std::iter::once(self.ready.get(server).copied())
+                    .chain(
+                        self.joined
+                            .get(group)
+                            .into_iter()
+                            .flatten()
+                            .map(|&n| Some(n)),
+                    )
+                    .collect();
                 let node = self.add(
                     format!("remove:{server}"),
                     StepKind::Remove {
@@ -542,6 +558,7 @@ pub(crate) fn build(
         by_id: BTreeMap::new(),
         ready: BTreeMap::new(),
         removals: BTreeMap::new(),
+        joined: BTreeMap::new(),
         application,
     };
     for change in changes {

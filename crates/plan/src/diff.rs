@@ -21,7 +21,12 @@ pub(crate) struct Diff {
     pub(crate) primaries: BTreeMap<DbType, String>,
 }
 
-pub(crate) fn diff(input: &PlanInput<'_>) -> Result<Diff, PlanError> {
+/// `input.manifest` is already completed by the engines' rules; `implied`
+/// names the servers that completion added.
+pub(crate) fn diff(
+    input: &PlanInput<'_>,
+    implied: &BTreeMap<String, GroupAddress>,
+) -> Result<Diff, PlanError> {
     let application = input
         .manifest
         .application
@@ -48,6 +53,7 @@ pub(crate) fn diff(input: &PlanInput<'_>) -> Result<Diff, PlanError> {
         changes: Vec::new(),
         report: Report::default(),
         created: BTreeSet::new(),
+        implied,
     };
     differ.check_intents()?;
     differ.decide_creations();
@@ -78,6 +84,8 @@ struct Differ<'a> {
     report: Report,
     /// Groups this plan creates.
     created: BTreeSet<GroupAddress>,
+    /// Servers the engines' rules add to the declared ones.
+    implied: &'a BTreeMap<String, GroupAddress>,
 }
 
 fn address_of(group: &Group) -> GroupAddress {
@@ -421,6 +429,7 @@ impl<'a> Differ<'a> {
             .iter()
             .map(|s| s.unique_name.value.clone())
             .collect();
+        let reason = reason + &self.implied_note(&names);
         self.change(
             ChangeKind::CreateGroup {
                 group: address,
@@ -540,7 +549,7 @@ impl<'a> Differ<'a> {
                     let reason = format!(
                         "{} declared in {address} but not recorded",
                         if new_slaves.len() == 1 { "a server is" } else { "servers are" }
-                    );
+                    ) + &self.implied_note(&new_slaves);
                     self.change(
                         ChangeKind::ScaleUp {
                             group: address.clone(),
@@ -563,6 +572,19 @@ impl<'a> Differ<'a> {
             .filter(|s| !declared.contains(s.unique_name.as_str()))
         {
             let name = &server.unique_name;
+            if self.is_stale_implied_member(group, name) {
+                self.change(
+                    ChangeKind::RemoveServer {
+                        group: address.clone(),
+                        server: name.clone(),
+                    },
+                    format!(
+                        "dbgroups added {name} to keep {address}'s member count odd, and the {} declared servers are an odd number",
+                        group.servers.len()
+                    ),
+                );
+                continue;
+            }
             if !self.input.intents.remove_servers.contains(name) {
                 self.report.warnings.push(format!(
                     "{name} is recorded in {address} but no longer declared; it is kept (pass --remove-server {name} to remove it)"
@@ -585,6 +607,36 @@ impl<'a> Differ<'a> {
                 format!("--remove-server {name} was given and the manifest no longer declares it"),
             );
         }
+    }
+
+    /// Says which of `servers` the engine's rules added, and why.
+    fn implied_note(&self, servers: &[String]) -> String {
+        servers
+            .iter()
+            .filter(|s| self.implied.contains_key(*s))
+            .map(|s| {
+                format!(
+                    "; {s} is added by dbgroups (not declared) so the replica set has an odd number of members"
+                )
+            })
+            .collect()
+    }
+
+    /// A recorded server that dbgroups added for an odd member count, in a
+    /// group whose declared servers are now odd in number by themselves.
+    fn is_stale_implied_member(&self, group: &Group, name: &str) -> bool {
+        if !crate::rules::for_type(group.db_type).odd_member_count
+            || self.implied.contains_key(name)
+        {
+            return false;
+        }
+        let declared: BTreeSet<&str> = self
+            .input
+            .manifest
+            .servers()
+            .map(|(_, s)| s.unique_name.value.as_str())
+            .collect();
+        crate::rules::implied_member_name(&group.name.value, &declared) == name
     }
 
     fn diff_replication(&mut self, group: &Group, recorded: &GroupState, address: &GroupAddress) {

@@ -93,7 +93,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
 /// Like [`plan`], also returning the expected state with its secrets (for
 /// apply and for convergence tests; never for display).
 pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState), PlanError> {
-    let diff = diff::diff(input)?;
+    // The engines' rules may add servers (an odd MongoDB member count); from
+    // here on the plan is made against the completed manifest.
+    let (completed, implied) = rules::complete_manifest(input.manifest);
+    let input = &PlanInput {
+        manifest: &completed,
+        ..*input
+    };
+    let diff = diff::diff(input, &implied)?;
     let application = input.state.map_or_else(
         || {
             input

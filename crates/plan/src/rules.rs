@@ -1,8 +1,12 @@
 //! Per-engine rules: how each database type does the things a plan needs,
 //! so the planner asks these instead of branching on the type.
 
-use dbgroups_manifest::DbType;
+use std::collections::{BTreeMap, BTreeSet};
+
+use dbgroups_manifest::{DbType, Manifest};
 use serde::{Deserialize, Serialize};
+
+use crate::input::GroupAddress;
 
 /// How a backup is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,6 +40,10 @@ pub struct EngineRules {
     pub seed_backup: BackupMethod,
     /// How an import (`import_from`) is copied: it may go to a newer version.
     pub import_backup: BackupMethod,
+    /// The group must have an odd number of members: a MongoDB replica set
+    /// elects its primary by majority, and an even count survives no more
+    /// failures than one fewer member while splitting votes evenly.
+    pub odd_member_count: bool,
 }
 
 pub fn for_type(db_type: DbType) -> EngineRules {
@@ -44,21 +52,71 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             slaves_seed_from_backup: true,
             seed_backup: BackupMethod::Physical,
             import_backup: BackupMethod::Logical,
+            odd_member_count: false,
         },
         DbType::Mysql => EngineRules {
             slaves_seed_from_backup: true,
             seed_backup: BackupMethod::Logical,
             import_backup: BackupMethod::Logical,
+            odd_member_count: false,
         },
         DbType::Redis => EngineRules {
             slaves_seed_from_backup: true,
             seed_backup: BackupMethod::Physical,
             import_backup: BackupMethod::Physical,
+            odd_member_count: false,
         },
         DbType::Mongodb => EngineRules {
             slaves_seed_from_backup: false,
             seed_backup: BackupMethod::Logical,
             import_backup: BackupMethod::Logical,
+            odd_member_count: true,
         },
     }
+}
+
+/// The member dbgroups adds to `group` when its declared count is even:
+/// `<group>-odd-member`, or with a number when a declared server already
+/// has that name. A function of the manifest alone, so every plan names the
+/// same server.
+pub fn implied_member_name(group: &str, declared: &BTreeSet<&str>) -> String {
+    let base = format!("{group}-odd-member");
+    std::iter::once(base.clone())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(|candidate| !declared.contains(candidate.as_str()))
+        .unwrap_or(base)
+}
+
+/// The manifest as the engines need it: a group whose rules want an odd
+/// member count and that declares an even number of servers gets one more,
+/// made like its last declared server. Returns the completed manifest and
+/// the servers added, by name.
+pub fn complete_manifest(manifest: &Manifest) -> (Manifest, BTreeMap<String, GroupAddress>) {
+    let declared: BTreeSet<&str> = manifest
+        .servers()
+        .map(|(_, s)| s.unique_name.value.as_str())
+        .collect();
+    let mut completed = manifest.clone();
+    let mut implied = BTreeMap::new();
+    for group in &mut completed.groups {
+        let even = !group.servers.is_empty() && group.servers.len() % 2 == 0;
+        if !(for_type(group.db_type).odd_member_count && even) {
+            continue;
+        }
+        let name = implied_member_name(&group.name.value, &declared);
+        let Some(last) = group.servers.last() else {
+            continue;
+        };
+        let mut member = last.clone();
+        member.unique_name.value = name.clone();
+        // A host can be declared only once; the added member is built by
+        // the group's provider wherever it places servers.
+        member.address = None;
+        group.servers.push(member);
+        implied.insert(
+            name,
+            GroupAddress::new(group.db_type, group.name.value.clone()),
+        );
+    }
+    (completed, implied)
 }

@@ -4,13 +4,16 @@
 //! Each local server is asked, through its engine, whether it is up and,
 //! for a replica, whether it streams from its master and how far behind it
 //! is (PostgreSQL: `pg_stat_wal_receiver` and replay lag; Redis: `INFO
-//! replication`). ssh hosts may be out of reach from where `plan` runs, so
-//! they are not judged.
+//! replication`; the MySQL family: `SHOW REPLICA STATUS`; MongoDB:
+//! `replSetGetStatus`). Servers are asked all at once, so a refresh over
+//! many servers takes about as long as the slowest answer. ssh hosts may be
+//! out of reach from where `plan` runs, so they are not judged.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use dbgroups_engines::postgres::ReplicationStatus;
-use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
+use dbgroups_engines::{LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer};
 use dbgroups_manifest::{DbType, ProviderKind};
 use dbgroups_plan::{ObservedFacts, ReplicationHealth, ServerHealth};
 use dbgroups_state::{AppState, GroupState, Role, ServerState};
@@ -30,17 +33,32 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
     else {
         return facts;
     };
-    for group in &state.groups {
-        for server in group
-            .servers
-            .iter()
-            .filter(|s| s.provider == ProviderKind::Local)
-        {
-            if let Some(health) = runtime.block_on(health(&provider, state, group, server)) {
-                facts.servers.insert(server.unique_name.clone(), health);
+    let state = Arc::new(state.clone());
+    let observed = runtime.block_on(async {
+        let mut questions = tokio::task::JoinSet::new();
+        for (group_index, group) in state.groups.iter().enumerate() {
+            for (server_index, server) in group.servers.iter().enumerate() {
+                if server.provider != ProviderKind::Local {
+                    continue;
+                }
+                let (provider, state) = (provider.clone(), Arc::clone(&state));
+                questions.spawn(async move {
+                    let group = &state.groups[group_index];
+                    let server = &group.servers[server_index];
+                    let health = health(&provider, &state, group, server).await;
+                    (server.unique_name.clone(), health)
+                });
             }
         }
-    }
+        let mut observed = Vec::new();
+        while let Some(answer) = questions.join_next().await {
+            if let Ok((name, Some(health))) = answer {
+                observed.push((name, health));
+            }
+        }
+        observed
+    });
+    facts.servers.extend(observed);
     facts
 }
 
@@ -131,7 +149,113 @@ async fn health(
                 }
             }
         }
-        // The MySQL family and MongoDB are observed from issue 5 on.
-        _ => None,
+        DbType::Mysql => {
+            let mysql = MysqlServer::new(
+                provider,
+                group.engine,
+                &group.version,
+                &server.unique_name,
+                port,
+            )
+            .ok()?;
+            let admin = credentials.admin_password.as_ref()?.expose().to_string();
+            match mysql.replication(&admin).await {
+                Err(_) => Some(ServerHealth {
+                    up: false,
+                    replication: None,
+                }),
+                Ok(status) => {
+                    let replication = match (is_replica, status) {
+                        (false, _) => None,
+                        (true, None) => Some(broken("it follows no master".into())),
+                        (true, Some(status)) => {
+                            let streaming = status.io_running && status.sql_running;
+                            Some(ReplicationHealth {
+                                streaming,
+                                lag_seconds: status.seconds_behind,
+                                detail: (!streaming).then(|| {
+                                    status.last_error.unwrap_or_else(|| {
+                                        format!(
+                                            "replication threads: IO {}, SQL {}",
+                                            running(status.io_running),
+                                            running(status.sql_running)
+                                        )
+                                    })
+                                }),
+                            })
+                        }
+                    };
+                    Some(ServerHealth {
+                        up: true,
+                        replication,
+                    })
+                }
+            }
+        }
+        DbType::Mongodb => {
+            mongodb_health(provider, group, server, port, credentials, is_replica).await
+        }
     }
+}
+
+fn running(yes: bool) -> &'static str {
+    if yes { "running" } else { "stopped" }
+}
+
+/// A MongoDB member as its own `replSetGetStatus` reports it: a slave is
+/// healthy while it is SECONDARY.
+async fn mongodb_health(
+    provider: &LocalProvider,
+    group: &GroupState,
+    server: &ServerState,
+    port: u16,
+    credentials: &dbgroups_state::Credentials,
+    is_replica: bool,
+) -> Option<ServerHealth> {
+    let mongo = MongoServer::new(provider, &server.unique_name, &group.version, port).ok()?;
+    let admin = credentials.admin_password.as_ref()?.expose().to_string();
+    if !mongo.is_running().await {
+        return Some(ServerHealth {
+            up: false,
+            replication: None,
+        });
+    }
+    if !is_replica {
+        return Some(ServerHealth {
+            up: true,
+            replication: None,
+        });
+    }
+    let own = match mongo.members(&admin).await {
+        Ok(members) => members.into_iter().find(|m| m.host == mongo.host()),
+        Err(error) => {
+            return Some(ServerHealth {
+                up: true,
+                replication: Some(ReplicationHealth {
+                    streaming: false,
+                    lag_seconds: None,
+                    detail: Some(error.to_string()),
+                }),
+            });
+        }
+    };
+    let replication = match own {
+        None => ReplicationHealth {
+            streaming: false,
+            lag_seconds: None,
+            detail: Some("it is not a member of the group's replica set".into()),
+        },
+        Some(member) => ReplicationHealth {
+            streaming: member.state == "SECONDARY",
+            lag_seconds: member.lag_seconds,
+            detail: (member.state != "SECONDARY").then(|| match member.message {
+                Some(message) => format!("{}: {message}", member.state),
+                None => member.state.clone(),
+            }),
+        },
+    };
+    Some(ServerHealth {
+        up: true,
+        replication: Some(replication),
+    })
 }

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use dbgroups_engines::postgres::ReplicationStatus;
-use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
+use dbgroups_engines::{LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer};
 use dbgroups_manifest::DbType;
 use dbgroups_state::StateStore;
 
@@ -34,6 +34,10 @@ pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliErro
         for server in &group.servers {
             let role = format!("{:?}", server.role).to_lowercase();
             let port = server.port.unwrap_or_default();
+            let admin = credentials
+                .and_then(|c| c.admin_password.as_ref())
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default();
             let (up, replication) = runtime.block_on(async {
                 match group.db_type {
                     DbType::Postgresql => {
@@ -45,10 +49,6 @@ pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliErro
                         ) else {
                             return (false, "engine not installed".to_string());
                         };
-                        let admin = credentials
-                            .and_then(|c| c.admin_password.as_ref())
-                            .map(|s| s.expose().to_string())
-                            .unwrap_or_default();
                         match pg.replication_status(&admin).await {
                             Ok(ReplicationStatus::Master { replicas }) => (
                                 true,
@@ -107,7 +107,60 @@ pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliErro
                             Err(err) => (false, err.to_string()),
                         }
                     }
-                    other => (false, format!("{other} status arrives with issue 5")),
+                    DbType::Mysql => {
+                        let Ok(mysql) = MysqlServer::new(
+                            &provider,
+                            group.engine,
+                            &group.version,
+                            &server.unique_name,
+                            port,
+                        ) else {
+                            return (false, "engine not installed".to_string());
+                        };
+                        match mysql.replication(&admin).await {
+                            Ok(None) => (true, "not a replica".to_string()),
+                            Ok(Some(status)) => (
+                                true,
+                                format!(
+                                    "IO thread {}, SQL thread {}, {} behind{}",
+                                    yes_no(status.io_running),
+                                    yes_no(status.sql_running),
+                                    status
+                                        .seconds_behind
+                                        .map_or("unknown".into(), |s| format!("{s}s")),
+                                    status
+                                        .last_error
+                                        .map(|e| format!("; error: {e}"))
+                                        .unwrap_or_default()
+                                ),
+                            ),
+                            Err(err) => (false, err.to_string()),
+                        }
+                    }
+                    DbType::Mongodb => {
+                        let Ok(mongo) =
+                            MongoServer::new(&provider, &server.unique_name, &group.version, port)
+                        else {
+                            return (false, "engine not installed".to_string());
+                        };
+                        match mongo.members(&admin).await {
+                            Ok(members) => match members.iter().find(|m| m.host == mongo.host()) {
+                                Some(own) => (
+                                    true,
+                                    format!(
+                                        "{} of a set of {}{}",
+                                        own.state,
+                                        members.len(),
+                                        own.lag_seconds
+                                            .map(|l| format!(", lag {l}s"))
+                                            .unwrap_or_default()
+                                    ),
+                                ),
+                                None => (true, "not a member of its group's set".to_string()),
+                            },
+                            Err(err) => (mongo.is_running().await, err.to_string()),
+                        }
+                    }
                 }
             });
             terminal::print(&format!(
@@ -120,4 +173,8 @@ pub(crate) fn run(global: &GlobalArgs, style: Style) -> Result<ExitCode, CliErro
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn yes_no(running: bool) -> &'static str {
+    if running { "running" } else { "STOPPED" }
 }

@@ -121,6 +121,10 @@ impl Dialect {
             "log_bin = binlog".to_string(),
             "skip_name_resolve = ON".to_string(),
             format!("log_error = {}", paths.log_file),
+            // Servers initialised at the same moment collide on temporary
+            // table names in a shared /tmp (seen with mariadb-install-db:
+            // "Unknown table 'mysql.tmp_user_sys'"), so each has its own.
+            format!("tmpdir = {}", paths.tmp_dir),
             "innodb_buffer_pool_size = 64M".to_string(),
         ];
         if self.mariadb() {
@@ -367,6 +371,7 @@ pub struct ConfigPaths<'a> {
     pub socket: &'a str,
     pub pid_file: &'a str,
     pub log_file: &'a str,
+    pub tmp_dir: &'a str,
 }
 
 #[derive(Debug, Clone, Copy)]

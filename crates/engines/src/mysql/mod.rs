@@ -113,6 +113,8 @@ impl MysqlServer {
     fn write_config(&self) -> Result<(), EngineError> {
         self.provider.private_dir(&self.dir())?;
         self.provider.private_dir(&self.dir().join("run"))?;
+        self.provider.private_dir(&self.dir().join("tmp"))?;
+        let tmp = self.dir().join("tmp").display().to_string();
         let (data, socket, pid, log) = (
             self.data_dir().display().to_string(),
             self.socket().display().to_string(),
@@ -125,6 +127,7 @@ impl MysqlServer {
                 socket: &socket,
                 pid_file: &pid,
                 log_file: &log,
+                tmp_dir: &tmp,
             },
             self.port,
         );
@@ -211,7 +214,9 @@ impl MysqlServer {
             install
                 .arg(format!("--defaults-file={}", self.config_file().display()))
                 .args(self.dialect.install_args());
-            run(install, &program_name(installer)).await?;
+            run(install, &program_name(installer))
+                .await
+                .map_err(|error| with_log(error, &self.dir().join("mysqld.log")))?;
         }
         self.ensure_running(admin_password).await?;
         self.ensure_accounts(
@@ -520,6 +525,27 @@ impl MysqlServer {
                     .flatten()
             })
         }))
+    }
+}
+
+/// The server's own log says why an initialisation failed; the tool's
+/// output only says that it did.
+fn with_log(error: EngineError, log: &Path) -> EngineError {
+    match error {
+        EngineError::Command {
+            command,
+            status,
+            stderr,
+        } => EngineError::Command {
+            command,
+            status,
+            stderr: format!(
+                "{}\nserver log: {}",
+                stderr.lines().next().unwrap_or(""),
+                log_tail(log)
+            ),
+        },
+        other => other,
     }
 }
 

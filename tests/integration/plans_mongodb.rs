@@ -1,0 +1,138 @@
+//! MongoDB's plan shape, from its engine rules: members join by initial
+//! sync (no backup step), and a replica set always has an odd number of
+//! members, dbgroups adding one when the manifest declares an even count.
+
+use std::collections::BTreeMap;
+
+use dbgroups_plan::render::text;
+use dbgroups_plan::{Intents, ObservedFacts, Plan, StepKind};
+use dbgroups_state::AppState;
+use insta::assert_snapshot;
+
+use crate::common::{FAKE_PASSWORD_PREFIX, applied, fake_apply, plan_with};
+
+/// A MongoDB group declaring `servers`, plus the managed backups a scale
+/// up needs.
+fn manifest(servers: &[&str]) -> String {
+    let mut text = String::from(
+        "application: shop\nmongodb:\n  configuration: { version: \"7.0\" }\n  backups: { managed: true }\n  servers:\n",
+    );
+    for server in servers {
+        text.push_str(&format!("    - server: {{ unique_name: {server} }}\n"));
+    }
+    text
+}
+
+fn plan(text: &str, state: Option<&AppState>) -> (Plan, AppState) {
+    plan_with(
+        text,
+        state,
+        &BTreeMap::new(),
+        &ObservedFacts::offline(),
+        &Intents::default(),
+    )
+}
+
+fn members(state: &AppState) -> Vec<String> {
+    state
+        .groups
+        .iter()
+        .flat_map(|g| g.servers.iter().map(|s| s.unique_name.clone()))
+        .collect()
+}
+
+fn rendered(plan: &Plan) -> String {
+    let text = text::render(plan);
+    assert!(!text.contains(FAKE_PASSWORD_PREFIX), "a password is shown");
+    text
+}
+
+#[test]
+fn a_new_group_of_two_gets_a_third_member_and_says_so() {
+    let (plan, expected) = plan(&manifest(&["mongo-a", "mongo-b"]), None);
+    assert_eq!(
+        members(&expected),
+        ["mongo-a", "mongo-b", "default-odd-member"]
+    );
+    assert!(
+        plan.changes[0]
+            .reason
+            .contains("default-odd-member is added by dbgroups (not declared) so the replica set has an odd number of members"),
+        "{}",
+        plan.changes[0].reason
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| !matches!(s.kind, StepKind::Backup { .. } | StepKind::Restore { .. })),
+        "members copy their data by initial sync, not from a backup"
+    );
+    let joins = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(&s.kind, StepKind::Enslave { master, .. } if master == "mongo-a"))
+        .count();
+    assert_eq!(joins, 2, "both other members join the first one's set");
+    assert!(
+        expected.environment.contains_key("MONGODB_ADDRESSES"),
+        "the replica set's members are in the environment"
+    );
+    assert_snapshot!("mongodb_new_even_group.text", rendered(&plan));
+}
+
+#[test]
+fn scaling_one_member_to_two_adds_two() {
+    let state = applied(&manifest(&["mongo-a"]));
+    let (plan, expected) = plan(&manifest(&["mongo-a", "mongo-b"]), Some(&state));
+    assert_eq!(
+        members(&expected),
+        ["mongo-a", "mongo-b", "default-odd-member"]
+    );
+    assert_snapshot!("mongodb_scale_up_to_even.text", rendered(&plan));
+    // Applied, the next plan has nothing to do.
+    let after = fake_apply(&expected, "lineage-test");
+    let (again, _) = plan_with(
+        &manifest(&["mongo-a", "mongo-b"]),
+        Some(&after),
+        &BTreeMap::new(),
+        &ObservedFacts::offline(),
+        &Intents::default(),
+    );
+    assert!(!again.has_changes(), "{}", text::render(&again));
+}
+
+#[test]
+fn declaring_a_third_server_retires_the_added_member() {
+    let state = applied(&manifest(&["mongo-a", "mongo-b"]));
+    assert_eq!(members(&state).len(), 3);
+    let (plan, expected) = plan(&manifest(&["mongo-a", "mongo-b", "mongo-c"]), Some(&state));
+    assert_eq!(members(&expected), ["mongo-a", "mongo-b", "mongo-c"]);
+    let removed: Vec<_> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Remove { server } => Some(server.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed, ["default-odd-member"]);
+    assert_snapshot!("mongodb_odd_again.text", rendered(&plan));
+}
+
+#[test]
+fn the_added_member_never_takes_a_declared_name() {
+    let text = manifest(&["mongo-a", "default-odd-member"]);
+    let (_, expected) = plan(&text, None);
+    assert_eq!(
+        members(&expected),
+        ["mongo-a", "default-odd-member", "default-odd-member-2"]
+    );
+}
+
+#[test]
+fn an_odd_group_is_left_as_declared() {
+    let (_, expected) = plan(&manifest(&["mongo-a", "mongo-b", "mongo-c"]), None);
+    assert_eq!(members(&expected), ["mongo-a", "mongo-b", "mongo-c"]);
+    let (_, single) = plan(&manifest(&["mongo-a"]), None);
+    assert_eq!(members(&single), ["mongo-a"]);
+}
