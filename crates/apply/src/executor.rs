@@ -326,6 +326,7 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             server,
             source: (application, source_group),
             physical,
+            database,
         } => {
             // A PostgreSQL copy carries the source's roles and passwords, so
             // a group seeded from another group takes its credentials.
@@ -336,6 +337,15 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             let own = group.address();
             let is_master = group.master().is_some_and(|m| m.unique_name == server);
             let from_elsewhere = application != own_application || source_group.to_string() != own;
+            // A MySQL-family copy keeps the destination's accounts, and its
+            // data keeps the source's database name, which the group's
+            // variables then name.
+            if let Some(database) = database.filter(|_| is_master && from_elsewhere)
+                && let Some(credentials) = state.credentials.get_mut(&own)
+            {
+                credentials.database = database;
+                return;
+            }
             // A logical import keeps the destination's own roles.
             if physical
                 && is_master

@@ -27,6 +27,10 @@ pub(crate) enum Effect {
         server: String,
         source: (String, GroupAddress),
         physical: bool,
+        /// The database the data now lives in, when a logical copy kept
+        /// the source's database name (the MySQL family: its replication
+        /// events name the database).
+        database: Option<String>,
     },
     /// The server follows `master` in `application`.
     Enslaved {
@@ -334,6 +338,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let staging = ctx.provider.staging_dir(&ctx.staging_name(&backup));
             check_restore_room(&ctx, &staging, &server)?;
             let credentials = ctx.credentials(&application, group)?;
+            let mut restored_database = None;
             match engine {
                 // A logical dump (an import) goes into the running server's
                 // own database; a physical backup replaces its data files.
@@ -347,10 +352,26 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     .await?
                 }
                 Server::Postgres(pg) => pg.restore_from(&staging).await?,
-                Server::Mysql(mariadb) => {
-                    mariadb
-                        .restore_dump(&staging, &admin_password(credentials)?)
-                        .await?
+                // The dump recreates the source's database under its own
+                // name (replication events name it); the group's user is
+                // given it.
+                Server::Mysql(mysql) => {
+                    let admin = admin_password(credentials)?;
+                    mysql.restore_dump(&staging, &admin).await?;
+                    let (source_application, source_group) = backup_source(&ctx, &backup)?;
+                    let source_database = ctx
+                        .application_state(&source_application)
+                        .and_then(|s| s.credentials.get(&source_group.to_string()))
+                        .map(|c| c.database.clone())
+                        .ok_or_else(|| {
+                            missing(format!("no credentials recorded for {source_group}"))
+                        })?;
+                    if source_database != credentials.database {
+                        mysql
+                            .grant_database(&admin, &credentials.username, &source_database)
+                            .await?;
+                    }
+                    restored_database = Some(source_database);
                 }
                 Server::Redis(redis) => {
                     redis
@@ -369,6 +390,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 server,
                 source,
                 physical,
+                database: restored_database,
             })
         }
         StepKind::Enslave {

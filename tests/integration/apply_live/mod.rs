@@ -5,6 +5,8 @@
 mod basics;
 mod changes;
 mod faults;
+mod mariadb;
+mod mongodb;
 
 use crate::cli::dbgroups_in;
 use crate::common::repo_path;
@@ -66,6 +68,22 @@ impl Drop for Servers {
                             port,
                         ) {
                             let _ = runtime.block_on(mariadb.ensure_stopped(&admin));
+                        }
+                    }
+                    dbgroups_manifest::DbType::Mongodb => {
+                        let admin = state
+                            .credentials
+                            .get(&group.address())
+                            .and_then(|c| c.admin_password.as_ref())
+                            .map(|p| p.expose().to_string())
+                            .unwrap_or_default();
+                        if let Ok(mongo) = dbgroups_engines::MongoServer::new(
+                            &provider,
+                            &server.unique_name,
+                            &group.version,
+                            port,
+                        ) {
+                            let _ = runtime.block_on(mongo.ensure_stopped(&admin));
                         }
                     }
                     _ => {

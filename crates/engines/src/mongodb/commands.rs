@@ -37,7 +37,7 @@ pub fn with_member(config: &Document, host: &str) -> Result<Option<Document>, St
         .max()
         .map_or(0, |id| id + 1);
     let mut updated = members.to_vec();
-    updated.push(doc! { "_id": next_id, "host": host });
+    updated.push(doc! { "_id": int(next_id), "host": host });
     Ok(Some(next_version(config, updated)?))
 }
 
@@ -67,7 +67,7 @@ fn next_version(config: &Document, members: Vec<Document>) -> Result<Document, S
         .and_then(as_i64)
         .ok_or("the replica set config has no version")?;
     let mut updated = config.clone();
-    updated.insert("version", version + 1);
+    updated.insert("version", int(version + 1));
     updated.insert(
         "members",
         members.into_iter().map(Bson::Document).collect::<Vec<_>>(),
@@ -91,6 +91,11 @@ fn members(config: &Document) -> Result<Vec<Document>, String> {
 
 fn member_host(member: &Document) -> Option<&str> {
     member.get_str("host").ok()
+}
+
+/// The server writes these numbers as 32-bit ints; they are sent back so.
+fn int(value: i64) -> Bson {
+    i32::try_from(value).map_or(Bson::Int64(value), Bson::Int32)
 }
 
 fn as_i64(value: &Bson) -> Option<i64> {

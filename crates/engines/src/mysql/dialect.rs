@@ -230,18 +230,34 @@ impl Dialect {
             });
             args.push("--set-gtid-purged=ON".into());
         }
-        args.extend(["--routines", "--triggers", "--events", "--databases"].map(String::from));
+        // --add-drop-database: the destination's data is replaced, not
+        // merged (tables only it had would otherwise survive).
+        args.extend(
+            [
+                "--routines",
+                "--triggers",
+                "--events",
+                "--add-drop-database",
+                "--databases",
+            ]
+            .map(String::from),
+        );
         args.push(database.to_string());
         args
     }
 
-    /// Statements run on a new replica before its dump is loaded. MySQL
-    /// applies a dump's GTID_PURGED only over an empty GTID history
-    /// (ER_CANT_SET_GTID_PURGED_WHEN_GTID_EXECUTED_IS_NOT_EMPTY); the
-    /// replica is new and its data is being replaced, so it is cleared.
+    /// Statements run on a server before a dump replaces its data: its own
+    /// binary log and GTID history go too. MySQL applies a dump's
+    /// GTID_PURGED only over an empty history
+    /// (ER_CANT_SET_GTID_PURGED_WHEN_GTID_EXECUTED_IS_NOT_EMPTY). On MariaDB
+    /// with gtid_strict_mode, a replica whose binlog holds its own writes
+    /// (say, from before it was enslaved) refuses its master's events as
+    /// "out-of-order" GTIDs. Only a server whose data is being replaced
+    /// runs this, and only a single-server group or a slave can be one, so
+    /// no replica of it loses the history.
     pub fn before_restore(&self) -> Vec<String> {
         if self.mariadb() {
-            Vec::new()
+            vec!["RESET MASTER".into()]
         } else if self.series >= (8, 4) {
             vec!["RESET BINARY LOGS AND GTIDS".into()]
         } else {

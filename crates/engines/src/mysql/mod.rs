@@ -69,13 +69,27 @@ impl MysqlServer {
         })?;
         let programs = dialect.programs();
         let find = |program: &str| {
-            find_program(program).ok_or_else(|| EngineError::MissingBinary {
-                program: program.into(),
-                engine: engine.to_string(),
-                version: version.into(),
-                looked: "PATH, /usr/sbin and /usr/local/sbin".into(),
-                remedy: dialect.availability().remedy.into(),
-            })
+            let found = find_program(program);
+            // Debian's MariaDB installs `mysqld`, `mysql` and `mysqldump`
+            // as links to its own programs, which speak another dialect.
+            let mariadb_in_disguise = engine != Engine::Mariadb
+                && found.as_ref().is_some_and(|path| is_mariadb_program(path));
+            match found {
+                Some(path) if !mariadb_in_disguise => Ok(path),
+                _ => Err(EngineError::MissingBinary {
+                    program: program.into(),
+                    engine: engine.to_string(),
+                    version: version.into(),
+                    looked: if mariadb_in_disguise {
+                        format!(
+                            "PATH, /usr/sbin and /usr/local/sbin; the {program} found is MariaDB's"
+                        )
+                    } else {
+                        "PATH, /usr/sbin and /usr/local/sbin".into()
+                    },
+                    remedy: dialect.availability().remedy.into(),
+                }),
+            }
         };
         Ok(Self {
             provider: provider.clone(),
@@ -427,6 +441,25 @@ impl MysqlServer {
         result.map(drop)
     }
 
+    /// Gives the application's account a database that a copy brought
+    /// under another name. Kept out of the binary log like the set-up.
+    pub async fn grant_database(
+        &self,
+        admin_password: &str,
+        username: &str,
+        database: &str,
+    ) -> Result<(), EngineError> {
+        let (username, database) = (checked(username)?, checked(database)?);
+        self.root_query(
+            admin_password,
+            &[
+                "SET SESSION sql_log_bin = 0".into(),
+                format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
+            ],
+        )
+        .await
+    }
+
     async fn root_query(
         &self,
         admin_password: &str,
@@ -526,6 +559,15 @@ impl MysqlServer {
             })
         }))
     }
+}
+
+/// Whether a program is MariaDB's under a MySQL name (a link to `mariadbd`,
+/// `mariadb` or `mariadb-dump`).
+pub fn is_mariadb_program(path: &Path) -> bool {
+    std::fs::canonicalize(path)
+        .ok()
+        .and_then(|real| real.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .is_some_and(|name| name.starts_with("mariadb"))
 }
 
 /// The server's own log says why an initialisation failed; the tool's

@@ -1,0 +1,516 @@
+//! `dbgroups apply` on real MariaDB servers: each change of issue 5's list,
+//! checked by reading rows back through a client.
+
+use mysql_async::prelude::Queryable;
+
+use super::*;
+
+/// A MariaDB group `default` (managed backups) holding `db-main`, and a
+/// single-server group `reporting`.
+const TWO_MARIADB_GROUPS: &str = r#"
+application: shop
+mysql:
+  groups:
+    default:
+      configuration: { engine: mariadb, version: "10.11" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: db-main }
+    reporting:
+      configuration: { engine: mariadb, version: "10.11" }
+      servers:
+        - server: { unique_name: db-report }
+"#;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn apply(dir: &Path) {
+    let applied = dbgroups_in(dir, &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+}
+
+fn converged(dir: &Path, manifest: &str) {
+    let replan = dbgroups_in(dir, &["plan", "-f", manifest, "--detailed-exitcode"]);
+    assert_eq!(
+        replan.code, 0,
+        "converged:\n{}\n{}",
+        replan.stdout, replan.stderr
+    );
+}
+
+/// The application's connection to a server, as its variables describe it.
+async fn connect(state: &AppState, group: &str, server: &str) -> mysql_async::Conn {
+    let credentials = &state.credentials[group];
+    mysql_async::Conn::new(
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port(state, server))
+            .user(Some(credentials.username.clone()))
+            .pass(Some(password(state, group)))
+            .db_name(Some(credentials.database.clone())),
+    )
+    .await
+    .expect("the application connects")
+}
+
+async fn count(conn: &mut mysql_async::Conn, table: &str) -> Option<i64> {
+    conn.query_first(format!("SELECT COUNT(*) FROM {table}"))
+        .await
+        .unwrap_or(None)
+}
+
+/// Polls until `table` holds `expected` rows (replication is asynchronous).
+async fn wait_for_count(conn: &mut mysql_async::Conn, table: &str, expected: i64) -> Option<i64> {
+    let mut seen = None;
+    for _ in 0..150 {
+        seen = count(conn, table).await;
+        if seen == Some(expected) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+/// The server's process id, from its pid file: unchanged means the server
+/// was not restarted.
+fn pid_of(dir: &Path, server: &str) -> String {
+    std::fs::read_to_string(dir.join(format!(".dbgroups/servers/{server}/run/mysqld.pid")))
+        .expect("pid file")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), TWO_MARIADB_GROUPS);
+    apply(dir.path());
+    let first = state(dir.path());
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut master = connect(&first, "mysql.default", "db-main").await;
+        master
+            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
+            .await
+            .expect("creates");
+        master
+            .query_drop("INSERT INTO orders SELECT seq FROM seq_1_to_500")
+            .await
+            .expect("existing data");
+        let mut report = connect(&first, "mysql.reporting", "db-report").await;
+        report
+            .query_drop("CREATE TABLE stale (id INT); INSERT INTO stale VALUES (1)")
+            .await
+            .expect("old data on the replica-to-be, in its own binary log");
+    });
+    let master_pid = pid_of(dir.path(), "db-main");
+
+    // Scale up a group that holds data.
+    let scaled_manifest = TWO_MARIADB_GROUPS.replace(
+        "        - server: { unique_name: db-main }\n",
+        "        - server: { unique_name: db-main }\n        - server: { unique_name: db-replica-1 }\n",
+    );
+    set_manifest(dir.path(), &scaled_manifest);
+    apply(dir.path());
+    let second = state(dir.path());
+    runtime.block_on(async {
+        let mut master = connect(&second, "mysql.default", "db-main").await;
+        master
+            .query_drop("INSERT INTO orders SELECT seq FROM seq_501_to_600")
+            .await
+            .expect("later writes");
+        let mut slave = connect(&second, "mysql.default", "db-replica-1").await;
+        assert_eq!(
+            wait_for_count(&mut slave, "orders", 600).await,
+            Some(600),
+            "existing and later rows are on the new slave"
+        );
+    });
+    assert_eq!(
+        pid_of(dir.path(), "db-main"),
+        master_pid,
+        "the master was not restarted"
+    );
+
+    // Replication between groups: reporting's data is replaced by default's.
+    let replicating = scaled_manifest.replace(
+        "    reporting:\n      configuration: { engine: mariadb, version: \"10.11\" }\n",
+        "    reporting:\n      configuration: { engine: mariadb, version: \"10.11\" }\n      replicate_from: default\n",
+    );
+    set_manifest(dir.path(), &replicating);
+    let enabled = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(enabled.code, 0, "{}\n{}", enabled.stdout, enabled.stderr);
+    assert!(
+        enabled.stdout.contains("all data on db-report is replaced"),
+        "{}",
+        enabled.stdout
+    );
+    let third = state(dir.path());
+    runtime.block_on(async {
+        let mut report = connect(&third, "mysql.reporting", "db-report").await;
+        assert_eq!(wait_for_count(&mut report, "orders", 600).await, Some(600));
+        assert_eq!(
+            count(&mut report, "stale").await,
+            None,
+            "the replica's own table is gone"
+        );
+        let mut master = connect(&third, "mysql.default", "db-main").await;
+        master
+            .query_drop("INSERT INTO orders VALUES (601)")
+            .await
+            .expect("writes");
+        assert_eq!(
+            wait_for_count(&mut report, "orders", 601).await,
+            Some(601),
+            "writes flow to the other group, past the replica's own old GTIDs"
+        );
+    });
+    converged(dir.path(), "manifest.yml");
+
+    // Disable replication: reporting keeps its data and becomes writable.
+    set_manifest(dir.path(), &scaled_manifest);
+    apply(dir.path());
+    let fourth = state(dir.path());
+    runtime.block_on(async {
+        let mut report = connect(&fourth, "mysql.reporting", "db-report").await;
+        report
+            .query_drop("INSERT INTO orders VALUES (9999)")
+            .await
+            .expect("writable after detach");
+        let mut master = connect(&fourth, "mysql.default", "db-main").await;
+        master
+            .query_drop("INSERT INTO orders VALUES (602)")
+            .await
+            .expect("writes");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let followed: Option<i64> = report
+            .query_first("SELECT COUNT(*) FROM orders WHERE id = 602")
+            .await
+            .expect("reads");
+        assert_eq!(followed, Some(0), "it no longer follows");
+        assert_eq!(
+            count(&mut report, "orders").await,
+            Some(602),
+            "it kept its data (601 + its own row)"
+        );
+    });
+    assert_eq!(
+        pid_of(dir.path(), "db-main"),
+        master_pid,
+        "no step restarted the master"
+    );
+    converged(dir.path(), "manifest.yml");
+}
+
+#[test]
+fn a_broken_mariadb_slave_is_planned_for_resync_and_repaired() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n",
+    );
+    apply(dir.path());
+    let recorded = state(dir.path());
+    let admin = recorded.credentials["mysql.default"]
+        .admin_password
+        .as_ref()
+        .expect("admin")
+        .expose()
+        .to_string();
+    let runtime = runtime();
+    runtime.block_on(async {
+        // A row only the slave has, then the same key from the master: the
+        // SQL thread stops on a duplicate key, as a drifted replica does.
+        let slave = dbgroups_engines::MysqlServer::new(
+            &LocalProvider::inspect(&dir.path().join(".dbgroups")).expect("provider"),
+            dbgroups_manifest::Engine::Mariadb,
+            "10.11",
+            "db-replica-1",
+            port(&recorded, "db-replica-1"),
+        )
+        .expect("installed");
+        let mut master = connect(&recorded, "mysql.default", "db-main").await;
+        master
+            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
+            .await
+            .expect("creates");
+        let mut replica = connect(&recorded, "mysql.default", "db-replica-1").await;
+        wait_for_count(&mut replica, "orders", 0).await;
+        slave_write(&dir, &admin).await;
+        master
+            .query_drop("INSERT INTO orders VALUES (1)")
+            .await
+            .expect("writes");
+        for _ in 0..100 {
+            let status = slave.replication(&admin).await.expect("status");
+            if status.is_some_and(|s| !s.sql_running) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+
+    let planned = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(planned.code, 2, "{}\n{}", planned.stdout, planned.stderr);
+    assert!(
+        planned
+            .stdout
+            .contains("~ re-synchronise db-replica-1 in mysql.default"),
+        "{}",
+        planned.stdout
+    );
+    assert!(
+        planned.stdout.contains("Duplicate entry"),
+        "the plan quotes MariaDB's reason:\n{}",
+        planned.stdout
+    );
+    let status = dbgroups_in(dir.path(), &["status"]);
+    assert!(
+        status.stdout.contains("SQL thread STOPPED"),
+        "{}",
+        status.stdout
+    );
+
+    // Refreshed again, apply finds the same broken slave and re-seeds it.
+    let repaired = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(repaired.code, 0, "{}\n{}", repaired.stdout, repaired.stderr);
+    assert!(
+        repaired.stdout.contains("dump:db-main"),
+        "{}",
+        repaired.stdout
+    );
+    runtime.block_on(async {
+        let mut master = connect(&recorded, "mysql.default", "db-main").await;
+        master
+            .query_drop("INSERT INTO orders VALUES (2), (3)")
+            .await
+            .expect("writes");
+        let mut replica = connect(&recorded, "mysql.default", "db-replica-1").await;
+        assert_eq!(
+            wait_for_count(&mut replica, "orders", 3).await,
+            Some(3),
+            "the re-seeded slave holds the master's rows and follows again"
+        );
+    });
+    converged(dir.path(), "manifest.yml");
+}
+
+/// Writes a row on the slave as root, past `read_only`, the way a drifted
+/// replica gets rows its master does not have.
+async fn slave_write(dir: &tempfile::TempDir, admin: &str) {
+    let socket = dir
+        .path()
+        .join(".dbgroups/servers/db-replica-1/run/mysqld.sock");
+    let mut root = mysql_async::Conn::new(
+        mysql_async::OptsBuilder::default()
+            .socket(Some(socket.display().to_string()))
+            .prefer_socket(true)
+            .user(Some("root"))
+            .pass(Some(admin.to_string()))
+            .db_name(Some("shop")),
+    )
+    .await
+    .expect("root over the socket");
+    root.query_drop("SET SESSION sql_log_bin = 0; INSERT INTO orders VALUES (1)")
+        .await
+        .expect("a row only the slave has");
+}
+
+#[test]
+fn mariadb_replication_between_applications_and_an_import() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _servers = (
+        Servers {
+            state_dir: dir.path().join(".dbgroups"),
+        },
+        AnalyticsServers {
+            state_dir: dir.path().join(".dbgroups"),
+        },
+    );
+    std::fs::write(
+        dir.path().join("shop.yml"),
+        "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  servers:\n    - server: { unique_name: shop-db }\n",
+    )
+    .expect("write");
+    let shop = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "-f",
+            "shop.yml",
+            "--auto-approve",
+            "--refresh=false",
+        ],
+    );
+    assert_eq!(shop.code, 0, "{}", shop.stderr);
+    let shop_state = state(dir.path());
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut master = connect(&shop_state, "mysql.default", "shop-db").await;
+        master
+            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders SELECT seq FROM seq_1_to_50")
+            .await
+            .expect("writes");
+    });
+
+    // analytics follows shop's group, and imports a one-time copy into a
+    // second group.
+    std::fs::write(
+        dir.path().join("analytics.yml"),
+        "application: analytics\nmysql:\n  groups:\n    live:\n      configuration: { engine: mariadb, version: \"10.11\" }\n      replicate_from: { application: shop, group: default }\n      servers:\n        - server: { unique_name: analytics-live }\n    snapshot:\n      configuration: { engine: mariadb, version: \"11.4\" }\n      import_from: { application: shop, group: default }\n      servers:\n        - server: { unique_name: analytics-snapshot }\n",
+    )
+    .expect("write");
+    let analytics = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "-f",
+            "analytics.yml",
+            "--auto-approve",
+            "--refresh=false",
+        ],
+    );
+    if analytics.stderr.contains("11.4") && analytics.stderr.contains("not installed") {
+        panic!("{}", analytics.stderr);
+    }
+    assert_eq!(
+        analytics.code, 0,
+        "{}\n{}",
+        analytics.stdout, analytics.stderr
+    );
+    let analytics_state = DirectoryStore::new(dir.path().join(".dbgroups"))
+        .load("analytics")
+        .expect("loads")
+        .expect("recorded");
+    assert_eq!(
+        analytics_state.credentials["mysql.live"].database, "shop",
+        "the copy keeps shop's database name, which replication events use"
+    );
+    runtime.block_on(async {
+        let mut live = connect(&analytics_state, "mysql.live", "analytics-live").await;
+        assert_eq!(wait_for_count(&mut live, "orders", 50).await, Some(50));
+        let mut snapshot = connect(&analytics_state, "mysql.snapshot", "analytics-snapshot").await;
+        assert_eq!(
+            count(&mut snapshot, "orders").await,
+            Some(50),
+            "the import copied the rows"
+        );
+        let mut master = connect(&shop_state, "mysql.default", "shop-db").await;
+        master
+            .query_drop("INSERT INTO orders VALUES (51)")
+            .await
+            .expect("writes");
+        assert_eq!(
+            wait_for_count(&mut live, "orders", 51).await,
+            Some(51),
+            "writes flow across applications"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(
+            count(&mut snapshot, "orders").await,
+            Some(50),
+            "an import is a one-time copy, not replication"
+        );
+        snapshot
+            .query_drop("INSERT INTO orders VALUES (1000)")
+            .await
+            .expect("the imported group is writable");
+    });
+    converged(dir.path(), "analytics.yml");
+}
+
+#[test]
+fn a_mariadb_apply_killed_mid_restore_is_finished_by_the_next_apply() {
+    let (dir, _servers) = quickstart();
+    let one = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n";
+    set_manifest(dir.path(), one);
+    apply(dir.path());
+    let recorded = state(dir.path());
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut master = connect(&recorded, "mysql.default", "db-main").await;
+        master
+            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(200))")
+            .await
+            .expect("creates");
+        // Enough rows that the restore takes a moment to load.
+        master
+            .query_drop("INSERT INTO orders SELECT seq, REPEAT('x', 200) FROM seq_1_to_200000")
+            .await
+            .expect("writes");
+    });
+    set_manifest(
+        dir.path(),
+        &one.replace(
+            "    - server: { unique_name: db-main }\n",
+            "    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n",
+        ),
+    );
+    let (mut child, _, _) = apply_until(dir.path(), "start  restore:db-replica-1");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let crashed = state(dir.path());
+    assert!(crashed.journal.is_some(), "the crash left the journal");
+    assert!(
+        crashed.server("db-replica-1").is_none(),
+        "the unfinished slave is not a member yet"
+    );
+
+    apply(dir.path());
+    let finished = state(dir.path());
+    assert!(finished.journal.is_none());
+    runtime.block_on(async {
+        let mut master = connect(&finished, "mysql.default", "db-main").await;
+        master
+            .query_drop("INSERT INTO orders VALUES (200001, 'after')")
+            .await
+            .expect("writes");
+        let mut slave = connect(&finished, "mysql.default", "db-replica-1").await;
+        assert_eq!(
+            wait_for_count(&mut slave, "orders", 200_001).await,
+            Some(200_001),
+            "every row, once, after the resume"
+        );
+    });
+    converged(dir.path(), "manifest.yml");
+}
+
+/// MySQL 8 is not packaged by Debian, and Debian's `mysqld` is a link to
+/// MariaDB's server: a MySQL group is refused with where to get MySQL,
+/// never run on MariaDB. Where a real MySQL is installed, the group is
+/// built instead, and the test checks that.
+#[test]
+fn a_mysql_group_is_refused_with_where_to_get_mysql_unless_mysql_is_installed() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nmysql:\n  configuration: { engine: mysql, version: \"8.4\" }\n  servers:\n    - server: { unique_name: db-main }\n",
+    );
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    let real_mysql = dbgroups_engines::find_program("mysqld")
+        .is_some_and(|path| !dbgroups_engines::mysql::is_mariadb_program(&path));
+    if real_mysql {
+        assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+        return;
+    }
+    assert_eq!(applied.code, 1, "{}\n{}", applied.stdout, applied.stderr);
+    assert!(
+        applied
+            .stderr
+            .contains("mysqld for mysql 8.4 is not installed"),
+        "{}",
+        applied.stderr
+    );
+    assert!(
+        applied.stderr.contains("repo.mysql.com"),
+        "{}",
+        applied.stderr
+    );
+}
