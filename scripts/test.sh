@@ -10,3 +10,5 @@ ensure_database_servers
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The benchmarks' quick versions, so they do not rot; no timing is asserted.
+cargo bench --locked --bench plan_scale -- --quick

@@ -154,7 +154,7 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
         let staging = provider.staging_dir("backup-pg-main");
         master.backup_to(&staging, &replication).await.expect("pg_basebackup");
         master.backup_to(&staging, &replication).await.expect("a finished backup is not taken again");
-        slave.restore_from(&staging).await.expect("restore");
+        slave.restore_from(&staging, false).await.expect("restore");
         slave.enslave_to(&master, &superuser, &replication).await.expect("enslave");
 
         on_master.batch_execute("INSERT INTO orders SELECT generate_series(1001, 1500);").await.expect("later rows");

@@ -58,6 +58,9 @@ pub(crate) struct StepContext {
     pub(crate) provider: LocalProvider,
     pub(crate) state: AppState,
     pub(crate) others: Arc<BTreeMap<String, AppState>>,
+    /// How many restore steps of the plan read each backup: a backup with
+    /// one reader is moved into place instead of copied.
+    pub(crate) restores: Arc<BTreeMap<String, usize>>,
 }
 
 /// A server of either engine that is live today.
@@ -351,7 +354,10 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     )
                     .await?
                 }
-                Server::Postgres(pg) => pg.restore_from(&staging).await?,
+                Server::Postgres(pg) => {
+                    let sole_user = ctx.restores.get(&backup).copied() == Some(1);
+                    pg.restore_from(&staging, sole_user).await?
+                }
                 // The dump recreates the source's database under its own
                 // name (replication events name it); the group's user is
                 // given it.

@@ -394,7 +394,10 @@ impl PostgresServer {
     }
 
     /// Replaces this server's data with a backup, keeping its own settings.
-    pub async fn restore_from(&self, staging: &Path) -> Result<(), EngineError> {
+    /// `take`: this server is the backup's only user, so the backup becomes
+    /// its data directory by rename (no second pass over the data) when
+    /// both are on one filesystem; otherwise the backup is copied.
+    pub async fn restore_from(&self, staging: &Path, take: bool) -> Result<(), EngineError> {
         self.ensure_stopped().await?;
         self.provider.private_dir(&self.dir())?;
         self.provider.private_dir(&self.socket_dir())?;
@@ -402,9 +405,12 @@ impl PostgresServer {
             std::fs::remove_dir_all(self.data_dir())
                 .map_err(io("remove the old data in", self.data_dir()))?;
         }
-        let mut copy = self.provider.command(Path::new("/bin/cp"));
-        copy.arg("-a").arg(staging).arg(self.data_dir());
-        run(copy, "cp -a").await?;
+        let renamed = take && std::fs::rename(staging, self.data_dir()).is_ok();
+        if !renamed {
+            let mut copy = self.provider.command(Path::new("/bin/cp"));
+            copy.arg("-a").arg(staging).arg(self.data_dir());
+            run(copy, "cp -a").await?;
+        }
         // The copy carries the master's own settings (its port); write ours.
         for leftover in ["standby.signal", "postmaster.pid", "backup_manifest"] {
             let _ = std::fs::remove_file(self.data_dir().join(leftover));
