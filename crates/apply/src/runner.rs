@@ -503,7 +503,23 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let (engine, group) = ctx.recorded_server(&application, &server)?;
             let credentials = ctx.credentials(&application, group)?;
             match engine {
-                Server::Postgres(pg) => pg.ensure_stopped().await?,
+                // A slave's slot on its master goes with it.
+                Server::Postgres(pg) => {
+                    pg.ensure_stopped().await?;
+                    let master = group
+                        .master()
+                        .filter(|m| m.unique_name != server)
+                        .and_then(|m| Some((m.unique_name.as_str(), m.port?)));
+                    if let Some((name, port)) = master {
+                        let master =
+                            PostgresServer::new(&ctx.provider, name, &group.version, port)?;
+                        if master.is_running().await {
+                            master
+                                .drop_slot_of(&server, &admin_password(credentials)?)
+                                .await?;
+                        }
+                    }
+                }
                 Server::Redis(redis) => redis.ensure_stopped(&app_password(credentials)?).await?,
                 // rs.remove first: a stopped member left in the set would
                 // still count towards its majority.

@@ -523,17 +523,33 @@ impl PostgresServer {
         self.write_configuration()?;
         let _ = std::fs::remove_file(self.passfile());
         if let Some((master, master_password)) = old_master
-            && let Ok(client) = master.connect(SUPERUSER, master_password, "postgres").await
+            && master.is_running().await
         {
-            let slot = slot_name(&self.name);
-            client
-                .execute(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
-                    &[&slot],
-                )
-                .await
-                .map_err(|source| EngineError::Postgres { port: master.port, source })?;
+            master.drop_slot_of(&self.name, master_password).await?;
         }
+        Ok(())
+    }
+
+    /// Drops the replication slot a replica of this master used, once the
+    /// replica has let go of it. A slot nobody reads keeps every WAL segment
+    /// from then on, until the master's disk is full.
+    pub async fn drop_slot_of(
+        &self,
+        replica: &str,
+        admin_password: &str,
+    ) -> Result<(), EngineError> {
+        let client = self.connect(SUPERUSER, admin_password, "postgres").await?;
+        let slot = slot_name(replica);
+        client
+            .execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+                &[&slot],
+            )
+            .await
+            .map_err(|source| EngineError::Postgres {
+                port: self.port,
+                source,
+            })?;
         Ok(())
     }
 

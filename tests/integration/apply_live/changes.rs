@@ -451,3 +451,78 @@ fn an_import_into_a_new_group_copies_the_data_and_leaves_no_replication() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+#[test]
+fn removing_a_slave_stops_it_deletes_its_data_and_drops_its_slot_on_the_master() {
+    let (dir, _servers) = quickstart();
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let recorded = state(dir.path());
+    let admin = recorded.credentials["postgresql.default"]
+        .admin_password
+        .as_ref()
+        .expect("admin")
+        .expose()
+        .to_string();
+    let main_port = port(&recorded, "pg-main");
+    let slots = |runtime: &tokio::runtime::Runtime| -> i64 {
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::Config::new()
+                .host("127.0.0.1")
+                .port(main_port)
+                .user("postgres")
+                .password(&admin)
+                .dbname("postgres")
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("connects");
+            tokio::spawn(connection);
+            client
+                .query_one("SELECT count(*) FROM pg_replication_slots", &[])
+                .await
+                .expect("reads")
+                .get(0)
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    assert_eq!(slots(&runtime), 1, "the slave streams through a slot");
+
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.yml"))
+        .expect("read")
+        .replace(
+            "        - server: { unique_name: pg-replica-1 } # the rest = slaves in the group\n",
+            "",
+        );
+    set_manifest(dir.path(), &manifest);
+    let removed = dbgroups_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--remove-server",
+            "pg-replica-1",
+        ],
+    );
+    assert_eq!(removed.code, 0, "{}\n{}", removed.stdout, removed.stderr);
+    assert!(
+        !dir.path().join(".dbgroups/servers/pg-replica-1").exists(),
+        "its data directory is deleted"
+    );
+    assert_eq!(
+        slots(&runtime),
+        0,
+        "no slot is left to hold WAL on the master forever"
+    );
+    let env = std::fs::read_to_string(dir.path().join(".dbgroups/env/shop.env")).expect("env");
+    assert!(
+        env.contains("POSTGRESQL_SLAVE_ADDRESSES=\n")
+            || env.contains("POSTGRESQL_SLAVE_ADDRESSES=\"\"\n"),
+        "{env}"
+    );
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}

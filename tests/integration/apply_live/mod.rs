@@ -23,10 +23,17 @@ pub(super) struct Servers {
 
 impl Drop for Servers {
     fn drop(&mut self) {
-        let Ok(Some(state)) = DirectoryStore::new(&self.state_dir).load("shop") else {
+        stop_all(&self.state_dir, "shop");
+    }
+}
+
+/// Stops every server `application`'s state records, whatever its engine.
+fn stop_all(state_dir: &Path, application: &str) {
+    {
+        let Ok(Some(state)) = DirectoryStore::new(state_dir).load(application) else {
             return;
         };
-        let Ok((provider, _)) = LocalProvider::prepare(&self.state_dir) else {
+        let Ok((provider, _)) = LocalProvider::prepare(state_dir) else {
             return;
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -233,24 +240,7 @@ pub(super) struct AnalyticsServers {
 
 impl Drop for AnalyticsServers {
     fn drop(&mut self) {
-        let Ok(Some(state)) = DirectoryStore::new(&self.state_dir).load("analytics") else {
-            return;
-        };
-        let Ok(provider) = LocalProvider::inspect(&self.state_dir) else {
-            return;
-        };
-        for group in &state.groups {
-            for server in &group.servers {
-                if let Ok(pg) = PostgresServer::new(
-                    &provider,
-                    &server.unique_name,
-                    &group.version,
-                    server.port.unwrap_or_default(),
-                ) {
-                    pg.stop_now();
-                }
-            }
-        }
+        stop_all(&self.state_dir, "analytics");
     }
 }
 
