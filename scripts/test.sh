@@ -12,3 +12,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # The benchmarks' quick versions, so they do not rot; no timing is asserted.
 cargo bench --locked --bench plan_scale -- --quick
+ROUNDS=1 bash scripts/bench-apply.sh 1
+bash scripts/bench-refresh.sh 2 1
