@@ -364,14 +364,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 Server::Mysql(mysql) => {
                     let admin = admin_password(credentials)?;
                     mysql.restore_dump(&staging, &admin).await?;
-                    let (source_application, source_group) = backup_source(&ctx, &backup)?;
-                    let source_database = ctx
-                        .application_state(&source_application)
-                        .and_then(|s| s.credentials.get(&source_group.to_string()))
-                        .map(|c| c.database.clone())
-                        .ok_or_else(|| {
-                            missing(format!("no credentials recorded for {source_group}"))
-                        })?;
+                    let source_database = source_database(&ctx, &backup)?;
                     if source_database != credentials.database {
                         mysql
                             .grant_database(&admin, &credentials.username, &source_database)
@@ -384,10 +377,23 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         .restore_from(&staging, &app_password(credentials)?)
                         .await?
                 }
+                // Like the MySQL family: the copy keeps the source's
+                // database name, and the group's user is given it.
                 Server::Mongodb(mongo) => {
-                    mongo
-                        .restore_from(&staging, &admin_password(credentials)?)
-                        .await?
+                    let admin = admin_password(credentials)?;
+                    mongo.restore_from(&staging, &admin).await?;
+                    let source_database = source_database(&ctx, &backup)?;
+                    if source_database != credentials.database {
+                        mongo
+                            .grant_database(
+                                &admin,
+                                &credentials.username,
+                                &credentials.database,
+                                &source_database,
+                            )
+                            .await?;
+                    }
+                    restored_database = Some(source_database);
                 }
             }
             let source = backup_source(&ctx, &backup)?;
@@ -602,6 +608,15 @@ fn backup_source(ctx: &StepContext, backup: &str) -> Result<(String, GroupAddres
         application,
         GroupAddress::new(group.db_type, group.name.clone()),
     ))
+}
+
+/// The database a backup step copied, as its group records it.
+fn source_database(ctx: &StepContext, backup: &str) -> Result<String, EngineError> {
+    let (application, group) = backup_source(ctx, backup)?;
+    ctx.application_state(&application)
+        .and_then(|s| s.credentials.get(&group.to_string()))
+        .map(|c| c.database.clone())
+        .ok_or_else(|| missing(format!("no credentials recorded for {group}")))
 }
 
 /// The guard before a backup: twice the data must fit where it lands.

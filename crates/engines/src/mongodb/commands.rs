@@ -173,6 +173,11 @@ pub fn create_app_user(username: &str, password: &str, database: &str) -> Docume
     doc! { "createUser": username, "pwd": password, "roles": [{ "role": "readWrite", "db": database }] }
 }
 
+/// `grantRolesToUser`: `readWrite` on another database.
+pub fn grant_read_write(username: &str, database: &str) -> Document {
+    doc! { "grantRolesToUser": username, "roles": [{ "role": "readWrite", "db": database }] }
+}
+
 pub fn update_password(username: &str, password: &str) -> Document {
     doc! { "updateUser": username, "pwd": password }
 }

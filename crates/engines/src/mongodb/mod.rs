@@ -463,6 +463,24 @@ impl MongoServer {
         result.map(drop)
     }
 
+    /// Gives the application's user (kept in its own database) read and
+    /// write on a database a copy brought under another name.
+    pub async fn grant_database(
+        &self,
+        admin_password: &str,
+        username: &str,
+        user_database: &str,
+        database: &str,
+    ) -> Result<(), EngineError> {
+        let client = self.client(Some(admin_password))?;
+        let answer = client
+            .database(user_database)
+            .run_command(commands::grant_read_write(username, database))
+            .await;
+        client.shutdown().await;
+        answer.map(drop).map_err(|e| self.error(e))
+    }
+
     pub async fn ensure_stopped(&self, admin_password: &str) -> Result<(), EngineError> {
         if !self.is_running().await {
             return Ok(());
