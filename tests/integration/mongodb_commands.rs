@@ -184,4 +184,10 @@ fn users_get_the_least_role_they_need() {
             .map(|r| r.len()),
         Ok(1)
     );
+    // Manual, "grantRolesToUser": an import from another application's
+    // database gives the group's user that database too.
+    assert_eq!(
+        commands::grant_read_write("analytics", "shop"),
+        doc! { "grantRolesToUser": "analytics", "roles": [{ "role": "readWrite", "db": "shop" }] }
+    );
 }
