@@ -19,7 +19,7 @@ cargo build --release --locked -q
 dbgroups="$PWD/target/release/dbgroups"
 work=$(mktemp -d)
 cleanup() {
-  "$dbgroups" destroy -f "$work/manifest.yml" --auto-approve >/dev/null 2>&1 || true
+  "$dbgroups" destroy -f "$work/manifest.yml" --app refresh --auto-approve >/dev/null 2>&1 || echo "warning: destroy failed; servers may still run under $work" >&2
   rm -rf "$work"
 }
 trap cleanup EXIT
