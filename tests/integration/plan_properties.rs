@@ -231,13 +231,36 @@ fn check_plan(
     for change in &plan.changes {
         match &change.kind {
             ChangeKind::ScaleUp {
-                master, new_slaves, ..
+                group,
+                master,
+                new_slaves,
             } => {
                 let env_step =
                     env_step.ok_or_else(|| TestCaseError::fail("a scale up without env update"))?;
                 for slave in new_slaves {
                     let enslave = format!("enslave:{slave}");
                     let chain = ancestors(plan, &enslave);
+                    // Where the engine copies the data itself, the new
+                    // slave follows right after it is provisioned, and no
+                    // backup is taken for it.
+                    if dbgroups_plan::rules::for_type(group.db_type).replicas_copy_by_sync {
+                        prop_assert!(
+                            chain.contains(&format!("provision:{slave}")),
+                            "{enslave} not after provision"
+                        );
+                        prop_assert!(
+                            !plan
+                                .steps
+                                .iter()
+                                .any(|s| s.id == format!("restore:{slave}")),
+                            "{slave} restored although its engine copies by sync"
+                        );
+                        prop_assert!(
+                            ancestors(plan, &env_step.id).contains(&enslave),
+                            "env update not after {enslave}"
+                        );
+                        continue;
+                    }
                     prop_assert!(
                         chain.contains(&format!("restore:{slave}")),
                         "{enslave} not after restore"

@@ -423,8 +423,18 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         )
                         .await?
                 }
+                // REPLICAOF's full sync copies the data (there is no
+                // backup step), so the room for it is checked here.
                 (Server::Redis(replica), Server::Redis(source)) => {
                     let own = ctx.credentials(&application, group)?;
+                    if ctx.disk_check {
+                        let size = source.data_size(&app_password(source_credentials)?).await?;
+                        dbgroups_engines::disk::ensure_room(
+                            "the full sync",
+                            &ctx.provider.server_dir(&server),
+                            size,
+                        )?;
+                    }
                     replica
                         .enslave_to(
                             &source,
@@ -453,10 +463,20 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
                 // A member joins its group's set; the primary's initial
                 // sync to it copies the data (no backup step).
+                // A member already in the set but not healthy (a re-sync)
+                // starts over from an empty data directory, which MongoDB
+                // fills by initial sync ("Resync a Member").
                 (Server::Mongodb(replica), Server::Mongodb(source)) => {
-                    source
-                        .add_member(&admin_password(source_credentials)?, &replica, 3600)
-                        .await?
+                    let admin = admin_password(source_credentials)?;
+                    let members = source.members(&admin).await?;
+                    let unhealthy = members.iter().any(|m| {
+                        m.host == replica.host()
+                            && !["SECONDARY", "PRIMARY"].contains(&m.state.as_str())
+                    });
+                    if unhealthy {
+                        replica.start_over(&admin).await?;
+                    }
+                    source.add_member(&admin, &replica, 3600).await?
                 }
                 _ => {
                     return Err(missing(format!(

@@ -73,7 +73,9 @@ impl RedisServer {
         self.data_dir().join("dump.rdb")
     }
 
-    /// The config file (0600: it holds the passwords). `master_port`, when
+    /// The config file (0600: it holds the passwords). A full sync waits
+    /// one second, not Redis's default five, for more replicas to share
+    /// it: the replicas one plan adds start following within that second. `master_port`, when
     /// given, makes the server a replica that stays one across restarts.
     fn write_config(&self, password: &str, master: Option<(u16, &str)>) -> Result<(), EngineError> {
         self.provider.private_dir(&self.dir())?;
@@ -89,7 +91,8 @@ impl RedisServer {
              dir {data}\n\
              dbfilename dump.rdb\n\
              requirepass {password}\n\
-             replica-read-only yes\n",
+             replica-read-only yes\n\
+             repl-diskless-sync-delay 1\n",
             port = self.port,
             dir = self.dir().display(),
             data = self.data_dir().display(),

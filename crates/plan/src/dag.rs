@@ -243,6 +243,8 @@ impl Builder<'_> {
     }
 
     /// backup(master) → [provision] → restore → enslave, the seeding shape.
+    /// Gives `server` a copy of `from`'s data and, when `follow`, makes it
+    /// follow `from`'s master. Returns the step that replaces its data.
     fn seed_from(
         &mut self,
         change: &Change,
@@ -251,13 +253,32 @@ impl Builder<'_> {
         provisioned: Option<NodeIndex>,
         replaces_data: bool,
         follow: bool,
-    ) {
+    ) -> NodeIndex {
         let SeedSource {
             group: source_group,
             master,
             application: master_application,
             method,
         } = from;
+        if follow && rules::for_type(source_group.db_type).replicas_copy_by_sync {
+            // The engine copies the data itself when the server follows.
+            let deps = [
+                provisioned.or_else(|| self.ready.get(server).copied()),
+                self.ready.get(master).copied(),
+            ];
+            let enslave = self.add(
+                format!("enslave:{server}"),
+                StepKind::Enslave {
+                    server: server.to_string(),
+                    master: master.to_string(),
+                    master_application: master_application.to_string(),
+                },
+                change,
+                &deps,
+            );
+            self.ready.insert(server.to_string(), enslave);
+            return enslave;
+        }
         let backup = self.backup(source_group, master, method, change);
         let backup_id = self.graph[backup].id.clone();
         let restore = self.add(
@@ -287,6 +308,7 @@ impl Builder<'_> {
             );
             self.ready.insert(server.to_string(), enslave);
         }
+        restore
     }
 
     fn provision(
@@ -314,8 +336,8 @@ impl Builder<'_> {
         node
     }
 
-    /// New slaves of `master`: seeded from one backup of it, or (MongoDB)
-    /// joined to its replica set, which copies the data itself.
+    /// New slaves of `master`: seeded from one backup of it, or, where the
+    /// engine copies data itself (Redis, MongoDB), simply made to follow it.
     fn add_slaves(
         &mut self,
         change: &Change,
@@ -327,35 +349,20 @@ impl Builder<'_> {
     ) {
         for slave in slaves {
             let provisioned = self.provision(change, group, slave, engine, version, false);
-            if rules::for_type(group.db_type).slaves_seed_from_backup {
-                let application = self.application.to_string();
-                self.seed_from(
-                    change,
-                    SeedSource {
-                        group,
-                        master,
-                        application: &application,
-                        method: rules::for_type(group.db_type).seed_backup,
-                    },
-                    slave,
-                    Some(provisioned),
-                    false,
-                    true,
-                );
-            } else {
-                let deps = [Some(provisioned), self.ready.get(master).copied()];
-                let enslave = self.add(
-                    format!("enslave:{slave}"),
-                    StepKind::Enslave {
-                        server: slave.clone(),
-                        master: master.to_string(),
-                        master_application: self.application.to_string(),
-                    },
-                    change,
-                    &deps,
-                );
-                self.ready.insert(slave.clone(), enslave);
-            }
+            let application = self.application.to_string();
+            self.seed_from(
+                change,
+                SeedSource {
+                    group,
+                    master,
+                    application: &application,
+                    method: rules::for_type(group.db_type).seed_backup,
+                },
+                slave,
+                Some(provisioned),
+                false,
+                true,
+            );
         }
     }
 
@@ -442,7 +449,7 @@ impl Builder<'_> {
                     self.ready.insert(server.clone(), node);
                 }
                 let source_group = GroupAddress::new(group.db_type, source.group.clone());
-                self.seed_from(
+                let replaced = self.seed_from(
                     change,
                     SeedSource {
                         group: &source_group,
@@ -457,10 +464,8 @@ impl Builder<'_> {
                 );
                 // The group's slaves removed by this plan go before its
                 // master's data is replaced.
-                if let Some(&restore) = self.by_id.get(&format!("restore:{server}")) {
-                    for &removal in self.removals.get(group).into_iter().flatten() {
-                        self.graph.add_edge(removal, restore, ());
-                    }
+                for &removal in self.removals.get(group).into_iter().flatten() {
+                    self.graph.add_edge(removal, replaced, ());
                 }
             }
             ChangeKind::DisableReplication {

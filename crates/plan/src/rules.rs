@@ -32,10 +32,14 @@ impl BackupMethod {
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineRules {
-    /// New slaves start from a backup of the master (backup → restore →
-    /// enslave). MongoDB instead adds a member, which copies the data by
-    /// initial sync.
-    pub slaves_seed_from_backup: bool,
+    /// A replica gets its data from the engine's own replication protocol
+    /// when it starts following (Redis's full sync on REPLICAOF, MongoDB's
+    /// initial sync), so seeding it is one enslave step. Otherwise a
+    /// replica starts from a backup of its master: backup → restore →
+    /// enslave. (Redis would full-sync anyway: an RDB restored first is
+    /// discarded, because a master without replicas writes no replication
+    /// offset into it; measured, see docs/benchmarks.md.)
+    pub replicas_copy_by_sync: bool,
     /// How a replica is seeded.
     pub seed_backup: BackupMethod,
     /// How an import (`import_from`) is copied: it may go to a newer version.
@@ -49,25 +53,25 @@ pub struct EngineRules {
 pub fn for_type(db_type: DbType) -> EngineRules {
     match db_type {
         DbType::Postgresql => EngineRules {
-            slaves_seed_from_backup: true,
+            replicas_copy_by_sync: false,
             seed_backup: BackupMethod::Physical,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
         },
         DbType::Mysql => EngineRules {
-            slaves_seed_from_backup: true,
+            replicas_copy_by_sync: false,
             seed_backup: BackupMethod::Logical,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
         },
         DbType::Redis => EngineRules {
-            slaves_seed_from_backup: true,
+            replicas_copy_by_sync: true,
             seed_backup: BackupMethod::Physical,
             import_backup: BackupMethod::Physical,
             odd_member_count: false,
         },
         DbType::Mongodb => EngineRules {
-            slaves_seed_from_backup: false,
+            replicas_copy_by_sync: true,
             seed_backup: BackupMethod::Logical,
             import_backup: BackupMethod::Logical,
             odd_member_count: true,

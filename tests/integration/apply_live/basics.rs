@@ -397,3 +397,82 @@ fn a_mariadb_group_with_a_slave_replicates_through_apply() {
     );
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+/// A Redis slave added to a group holding data gets it by one full sync on
+/// REPLICAOF, with no backup step before it (an RDB restored first would be
+/// discarded by that sync: measured, docs/benchmarks.md).
+#[test]
+fn a_redis_scale_up_copies_the_data_by_one_full_sync() {
+    let (dir, _servers) = quickstart();
+    let one = "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: redis-main }\n";
+    set_manifest(dir.path(), one);
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    let recorded = state(dir.path());
+    let redis_password = password(&recorded, "redis.default");
+    let url = |port: u16| format!("redis://:{redis_password}@127.0.0.1:{port}/0");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let master_url = url(port(&recorded, "redis-main"));
+    runtime.block_on(async {
+        let master = redis::Client::open(master_url.as_str()).expect("url");
+        let mut conn = master
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        for i in 0..1000 {
+            let _: () = conn.set(format!("key:{i}"), i).await.expect("writes");
+        }
+    });
+    set_manifest(
+        dir.path(),
+        &one.replace(
+            "    - server: { unique_name: redis-main }\n",
+            "    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n",
+        ),
+    );
+    let scaled = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(scaled.code, 0, "{}\n{}", scaled.stdout, scaled.stderr);
+    assert!(
+        !scaled.stdout.contains("backup:redis-main"),
+        "no backup step:\n{}",
+        scaled.stdout
+    );
+    let after = state(dir.path());
+    runtime.block_on(async {
+        let master = redis::Client::open(master_url.as_str()).expect("url");
+        let mut on_master = master
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let _: () = on_master.set("key:later", 1).await.expect("writes");
+        let replica = redis::Client::open(url(port(&after, "redis-replica-1"))).expect("url");
+        let mut on_replica = replica
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let mut keys = 0;
+        for _ in 0..100 {
+            keys = redis::cmd("DBSIZE")
+                .query_async(&mut on_replica)
+                .await
+                .expect("DBSIZE");
+            if keys == 1001 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(keys, 1001, "existing and later keys reached the slave");
+        let stats: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut on_master)
+            .await
+            .expect("INFO");
+        assert!(
+            stats.contains("sync_full:1\r\n"),
+            "exactly one full sync:\n{stats}"
+        );
+    });
+}

@@ -320,6 +320,18 @@ impl MongoServer {
         .await
     }
 
+    /// Stops this member, empties its data directory and starts it again:
+    /// MongoDB then copies everything from the set by initial sync.
+    pub async fn start_over(&self, admin_password: &str) -> Result<(), EngineError> {
+        self.ensure_stopped(admin_password).await?;
+        if self.data_dir().exists() {
+            std::fs::remove_dir_all(self.data_dir())
+                .map_err(io("empty the data directory", self.data_dir()))?;
+        }
+        self.provider.private_dir(&self.data_dir())?;
+        self.ensure_running().await
+    }
+
     /// Removes `host` from this primary's set (`rs.remove`).
     pub async fn remove_member(&self, admin_password: &str, host: &str) -> Result<(), EngineError> {
         self.reconfigure(admin_password, |config| {
