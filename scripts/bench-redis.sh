@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Time to a working Redis replica, in one run: a `dbgroups apply` scale up of
+# a Redis group holding KEYS keys of 100 bytes, against the floor set by
+# Redis itself: a bare redis-server told `REPLICAOF` the same master, until
+# its link is up and the sync done. Rounds alternate floor and scale up (the
+# new slave removed again after each) and medians are compared.
+# Prints a table; docs/benchmarks.md records the figures.
+#   bash scripts/bench-redis.sh [KEYS] [ROUNDS]   (defaults 2000000 and 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/setup.sh
+ensure_rust_toolchain
+ensure_database_servers
+ensure_package bc /usr/bin/bc
+keys=${1:-2000000}
+rounds=${2:-3}
+
+cargo build --release --locked -q
+dbgroups="$PWD/target/release/dbgroups"
+work=$(mktemp -d)
+chmod o+x "$work"
+cleanup() {
+  "$dbgroups" destroy -f "$work/manifest.yml" --app rbench --auto-approve >/dev/null 2>&1 || echo "warning: destroy failed; servers may still run under $work" >&2
+  rm -rf "$work"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+as_service() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=dbgroups --regid=dbgroups --clear-groups -- "$@"; else "$@"; fi; }
+field() { python3 -c "import json,sys; s=json.load(open('$work/.dbgroups/apps/rbench.json')); print(eval(sys.argv[1]))" "$1"; }
+
+cat > "$work/one.yml" <<'YML'
+application: rbench
+redis:
+  configuration: { version: "7.0" }
+  backups: { managed: true }
+  servers:
+    - server: { unique_name: rbench-main }
+YML
+cp "$work/one.yml" "$work/manifest.yml"
+"$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >/dev/null 2>&1
+port=$(field "[s for g in s['groups'] for s in g['servers']][0]['port']")
+password=$(field "s['credentials']['redis.default']['password']")
+cli() { REDISCLI_AUTH="$password" redis-cli -p "$1" "${@:2}"; }
+cli "$port" EVAL "for i=1,tonumber(ARGV[1]) do redis.call('SET','key:'..i,string.rep('x',100)) end return 1" 0 "$keys" >/dev/null
+memory=$(cli "$port" INFO memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')
+
+# The floor: a bare redis-server (as the servers' user) replicating the master.
+floor() {
+  local dir="$work/floor" fport t0 t1
+  fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  rm -rf "$dir"; mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown dbgroups:dbgroups "$dir"
+  t0=$(now)
+  as_service redis-server --port "$fport" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --masterauth "$password" --requirepass "$password" \
+    --replicaof 127.0.0.1 "$port" >/dev/null
+  until cli "$fport" INFO replication 2>/dev/null | grep -q "master_link_status:up" \
+    && cli "$fport" INFO replication | grep -q "master_sync_in_progress:0"; do sleep 0.02; done
+  t1=$(now)
+  cli "$fport" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+  sleep 0.5; rm -rf "$dir"
+  echo "$t1 - $t0" | bc
+}
+
+floors=(); scaleups=()
+for round in $(seq 1 "$rounds"); do
+  floors+=("$(floor)")
+  sed "s/    - server: { unique_name: rbench-main }/    - server: { unique_name: rbench-main }\n    - server: { unique_name: rbench-replica-$round }/" "$work/one.yml" > "$work/manifest.yml"
+  t0=$(now); "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >"$work/scaleup.log" 2>&1; t1=$(now)
+  grep -E "done " "$work/scaleup.log" | sed "s/^/round $round: /" >&2 || true
+  scaleups+=("$(echo "$t1 - $t0" | bc)")
+  cp "$work/one.yml" "$work/manifest.yml"
+  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false --remove-server "rbench-replica-$round" >/dev/null 2>&1
+done
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+floor_median=$(median "${floors[@]}")
+scaleup_median=$(median "${scaleups[@]}")
+syncs=$(cli "$port" INFO stats | sed -n 's/^sync_full:\(.*\)\r$/\1/p')
+
+printf '\n| measurement | seconds |\n|---|---|\n'
+printf '| data on the Redis master | %s keys, %s |\n' "$keys" "$memory"
+printf '| floor: bare redis-server + REPLICAOF until synced (median of %d: %s) | %.2f |\n' "$rounds" "${floors[*]}" "$floor_median"
+printf '| dbgroups scale up: provision, REPLICAOF until synced, env (median of %d: %s) | %.2f |\n' "$rounds" "${scaleups[*]}" "$scaleup_median"
+printf '| ratio scale up / floor (target at most 1.2) | %.2f |\n' "$(echo "$scaleup_median / $floor_median" | bc -l)"
+printf '| full syncs the master served (one per replica) | %s |\n' "$syncs"
