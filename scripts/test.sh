@@ -13,4 +13,5 @@ cargo test --workspace --locked
 # The benchmarks' quick versions, so they do not rot; no timing is asserted.
 cargo bench --locked --bench plan_scale -- --quick
 ROUNDS=1 bash scripts/bench-apply.sh 1
+bash scripts/bench-redis.sh 20000 1
 bash scripts/bench-refresh.sh 2 1
