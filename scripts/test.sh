@@ -14,4 +14,5 @@ cargo test --workspace --locked
 cargo bench --locked --bench plan_scale -- --quick
 ROUNDS=1 bash scripts/bench-apply.sh 1
 bash scripts/bench-redis.sh 20000 1
+bash scripts/bench-mariadb.sh 20000 1
 bash scripts/bench-refresh.sh 2 1
