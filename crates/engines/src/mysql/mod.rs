@@ -158,6 +158,12 @@ impl MysqlServer {
         crate::local::configured_port(&provider.server_dir(name).join("my.cnf"))
     }
 
+    /// The error for a failed query or connection on this server.
+    fn error(&self) -> impl Fn(mysql_async::Error) -> EngineError + use<> {
+        let port = self.port;
+        move |source| EngineError::Mysql { port, source }
+    }
+
     /// A connection as root over the server's socket.
     async fn root(&self, password: Option<&str>) -> Result<mysql_async::Conn, EngineError> {
         let options = mysql_async::OptsBuilder::default()
@@ -165,12 +171,7 @@ impl MysqlServer {
             .user(Some("root"))
             .pass(password.map(str::to_string))
             .prefer_socket(true);
-        mysql_async::Conn::new(options)
-            .await
-            .map_err(|source| EngineError::Mysql {
-                port: self.port,
-                source,
-            })
+        mysql_async::Conn::new(options).await.map_err(self.error())
     }
 
     /// A connection over TCP, as `user`.
@@ -187,12 +188,7 @@ impl MysqlServer {
             .pass(Some(password))
             .db_name(Some(database))
             .prefer_socket(false);
-        mysql_async::Conn::new(options)
-            .await
-            .map_err(|source| EngineError::Mysql {
-                port: self.port,
-                source,
-            })
+        mysql_async::Conn::new(options).await.map_err(self.error())
     }
 
     pub async fn is_running(&self, admin_password: &str) -> bool {
@@ -282,7 +278,8 @@ impl MysqlServer {
         for secret in [admin_password, password, replication_password] {
             checked(secret)?;
         }
-        let mut conn = match self.root(Some(admin_password)).await {
+        // Before the first provision finished, root has no password yet.
+        let conn = match self.root(Some(admin_password)).await {
             Ok(conn) => conn,
             Err(_) => self.root(None).await?,
         };
@@ -294,16 +291,7 @@ impl MysqlServer {
             replication_user: REPLICATION_USER,
             replication_password,
         });
-        for statement in statements {
-            conn.query_drop(statement)
-                .await
-                .map_err(|source| EngineError::Mysql {
-                    port: self.port,
-                    source,
-                })?;
-        }
-        let _ = conn.disconnect().await;
-        Ok(())
+        self.execute(conn, &statements).await
     }
 
     /// The bytes a dump of `database` copies (data and indexes).
@@ -319,7 +307,7 @@ impl MysqlServer {
                 (checked(database)?,),
             )
             .await
-            .map_err(|source| EngineError::Mysql { port: self.port, source })?;
+            .map_err(self.error())?;
         let _ = conn.disconnect().await;
         Ok(bytes.flatten().unwrap_or(0))
     }
@@ -332,10 +320,7 @@ impl MysqlServer {
             // mysql.user is a table on MySQL and a view on MariaDB.
             .query_first("SELECT COUNT(*) FROM mysql.user WHERE User = ''")
             .await
-            .map_err(|source| EngineError::Mysql {
-                port: self.port,
-                source,
-            })?;
+            .map_err(self.error())?;
         let _ = conn.disconnect().await;
         Ok(count.unwrap_or(0))
     }
@@ -465,14 +450,18 @@ impl MysqlServer {
         admin_password: &str,
         statements: &[String],
     ) -> Result<(), EngineError> {
-        let mut conn = self.root(Some(admin_password)).await?;
+        let conn = self.root(Some(admin_password)).await?;
+        self.execute(conn, statements).await
+    }
+
+    /// Runs `statements` in order on `conn`, then lets it go.
+    async fn execute(
+        &self,
+        mut conn: mysql_async::Conn,
+        statements: &[String],
+    ) -> Result<(), EngineError> {
         for statement in statements {
-            conn.query_drop(statement)
-                .await
-                .map_err(|source| EngineError::Mysql {
-                    port: self.port,
-                    source,
-                })?;
+            conn.query_drop(statement).await.map_err(self.error())?;
         }
         let _ = conn.disconnect().await;
         Ok(())
@@ -546,10 +535,7 @@ impl MysqlServer {
         let row: Option<mysql_async::Row> = conn
             .query_first(self.dialect.status_query())
             .await
-            .map_err(|source| EngineError::Mysql {
-                port: self.port,
-                source,
-            })?;
+            .map_err(self.error())?;
         let _ = conn.disconnect().await;
         Ok(row.map(|row| {
             ReplicaStatus::from_columns(|column| {
