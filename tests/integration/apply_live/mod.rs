@@ -29,79 +29,83 @@ impl Drop for Servers {
 
 /// Stops every server `application`'s state records, whatever its engine.
 fn stop_all(state_dir: &Path, application: &str) {
-    {
-        let Ok(Some(state)) = DirectoryStore::new(state_dir).load(application) else {
-            return;
-        };
-        let Ok((provider, _)) = LocalProvider::prepare(state_dir) else {
-            return;
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        for group in &state.groups {
-            let password = state
+    let Ok(Some(state)) = DirectoryStore::new(state_dir).load(application) else {
+        return;
+    };
+    let Ok((provider, _)) = LocalProvider::prepare(state_dir) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for group in &state.groups {
+        let secret = |pick: fn(&dbgroups_state::Credentials) -> Option<&dbgroups_state::Secret>| {
+            state
                 .credentials
                 .get(&group.address())
-                .and_then(|c| c.password.as_ref())
+                .and_then(pick)
                 .map(|p| p.expose().to_string())
-                .unwrap_or_default();
-            for server in &group.servers {
-                let port = server.port.unwrap_or_default();
-                match group.db_type {
-                    dbgroups_manifest::DbType::Postgresql => {
-                        if let Ok(pg) = PostgresServer::new(
-                            &provider,
-                            &server.unique_name,
-                            &group.version,
-                            port,
-                        ) {
-                            pg.stop_now();
-                        }
+                .unwrap_or_default()
+        };
+        let (password, admin) = (
+            secret(|c| c.password.as_ref()),
+            secret(|c| c.admin_password.as_ref()),
+        );
+        for server in &group.servers {
+            let (name, port) = (server.unique_name.as_str(), server.port.unwrap_or_default());
+            match group.db_type {
+                dbgroups_manifest::DbType::Postgresql => {
+                    if let Ok(pg) = PostgresServer::new(&provider, name, &group.version, port) {
+                        pg.stop_now();
                     }
-                    dbgroups_manifest::DbType::Mysql => {
-                        let admin = state
-                            .credentials
-                            .get(&group.address())
-                            .and_then(|c| c.admin_password.as_ref())
-                            .map(|p| p.expose().to_string())
-                            .unwrap_or_default();
-                        if let Ok(mariadb) = dbgroups_engines::MysqlServer::new(
-                            &provider,
-                            group.engine,
-                            &group.version,
-                            &server.unique_name,
-                            port,
-                        ) {
-                            let _ = runtime.block_on(mariadb.ensure_stopped(&admin));
-                        }
+                }
+                dbgroups_manifest::DbType::Mysql => {
+                    if let Ok(mysql) = dbgroups_engines::MysqlServer::new(
+                        &provider,
+                        group.engine,
+                        &group.version,
+                        name,
+                        port,
+                    ) {
+                        let _ = runtime.block_on(mysql.ensure_stopped(&admin));
                     }
-                    dbgroups_manifest::DbType::Mongodb => {
-                        let admin = state
-                            .credentials
-                            .get(&group.address())
-                            .and_then(|c| c.admin_password.as_ref())
-                            .map(|p| p.expose().to_string())
-                            .unwrap_or_default();
-                        if let Ok(mongo) = dbgroups_engines::MongoServer::new(
-                            &provider,
-                            &server.unique_name,
-                            &group.version,
-                            port,
-                        ) {
-                            let _ = runtime.block_on(mongo.ensure_stopped(&admin));
-                        }
+                }
+                dbgroups_manifest::DbType::Mongodb => {
+                    if let Ok(mongo) =
+                        dbgroups_engines::MongoServer::new(&provider, name, &group.version, port)
+                    {
+                        let _ = runtime.block_on(mongo.ensure_stopped(&admin));
                     }
-                    _ => {
-                        if let Ok(redis) = RedisServer::new(&provider, &server.unique_name, port) {
-                            let _ = runtime.block_on(redis.ensure_stopped(&password));
-                        }
+                }
+                dbgroups_manifest::DbType::Redis => {
+                    if let Ok(redis) = RedisServer::new(&provider, name, port) {
+                        let _ = runtime.block_on(redis.ensure_stopped(&password));
                     }
                 }
             }
         }
     }
+}
+
+/// `dbgroups apply --auto-approve --refresh=false` with `extra` arguments in
+/// `dir`, which must succeed.
+pub(super) fn apply_ok(dir: &Path, extra: &[&str]) -> crate::cli::Run {
+    let mut args = vec!["apply", "--auto-approve", "--refresh=false"];
+    args.extend_from_slice(extra);
+    let applied = dbgroups_in(dir, &args);
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    applied
+}
+
+/// A refreshed plan of `manifest` in `dir` has nothing left to do.
+pub(super) fn converged(dir: &Path, manifest: &str) {
+    let replan = dbgroups_in(dir, &["plan", "-f", manifest, "--detailed-exitcode"]);
+    assert_eq!(
+        replan.code, 0,
+        "converged:\n{}\n{}",
+        replan.stdout, replan.stderr
+    );
 }
 
 pub(super) fn quickstart() -> (tempfile::TempDir, Servers) {

@@ -37,8 +37,7 @@ async fn client_from_env(dir: &Path) -> ::mongodb::Client {
 fn two_declared_servers_make_a_replica_set_of_three_that_replicates_and_converges() {
     let (dir, _servers) = quickstart();
     set_manifest(dir.path(), &mongo_manifest(&["mongo-a", "mongo-b"]));
-    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
-    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    let applied = apply_ok(dir.path(), &[]);
     assert!(
         applied
             .stdout
@@ -92,8 +91,7 @@ fn two_declared_servers_make_a_replica_set_of_three_that_replicates_and_converge
             );
         }
     });
-    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+    converged(dir.path(), "manifest.yml");
 
     // A third declared server retires the added one, after joining.
     set_manifest(
@@ -120,8 +118,7 @@ fn two_declared_servers_make_a_replica_set_of_three_that_replicates_and_converge
             .expect("reads");
         assert_eq!(count, 100, "the data survived the membership changes");
     });
-    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
-    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+    converged(dir.path(), "manifest.yml");
 }
 
 #[test]
@@ -132,8 +129,7 @@ fn two_declared_servers_make_a_replica_set_of_three_that_replicates_and_converge
 fn an_import_copies_a_mongodb_group_with_its_oplog() {
     let (dir, _servers) = quickstart();
     set_manifest(dir.path(), &mongo_manifest(&["mongo-a"]));
-    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
-    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    apply_ok(dir.path(), &[]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,17 +145,7 @@ fn an_import_copies_a_mongodb_group_with_its_oplog() {
     });
     let manifest = "application: shop\nmongodb:\n  groups:\n    default:\n      configuration: { version: \"7.0\" }\n      backups: { managed: true }\n      servers:\n        - server: { unique_name: mongo-a }\n    archive:\n      configuration: { version: \"7.0\" }\n      import_from: default\n      servers:\n        - server: { unique_name: mongo-archive }\n";
     set_manifest(dir.path(), manifest);
-    let imported = dbgroups_in(
-        dir.path(),
-        &[
-            "apply",
-            "--auto-approve",
-            "--refresh=false",
-            "--add-group",
-            "mongodb.archive",
-        ],
-    );
-    assert_eq!(imported.code, 0, "{}\n{}", imported.stdout, imported.stderr);
+    let imported = apply_ok(dir.path(), &["--add-group", "mongodb.archive"]);
     assert!(
         imported.stdout.contains("dump:mongo-a"),
         "{}",
