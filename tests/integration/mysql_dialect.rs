@@ -3,7 +3,9 @@
 //! MariaDB, checked against each manual. Each assertion names the page it
 //! was checked against; the snapshots show every statement for review.
 
-use dbgroups_engines::mysql::dialect::{Accounts, ConfigPaths, Dialect, ReplicaStatus, Source};
+use dbgroups_engines::mysql::dialect::{
+    Accounts, ConfigPaths, Dialect, ReplicaStatus, Source, installed_series,
+};
 use dbgroups_manifest::Engine;
 
 fn dialect(engine: Engine, version: &str) -> Dialect {
@@ -301,4 +303,23 @@ fn a_missing_mysql_names_where_to_get_it() {
         Some("mariadb-server")
     );
     assert!(Dialect::new(Engine::Postgresql, "16").is_none());
+}
+
+/// What `mariadbd --version` and `mysqld --version` print, read as the
+/// release series a group's `version` must match.
+#[test]
+fn the_installed_series_is_read_from_the_servers_own_words() {
+    assert_eq!(
+        installed_series(
+            "/usr/sbin/mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for debian-linux-gnu on x86_64 (Debian 12)"
+        ),
+        Some((10, 11))
+    );
+    assert_eq!(
+        installed_series(
+            "/usr/sbin/mysqld  Ver 8.4.3 for Linux on x86_64 (MySQL Community Server - GPL)"
+        ),
+        Some((8, 4))
+    );
+    assert_eq!(installed_series("mysqld: unknown option"), None);
 }

@@ -338,7 +338,7 @@ fn mariadb_replication_between_applications_and_an_import() {
     // second group.
     std::fs::write(
         dir.path().join("analytics.yml"),
-        "application: analytics\nmysql:\n  groups:\n    live:\n      configuration: { engine: mariadb, version: \"10.11\" }\n      replicate_from: { application: shop, group: default }\n      servers:\n        - server: { unique_name: analytics-live }\n    snapshot:\n      configuration: { engine: mariadb, version: \"11.4\" }\n      import_from: { application: shop, group: default }\n      servers:\n        - server: { unique_name: analytics-snapshot }\n",
+        "application: analytics\nmysql:\n  groups:\n    live:\n      configuration: { engine: mariadb, version: \"10.11\" }\n      replicate_from: { application: shop, group: default }\n      servers:\n        - server: { unique_name: analytics-live }\n    snapshot:\n      configuration: { engine: mariadb, version: \"10.11\" }\n      import_from: { application: shop, group: default }\n      servers:\n        - server: { unique_name: analytics-snapshot }\n",
     )
     .expect("write");
     apply_ok(dir.path(), &["-f", "analytics.yml"]);
@@ -470,5 +470,53 @@ fn a_mysql_group_is_refused_with_where_to_get_mysql_unless_mysql_is_installed() 
         applied.stderr.contains("repo.mysql.com"),
         "{}",
         applied.stderr
+    );
+}
+
+/// A MariaDB release other than the installed one is refused before any
+/// server is made, naming the version found; it is never built on the
+/// installed release under the asked-for name.
+#[test]
+fn a_mariadb_version_that_is_not_installed_is_refused_with_the_one_found() {
+    let installed = std::process::Command::new(
+        dbgroups_engines::find_program("mariadbd").expect("mariadb-server is installed"),
+    )
+    .arg("--version")
+    .output()
+    .expect("runs");
+    let installed = dbgroups_engines::mysql::dialect::installed_series(&String::from_utf8_lossy(
+        &installed.stdout,
+    ))
+    .expect("a readable version");
+    // Ask for a release that is not the installed one.
+    let wanted = if installed == (11, 4) {
+        "10.11"
+    } else {
+        "11.4"
+    };
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        &format!(
+            "application: shop\nmysql:\n  configuration: {{ engine: mariadb, version: \"{wanted}\" }}\n  servers:\n    - server: {{ unique_name: db-main }}\n"
+        ),
+    );
+    let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("mariadbd for mariadb {wanted} is not installed"))
+            && refused
+                .stderr
+                .contains(&format!("which is {}.{}", installed.0, installed.1)),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !dir.path()
+            .join(".dbgroups/servers/db-main/data/mysql")
+            .exists(),
+        "no server was initialised"
     );
 }

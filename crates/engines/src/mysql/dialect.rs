@@ -380,6 +380,17 @@ impl Dialect {
     }
 }
 
+/// The release series (`major.minor`) a server program reports with
+/// `--version` (`mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 …`, `mysqld  Ver
+/// 8.4.3 for Linux …`).
+pub fn installed_series(version_output: &str) -> Option<(u32, u32)> {
+    let rest = version_output.split(" Ver ").nth(1)?.trim_start();
+    let mut numbers = rest.split(|c: char| !c.is_ascii_digit());
+    let major = numbers.next()?.parse().ok()?;
+    let minor = numbers.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 /// Where a server's files are, as its config names them.
 #[derive(Debug, Clone, Copy)]
 pub struct ConfigPaths<'a> {

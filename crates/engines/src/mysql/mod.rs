@@ -212,6 +212,7 @@ impl MysqlServer {
         database: &str,
         replication_password: &str,
     ) -> Result<(), EngineError> {
+        self.check_installed_series().await?;
         self.write_config()?;
         if !self.data_dir().join("mysql").is_dir() {
             if self.data_dir().exists() {
@@ -237,6 +238,41 @@ impl MysqlServer {
             replication_password,
         )
         .await
+    }
+
+    /// Refuses to build a server of another release series than the one
+    /// asked for: the server program is found on PATH, whatever its version
+    /// (Debian 12 ships MariaDB 10.11 only).
+    async fn check_installed_series(&self) -> Result<(), EngineError> {
+        let mut ask = tokio::process::Command::new(&self.server_program);
+        ask.arg("--version");
+        let said = run(
+            ask,
+            &format!("{} --version", program_name(&self.server_program)),
+        )
+        .await?;
+        match dialect::installed_series(&said) {
+            Some(series) if series == self.dialect.series => Ok(()),
+            found => Err(EngineError::MissingBinary {
+                program: program_name(&self.server_program),
+                engine: self.dialect.engine.to_string(),
+                version: format!("{}.{}", self.dialect.series.0, self.dialect.series.1),
+                looked: match found {
+                    Some((major, minor)) => format!(
+                        "{}, which is {major}.{minor}",
+                        self.server_program.display()
+                    ),
+                    None => format!(
+                        "{}, whose version is unreadable",
+                        self.server_program.display()
+                    ),
+                },
+                remedy: format!(
+                    "install that release, or set the group's version to the installed one ({})",
+                    self.dialect.availability().remedy
+                ),
+            }),
+        }
     }
 
     /// Starts the server detached (it outlives dbgroups) and waits for it.
