@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
+source scripts/lib/bench.sh
 ensure_rust_toolchain
 ensure_database_servers
 ensure_package bc /usr/bin/bc
@@ -26,8 +27,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-field() { python3 -c "import json,sys; s=json.load(open('$work/.dbgroups/apps/$1.json')); print(eval(sys.argv[1]))" "$2"; }
+field() { state_field "$@"; }
 
 cp examples/quickstart/manifest.yml "$work/quickstart.yml"
 t0=$(now); "$dbgroups" apply -f "$work/quickstart.yml" --auto-approve --refresh=false >/dev/null 2>&1; t1=$(now)
@@ -52,7 +52,6 @@ bytes=$(PGPASSWORD="$password" "$pgbin/psql" -tA -h 127.0.0.1 -p "$port" -U benc
 # on the copy, as the servers' user (PostgreSQL refuses root). Taken before
 # and after the scale up, and the faster kept, so neither side gets the
 # warmer page cache.
-as_service() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=dbgroups --regid=dbgroups --clear-groups -- "$@"; else "$@"; fi; }
 chmod o+x "$work"
 floor() {
   local dir="$work/bare" sock="$work/bare-sock" fport
@@ -85,7 +84,6 @@ for round in $(seq 1 "$rounds"); do
   cp "$work/bench-one.yml" "$work/bench.yml"
   "$dbgroups" apply -f "$work/bench.yml" --auto-approve --refresh=false --remove-server "bench-replica-$round" >/dev/null 2>&1
 done
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 bare=$(median "${floors[@]}")
 scaleup=$(median "${scaleups[@]}")
 

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
+source scripts/lib/bench.sh
 ensure_rust_toolchain
 ensure_database_servers
 ensure_package bc /usr/bin/bc
@@ -24,9 +25,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-as_service() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=dbgroups --regid=dbgroups --clear-groups -- "$@"; else "$@"; fi; }
-field() { python3 -c "import json,sys; s=json.load(open('$work/.dbgroups/apps/rbench.json')); print(eval(sys.argv[1]))" "$1"; }
+field() { state_field rbench "$1"; }
 
 cat > "$work/one.yml" <<'YML'
 application: rbench
@@ -72,7 +71,6 @@ for round in $(seq 1 "$rounds"); do
   cp "$work/one.yml" "$work/manifest.yml"
   "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false --remove-server "rbench-replica-$round" >/dev/null 2>&1
 done
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 floor_median=$(median "${floors[@]}")
 scaleup_median=$(median "${scaleups[@]}")
 syncs=$(cli "$port" INFO stats | sed -n 's/^sync_full:\(.*\)\r$/\1/p')

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
+source scripts/lib/bench.sh
 ensure_rust_toolchain
 ensure_database_servers
 ensure_package bc /usr/bin/bc
@@ -23,7 +24,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
 
 {
   echo "application: refresh"
@@ -51,7 +51,7 @@ servers=$((4 + 3 * groups))
 "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >/dev/null 2>&1
 
 # Median of RUNS wall times of one command.
-median() {
+median_time() {
   local times=()
   for _ in $(seq 1 "$runs"); do
     local t0 t1
@@ -62,8 +62,8 @@ median() {
 }
 # Exit code 0: a healthy, converged deployment plans no change either way.
 "$dbgroups" plan -f "$work/manifest.yml" --detailed-exitcode >/dev/null
-offline=$(median "$dbgroups" plan -f "$work/manifest.yml" --refresh=false)
-refreshed=$(median "$dbgroups" plan -f "$work/manifest.yml")
+offline=$(median_time "$dbgroups" plan -f "$work/manifest.yml" --refresh=false)
+refreshed=$(median_time "$dbgroups" plan -f "$work/manifest.yml")
 
 printf '\n| measurement (%d live servers, median of %d) | seconds |\n|---|---|\n' "$servers" "$runs"
 printf '| plan --refresh=false | %.3f |\n' "$offline"

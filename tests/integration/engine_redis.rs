@@ -66,7 +66,7 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
         master.backup_to(&staging, &password).await.expect("BGSAVE");
         assert!(staging.join("dump.rdb").is_file());
         slave
-            .restore_from(&staging, &password)
+            .restore_from(&staging, &password, false)
             .await
             .expect("restore");
         let mut on_slave = slave.client(&password).await.expect("connects");

@@ -196,6 +196,53 @@ fn ancestors(plan: &Plan, id: &str) -> BTreeSet<String> {
     seen
 }
 
+/// A backup of data files is taken by exactly one of its restores, which
+/// runs after every other restore of it (they copy what it moves away); a
+/// dump is taken by none.
+fn check_backup_hand_over(plan: &Plan) -> Result<(), TestCaseError> {
+    for backup in &plan.steps {
+        let StepKind::Backup { method, .. } = &backup.kind else {
+            continue;
+        };
+        let readers: Vec<(&str, bool)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Restore {
+                    backup: read,
+                    takes_backup,
+                    ..
+                } if *read == backup.id => Some((s.id.as_str(), *takes_backup)),
+                _ => None,
+            })
+            .collect();
+        let takers: Vec<&str> = readers.iter().filter(|r| r.1).map(|r| r.0).collect();
+        if !method.can_be_moved() {
+            prop_assert!(takers.is_empty(), "{} is a dump, yet moved", backup.id);
+            continue;
+        }
+        if readers.is_empty() {
+            continue;
+        }
+        prop_assert_eq!(
+            takers.len(),
+            1,
+            "{} must be taken by one restore",
+            &backup.id
+        );
+        let after = ancestors(plan, takers[0]);
+        for (reader, _) in readers.iter().filter(|r| !r.1) {
+            prop_assert!(
+                after.contains(*reader),
+                "{} moves {} away before {reader} has copied it",
+                takers[0],
+                backup.id
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_plan(
     plan: &Plan,
     state: Option<&AppState>,
@@ -227,6 +274,7 @@ fn check_plan(
             );
         }
     }
+    check_backup_hand_over(plan)?;
     let fresh = state.is_none();
     for change in &plan.changes {
         match &change.kind {

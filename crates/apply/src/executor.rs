@@ -101,13 +101,6 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     apply.store.save(apply.lock, &mut state)?;
 
     let others = Arc::new(apply.others.clone());
-    let mut restores = BTreeMap::new();
-    for step in &plan.steps {
-        if let StepKind::Restore { backup, .. } = &step.kind {
-            *restores.entry(backup.clone()).or_insert(0usize) += 1;
-        }
-    }
-    let restores = Arc::new(restores);
     let staging_prefix: String = apply.plan_id.chars().take(12).collect();
     // Backups left by an interrupted apply belong to an older plan (a new
     // plan never reuses them) and are full copies of the data: remove them.
@@ -165,7 +158,6 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                     provider: apply.provider.clone(),
                     state: state.clone(),
                     others: Arc::clone(&others),
-                    restores: Arc::clone(&restores),
                 };
                 let step = step.clone();
                 running.spawn(async move {

@@ -58,9 +58,6 @@ pub(crate) struct StepContext {
     pub(crate) provider: LocalProvider,
     pub(crate) state: AppState,
     pub(crate) others: Arc<BTreeMap<String, AppState>>,
-    /// How many restore steps of the plan read each backup: a backup with
-    /// one reader is moved into place instead of copied.
-    pub(crate) restores: Arc<BTreeMap<String, usize>>,
 }
 
 /// A server of either engine that is live today.
@@ -336,7 +333,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             }
             Ok(Effect::Nothing)
         }
-        StepKind::Restore { server, backup, .. } => {
+        StepKind::Restore {
+            server,
+            backup,
+            takes_backup,
+            ..
+        } => {
             let (engine, group) = ctx.recorded_server(&application, &server)?;
             let staging = ctx.provider.staging_dir(&ctx.staging_name(&backup));
             check_restore_room(&ctx, &staging, &server)?;
@@ -354,10 +356,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     )
                     .await?
                 }
-                Server::Postgres(pg) => {
-                    let sole_user = ctx.restores.get(&backup).copied() == Some(1);
-                    pg.restore_from(&staging, sole_user).await?
-                }
+                Server::Postgres(pg) => pg.restore_from(&staging, takes_backup).await?,
                 // The dump recreates the source's database under its own
                 // name (replication events name it); the group's user is
                 // given it.
@@ -374,7 +373,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 }
                 Server::Redis(redis) => {
                     redis
-                        .restore_from(&staging, &app_password(credentials)?)
+                        .restore_from(&staging, &app_password(credentials)?, takes_backup)
                         .await?
                 }
                 // Like the MySQL family: the copy keeps the source's

@@ -243,14 +243,25 @@ impl RedisServer {
 
     /// Replaces this server's data with an RDB snapshot (stopped while the
     /// file is swapped, loaded on start).
-    pub async fn restore_from(&self, staging: &Path, password: &str) -> Result<(), EngineError> {
+    /// `take`: this restore is the snapshot's last reader, so the file is
+    /// moved into place (a rename) rather than copied.
+    pub async fn restore_from(
+        &self,
+        staging: &Path,
+        password: &str,
+        take: bool,
+    ) -> Result<(), EngineError> {
         self.ensure_stopped(password).await?;
         if !self.config_file().is_file() {
             self.write_config(password, None)?;
         }
-        let mut copy = self.provider.command(Path::new("/bin/cp"));
-        copy.arg(staging.join("dump.rdb")).arg(self.rdb_file());
-        run(copy, "cp dump.rdb").await?;
+        let snapshot = staging.join("dump.rdb");
+        let moved = take && std::fs::rename(&snapshot, self.rdb_file()).is_ok();
+        if !moved {
+            let mut copy = self.provider.command(Path::new("/bin/cp"));
+            copy.arg(&snapshot).arg(self.rdb_file());
+            run(copy, "cp dump.rdb").await?;
+        }
         self.ensure_running(password).await
     }
 

@@ -43,10 +43,15 @@ pub enum StepKind {
         master: bool,
     },
     /// A backup restored onto a server; `replaces_data` when it had data.
+    /// `takes_backup`: the last reader of a backup of data files, run after
+    /// the others, so the engine moves the backup into place instead of
+    /// copying it.
     Restore {
         server: String,
         backup: String,
         replaces_data: bool,
+        #[serde(default)]
+        takes_backup: bool,
     },
     /// The server follows `master` (in `master_application`).
     Enslave {
@@ -132,8 +137,14 @@ impl StepKind {
                 server,
                 backup,
                 replaces_data,
+                takes_backup,
             } => format!(
-                "{server} from {backup}{}",
+                "{server} from {backup}{}{}",
+                if *takes_backup {
+                    " (moved into place, after any copies)"
+                } else {
+                    ""
+                },
                 if *replaces_data {
                     " (REPLACES ALL DATA)"
                 } else {
@@ -287,6 +298,7 @@ impl Builder<'_> {
                 server: server.to_string(),
                 backup: backup_id,
                 replaces_data,
+                takes_backup: false,
             },
             change,
             &[
@@ -550,6 +562,42 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// Each backup of data files (`BackupMethod::can_be_moved`) is taken by
+    /// its last restore, which waits for the backup's other restores, so
+    /// moving it into place (a rename) saves one full copy of the data: of
+    /// N new replicas, N - 1 are copied and one is moved. A logical dump is
+    /// read, never moved, so its restores stay parallel.
+    fn hand_over_backups(&mut self) {
+        let mut readers: BTreeMap<NodeIndex, Vec<NodeIndex>> = BTreeMap::new();
+        for node in self.graph.node_indices() {
+            if let StepKind::Restore { backup, .. } = &self.graph[node].kind
+                && let Some(&backup_node) = self.by_id.get(backup)
+            {
+                readers.entry(backup_node).or_default().push(node);
+            }
+        }
+        for (backup, restores) in readers {
+            let movable = matches!(
+                &self.graph[backup].kind,
+                StepKind::Backup { method, .. } if method.can_be_moved()
+            );
+            let Some((&last, others)) = restores.split_last() else {
+                continue;
+            };
+            if !movable {
+                continue;
+            }
+            for &other in others {
+                self.graph.add_edge(other, last, ());
+            }
+            if let StepKind::Restore { takes_backup, .. } = &mut self.graph[last].kind {
+                *takes_backup = true;
+            }
+        }
+    }
+}
+
 /// Builds the step DAG; `env_changes` adds the environment update, after
 /// every step that changes addresses.
 pub(crate) fn build(
@@ -569,6 +617,7 @@ pub(crate) fn build(
     for change in changes {
         builder.build_change(change, recorded_versions);
     }
+    builder.hand_over_backups();
     if let Some(change) = env_change {
         // Last: after every step whose outcome changes addresses, and after
         // everything else too, so the variables are written for servers

@@ -28,6 +28,12 @@ impl BackupMethod {
             BackupMethod::Logical => "dump",
         }
     }
+
+    /// A restore may move this kind of backup into place instead of
+    /// copying it: data files are what the server runs on, a dump is read.
+    pub fn can_be_moved(self) -> bool {
+        self == BackupMethod::Physical
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

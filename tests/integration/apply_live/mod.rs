@@ -7,6 +7,7 @@ mod changes;
 mod faults;
 mod mariadb;
 mod mongodb;
+mod writes;
 
 use crate::cli::dbgroups_in;
 use crate::common::repo_path;

@@ -1,0 +1,655 @@
+//! Writes during apply: a write load runs on a master while one `apply`
+//! scales its group up and makes a second group replicate from it. No write
+//! may fail, and every acknowledged write must be on the master, on the new
+//! slave and on the second group's server once they catch up. The load's
+//! throughput and p99 latency during the apply are compared with the same
+//! load run just before with no apply, and printed as one table row per
+//! engine: the figures of docs/benchmarks.md ("cost to the master") and of
+//! docs/reliability.md. PostgreSQL's load is pgbench itself; MariaDB's and
+//! Redis's is a closed write loop of unique keys (`LOAD_CLIENTS` clients).
+//!
+//! `scripts/bench-master-cost.sh` runs these tests with more data and a
+//! longer baseline: `DBGROUPS_LOAD_SCALE` (pgbench scale; MariaDB and Redis
+//! get 100,000 rows or keys per unit) and `DBGROUPS_LOAD_BASELINE_SECONDS`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use super::*;
+
+const LOAD_CLIENTS: u64 = 2;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn scale() -> u64 {
+    setting("DBGROUPS_LOAD_SCALE", 1)
+}
+
+fn baseline() -> Duration {
+    Duration::from_secs(setting("DBGROUPS_LOAD_BASELINE_SECONDS", 3))
+}
+
+/// One load run: what was acknowledged, what failed, and how long each
+/// acknowledged write took.
+#[derive(Default)]
+struct LoadRun {
+    acknowledged: Vec<u64>,
+    failures: Vec<String>,
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+}
+
+impl LoadRun {
+    fn merge(&mut self, other: LoadRun) {
+        self.acknowledged.extend(other.acknowledged);
+        self.failures.extend(other.failures);
+        self.latencies_us.extend(other.latencies_us);
+    }
+
+    fn per_second(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn p99_ms(&mut self) -> f64 {
+        self.latencies_us.sort_unstable();
+        let Some(last) = self.latencies_us.len().checked_sub(1) else {
+            return f64::NAN;
+        };
+        self.latencies_us[last * 99 / 100] as f64 / 1000.0
+    }
+}
+
+/// Prints the comparison of a load with and without an apply running: the
+/// row is this test's measurement, read by scripts/bench-master-cost.sh.
+#[allow(clippy::print_stdout)]
+fn report(engine: &str, mut quiet: LoadRun, mut during: LoadRun, apply_seconds: f64) {
+    let (quiet_p99, during_p99) = (quiet.p99_ms(), during.p99_ms());
+    println!(
+        "| {engine} | {apply_seconds:.1} | {:.0} | {:.0} | **{:.2}** | {quiet_p99:.2} | {during_p99:.2} | **{:.2}** | {} |",
+        quiet.per_second(),
+        during.per_second(),
+        during.per_second() / quiet.per_second(),
+        during_p99 / quiet_p99,
+        quiet.failures.len() + during.failures.len(),
+    );
+}
+
+/// Runs `apply` on a thread while `load` runs, and stops the load when the
+/// apply ends. Returns the load and the apply's duration.
+async fn load_during_apply<F, Fut>(dir: &Path, load: F) -> (LoadRun, f64)
+where
+    F: FnOnce(Arc<AtomicBool>) -> Fut,
+    Fut: std::future::Future<Output = LoadRun>,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let applying = {
+        let (dir, stop) = (dir.to_path_buf(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let began = Instant::now();
+            let applied =
+                crate::cli::dbgroups_in(&dir, &["apply", "--auto-approve", "--refresh=false"]);
+            stop.store(true, Ordering::SeqCst);
+            (applied, began.elapsed().as_secs_f64())
+        })
+    };
+    let run = load(stop).await;
+    let (applied, seconds) = applying.join().expect("apply thread");
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    (run, seconds)
+}
+
+/// A closed loop of `LOAD_CLIENTS` clients, each writing unique ids (from
+/// `first_id`) until `stop`.
+async fn write_loop<W, Fut>(first_id: u64, stop: Arc<AtomicBool>, write: W) -> LoadRun
+where
+    W: Fn(u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let began = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..LOAD_CLIENTS {
+        let (stop, write) = (Arc::clone(&stop), write.clone());
+        clients.spawn(async move {
+            let mut run = LoadRun::default();
+            let mut id = first_id + client * 1_000_000_000;
+            while !stop.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                match write(client, id).await {
+                    Ok(()) => {
+                        run.latencies_us.push(started.elapsed().as_micros() as u64);
+                        run.acknowledged.push(id);
+                    }
+                    Err(error) => run.failures.push(error),
+                }
+                id += 1;
+            }
+            run
+        });
+    }
+    let mut total = LoadRun::default();
+    while let Some(run) = clients.join_next().await {
+        total.merge(run.expect("load client"));
+    }
+    total.elapsed = began.elapsed();
+    total
+}
+
+/// The same loop for `duration`, with no apply running.
+async fn quiet_loop<W, Fut>(first_id: u64, duration: Duration, write: W) -> LoadRun
+where
+    W: Fn(u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            stop.store(true, Ordering::SeqCst);
+        })
+    };
+    let run = write_loop(first_id, stop, write).await;
+    timer.await.expect("timer");
+    run
+}
+
+/// The manifest with `main`'s group scaled up by one slave and `second`
+/// replicating from it: the apply the load runs through.
+fn grown(manifest: &str, master: &str, slave: &str, second_group_header: &str) -> String {
+    manifest
+        .replace(
+            &format!("        - server: {{ unique_name: {master} }}\n"),
+            &format!(
+                "        - server: {{ unique_name: {master} }}\n        - server: {{ unique_name: {slave} }}\n"
+            ),
+        )
+        .replace(
+            second_group_header,
+            &format!("{second_group_header}      replicate_from: default\n"),
+        )
+}
+
+#[test]
+fn redis_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
+    const TWO_REDIS_GROUPS: &str = r#"
+application: shop
+redis:
+  groups:
+    default:
+      configuration: { version: "7.0" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: redis-main }
+    cache:
+      configuration: { version: "7.0" }
+      servers:
+        - server: { unique_name: redis-cache }
+"#;
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), TWO_REDIS_GROUPS);
+    apply_ok(dir.path(), &[]);
+    let first = state(dir.path());
+    let url = |state: &AppState, group: &str, server: &str| {
+        format!(
+            "redis://:{}@127.0.0.1:{}/0",
+            password(state, group),
+            port(state, server)
+        )
+    };
+    let master_url = url(&first, "redis.default", "redis-main");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = redis::Client::open(master_url.as_str()).expect("url");
+    let keys = scale() * 100_000;
+    runtime.block_on(async {
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let _: () = redis::cmd("EVAL")
+            .arg(
+                "for i=1,tonumber(ARGV[1]) do redis.call('SET','data:'..i,string.rep('x',100)) end",
+            )
+            .arg(0)
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .expect("existing data");
+    });
+    // One connection per load client, opened before the clock starts.
+    let connections = runtime.block_on(async {
+        let mut connections = Vec::new();
+        for _ in 0..LOAD_CLIENTS {
+            connections.push(
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("connects"),
+            );
+        }
+        Arc::new(connections)
+    });
+    let write = move |client: u64, id: u64| {
+        let mut conn = connections[client as usize].clone();
+        async move {
+            redis::cmd("SET")
+                .arg(format!("load:{id}"))
+                .arg(id)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let quiet = runtime.block_on(quiet_loop(0, baseline(), write.clone()));
+    set_manifest(
+        dir.path(),
+        &grown(
+            TWO_REDIS_GROUPS,
+            "redis-main",
+            "redis-replica-1",
+            "    cache:\n      configuration: { version: \"7.0\" }\n",
+        ),
+    );
+    let (during, apply_seconds) = runtime.block_on(load_during_apply(dir.path(), |stop| {
+        write_loop(10_000_000_000, stop, write)
+    }));
+    assert!(
+        quiet.failures.is_empty() && during.failures.is_empty(),
+        "failed writes: {:?} {:?}",
+        quiet.failures.first(),
+        during.failures.first()
+    );
+    assert!(
+        !during.acknowledged.is_empty(),
+        "the load wrote during the apply"
+    );
+
+    let after = state(dir.path());
+    let acknowledged: Vec<u64> = quiet
+        .acknowledged
+        .iter()
+        .chain(&during.acknowledged)
+        .copied()
+        .collect();
+    for (group, server) in [
+        ("redis.default", "redis-main"),
+        ("redis.default", "redis-replica-1"),
+        ("redis.cache", "redis-cache"),
+    ] {
+        let client = redis::Client::open(url(&after, group, server)).expect("url");
+        let missing = runtime.block_on(async {
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connects");
+            let mut missing = acknowledged.len();
+            for _ in 0..100 {
+                missing = 0;
+                for chunk in acknowledged.chunks(1000) {
+                    let names: Vec<String> = chunk.iter().map(|id| format!("load:{id}")).collect();
+                    let found: usize = redis::cmd("EXISTS")
+                        .arg(&names)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("reads");
+                    missing += chunk.len() - found;
+                }
+                if missing == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            missing
+        });
+        assert_eq!(missing, 0, "acknowledged writes missing on {server}");
+    }
+    report("Redis", quiet, during, apply_seconds);
+    converged(dir.path(), "manifest.yml");
+}
+
+#[test]
+fn mariadb_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
+    const TWO_MARIADB_GROUPS: &str = r#"
+application: shop
+mysql:
+  groups:
+    default:
+      configuration: { engine: mariadb, version: "10.11" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: db-main }
+    reporting:
+      configuration: { engine: mariadb, version: "10.11" }
+      servers:
+        - server: { unique_name: db-report }
+"#;
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), TWO_MARIADB_GROUPS);
+    apply_ok(dir.path(), &[]);
+    let first = state(dir.path());
+    let options = |state: &AppState, group: &str, server: &str| {
+        let credentials = &state.credentials[group];
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port(state, server))
+            .user(Some(credentials.username.clone()))
+            .pass(Some(password(state, group)))
+            .db_name(Some(credentials.database.clone()))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rows = scale() * 100_000;
+    let connections = runtime.block_on(async {
+        let mut conn = mysql_async::Conn::new(options(&first, "mysql.default", "db-main"))
+            .await
+            .expect("connects");
+        conn.query_drop(format!(
+            "CREATE TABLE data (id INT PRIMARY KEY, payload CHAR(100)); \
+             INSERT INTO data SELECT seq, REPEAT('x', 100) FROM seq_1_to_{rows}; \
+             CREATE TABLE load_writes (id BIGINT PRIMARY KEY)"
+        ))
+        .await
+        .expect("existing data");
+        let mut connections = Vec::new();
+        for _ in 0..LOAD_CLIENTS {
+            let conn = mysql_async::Conn::new(options(&first, "mysql.default", "db-main"))
+                .await
+                .expect("connects");
+            connections.push(tokio::sync::Mutex::new(conn));
+        }
+        Arc::new(connections)
+    });
+    // Each client owns one connection; the lock is never contended.
+    let write = move |client: u64, id: u64| {
+        let connections = Arc::clone(&connections);
+        async move {
+            let mut conn = connections[client as usize].lock().await;
+            conn.exec_drop("INSERT INTO load_writes (id) VALUES (?)", (id,))
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let quiet = runtime.block_on(quiet_loop(0, baseline(), write.clone()));
+    set_manifest(
+        dir.path(),
+        &grown(
+            TWO_MARIADB_GROUPS,
+            "db-main",
+            "db-replica-1",
+            "    reporting:\n      configuration: { engine: mariadb, version: \"10.11\" }\n",
+        ),
+    );
+    let (during, apply_seconds) = runtime.block_on(load_during_apply(dir.path(), |stop| {
+        write_loop(10_000_000_000, stop, write)
+    }));
+    assert!(
+        quiet.failures.is_empty() && during.failures.is_empty(),
+        "failed writes: {:?} {:?}",
+        quiet.failures.first(),
+        during.failures.first()
+    );
+    assert!(
+        !during.acknowledged.is_empty(),
+        "the load wrote during the apply"
+    );
+
+    let after = state(dir.path());
+    let acknowledged: std::collections::BTreeSet<u64> = quiet
+        .acknowledged
+        .iter()
+        .chain(&during.acknowledged)
+        .copied()
+        .collect();
+    for (group, server) in [
+        ("mysql.default", "db-main"),
+        ("mysql.default", "db-replica-1"),
+        ("mysql.reporting", "db-report"),
+    ] {
+        // The copy on reporting keeps the source's database name.
+        let opts = options(&after, group, server).db_name(Some("shop"));
+        let missing = runtime.block_on(async {
+            let mut conn = mysql_async::Conn::new(opts).await.expect("connects");
+            let mut missing = acknowledged.len();
+            for _ in 0..150 {
+                let present: Vec<u64> = conn
+                    .query("SELECT id FROM load_writes")
+                    .await
+                    .unwrap_or_default();
+                let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
+                missing = acknowledged.difference(&present).count();
+                if missing == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            missing
+        });
+        assert_eq!(missing, 0, "acknowledged writes missing on {server}");
+    }
+    report("MariaDB", quiet, during, apply_seconds);
+    converged(dir.path(), "manifest.yml");
+}
+
+/// One pgbench run of `seconds` (TPC-B-like, `LOAD_CLIENTS` clients), its
+/// per-transaction log in `logs`: the committed transactions' latencies, and
+/// any failure pgbench reported.
+fn pgbench(port: u16, password: &str, seconds: u64, logs: &Path, run: usize) -> LoadRun {
+    let prefix = logs.join(format!("run{run}"));
+    let output =
+        std::process::Command::new(dbgroups_engines::postgres::binaries("15").join("pgbench"))
+            .env("PGPASSWORD", password)
+            .args([
+                "-n",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "shop",
+            ])
+            .args([
+                "-c",
+                &LOAD_CLIENTS.to_string(),
+                "-j",
+                &LOAD_CLIENTS.to_string(),
+            ])
+            .args(["-T", &seconds.to_string(), "-l"])
+            .arg(format!("--log-prefix={}", prefix.display()))
+            .arg("shop")
+            .output()
+            .expect("pgbench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut load = LoadRun::default();
+    let failed: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("number of failed transactions: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if !output.status.success() || failed > 0 {
+        load.failures.push(format!(
+            "pgbench: {} failed; {}",
+            failed,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    for entry in std::fs::read_dir(logs).expect("logs").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&format!("run{run}.")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).expect("a pgbench log");
+        // client_id transaction_no latency_us script_no epoch epoch_us
+        load.latencies_us.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+        );
+    }
+    load.acknowledged = (0..load.latencies_us.len() as u64).collect();
+    load
+}
+
+/// pgbench in one-second runs until `stop` (or for `duration`).
+async fn pgbench_until(
+    port: u16,
+    password: String,
+    logs: PathBuf,
+    first_run: usize,
+    stop: Arc<AtomicBool>,
+    duration: Option<Duration>,
+) -> LoadRun {
+    let began = Instant::now();
+    let mut total = LoadRun::default();
+    let mut run = first_run;
+    while !stop.load(Ordering::SeqCst) && duration.is_none_or(|d| began.elapsed() < d) {
+        let (password, logs) = (password.clone(), logs.clone());
+        let chunk = tokio::task::spawn_blocking(move || pgbench(port, &password, 1, &logs, run))
+            .await
+            .expect("pgbench");
+        total.merge(chunk);
+        run += 1;
+    }
+    total.elapsed = began.elapsed();
+    total
+}
+
+#[test]
+fn postgresql_pgbench_during_a_scale_up_and_replication_all_succeed_and_arrive() {
+    const TWO_PG_GROUPS: &str = r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      configuration: { version: "15" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: pg-main }
+    reporting:
+      configuration: { version: "15" }
+      servers:
+        - server: { unique_name: pg-report }
+"#;
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), TWO_PG_GROUPS);
+    apply_ok(dir.path(), &[]);
+    let first = state(dir.path());
+    let (master_port, app_password) = (
+        port(&first, "pg-main"),
+        password(&first, "postgresql.default"),
+    );
+    let initialised =
+        std::process::Command::new(dbgroups_engines::postgres::binaries("15").join("pgbench"))
+            .env("PGPASSWORD", &app_password)
+            .args(["-i", "-q", "-s", &scale().to_string(), "-h", "127.0.0.1"])
+            .args(["-p", &master_port.to_string(), "-U", "shop", "shop"])
+            .output()
+            .expect("pgbench -i runs");
+    assert!(
+        initialised.status.success(),
+        "{}",
+        String::from_utf8_lossy(&initialised.stderr)
+    );
+    let logs = tempfile::tempdir().expect("log dir");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let quiet = runtime.block_on(pgbench_until(
+        master_port,
+        app_password.clone(),
+        logs.path().to_path_buf(),
+        0,
+        Arc::new(AtomicBool::new(false)),
+        Some(baseline()),
+    ));
+    set_manifest(
+        dir.path(),
+        &grown(
+            TWO_PG_GROUPS,
+            "pg-main",
+            "pg-replica-1",
+            "    reporting:\n      configuration: { version: \"15\" }\n",
+        ),
+    );
+    let (during, apply_seconds) = runtime.block_on(load_during_apply(dir.path(), |stop| {
+        pgbench_until(
+            master_port,
+            app_password.clone(),
+            logs.path().to_path_buf(),
+            1_000_000,
+            stop,
+            None,
+        )
+    }));
+    assert!(
+        quiet.failures.is_empty() && during.failures.is_empty(),
+        "failed transactions: {:?} {:?}",
+        quiet.failures.first(),
+        during.failures.first()
+    );
+    assert!(
+        !during.acknowledged.is_empty(),
+        "pgbench ran during the apply"
+    );
+
+    // Every committed pgbench transaction inserts one pgbench_history row:
+    // the master holds exactly the committed ones, and the replicas the
+    // same rows (a digest of all of them) once caught up.
+    let committed = (quiet.acknowledged.len() + during.acknowledged.len()) as i64;
+    let after = state(dir.path());
+    let digest_query = "SELECT count(*), md5(coalesce(string_agg(concat_ws(':', tid, bid, aid, delta, mtime), ',' ORDER BY mtime, tid, aid, delta), '')) || ':' || (SELECT sum(abalance) FROM pgbench_accounts) FROM pgbench_history";
+    let digests: Vec<(i64, String)> = runtime.block_on(async {
+        let mut digests = Vec::new();
+        for server in ["pg-main", "pg-replica-1", "pg-report"] {
+            let group = if server == "pg-report" {
+                "postgresql.reporting"
+            } else {
+                "postgresql.default"
+            };
+            let (client, connection) = tokio_postgres::Config::new()
+                .host("127.0.0.1")
+                .port(port(&after, server))
+                .user(after.credentials[group].username.as_str())
+                .password(password(&after, group))
+                .dbname("shop")
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("connects");
+            tokio::spawn(connection);
+            let mut seen = (0, String::new());
+            for _ in 0..150 {
+                let row = client.query_one(digest_query, &[]).await.expect("reads");
+                seen = (row.get(0), row.get(1));
+                if seen.0 == committed {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            digests.push(seen);
+        }
+        digests
+    });
+    assert_eq!(
+        digests[0].0, committed,
+        "the master holds every committed transaction"
+    );
+    assert_eq!(digests[1], digests[0], "the new slave equals the master");
+    assert_eq!(
+        digests[2], digests[0],
+        "the replicating group equals the master"
+    );
+    report("PostgreSQL (pgbench)", quiet, during, apply_seconds);
+    converged(dir.path(), "manifest.yml");
+}
