@@ -10,6 +10,7 @@ mod engine_mariadb;
 mod engine_postgres;
 mod engine_redis;
 mod examples;
+mod file_readers;
 mod mongodb_commands;
 mod mysql_dialect;
 mod plan_properties;

@@ -18,6 +18,7 @@ use dbgroups_state::{
 };
 use tokio::task::JoinSet;
 
+use crate::crash::{self, Moment};
 use crate::error::ApplyError;
 use crate::reporter::{Event, Reporter};
 use crate::runner::{Effect, StepContext, run_step};
@@ -137,11 +138,13 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                 });
                 set_journal(&mut state, &step.id, StepStatus::Started);
                 apply.store.save(apply.lock, &mut state)?;
+                crash::point(Moment::Before, &step.id);
                 if matches!(step.kind, StepKind::UpdateEnvironment) {
                     let began = Instant::now();
                     finalize(&mut state, plan);
                     write_environment(&apply.env_file, &mut state)?;
                     environment_written = true;
+                    crash::point(Moment::After, &step.id);
                     set_journal(&mut state, &step.id, StepStatus::Done);
                     apply.store.save(apply.lock, &mut state)?;
                     done.insert(step.id.clone());
@@ -183,6 +186,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                 };
                 match result {
                     Ok(effect) => {
+                        crash::point(Moment::After, &id);
                         record(&mut state, plan, &others, effect);
                         set_journal(&mut state, &id, StepStatus::Done);
                         apply.store.save(apply.lock, &mut state)?;

@@ -4,6 +4,7 @@
 
 mod basics;
 mod changes;
+mod crashes;
 mod faults;
 mod mariadb;
 mod mongodb;

@@ -1,0 +1,446 @@
+//! Crash at every step boundary: for each live engine, one plan that scales
+//! a group up, makes a second group replicate from it and moves the primary
+//! to the second group. `apply` is killed with SIGKILL before each step
+//! (recorded as started, nothing done) and after it (done, not recorded),
+//! and once in the middle of the backup, with a fresh deployment for each
+//! crash point. After each kill the next `apply` must finish, the master's
+//! data must be unchanged, the new slave and the second group must hold
+//! exactly the master's data, the state file must read back with no
+//! journal, and a fresh plan must be empty.
+//!
+//! The boundary kills come from the debug build's `DBGROUPS_CRASH_AT` hook
+//! (crates/apply/src/crash.rs: the process SIGKILLs itself at that exact
+//! moment); the mid-step kill is sent from here while the backup's program
+//! runs. Each test prints its count of crash points, recorded in
+//! docs/reliability.md.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use redis::AsyncCommands;
+
+use super::*;
+
+/// One engine's deployment and how to read its data.
+struct Scenario {
+    engine: &'static str,
+    /// Two groups, `default` (managed backups, its master only) and
+    /// `second` (one server of its own data).
+    base: &'static str,
+    master: &'static str,
+    slave: &'static str,
+    second: &'static str,
+    /// The backup step's progress line and the program it runs, for the
+    /// mid-step kill: none where the engine copies by its own replication
+    /// (no backup step).
+    mid_backup: Option<(&'static str, &'static str)>,
+}
+
+impl Scenario {
+    /// `base` grown: one more slave, `second` replicating from `default`,
+    /// and the primary moved to `second`.
+    fn grown(&self) -> String {
+        self.base
+            .replace(
+                &format!("        - server: {{ unique_name: {} }}\n", self.master),
+                &format!(
+                    "        - server: {{ unique_name: {} }}\n        - server: {{ unique_name: {} }}\n",
+                    self.master, self.slave
+                ),
+            )
+            .replace(
+                "    second:\n",
+                "    second:\n      replicate_from: default\n      primary: true\n",
+            )
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Writes the data the checksums cover: 2,000 rows or keys on the master,
+/// and 50 of the second group's own, which the replication replaces.
+fn seed(engine: &str, dir: &Path) {
+    let state = state(dir);
+    runtime().block_on(async {
+        match engine {
+            "postgresql" => {
+                for (server, group, rows) in [
+                    ("pg-main", "postgresql.default", 2000),
+                    ("pg-second", "postgresql.second", 50),
+                ] {
+                    let client = pg(port(&state, server), &password(&state, group)).await;
+                    client
+                        .batch_execute(&format!(
+                            "CREATE TABLE items (id int PRIMARY KEY, payload text);
+                             INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, {rows}) i;"
+                        ))
+                        .await
+                        .expect("seeds");
+                }
+            }
+            "mariadb" => {
+                for (server, group, rows) in [
+                    ("db-main", "mysql.default", 2000),
+                    ("db-second", "mysql.second", 50),
+                ] {
+                    let mut conn = mysql_conn(&state, group, server, None).await;
+                    conn.query_drop(format!(
+                        "CREATE TABLE items (id INT PRIMARY KEY, payload CHAR(32));
+                         INSERT INTO items SELECT seq, MD5(seq) FROM seq_1_to_{rows}"
+                    ))
+                    .await
+                    .expect("seeds");
+                }
+            }
+            _ => {
+                for (server, group, keys) in [
+                    ("redis-main", "redis.default", 2000),
+                    ("redis-second", "redis.second", 50),
+                ] {
+                    let mut conn = redis_conn(&state, group, server).await;
+                    for i in 1..=keys {
+                        let _: () = conn.set(format!("item:{i}"), i * 7).await.expect("seeds");
+                    }
+                }
+            }
+        }
+    });
+}
+
+async fn mysql_conn(
+    state: &AppState,
+    group: &str,
+    server: &str,
+    database: Option<&str>,
+) -> mysql_async::Conn {
+    let credentials = &state.credentials[group];
+    mysql_async::Conn::new(
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port(state, server))
+            .user(Some(credentials.username.clone()))
+            .pass(Some(password(state, group)))
+            .db_name(Some(database.unwrap_or(&credentials.database).to_string())),
+    )
+    .await
+    .expect("connects")
+}
+
+async fn redis_conn(
+    state: &AppState,
+    group: &str,
+    server: &str,
+) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!(
+        "redis://:{}@127.0.0.1:{}/0",
+        password(state, group),
+        port(state, server)
+    ))
+    .expect("url")
+    .get_multiplexed_async_connection()
+    .await
+    .expect("connects")
+}
+
+/// A digest of everything in the server's data set (rows or keys), read
+/// through the group's own credentials; a copy reads the source's database.
+async fn checksum(engine: &str, state: &AppState, group: &str, server: &str) -> String {
+    match engine {
+        "postgresql" => {
+            let client = pg(port(state, server), &password(state, group)).await;
+            let row = client
+                .query_one(
+                    "SELECT count(*)::text || ':' || md5(string_agg(id || '=' || payload, ',' ORDER BY id)) FROM items",
+                    &[],
+                )
+                .await
+                .expect("reads");
+            row.get(0)
+        }
+        "mariadb" => {
+            let mut conn = mysql_conn(state, group, server, Some("shop")).await;
+            let row: Option<(i64, i64)> = conn
+                .query_first("SELECT COUNT(*), BIT_XOR(CRC32(CONCAT(id, '=', payload))) FROM items")
+                .await
+                .expect("reads");
+            format!("{row:?}")
+        }
+        _ => {
+            let mut conn = redis_conn(state, group, server).await;
+            let mut keys: Vec<String> = redis::cmd("KEYS")
+                .arg("*")
+                .query_async(&mut conn)
+                .await
+                .expect("lists");
+            keys.sort();
+            let mut digest = String::new();
+            for key in keys {
+                let value: String = conn.get(&key).await.expect("reads");
+                digest.push_str(&format!("{key}={value},"));
+            }
+            format!("{}:{:x}", digest.len(), md5_like(&digest))
+        }
+    }
+}
+
+/// FNV-1a: enough to compare two key sets here without another crate.
+fn md5_like(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Polls until `server` holds `expected` (replication is asynchronous).
+fn wait_for_checksum(
+    engine: &str,
+    dir: &Path,
+    group: &str,
+    server: &str,
+    expected: &str,
+) -> String {
+    let state = state(dir);
+    runtime().block_on(async {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            seen = checksum(engine, &state, group, server).await;
+            if seen == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    })
+}
+
+/// `apply` with the crash hook set; it must die of SIGKILL.
+fn apply_crashing_at(dir: &Path, point: &str) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["apply", "--auto-approve", "--refresh=false"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("DBGROUPS_CRASH_AT", point)
+        .output()
+        .expect("dbgroups runs");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        output.status.signal(),
+        Some(9),
+        "apply was to die at {point}:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `apply` killed from outside while the backup's program runs (this
+/// test's: its command line names the test's directory).
+fn apply_killed_during_backup(dir: &Path, marker: &str, program: &str) {
+    let (mut child, _, _) = apply_until(dir, marker);
+    let here = dir.display().to_string();
+    let mut running = false;
+    for _ in 0..500 {
+        running = processes_mentioning(program)
+            .iter()
+            .any(|cmdline| cmdline.contains(&here));
+        if running {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(running, "{program} never ran");
+    child.kill().expect("kills");
+    let _ = child.wait();
+}
+
+/// The step ids of the plan from `base` to its grown manifest.
+fn planned_steps(scenario: &Scenario) -> Vec<String> {
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), scenario.base);
+    apply_ok(dir.path(), &[]);
+    set_manifest(dir.path(), &scenario.grown());
+    let planned = dbgroups_in(dir.path(), &["plan", "--refresh=false", "--json"]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&planned.stdout).expect("plan JSON");
+    plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// One crash point on a fresh deployment, then every check.
+fn crash_and_recover(scenario: &Scenario, crash: &dyn Fn(&Path)) {
+    let (dir, _servers) = quickstart();
+    set_manifest(dir.path(), scenario.base);
+    apply_ok(dir.path(), &[]);
+    seed(scenario.engine, dir.path());
+    let master_sum = {
+        let before = state(dir.path());
+        runtime().block_on(checksum(
+            scenario.engine,
+            &before,
+            &default_group(scenario),
+            scenario.master,
+        ))
+    };
+    set_manifest(dir.path(), &scenario.grown());
+    crash(dir.path());
+
+    apply_ok(dir.path(), &[]);
+    let after = state(dir.path());
+    assert!(
+        after.journal.is_none(),
+        "the finished apply left no journal"
+    );
+    let default = default_group(scenario);
+    let second = format!("{}.second", default.split('.').next().unwrap_or_default());
+    assert_eq!(
+        wait_for_checksum(
+            scenario.engine,
+            dir.path(),
+            &default,
+            scenario.master,
+            &master_sum
+        ),
+        master_sum,
+        "the master's data is unchanged"
+    );
+    assert_eq!(
+        wait_for_checksum(
+            scenario.engine,
+            dir.path(),
+            &default,
+            scenario.slave,
+            &master_sum
+        ),
+        master_sum,
+        "the new slave holds the master's data"
+    );
+    assert_eq!(
+        wait_for_checksum(
+            scenario.engine,
+            dir.path(),
+            &second,
+            scenario.second,
+            &master_sum
+        ),
+        master_sum,
+        "the replicating group holds the master's data"
+    );
+    converged(dir.path(), "manifest.yml");
+}
+
+fn default_group(scenario: &Scenario) -> String {
+    let db_type = match scenario.engine {
+        "postgresql" => "postgresql",
+        "mariadb" => "mysql",
+        _ => "redis",
+    };
+    format!("{db_type}.default")
+}
+
+/// Every boundary of the plan, and the backup's middle where there is one.
+#[allow(clippy::print_stdout)] // the count is this test's figure
+fn crash_everywhere(scenario: &Scenario) {
+    let steps = planned_steps(scenario);
+    let mut points = 0;
+    for step in &steps {
+        for moment in ["before", "after"] {
+            let point = format!("{moment}:{step}");
+            crash_and_recover(scenario, &|dir| apply_crashing_at(dir, &point));
+            points += 1;
+        }
+    }
+    if let Some((marker, program)) = scenario.mid_backup {
+        crash_and_recover(scenario, &|dir| {
+            apply_killed_during_backup(dir, marker, program)
+        });
+        points += 1;
+    }
+    println!(
+        "| {} | {} steps ({}) | {points} crash points | all recovered |",
+        scenario.engine,
+        steps.len(),
+        steps.join(", ")
+    );
+}
+
+#[test]
+fn postgresql_survives_sigkill_at_every_step_boundary() {
+    crash_everywhere(&Scenario {
+        engine: "postgresql",
+        base: r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      configuration: { version: "15" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: pg-main }
+    second:
+      configuration: { version: "15" }
+      servers:
+        - server: { unique_name: pg-second }
+"#,
+        master: "pg-main",
+        slave: "pg-replica-1",
+        second: "pg-second",
+        mid_backup: Some(("start  backup:pg-main", "pg_basebackup")),
+    });
+}
+
+#[test]
+fn mariadb_survives_sigkill_at_every_step_boundary() {
+    crash_everywhere(&Scenario {
+        engine: "mariadb",
+        base: r#"
+application: shop
+mysql:
+  groups:
+    default:
+      configuration: { engine: mariadb, version: "10.11" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: db-main }
+    second:
+      configuration: { engine: mariadb, version: "10.11" }
+      servers:
+        - server: { unique_name: db-second }
+"#,
+        master: "db-main",
+        slave: "db-replica-1",
+        second: "db-second",
+        mid_backup: Some(("start  dump:db-main", "mariadb-dump")),
+    });
+}
+
+#[test]
+fn redis_survives_sigkill_at_every_step_boundary() {
+    crash_everywhere(&Scenario {
+        engine: "redis",
+        base: r#"
+application: shop
+redis:
+  groups:
+    default:
+      configuration: { version: "7.0" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: redis-main }
+    second:
+      configuration: { version: "7.0" }
+      servers:
+        - server: { unique_name: redis-second }
+"#,
+        master: "redis-main",
+        slave: "redis-replica-1",
+        second: "redis-second",
+        mid_backup: None,
+    });
+}
