@@ -9,7 +9,13 @@ ensure_database_servers
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The suite keeps what every dbgroups run printed (target/tmp/transcripts);
+# afterwards one ignored test scans all of it, the snapshots and the docs
+# for every secret the suite generated.
+rm -rf target/tmp/transcripts
 cargo test --workspace --locked
+cargo test --locked --test integration -- --ignored --exact \
+  transcripts::no_generated_secret_in_anything_the_suite_printed_or_wrote --nocapture
 # The benchmarks' quick versions, so they do not rot; no timing is asserted.
 cargo bench --locked --bench plan_scale -- --quick
 ROUNDS=1 bash scripts/bench-apply.sh 1

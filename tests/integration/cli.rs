@@ -24,11 +24,13 @@ pub(crate) fn dbgroups_in(dir: &std::path::Path, args: &[&str]) -> Run {
         .env("NO_COLOR", "1")
         .output()
         .expect("dbgroups runs");
-    Run {
+    let run = Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    };
+    crate::transcripts::record_run(args, &run.stdout, &run.stderr);
+    run
 }
 
 fn write_manifest(text: &str) -> tempfile::TempDir {

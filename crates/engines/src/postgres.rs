@@ -408,7 +408,10 @@ impl PostgresServer {
         let renamed = take && std::fs::rename(staging, self.data_dir()).is_ok();
         if !renamed {
             let mut copy = self.provider.command(Path::new("/bin/cp"));
-            copy.arg("-a").arg(staging).arg(self.data_dir());
+            // A clone where the filesystem can (btrfs, XFS): no data copied.
+            copy.args(["-a", "--reflink=auto"])
+                .arg(staging)
+                .arg(self.data_dir());
             run(copy, "cp -a").await?;
         }
         // The copy carries the master's own settings (its port); write ours.

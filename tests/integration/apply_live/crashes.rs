@@ -226,6 +226,11 @@ fn apply_crashing_at(dir: &Path, point: &str) {
         .env("DBGROUPS_CRASH_AT", point)
         .output()
         .expect("dbgroups runs");
+    crate::transcripts::record_run(
+        &["apply", "(crashing at", point, ")"],
+        &String::from_utf8_lossy(&output.stdout),
+        &String::from_utf8_lossy(&output.stderr),
+    );
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         output.status.signal(),

@@ -4,10 +4,13 @@
 
 mod basics;
 mod changes;
+mod contention;
 mod crashes;
+mod damaged;
 mod faults;
 mod mariadb;
 mod mongodb;
+mod security;
 mod writes;
 
 use crate::cli::dbgroups_in;
@@ -34,6 +37,9 @@ fn stop_all(state_dir: &Path, application: &str) {
     let Ok(Some(state)) = DirectoryStore::new(state_dir).load(application) else {
         return;
     };
+    if let Some(deployment) = state_dir.parent() {
+        crate::transcripts::record_deployment(deployment, &all_secrets(&state));
+    }
     let Ok((provider, _)) = LocalProvider::prepare(state_dir) else {
         return;
     };
@@ -303,6 +309,7 @@ pub(super) fn apply_until(
             break;
         }
     }
+    crate::transcripts::record_run(&["apply", "(until", marker, ")"], "", &seen.join("\n"));
     assert!(
         seen.iter().any(|l| l.contains(marker)),
         "never reached {marker}:\n{}",

@@ -137,9 +137,10 @@ pub(crate) fn run(
     args: &ApplyArgs,
     style: Style,
 ) -> Result<ExitCode, CliError> {
+    let manifest = context::read_manifest(global, style)?;
     let store = context::store(global);
     let lock = store.lock("apply", global.lock_timeout)?;
-    let ctx = context::load(global, style)?;
+    let ctx = context::with_state(global, manifest)?;
     let application = ctx.application();
     let plan = match &args.plan {
         Some(path) => {

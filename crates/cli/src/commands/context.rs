@@ -58,9 +58,23 @@ pub(crate) fn store(global: &GlobalArgs) -> DirectoryStore {
     }
 }
 
+/// A manifest read and validated, before any state is touched.
+pub(crate) struct ValidManifest {
+    manifest_bytes: Vec<u8>,
+    manifest: Manifest,
+    application: String,
+}
+
 /// Reads and validates the manifest (printing its diagnostics when it has
 /// errors, and its warnings otherwise) and loads the state.
 pub(crate) fn load(global: &GlobalArgs, style: Style) -> Result<Context, CliError> {
+    with_state(global, read_manifest(global, style)?)
+}
+
+/// Reads and validates the manifest, printing its diagnostics. Writing
+/// commands call this before they take the state lock, so a manifest that
+/// is refused leaves nothing behind, not even the lock file.
+pub(crate) fn read_manifest(global: &GlobalArgs, style: Style) -> Result<ValidManifest, CliError> {
     let manifest_bytes = std::fs::read(&global.manifest).map_err(|source| {
         dbgroups_manifest::ManifestError::Read {
             path: global.manifest.clone(),
@@ -96,12 +110,22 @@ pub(crate) fn load(global: &GlobalArgs, style: Style) -> Result<Context, CliErro
                     .into(),
             )
         })?;
-    let store = store(global);
-    let mut others = store.load_all()?;
-    let state = others.remove(&application);
-    Ok(Context {
+    Ok(ValidManifest {
         manifest_bytes,
         manifest,
+        application,
+    })
+}
+
+/// The recorded state beside a validated manifest (under the lock, for a
+/// writing command).
+pub(crate) fn with_state(global: &GlobalArgs, read: ValidManifest) -> Result<Context, CliError> {
+    let store = store(global);
+    let mut others = store.load_all()?;
+    let state = others.remove(&read.application);
+    Ok(Context {
+        manifest_bytes: read.manifest_bytes,
+        manifest: read.manifest,
         state,
         others,
     })

@@ -16,11 +16,12 @@ pub(crate) fn run(
     let intents = context::intents(&args.intents)?;
     // A plan file records the state it was made against, so making one
     // excludes writers until it is written.
+    let manifest = context::read_manifest(global, style)?;
     let lock = match &args.out {
         Some(_) => Some(context::store(global).lock("plan --out", global.lock_timeout)?),
         None => None,
     };
-    let ctx = context::load(global, style)?;
+    let ctx = context::with_state(global, manifest)?;
     let (plan, observed) = ctx.plan(global, &intents, args.intents.refresh)?;
     print_plan(&plan, plan_format(args.format, args.json), style);
     if let Some(path) = &args.out {

@@ -185,10 +185,15 @@ impl Dialect {
             replication_user,
             replication_password,
         } = *accounts;
-        let anonymous = if self.mariadb() {
-            "DELETE FROM mysql.global_priv WHERE User = ''"
+        // Anonymous accounts let anyone log in without a name, and
+        // mariadb-install-db's root@127.0.0.1, root@::1 and root@<host>
+        // (made by --auth-root-authentication-method=normal) have no
+        // password and every privilege: only root@localhost, over the
+        // socket and with its password, is kept.
+        let open_accounts = if self.mariadb() {
+            "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"
         } else {
-            "DELETE FROM mysql.user WHERE User = ''"
+            "DELETE FROM mysql.user WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"
         };
         vec![
             // Binary-log nothing of the set-up: a replica gets its own
@@ -196,8 +201,7 @@ impl Dialect {
             // GTID_PURGED apply.
             "SET SESSION sql_log_bin = 0".to_string(),
             format!("ALTER USER 'root'@'localhost' IDENTIFIED BY '{admin_password}'"),
-            // Anonymous accounts let anyone log in without a name.
-            anonymous.to_string(),
+            open_accounts.to_string(),
             format!("CREATE USER IF NOT EXISTS '{username}'@'%' IDENTIFIED BY '{password}'"),
             format!("ALTER USER '{username}'@'%' IDENTIFIED BY '{password}'"),
             format!("CREATE DATABASE IF NOT EXISTS `{database}`"),

@@ -35,10 +35,14 @@ pub struct MysqlServer {
     client_program: PathBuf,
 }
 
-/// Names that reach SQL as identifiers or account names: validated by the
-/// manifest, and checked again here so nothing else can be spliced in.
+/// Names that reach SQL as identifiers or account names, and programs'
+/// arguments: validated by the manifest, and checked again here so nothing
+/// else can be spliced in. A leading `-` would read as an option.
 fn checked(name: &str) -> Result<&str, EngineError> {
-    let safe = !name.is_empty()
+    let safe = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
