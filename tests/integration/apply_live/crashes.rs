@@ -2,16 +2,18 @@
 //! a group up, makes a second group replicate from it and moves the primary
 //! to the second group. `apply` is killed with SIGKILL before each step
 //! (recorded as started, nothing done) and after it (done, not recorded),
-//! and once in the middle of the backup, with a fresh deployment for each
-//! crash point. After each kill the next `apply` must finish, the master's
+//! and in the middle of the longest steps (the backup, MariaDB's
+//! provision, Redis's full sync), with a fresh deployment for each crash
+//! point. After each kill the next `apply` must finish, the master's
 //! data must be unchanged, the new slave and the second group must hold
 //! exactly the master's data, the state file must read back with no
 //! journal, and a fresh plan must be empty.
 //!
 //! The boundary kills come from the debug build's `DBGROUPS_CRASH_AT` hook
 //! (crates/apply/src/crash.rs: the process SIGKILLs itself at that exact
-//! moment); the mid-step kill is sent from here while the backup's program
-//! runs. Each test prints its count of crash points, recorded in
+//! moment); a mid-step kill is sent from here while the step's program
+//! runs (or, for Redis's sync, within its one-second diskless delay), and
+//! the step is checked not to have finished. Each test prints its count of crash points, recorded in
 //! docs/reliability.md.
 
 use std::time::Duration;
@@ -30,10 +32,16 @@ struct Scenario {
     master: &'static str,
     slave: &'static str,
     second: &'static str,
-    /// The backup step's progress line and the program it runs, for the
-    /// mid-step kill: none where the engine copies by its own replication
-    /// (no backup step).
-    mid_backup: Option<(&'static str, &'static str)>,
+    /// The steps killed in their middle: the longest ones.
+    mid_steps: &'static [MidStep],
+}
+
+/// A step to kill in its middle: from outside, while `program` (run by the
+/// step, with the test's directory on its command line) is running, or,
+/// for a step that runs no program of its own, 300 ms after it starts.
+struct MidStep {
+    step: &'static str,
+    program: Option<&'static str>,
 }
 
 impl Scenario {
@@ -241,24 +249,39 @@ fn apply_crashing_at(dir: &Path, point: &str) {
     );
 }
 
-/// `apply` killed from outside while the backup's program runs (this
-/// test's: its command line names the test's directory).
-fn apply_killed_during_backup(dir: &Path, marker: &str, program: &str) {
-    let (mut child, _, _) = apply_until(dir, marker);
-    let here = dir.display().to_string();
-    let mut running = false;
-    for _ in 0..500 {
-        running = processes_mentioning(program)
-            .iter()
-            .any(|cmdline| cmdline.contains(&here));
-        if running {
-            break;
+/// `apply` killed from outside in the middle of `mid.step`, which must not
+/// have finished.
+fn apply_killed_mid_step(dir: &Path, mid: &MidStep) {
+    let (mut child, _, rest) = apply_until(dir, &format!("start  {}", mid.step));
+    match mid.program {
+        Some(program) => {
+            let here = dir.display().to_string();
+            let mut running = false;
+            for _ in 0..500 {
+                running = processes_mentioning(program)
+                    .iter()
+                    .any(|cmdline| cmdline.contains(&here));
+                if running {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(running, "{program} never ran");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        // Redis's enslave waits out the master's 1 s diskless-sync delay.
+        None => std::thread::sleep(Duration::from_millis(300)),
     }
-    assert!(running, "{program} never ran");
     child.kill().expect("kills");
     let _ = child.wait();
+    let after: Vec<String> = rest.map_while(Result::ok).collect();
+    crate::transcripts::record_run(&["apply", "(killed mid-step)"], "", &after.join("\n"));
+    assert!(
+        !after
+            .iter()
+            .any(|l| l.contains(&format!("done   {}", mid.step))),
+        "{} had finished before the kill",
+        mid.step
+    );
 }
 
 /// The step ids of the plan from `base` to its grown manifest.
@@ -349,7 +372,7 @@ fn default_group(scenario: &Scenario) -> String {
     format!("{db_type}.default")
 }
 
-/// Every boundary of the plan, and the backup's middle where there is one.
+/// Every boundary of the plan, and the middle of the longest steps.
 #[allow(clippy::print_stdout)] // the count is this test's figure
 fn crash_everywhere(scenario: &Scenario) {
     let steps = planned_steps(scenario);
@@ -361,10 +384,8 @@ fn crash_everywhere(scenario: &Scenario) {
             points += 1;
         }
     }
-    if let Some((marker, program)) = scenario.mid_backup {
-        crash_and_recover(scenario, &|dir| {
-            apply_killed_during_backup(dir, marker, program)
-        });
+    for mid in scenario.mid_steps {
+        crash_and_recover(scenario, &|dir| apply_killed_mid_step(dir, mid));
         points += 1;
     }
     println!(
@@ -396,7 +417,10 @@ postgresql:
         master: "pg-main",
         slave: "pg-replica-1",
         second: "pg-second",
-        mid_backup: Some(("start  backup:pg-main", "pg_basebackup")),
+        mid_steps: &[MidStep {
+            step: "backup:pg-main",
+            program: Some("pg_basebackup"),
+        }],
     });
 }
 
@@ -421,7 +445,18 @@ mysql:
         master: "db-main",
         slave: "db-replica-1",
         second: "db-second",
-        mid_backup: Some(("start  dump:db-main", "mariadb-dump")),
+        // The dump, and the provision (mariadb-install-db), the longest
+        // step with this little data.
+        mid_steps: &[
+            MidStep {
+                step: "dump:db-main",
+                program: Some("mariadb-dump"),
+            },
+            MidStep {
+                step: "provision:db-replica-1",
+                program: Some("mariadb-install-db"),
+            },
+        ],
     });
 }
 
@@ -446,6 +481,10 @@ redis:
         master: "redis-main",
         slave: "redis-replica-1",
         second: "redis-second",
-        mid_backup: None,
+        // No backup: the full sync of enslave is the longest step.
+        mid_steps: &[MidStep {
+            step: "enslave:redis-replica-1",
+            program: None,
+        }],
     });
 }
