@@ -6,6 +6,9 @@
 # slaves removed again after each) and medians are compared.
 # Prints a table; docs/benchmarks.md records the figures.
 #   bash scripts/bench-fanout.sh [SCALE] [ROUNDS]   (defaults 68 and 3)
+# The scratch directory (and so the servers) is made under $TMPDIR: point
+# it at a filesystem that can clone files (XFS with reflink, btrfs) to see
+# the copies become clones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -89,6 +92,7 @@ one=$(median "${ones[@]}"); four=$(median "${fours[@]}")
 floor_one=$(median "${floor_ones[@]}"); floor_four=$(median "${floor_fours[@]}")
 
 printf '\n| measurement (median of %d) | seconds |\n|---|---|\n' "$rounds"
+printf '| filesystem of the state directory | %s |\n' "$(df --output=fstype "$work" | tail -1)"
 printf '| data in the PostgreSQL group | %.2f GiB |\n' "$(echo "$bytes / 1073741824" | bc -l)"
 printf '| dbgroups: scale up by 1 slave (%s) | %.2f |\n' "${ones[*]}" "$one"
 printf '| dbgroups: scale up by 4 slaves (%s) | %.2f |\n' "${fours[*]}" "$four"
