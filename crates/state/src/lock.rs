@@ -69,6 +69,29 @@ fn read_note(path: &Path) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
+/// The note of the process holding the lock right now. A holder writes its
+/// note just after it takes the lock, so a reader can come in between and
+/// find no note, or the note of an earlier holder that was killed: a note
+/// naming a process of this host that no longer runs is not the holder's.
+/// Waits briefly for the holder's own note rather than name the wrong one.
+fn holders_note(dir: &Path) -> Option<LockInfo> {
+    let host = hostname();
+    let started = Instant::now();
+    loop {
+        let note = read_note(&note_path(dir));
+        let current = note.filter(|info| {
+            info.host != host || Path::new("/proc").join(info.pid.to_string()).exists()
+        });
+        if current.is_some() || started.elapsed() >= NOTE_GRACE {
+            return current;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How long a reader waits for a new holder's note.
+const NOTE_GRACE: Duration = Duration::from_secs(2);
+
 fn open_lock_file(dir: &Path) -> Result<File, StateError> {
     let path = lock_path(dir);
     OpenOptions::new()
@@ -93,7 +116,7 @@ pub(crate) fn acquire(
             Err(TryLockError::WouldBlock) => {
                 if started.elapsed() >= timeout {
                     return Err(StateError::Locked {
-                        holder: LockHolder(read_note(&note_path(dir))),
+                        holder: LockHolder(holders_note(dir)),
                     });
                 }
                 std::thread::sleep(
@@ -132,7 +155,7 @@ pub(crate) fn holder(dir: &Path) -> Result<Option<LockInfo>, StateError> {
     let file = open_lock_file(dir)?;
     match file.try_lock() {
         Ok(()) => Ok(None),
-        Err(TryLockError::WouldBlock) => Ok(Some(read_note(&note_path(dir)).unwrap_or(LockInfo {
+        Err(TryLockError::WouldBlock) => Ok(Some(holders_note(dir).unwrap_or(LockInfo {
             id: "unknown".into(),
             operation: "unknown".into(),
             pid: 0,
