@@ -420,6 +420,9 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             if let Some(group) = group_of_server(state, &server) {
                 group.servers.retain(|s| s.unique_name != server);
             }
+            if let Some(journal) = &mut state.journal {
+                journal.pending.remove(&server);
+            }
             let emptied: Vec<String> = state
                 .groups
                 .iter()

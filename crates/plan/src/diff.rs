@@ -766,9 +766,19 @@ impl<'a> Differ<'a> {
                 );
                 continue;
             }
-            // Slaves first, then the master.
-            let mut servers: Vec<String> =
-                recorded.slaves().map(|s| s.unique_name.clone()).collect();
+            // Servers an interrupted apply left pending (built, not yet
+            // members), then the slaves, then the master.
+            let group_address = recorded.address();
+            let mut servers: Vec<String> = self
+                .input
+                .state
+                .and_then(|s| s.journal.as_ref())
+                .into_iter()
+                .flat_map(|j| j.pending.iter())
+                .filter(|(_, pending)| pending.group == group_address)
+                .map(|(name, _)| name.clone())
+                .collect();
+            servers.extend(recorded.slaves().map(|s| s.unique_name.clone()));
             servers.extend(recorded.master().map(|m| m.unique_name.clone()));
             self.change(
                 ChangeKind::RemoveGroup {

@@ -210,3 +210,82 @@ fn ctrl_c_lets_running_steps_finish_and_the_next_apply_completes() {
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+/// An apply killed after a new slave started following, but before the
+/// state recorded it: the slave runs, pending in the journal. `destroy`
+/// stops and deletes it with the rest.
+#[test]
+fn destroy_after_a_crash_also_removes_the_pending_servers() {
+    let (dir, _servers) = quickstart();
+    let crashed = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["apply", "--auto-approve", "--refresh=false"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("DBGROUPS_CRASH_AT", "after:enslave:pg-replica-1")
+        .output()
+        .expect("runs");
+    crate::transcripts::record_run(
+        &["apply", "(crashing after enslave)"],
+        &String::from_utf8_lossy(&crashed.stdout),
+        &String::from_utf8_lossy(&crashed.stderr),
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        crashed.status.signal(),
+        Some(9),
+        "killed at the crash point"
+    );
+    let left = state(dir.path());
+    assert!(
+        left.server("pg-replica-1").is_none()
+            && left
+                .journal
+                .as_ref()
+                .is_some_and(|j| j.pending.contains_key("pg-replica-1")),
+        "the slave is pending, not a member"
+    );
+    let servers_dir = dir
+        .path()
+        .join(".dbgroups/servers")
+        .canonicalize()
+        .expect("exists");
+    let replica_dir = servers_dir.join("pg-replica-1").display().to_string();
+    assert!(
+        !processes_mentioning(&replica_dir).is_empty(),
+        "the pending slave runs"
+    );
+
+    let destroyed = dbgroups_in(
+        dir.path(),
+        &[
+            "destroy",
+            "--app",
+            "shop",
+            "--auto-approve",
+            "--lock-timeout",
+            "30s",
+        ],
+    );
+    assert_eq!(
+        destroyed.code, 0,
+        "{}\n{}",
+        destroyed.stdout, destroyed.stderr
+    );
+    assert!(
+        destroyed.stdout.contains("pg-replica-1"),
+        "the plan names the pending slave: {}",
+        destroyed.stdout
+    );
+    assert!(
+        processes_mentioning(&servers_dir.display().to_string()).is_empty(),
+        "a server process is left"
+    );
+    let left: Vec<_> = std::fs::read_dir(&servers_dir)
+        .expect("readable")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "data directories are left: {left:?}");
+    let after = state(dir.path());
+    assert!(after.groups.is_empty() && after.journal.is_none());
+}
