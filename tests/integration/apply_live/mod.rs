@@ -60,7 +60,14 @@ fn stop_all(state_dir: &Path, application: &str) {
             secret(|c| c.password.as_ref()),
             secret(|c| c.admin_password.as_ref()),
         );
-        for server in &group.servers {
+        // Members, and servers an interrupted apply left pending.
+        let pending = state
+            .journal
+            .iter()
+            .flat_map(|j| j.pending.values())
+            .filter(|p| p.group == group.address())
+            .map(|p| &p.server);
+        for server in group.servers.iter().chain(pending) {
             let (name, port) = (server.unique_name.as_str(), server.port.unwrap_or_default());
             match group.db_type {
                 dbgroups_manifest::DbType::Postgresql => {
