@@ -225,6 +225,12 @@ redis:
             .query_async(&mut conn)
             .await
             .expect("existing data");
+        // Saved now, so Redis's own save rules (10,000 changes in 60 s)
+        // do not fork a background save in the middle of the baseline.
+        let _: () = redis::cmd("SAVE")
+            .query_async(&mut conn)
+            .await
+            .expect("saves");
     });
     // One connection per load client, opened before the clock starts.
     let connections = runtime.block_on(async {
