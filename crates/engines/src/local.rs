@@ -234,14 +234,48 @@ pub fn log_tail(path: &Path) -> String {
     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
-/// A loopback port nothing listens on now. Apply records it in state; the
-/// plan only says "(known after apply)".
+/// A loopback port nothing listens on now, for a server. Apply records it
+/// in state; the plan only says "(known after apply)".
+///
+/// Taken at random from below the kernel's ephemeral range (20000 up to
+/// `ip_local_port_range`'s start, 32768 by default): a port the kernel
+/// handed out would be one it also gives to outgoing connections, so a
+/// client connecting anywhere on this host could hold it by the time the
+/// server binds (seen in CI: "Address already in use"). Random, so that two
+/// applies running at once rarely try the same one. Falls back to the
+/// kernel's choice when that range is empty or full.
 pub fn free_port() -> Result<u16, EngineError> {
+    const FLOOR: u16 = 20000;
+    let ceiling = ephemeral_range_start().unwrap_or(32768);
+    if ceiling > FLOOR {
+        let span = u32::from(ceiling - FLOOR);
+        for _ in 0..256 {
+            let mut bytes = [0u8; 4];
+            if getrandom::fill(&mut bytes).is_err() {
+                break;
+            }
+            let offset = u32::from_le_bytes(bytes) % span;
+            let candidate = FLOOR + u16::try_from(offset).unwrap_or(0);
+            if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+                return Ok(candidate);
+            }
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").map_err(EngineError::NoPort)?;
     listener
         .local_addr()
         .map(|a| a.port())
         .map_err(EngineError::NoPort)
+}
+
+/// The first port of the kernel's ephemeral range.
+fn ephemeral_range_start() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn lookup_user(name: &str) -> Result<Option<ServiceUser>, EngineError> {
@@ -347,4 +381,27 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_ports_come_from_below_the_ephemeral_range_and_are_free() {
+        let ceiling = ephemeral_range_start().unwrap_or(32768);
+        for _ in 0..50 {
+            let port = free_port().expect("a port");
+            if ceiling > 20000 {
+                assert!(
+                    (20000..ceiling).contains(&port),
+                    "{port} outside 20000..{ceiling}"
+                );
+            }
+            assert!(
+                TcpListener::bind(("127.0.0.1", port)).is_ok(),
+                "{port} is free"
+            );
+        }
+    }
 }
