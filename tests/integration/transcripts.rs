@@ -33,8 +33,15 @@ fn next_file(kind: &str) -> Option<std::fs::File> {
         .ok()
 }
 
-/// Keeps what one `dbgroups` run printed.
+/// Keeps what one `dbgroups` run printed. A run asked for the secrets
+/// (`env --show-secrets`) prints them by design and is not kept; its
+/// stderr still is.
 pub(crate) fn record_run(args: &[&str], stdout: &str, stderr: &str) {
+    let stdout = if args.contains(&"--show-secrets") {
+        "(stdout not kept: --show-secrets prints the secrets by request)"
+    } else {
+        stdout
+    };
     if let Some(mut file) = next_file("run") {
         let _ = write!(file, "$ dbgroups {}\n{stdout}\n{stderr}\n", args.join(" "));
     }
