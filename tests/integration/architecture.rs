@@ -105,3 +105,28 @@ fn phases_depend_one_way() {
         "state does not depend on plan"
     );
 }
+
+/// Programs are run with argument vectors: no shell ever parses a value.
+#[test]
+fn no_command_is_built_as_a_shell_string() {
+    let shell = [
+        "\"sh\"",
+        "\"bash\"",
+        "\"/bin/sh\"",
+        "\"/bin/bash\"",
+        "\"-c\"",
+    ];
+    let mut offenders = Vec::new();
+    for (path, text) in sources("crates") {
+        for (number, line) in text.lines().enumerate() {
+            if shell.iter().any(|needle| line.contains(needle)) {
+                offenders.push(format!("{path}:{}: {line}", number + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "shell invocations:\n{}",
+        offenders.join("\n")
+    );
+}

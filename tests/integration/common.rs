@@ -1,5 +1,27 @@
 use dbgroups_manifest::{ParseOptions, Parsed, SourceFile};
 
+/// A multi-threaded tokio runtime for a test's client calls.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Property-test settings: `default` cases, or PROPTEST_CASES to run more;
+/// no failure files (the shrunk case is printed).
+pub(crate) fn proptest_cases(default: u32) -> proptest::prelude::ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    proptest::prelude::ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}
+
 pub(crate) fn repo_path(relative: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }

@@ -38,10 +38,7 @@ fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent()
         generate_password(),
     );
     let _guard = Running(server.clone(), admin.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
 
     runtime.block_on(async {
         server
@@ -140,10 +137,7 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
         Running(master.clone(), admin.clone()),
         Running(slave.clone(), admin.clone()),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
 
     runtime.block_on(async {
         master.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("master");

@@ -2,6 +2,8 @@
 
 use dbgroups_engines::{LocalProvider, PostgresServer, free_port, generate_password};
 
+use crate::common::runtime;
+
 /// Stops the server when the test ends, pass or fail.
 struct Running(PostgresServer);
 
@@ -9,13 +11,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.0.stop_now();
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 #[test]

@@ -33,10 +33,7 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
         Running(master.clone(), password.clone()),
         Running(slave.clone(), password.clone()),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
 
     runtime.block_on(async {
         master

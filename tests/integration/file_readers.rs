@@ -26,18 +26,6 @@ redis:
     - server: { unique_name: redis-main }
 "#;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 fn valid_state_file() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("dir");
     let store = DirectoryStore::new(dir.path());
@@ -101,7 +89,7 @@ fn damaged(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(cases(2_000))]
+    #![proptest_config(crate::common::proptest_cases(2_000))]
 
     #[test]
     fn damaged_state_files_are_read_or_refused_and_never_changed(

@@ -359,11 +359,7 @@ fn check_plan(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(500),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(crate::common::proptest_cases(500))]
 
     #[test]
     fn plans_keep_their_invariants_and_converge(

@@ -8,18 +8,6 @@
 use dbgroups_manifest::{ParseOptions, SourceFile};
 use proptest::prelude::*;
 
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 /// The invariants every parse must keep, whatever it was given.
 fn check_parse(source: &SourceFile, options: &ParseOptions) -> Result<(), TestCaseError> {
     let parsed = dbgroups_manifest::parse(source, options);
@@ -149,7 +137,7 @@ fn document(entries: &[(String, Tree)]) -> String {
 }
 
 proptest! {
-    #![proptest_config(cases(2_000))]
+    #![proptest_config(crate::common::proptest_cases(2_000))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -167,7 +155,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(1_000))]
+    #![proptest_config(crate::common::proptest_cases(1_000))]
 
     #[test]
     fn arbitrary_yaml_trees_never_panic(

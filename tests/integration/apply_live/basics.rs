@@ -25,10 +25,7 @@ fn a_fresh_quickstart_replicates_writes_its_environment_and_converges() {
         );
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let pg_password = password(&state, "postgresql.default");
         let master = pg(port(&state, "pg-main"), &pg_password).await;
@@ -136,22 +133,13 @@ fn destroy_leaves_no_process_and_no_data_behind() {
         destroyed.stdout
     );
 
-    assert!(
-        processes_mentioning(&servers_dir.display().to_string()).is_empty(),
-        "a server process is left"
-    );
     for port in ports {
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
             "something still listens on {port}"
         );
     }
-    let left: Vec<_> = std::fs::read_dir(&servers_dir)
-        .expect("readable")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "data directories are left: {left:?}");
+    assert_no_server_left(&servers_dir);
     let after = state(dir.path());
     assert!(
         after.groups.is_empty() && after.journal.is_none(),
@@ -260,10 +248,7 @@ fn a_redis_group_with_a_slave_replicates_through_apply() {
     assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
     let recorded = state(dir.path());
     let redis_password = password(&recorded, "redis.default");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let url = |port: u16| format!("redis://:{redis_password}@127.0.0.1:{port}/0");
         let master = redis::Client::open(url(port(&recorded, "redis-main"))).expect("url");
@@ -343,10 +328,7 @@ fn a_mariadb_group_with_a_slave_replicates_through_apply() {
     );
     let recorded = state(dir.path());
     let app_password = password(&recorded, "mysql.default");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let connect = |port: u16| {
             let password = app_password.clone();
@@ -411,10 +393,7 @@ fn a_redis_scale_up_copies_the_data_by_one_full_sync() {
     let recorded = state(dir.path());
     let redis_password = password(&recorded, "redis.default");
     let url = |port: u16| format!("redis://:{redis_password}@127.0.0.1:{port}/0");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     let master_url = url(port(&recorded, "redis-main"));
     runtime.block_on(async {
         let master = redis::Client::open(master_url.as_str()).expect("url");

@@ -11,10 +11,7 @@ fn scale_up_replicate_between_groups_disable_and_move_the_primary_on_real_server
     let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let first = state(dir.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     let default_password = password(&first, "postgresql.default");
     let admin = first.credentials["postgresql.default"]
         .admin_password
@@ -187,10 +184,7 @@ fn a_broken_slave_is_planned_for_resync_with_the_reason_and_repaired() {
         .expose()
         .to_string();
     let app_password = password(&recorded, "postgresql.default");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         // Point the slave at a port nothing listens on: its WAL receiver stops.
         let (client, connection) = tokio_postgres::Config::new()
@@ -300,10 +294,7 @@ fn replication_between_two_applications_sharing_one_state_directory() {
     );
     assert_eq!(shop.code, 0, "{}", shop.stderr);
     let shop_state = state(dir.path());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     let shop_password = password(&shop_state, "postgresql.default");
     runtime.block_on(async {
         let master = pg(port(&shop_state, "shop-pg"), &shop_password).await;
@@ -373,10 +364,7 @@ fn an_import_into_a_new_group_copies_the_data_and_leaves_no_replication() {
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let first = state(dir.path());
     let default_password = password(&first, "postgresql.default");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let master = pg(port(&first, "pg-main"), &default_password).await;
         master
@@ -484,10 +472,7 @@ fn removing_a_slave_stops_it_deletes_its_data_and_drops_its_slot_on_the_master()
                 .get(0)
         })
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     assert_eq!(slots(&runtime), 1, "the slave streams through a slot");
 
     let manifest = std::fs::read_to_string(dir.path().join("manifest.yml"))

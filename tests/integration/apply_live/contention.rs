@@ -138,11 +138,11 @@ fn a_waiting_apply_and_a_plan_out_beside_a_running_apply() {
         "{progress}"
     );
     let second = waiting.wait_with_output().expect("waiting apply ends");
-    assert!(second.status.success(), "{}", text(&second));
+    let printed = text(&second);
+    assert!(second.status.success(), "{printed}");
     assert!(
-        !text(&second).contains("provision:pg-replica-2"),
-        "the waiting apply did not provision again: {}",
-        text(&second)
+        !printed.contains("provision:pg-replica-2"),
+        "the waiting apply did not provision again: {printed}"
     );
     let after = serial(dir.path());
     assert!(after > before, "the serial grew: {before} → {after}");

@@ -27,11 +27,11 @@ use super::*;
 struct Scenario {
     engine: &'static str,
     /// Two groups, `default` (managed backups, its master only) and
-    /// `second` (one server of its own data).
+    /// `reporting` (one server, `report`, with data of its own).
     base: &'static str,
     master: &'static str,
     slave: &'static str,
-    second: &'static str,
+    report: &'static str,
     /// The steps killed in their middle: the longest ones.
     mid_steps: &'static [MidStep],
 }
@@ -45,33 +45,18 @@ struct MidStep {
 }
 
 impl Scenario {
-    /// `base` grown: one more slave, `second` replicating from `default`,
-    /// and the primary moved to `second`.
+    /// `base` grown: one more slave, `reporting` replicating from
+    /// `default`, and the primary moved to `reporting`.
     fn grown(&self) -> String {
-        self.base
-            .replace(
-                &format!("        - server: {{ unique_name: {} }}\n", self.master),
-                &format!(
-                    "        - server: {{ unique_name: {} }}\n        - server: {{ unique_name: {} }}\n",
-                    self.master, self.slave
-                ),
-            )
-            .replace(
-                "    second:\n",
-                "    second:\n      replicate_from: default\n      primary: true\n",
-            )
+        scaled_and_replicating(self.base, self.master, self.slave).replace(
+            "      replicate_from: default\n",
+            "      replicate_from: default\n      primary: true\n",
+        )
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// Writes the data the checksums cover: 2,000 rows or keys on the master,
-/// and 50 of the second group's own, which the replication replaces.
+/// and 50 of the reporting group's own, which the replication replaces.
 fn seed(engine: &str, dir: &Path) {
     let state = state(dir);
     runtime().block_on(async {
@@ -79,7 +64,7 @@ fn seed(engine: &str, dir: &Path) {
             "postgresql" => {
                 for (server, group, rows) in [
                     ("pg-main", "postgresql.default", 2000),
-                    ("pg-second", "postgresql.second", 50),
+                    ("pg-report", "postgresql.reporting", 50),
                 ] {
                     let client = pg(port(&state, server), &password(&state, group)).await;
                     client
@@ -94,7 +79,7 @@ fn seed(engine: &str, dir: &Path) {
             "mariadb" => {
                 for (server, group, rows) in [
                     ("db-main", "mysql.default", 2000),
-                    ("db-second", "mysql.second", 50),
+                    ("db-report", "mysql.reporting", 50),
                 ] {
                     let mut conn = mysql_conn(&state, group, server, None).await;
                     conn.query_drop(format!(
@@ -108,7 +93,7 @@ fn seed(engine: &str, dir: &Path) {
             _ => {
                 for (server, group, keys) in [
                     ("redis-main", "redis.default", 2000),
-                    ("redis-second", "redis.second", 50),
+                    ("redis-report", "redis.reporting", 50),
                 ] {
                     let mut conn = redis_conn(&state, group, server).await;
                     for i in 1..=keys {
@@ -191,13 +176,13 @@ async fn checksum(engine: &str, state: &AppState, group: &str, server: &str) -> 
                 let value: String = conn.get(&key).await.expect("reads");
                 digest.push_str(&format!("{key}={value},"));
             }
-            format!("{}:{:x}", digest.len(), md5_like(&digest))
+            format!("{}:{:x}", digest.len(), fnv1a(&digest))
         }
     }
 }
 
 /// FNV-1a: enough to compare two key sets here without another crate.
-fn md5_like(text: &str) -> u64 {
+fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf29ce484222325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
     })
@@ -212,17 +197,11 @@ fn wait_for_checksum(
     expected: &str,
 ) -> String {
     let state = state(dir);
-    runtime().block_on(async {
-        let mut seen = String::new();
-        for _ in 0..100 {
-            seen = checksum(engine, &state, group, server).await;
-            if seen == expected {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        seen
-    })
+    runtime().block_on(poll(
+        100,
+        async || checksum(engine, &state, group, server).await,
+        |seen| seen == expected,
+    ))
 }
 
 /// `apply` with the crash hook set; it must die of SIGKILL.
@@ -329,40 +308,26 @@ fn crash_and_recover(scenario: &Scenario, crash: &dyn Fn(&Path)) {
         "the finished apply left no journal"
     );
     let default = default_group(scenario);
-    let second = format!("{}.second", default.split('.').next().unwrap_or_default());
-    assert_eq!(
-        wait_for_checksum(
-            scenario.engine,
-            dir.path(),
-            &default,
-            scenario.master,
-            &master_sum
-        ),
-        master_sum,
-        "the master's data is unchanged"
-    );
-    assert_eq!(
-        wait_for_checksum(
-            scenario.engine,
-            dir.path(),
+    let reporting = default.replace(".default", ".reporting");
+    for (group, server, holds) in [
+        (&default, scenario.master, "the master's data is unchanged"),
+        (
             &default,
             scenario.slave,
-            &master_sum
+            "the new slave holds the master's data",
         ),
-        master_sum,
-        "the new slave holds the master's data"
-    );
-    assert_eq!(
-        wait_for_checksum(
-            scenario.engine,
-            dir.path(),
-            &second,
-            scenario.second,
-            &master_sum
+        (
+            &reporting,
+            scenario.report,
+            "the replicating group holds the master's data",
         ),
-        master_sum,
-        "the replicating group holds the master's data"
-    );
+    ] {
+        assert_eq!(
+            wait_for_checksum(scenario.engine, dir.path(), group, server, &master_sum),
+            master_sum,
+            "{holds}"
+        );
+    }
     converged(dir.path(), "manifest.yml");
 }
 
@@ -403,23 +368,10 @@ fn crash_everywhere(scenario: &Scenario) {
 fn postgresql_survives_sigkill_at_every_step_boundary() {
     crash_everywhere(&Scenario {
         engine: "postgresql",
-        base: r#"
-application: shop
-postgresql:
-  groups:
-    default:
-      configuration: { version: "15" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: pg-main }
-    second:
-      configuration: { version: "15" }
-      servers:
-        - server: { unique_name: pg-second }
-"#,
+        base: TWO_GROUPS,
         master: "pg-main",
         slave: "pg-replica-1",
-        second: "pg-second",
+        report: "pg-report",
         mid_steps: &[MidStep {
             step: "backup:pg-main",
             program: Some("pg_basebackup"),
@@ -431,23 +383,10 @@ postgresql:
 fn mariadb_survives_sigkill_at_every_step_boundary() {
     crash_everywhere(&Scenario {
         engine: "mariadb",
-        base: r#"
-application: shop
-mysql:
-  groups:
-    default:
-      configuration: { engine: mariadb, version: "10.11" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: db-main }
-    second:
-      configuration: { engine: mariadb, version: "10.11" }
-      servers:
-        - server: { unique_name: db-second }
-"#,
+        base: TWO_MARIADB_GROUPS,
         master: "db-main",
         slave: "db-replica-1",
-        second: "db-second",
+        report: "db-report",
         // The dump, and the provision (mariadb-install-db), the longest
         // step with this little data.
         mid_steps: &[
@@ -467,23 +406,10 @@ mysql:
 fn redis_survives_sigkill_at_every_step_boundary() {
     crash_everywhere(&Scenario {
         engine: "redis",
-        base: r#"
-application: shop
-redis:
-  groups:
-    default:
-      configuration: { version: "7.0" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: redis-main }
-    second:
-      configuration: { version: "7.0" }
-      servers:
-        - server: { unique_name: redis-second }
-"#,
+        base: TWO_REDIS_GROUPS,
         master: "redis-main",
         slave: "redis-replica-1",
-        second: "redis-second",
+        report: "redis-report",
         // No backup: the full sync of enslave is the longest step.
         mid_steps: &[MidStep {
             step: "enslave:redis-replica-1",

@@ -45,10 +45,7 @@ fn a_failed_apply_is_finished_by_the_next_one_with_nothing_lost() {
     );
 
     // Data written between the two runs survives the second.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let master = pg(port(&interrupted, "pg-main"), &password(&interrupted, "postgresql.default")).await;
         master
@@ -103,10 +100,7 @@ fn apply_killed_mid_step_with_sigkill_is_finished_by_the_next_apply() {
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
     let finished = state(dir.path());
     assert!(finished.journal.is_none());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let pg_password = password(&finished, "postgresql.default");
         let master = pg(port(&finished, "pg-main"), &pg_password).await;
@@ -276,16 +270,7 @@ fn destroy_after_a_crash_also_removes_the_pending_servers() {
         "the plan names the pending slave: {}",
         destroyed.stdout
     );
-    assert!(
-        processes_mentioning(&servers_dir.display().to_string()).is_empty(),
-        "a server process is left"
-    );
-    let left: Vec<_> = std::fs::read_dir(&servers_dir)
-        .expect("readable")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    assert!(left.is_empty(), "data directories are left: {left:?}");
+    assert_no_server_left(&servers_dir);
     let after = state(dir.path());
     assert!(after.groups.is_empty() && after.journal.is_none());
 }

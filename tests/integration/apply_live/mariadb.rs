@@ -5,30 +5,6 @@ use mysql_async::prelude::Queryable;
 
 use super::*;
 
-/// A MariaDB group `default` (managed backups) holding `db-main`, and a
-/// single-server group `reporting`.
-const TWO_MARIADB_GROUPS: &str = r#"
-application: shop
-mysql:
-  groups:
-    default:
-      configuration: { engine: mariadb, version: "10.11" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: db-main }
-    reporting:
-      configuration: { engine: mariadb, version: "10.11" }
-      servers:
-        - server: { unique_name: db-report }
-"#;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// The application's connection to a server, as its variables describe it.
 async fn connect(state: &AppState, group: &str, server: &str) -> mysql_async::Conn {
     let credentials = &state.credentials[group];
@@ -52,15 +28,12 @@ async fn count(conn: &mut mysql_async::Conn, table: &str) -> Option<i64> {
 
 /// Polls until `table` holds `expected` rows (replication is asynchronous).
 async fn wait_for_count(conn: &mut mysql_async::Conn, table: &str, expected: i64) -> Option<i64> {
-    let mut seen = None;
-    for _ in 0..150 {
-        seen = count(conn, table).await;
-        if seen == Some(expected) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    seen
+    poll(
+        150,
+        async || count(conn, table).await,
+        |seen| *seen == Some(expected),
+    )
+    .await
 }
 
 /// The server's process id, from its pid file: unchanged means the server

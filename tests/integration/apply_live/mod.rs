@@ -15,6 +15,7 @@ mod writes;
 
 use crate::cli::dbgroups_in;
 use crate::common::repo_path;
+pub(super) use crate::common::runtime;
 use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
 use dbgroups_state::{AppState, DirectoryStore, StateStore};
 use redis::AsyncCommands;
@@ -183,20 +184,38 @@ pub(super) async fn pg(port: u16, password: &str) -> tokio_postgres::Client {
     client
 }
 
-pub(super) async fn wait_for_rows(client: &tokio_postgres::Client, expected: i64) -> i64 {
-    let mut count = -1;
-    for _ in 0..100 {
-        count = client
-            .query_one("SELECT count(*) FROM orders", &[])
-            .await
-            .map(|r| r.get(0))
-            .unwrap_or(-1);
-        if count == expected {
+/// Reads with `read` every 100 ms, at most `attempts` times, until `done`
+/// holds for what it read (replication is asynchronous); returns the last
+/// reading.
+pub(super) async fn poll<T>(
+    attempts: usize,
+    mut read: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let mut seen = read().await;
+    for _ in 1..attempts {
+        if done(&seen) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        seen = read().await;
     }
-    count
+    seen
+}
+
+pub(super) async fn wait_for_rows(client: &tokio_postgres::Client, expected: i64) -> i64 {
+    poll(
+        100,
+        async || {
+            client
+                .query_one("SELECT count(*) FROM orders", &[])
+                .await
+                .map(|r| r.get(0))
+                .unwrap_or(-1)
+        },
+        |count| *count == expected,
+    )
+    .await
 }
 
 /// Processes whose command line mentions `needle`.
@@ -212,6 +231,21 @@ pub(super) fn processes_mentioning(needle: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// After a destroy: no process runs from `servers_dir` and no server's
+/// directory is left in it.
+pub(super) fn assert_no_server_left(servers_dir: &Path) {
+    assert!(
+        processes_mentioning(&servers_dir.display().to_string()).is_empty(),
+        "a server process is left"
+    );
+    let left: Vec<_> = std::fs::read_dir(servers_dir)
+        .expect("readable")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "data directories are left: {left:?}");
 }
 
 /// Rewrites the scratch manifest.
@@ -233,6 +267,61 @@ postgresql:
       servers:
         - server: { unique_name: pg-report }
 "#;
+
+/// A MariaDB group `default` (managed backups) holding `db-main`, and a
+/// single-server group `reporting`.
+pub(super) const TWO_MARIADB_GROUPS: &str = r#"
+application: shop
+mysql:
+  groups:
+    default:
+      configuration: { engine: mariadb, version: "10.11" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: db-main }
+    reporting:
+      configuration: { engine: mariadb, version: "10.11" }
+      servers:
+        - server: { unique_name: db-report }
+"#;
+
+/// A Redis group `default` (managed backups) holding `redis-main`, and a
+/// single-server group `reporting`.
+pub(super) const TWO_REDIS_GROUPS: &str = r#"
+application: shop
+redis:
+  groups:
+    default:
+      configuration: { version: "7.0" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: redis-main }
+    reporting:
+      configuration: { version: "7.0" }
+      servers:
+        - server: { unique_name: redis-report }
+"#;
+
+/// One of the two-group manifests above, changed the way issue 6's tests
+/// change it: `default` grows by `slave` after `master`, and `reporting`
+/// replicates from `default`.
+pub(super) fn scaled_and_replicating(manifest: &str, master: &str, slave: &str) -> String {
+    let scaled = manifest.replace(
+        &format!("        - server: {{ unique_name: {master} }}\n"),
+        &format!(
+            "        - server: {{ unique_name: {master} }}\n        - server: {{ unique_name: {slave} }}\n"
+        ),
+    );
+    let grown = scaled.replace(
+        "    reporting:\n",
+        "    reporting:\n      replicate_from: default\n",
+    );
+    assert!(
+        grown != scaled && scaled != manifest,
+        "{master} and a reporting group are declared"
+    );
+    grown
+}
 
 pub(super) async fn pg_start_time(port: u16, admin: &str) -> std::time::SystemTime {
     let (client, connection) = tokio_postgres::Config::new()

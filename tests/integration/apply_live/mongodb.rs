@@ -54,10 +54,7 @@ fn two_declared_servers_make_a_replica_set_of_three_that_replicates_and_converge
         .expect("MONGODB_ADDRESSES");
     assert_eq!(addresses.trim_matches('"').split(',').count(), 3, "{env}");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let client = client_from_env(dir.path()).await;
         let orders = client
@@ -130,10 +127,7 @@ fn an_import_copies_a_mongodb_group_with_its_oplog() {
     let (dir, _servers) = quickstart();
     set_manifest(dir.path(), &mongo_manifest(&["mongo-a"]));
     apply_ok(dir.path(), &[]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         let client = client_from_env(dir.path()).await;
         client

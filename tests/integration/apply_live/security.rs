@@ -112,10 +112,7 @@ fn servers_listen_on_loopback_need_their_passwords_and_keep_secrets_private() {
         "generated: 32 letters and digits"
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = crate::common::runtime();
     runtime.block_on(async {
         // PostgreSQL: password methods only, over TCP too; replication too.
         for server in ["pg-main", "pg-replica-1"] {

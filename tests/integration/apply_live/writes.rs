@@ -37,8 +37,9 @@ fn baseline() -> Duration {
     Duration::from_secs(setting("DBGROUPS_LOAD_BASELINE_SECONDS", 3))
 }
 
-/// One load run: what was acknowledged, what failed, and how long each
-/// acknowledged write took.
+/// One load run: what failed, how long each acknowledged write took, and,
+/// for a write loop, the ids it wrote (pgbench's transactions are counted
+/// by their latencies; their rows are checked by digest).
 #[derive(Default)]
 struct LoadRun {
     acknowledged: Vec<u64>,
@@ -54,8 +55,13 @@ impl LoadRun {
         self.latencies_us.extend(other.latencies_us);
     }
 
+    /// Acknowledged writes (committed transactions, for pgbench).
+    fn writes(&self) -> usize {
+        self.latencies_us.len()
+    }
+
     fn per_second(&self) -> f64 {
-        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+        self.writes() as f64 / self.elapsed.as_secs_f64()
     }
 
     fn p99_ms(&mut self) -> f64 {
@@ -67,19 +73,74 @@ impl LoadRun {
     }
 }
 
-/// Prints the comparison of a load with and without an apply running: the
-/// row is this test's measurement, read by scripts/bench-master-cost.sh.
-#[allow(clippy::print_stdout)]
-fn report(engine: &str, mut quiet: LoadRun, mut during: LoadRun, apply_seconds: f64) {
-    let (quiet_p99, during_p99) = (quiet.p99_ms(), during.p99_ms());
-    println!(
-        "| {engine} | {apply_seconds:.1} | {:.0} | {:.0} | **{:.2}** | {quiet_p99:.2} | {during_p99:.2} | **{:.2}** | {} |",
-        quiet.per_second(),
-        during.per_second(),
-        during.per_second() / quiet.per_second(),
-        during_p99 / quiet_p99,
-        quiet.failures.len() + during.failures.len(),
-    );
+/// A test's two load runs on the master: alone, then through the apply.
+struct Runs {
+    quiet: LoadRun,
+    during: LoadRun,
+    apply_seconds: f64,
+}
+
+impl Runs {
+    /// Runs `quiet` (the load alone), rewrites the manifest to `grown`, and
+    /// runs `during` through the apply of it. No write may fail, and the
+    /// load must have written during the apply.
+    fn through_apply<Q, F, Fut>(
+        runtime: &tokio::runtime::Runtime,
+        dir: &Path,
+        grown: &str,
+        quiet: Q,
+        during: F,
+    ) -> Runs
+    where
+        Q: std::future::Future<Output = LoadRun>,
+        F: FnOnce(Arc<AtomicBool>) -> Fut,
+        Fut: std::future::Future<Output = LoadRun>,
+    {
+        let quiet = runtime.block_on(quiet);
+        set_manifest(dir, grown);
+        let (during, apply_seconds) = runtime.block_on(load_during_apply(dir, during));
+        assert!(
+            quiet.failures.is_empty() && during.failures.is_empty(),
+            "failed writes: {:?} {:?}",
+            quiet.failures.first(),
+            during.failures.first()
+        );
+        assert!(during.writes() > 0, "the load wrote during the apply");
+        Runs {
+            quiet,
+            during,
+            apply_seconds,
+        }
+    }
+
+    /// The ids a write loop had acknowledged, in both runs.
+    fn acknowledged(&self) -> Vec<u64> {
+        self.quiet
+            .acknowledged
+            .iter()
+            .chain(&self.during.acknowledged)
+            .copied()
+            .collect()
+    }
+
+    fn writes(&self) -> usize {
+        self.quiet.writes() + self.during.writes()
+    }
+
+    /// Prints the comparison of the load with and without the apply: the
+    /// row is this test's measurement, read by scripts/bench-master-cost.sh.
+    #[allow(clippy::print_stdout)]
+    fn report(mut self, engine: &str) {
+        let (quiet_p99, during_p99) = (self.quiet.p99_ms(), self.during.p99_ms());
+        let (quiet, during) = (self.quiet.per_second(), self.during.per_second());
+        println!(
+            "| {engine} | {:.1} | {quiet:.0} | {during:.0} | **{:.2}** | {quiet_p99:.2} | {during_p99:.2} | **{:.2}** | {} |",
+            self.apply_seconds,
+            during / quiet,
+            during_p99 / quiet_p99,
+            self.quiet.failures.len() + self.during.failures.len(),
+        );
+    }
 }
 
 /// Runs `apply` on a thread while `load` runs, and stops the load when the
@@ -161,38 +222,8 @@ where
     run
 }
 
-/// The manifest with `main`'s group scaled up by one slave and `second`
-/// replicating from it: the apply the load runs through.
-fn grown(manifest: &str, master: &str, slave: &str, second_group_header: &str) -> String {
-    manifest
-        .replace(
-            &format!("        - server: {{ unique_name: {master} }}\n"),
-            &format!(
-                "        - server: {{ unique_name: {master} }}\n        - server: {{ unique_name: {slave} }}\n"
-            ),
-        )
-        .replace(
-            second_group_header,
-            &format!("{second_group_header}      replicate_from: default\n"),
-        )
-}
-
 #[test]
 fn redis_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
-    const TWO_REDIS_GROUPS: &str = r#"
-application: shop
-redis:
-  groups:
-    default:
-      configuration: { version: "7.0" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: redis-main }
-    cache:
-      configuration: { version: "7.0" }
-      servers:
-        - server: { unique_name: redis-cache }
-"#;
     let (dir, _servers) = quickstart();
     set_manifest(dir.path(), TWO_REDIS_GROUPS);
     apply_ok(dir.path(), &[]);
@@ -204,14 +235,11 @@ redis:
             port(state, server)
         )
     };
-    let master_url = url(&first, "redis.default", "redis-main");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = redis::Client::open(master_url.as_str()).expect("url");
+    let runtime = runtime();
+    let client = redis::Client::open(url(&first, "redis.default", "redis-main")).expect("url");
     let keys = scale() * 100_000;
-    runtime.block_on(async {
+    // One connection per load client, opened before the clock starts.
+    let connections = runtime.block_on(async {
         let mut conn = client
             .get_multiplexed_async_connection()
             .await
@@ -231,9 +259,6 @@ redis:
             .query_async(&mut conn)
             .await
             .expect("saves");
-    });
-    // One connection per load client, opened before the clock starts.
-    let connections = runtime.block_on(async {
         let mut connections = Vec::new();
         for _ in 0..LOAD_CLIENTS {
             connections.push(
@@ -256,41 +281,20 @@ redis:
                 .map_err(|e| e.to_string())
         }
     };
-    let quiet = runtime.block_on(quiet_loop(0, baseline(), write.clone()));
-    set_manifest(
+    let runs = Runs::through_apply(
+        &runtime,
         dir.path(),
-        &grown(
-            TWO_REDIS_GROUPS,
-            "redis-main",
-            "redis-replica-1",
-            "    cache:\n      configuration: { version: \"7.0\" }\n",
-        ),
-    );
-    let (during, apply_seconds) = runtime.block_on(load_during_apply(dir.path(), |stop| {
-        write_loop(10_000_000_000, stop, write)
-    }));
-    assert!(
-        quiet.failures.is_empty() && during.failures.is_empty(),
-        "failed writes: {:?} {:?}",
-        quiet.failures.first(),
-        during.failures.first()
-    );
-    assert!(
-        !during.acknowledged.is_empty(),
-        "the load wrote during the apply"
+        &scaled_and_replicating(TWO_REDIS_GROUPS, "redis-main", "redis-replica-1"),
+        quiet_loop(0, baseline(), write.clone()),
+        |stop| write_loop(10_000_000_000, stop, write),
     );
 
     let after = state(dir.path());
-    let acknowledged: Vec<u64> = quiet
-        .acknowledged
-        .iter()
-        .chain(&during.acknowledged)
-        .copied()
-        .collect();
+    let acknowledged = runs.acknowledged();
     for (group, server) in [
         ("redis.default", "redis-main"),
         ("redis.default", "redis-replica-1"),
-        ("redis.cache", "redis-cache"),
+        ("redis.reporting", "redis-report"),
     ] {
         let client = redis::Client::open(url(&after, group, server)).expect("url");
         let missing = runtime.block_on(async {
@@ -298,47 +302,34 @@ redis:
                 .get_multiplexed_async_connection()
                 .await
                 .expect("connects");
-            let mut missing = acknowledged.len();
-            for _ in 0..100 {
-                missing = 0;
-                for chunk in acknowledged.chunks(1000) {
-                    let names: Vec<String> = chunk.iter().map(|id| format!("load:{id}")).collect();
-                    let found: usize = redis::cmd("EXISTS")
-                        .arg(&names)
-                        .query_async(&mut conn)
-                        .await
-                        .expect("reads");
-                    missing += chunk.len() - found;
-                }
-                if missing == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            missing
+            poll(
+                100,
+                async || {
+                    let mut missing = 0;
+                    for chunk in acknowledged.chunks(1000) {
+                        let names: Vec<String> =
+                            chunk.iter().map(|id| format!("load:{id}")).collect();
+                        let found: usize = redis::cmd("EXISTS")
+                            .arg(&names)
+                            .query_async(&mut conn)
+                            .await
+                            .expect("reads");
+                        missing += chunk.len() - found;
+                    }
+                    missing
+                },
+                |missing| *missing == 0,
+            )
+            .await
         });
         assert_eq!(missing, 0, "acknowledged writes missing on {server}");
     }
-    report("Redis", quiet, during, apply_seconds);
+    runs.report("Redis");
     converged(dir.path(), "manifest.yml");
 }
 
 #[test]
 fn mariadb_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
-    const TWO_MARIADB_GROUPS: &str = r#"
-application: shop
-mysql:
-  groups:
-    default:
-      configuration: { engine: mariadb, version: "10.11" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: db-main }
-    reporting:
-      configuration: { engine: mariadb, version: "10.11" }
-      servers:
-        - server: { unique_name: db-report }
-"#;
     let (dir, _servers) = quickstart();
     set_manifest(dir.path(), TWO_MARIADB_GROUPS);
     apply_ok(dir.path(), &[]);
@@ -352,10 +343,7 @@ mysql:
             .pass(Some(password(state, group)))
             .db_name(Some(credentials.database.clone()))
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let rows = scale() * 100_000;
     let connections = runtime.block_on(async {
         let mut conn = mysql_async::Conn::new(options(&first, "mysql.default", "db-main"))
@@ -387,37 +375,16 @@ mysql:
                 .map_err(|e| e.to_string())
         }
     };
-    let quiet = runtime.block_on(quiet_loop(0, baseline(), write.clone()));
-    set_manifest(
+    let runs = Runs::through_apply(
+        &runtime,
         dir.path(),
-        &grown(
-            TWO_MARIADB_GROUPS,
-            "db-main",
-            "db-replica-1",
-            "    reporting:\n      configuration: { engine: mariadb, version: \"10.11\" }\n",
-        ),
-    );
-    let (during, apply_seconds) = runtime.block_on(load_during_apply(dir.path(), |stop| {
-        write_loop(10_000_000_000, stop, write)
-    }));
-    assert!(
-        quiet.failures.is_empty() && during.failures.is_empty(),
-        "failed writes: {:?} {:?}",
-        quiet.failures.first(),
-        during.failures.first()
-    );
-    assert!(
-        !during.acknowledged.is_empty(),
-        "the load wrote during the apply"
+        &scaled_and_replicating(TWO_MARIADB_GROUPS, "db-main", "db-replica-1"),
+        quiet_loop(0, baseline(), write.clone()),
+        |stop| write_loop(10_000_000_000, stop, write),
     );
 
     let after = state(dir.path());
-    let acknowledged: std::collections::BTreeSet<u64> = quiet
-        .acknowledged
-        .iter()
-        .chain(&during.acknowledged)
-        .copied()
-        .collect();
+    let acknowledged: std::collections::BTreeSet<u64> = runs.acknowledged().into_iter().collect();
     for (group, server) in [
         ("mysql.default", "db-main"),
         ("mysql.default", "db-replica-1"),
@@ -427,24 +394,23 @@ mysql:
         let opts = options(&after, group, server).db_name(Some("shop"));
         let missing = runtime.block_on(async {
             let mut conn = mysql_async::Conn::new(opts).await.expect("connects");
-            let mut missing = acknowledged.len();
-            for _ in 0..150 {
-                let present: Vec<u64> = conn
-                    .query("SELECT id FROM load_writes")
-                    .await
-                    .unwrap_or_default();
-                let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
-                missing = acknowledged.difference(&present).count();
-                if missing == 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            missing
+            poll(
+                150,
+                async || {
+                    let present: Vec<u64> = conn
+                        .query("SELECT id FROM load_writes")
+                        .await
+                        .unwrap_or_default();
+                    let present: std::collections::BTreeSet<u64> = present.into_iter().collect();
+                    acknowledged.difference(&present).count()
+                },
+                |missing| *missing == 0,
+            )
+            .await
         });
         assert_eq!(missing, 0, "acknowledged writes missing on {server}");
     }
-    report("MariaDB", quiet, during, apply_seconds);
+    runs.report("MariaDB");
     converged(dir.path(), "manifest.yml");
 }
 
@@ -503,7 +469,6 @@ fn pgbench(port: u16, password: &str, seconds: u64, logs: &Path, run: usize) -> 
                 .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
         );
     }
-    load.acknowledged = (0..load.latencies_us.len() as u64).collect();
     load
 }
 
@@ -533,22 +498,8 @@ async fn pgbench_until(
 
 #[test]
 fn postgresql_pgbench_during_a_scale_up_and_replication_all_succeed_and_arrive() {
-    const TWO_PG_GROUPS: &str = r#"
-application: shop
-postgresql:
-  groups:
-    default:
-      configuration: { version: "15" }
-      backups: { managed: true }
-      servers:
-        - server: { unique_name: pg-main }
-    reporting:
-      configuration: { version: "15" }
-      servers:
-        - server: { unique_name: pg-report }
-"#;
     let (dir, _servers) = quickstart();
-    set_manifest(dir.path(), TWO_PG_GROUPS);
+    set_manifest(dir.path(), TWO_GROUPS);
     apply_ok(dir.path(), &[]);
     let first = state(dir.path());
     let (master_port, app_password) = (
@@ -568,82 +519,55 @@ postgresql:
         String::from_utf8_lossy(&initialised.stderr)
     );
     let logs = tempfile::tempdir().expect("log dir");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let quiet = runtime.block_on(pgbench_until(
-        master_port,
-        app_password.clone(),
-        logs.path().to_path_buf(),
-        0,
-        Arc::new(AtomicBool::new(false)),
-        Some(baseline()),
-    ));
-    set_manifest(
+    let runtime = runtime();
+    let runs = Runs::through_apply(
+        &runtime,
         dir.path(),
-        &grown(
-            TWO_PG_GROUPS,
-            "pg-main",
-            "pg-replica-1",
-            "    reporting:\n      configuration: { version: \"15\" }\n",
-        ),
-    );
-    let (during, apply_seconds) = runtime.block_on(load_during_apply(dir.path(), |stop| {
+        &scaled_and_replicating(TWO_GROUPS, "pg-main", "pg-replica-1"),
         pgbench_until(
             master_port,
             app_password.clone(),
             logs.path().to_path_buf(),
-            1_000_000,
-            stop,
-            None,
-        )
-    }));
-    assert!(
-        quiet.failures.is_empty() && during.failures.is_empty(),
-        "failed transactions: {:?} {:?}",
-        quiet.failures.first(),
-        during.failures.first()
-    );
-    assert!(
-        !during.acknowledged.is_empty(),
-        "pgbench ran during the apply"
+            0,
+            Arc::new(AtomicBool::new(false)),
+            Some(baseline()),
+        ),
+        |stop| {
+            pgbench_until(
+                master_port,
+                app_password.clone(),
+                logs.path().to_path_buf(),
+                1_000_000,
+                stop,
+                None,
+            )
+        },
     );
 
     // Every committed pgbench transaction inserts one pgbench_history row:
     // the master holds exactly the committed ones, and the replicas the
     // same rows (a digest of all of them) once caught up.
-    let committed = (quiet.acknowledged.len() + during.acknowledged.len()) as i64;
+    let committed = runs.writes() as i64;
     let after = state(dir.path());
     let digest_query = "SELECT count(*), md5(coalesce(string_agg(concat_ws(':', tid, bid, aid, delta, mtime), ',' ORDER BY mtime, tid, aid, delta), '')) || ':' || (SELECT sum(abalance) FROM pgbench_accounts) FROM pgbench_history";
     let digests: Vec<(i64, String)> = runtime.block_on(async {
         let mut digests = Vec::new();
-        for server in ["pg-main", "pg-replica-1", "pg-report"] {
-            let group = if server == "pg-report" {
-                "postgresql.reporting"
-            } else {
-                "postgresql.default"
-            };
-            let (client, connection) = tokio_postgres::Config::new()
-                .host("127.0.0.1")
-                .port(port(&after, server))
-                .user(after.credentials[group].username.as_str())
-                .password(password(&after, group))
-                .dbname("shop")
-                .connect(tokio_postgres::NoTls)
-                .await
-                .expect("connects");
-            tokio::spawn(connection);
-            let mut seen = (0, String::new());
-            for _ in 0..150 {
-                let row = client.query_one(digest_query, &[]).await.expect("reads");
-                seen = (row.get(0), row.get(1));
-                if seen.0 == committed {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            digests.push(seen);
+        for (group, server) in [
+            ("postgresql.default", "pg-main"),
+            ("postgresql.default", "pg-replica-1"),
+            ("postgresql.reporting", "pg-report"),
+        ] {
+            let client = pg(port(&after, server), &password(&after, group)).await;
+            let digest = poll(
+                150,
+                async || {
+                    let row = client.query_one(digest_query, &[]).await.expect("reads");
+                    (row.get::<_, i64>(0), row.get::<_, String>(1))
+                },
+                |seen| seen.0 == committed,
+            )
+            .await;
+            digests.push(digest);
         }
         digests
     });
@@ -656,6 +580,6 @@ postgresql:
         digests[2], digests[0],
         "the replicating group equals the master"
     );
-    report("PostgreSQL (pgbench)", quiet, during, apply_seconds);
+    runs.report("PostgreSQL (pgbench)");
     converged(dir.path(), "manifest.yml");
 }
