@@ -9,15 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
-ensure_rust_toolchain
-ensure_database_servers
-ensure_package bc /usr/bin/bc
 scale=${1:-68}
-
-cargo build --release --locked -q
-dbgroups="$PWD/target/release/dbgroups"
+bench_prepare
 pgbin=/usr/lib/postgresql/15/bin
-work=$(mktemp -d)
 cleanup() {
   for m in "$work"/*.yml; do
     [ -f "$m" ] || continue
@@ -33,7 +27,7 @@ cp examples/quickstart/manifest.yml "$work/quickstart.yml"
 t0=$(now); "$dbgroups" apply -f "$work/quickstart.yml" --auto-approve --refresh=false >/dev/null 2>&1; t1=$(now)
 quickstart=$(echo "$t1 - $t0" | bc)
 
-cat > "$work/bench.yml" <<'YML'
+cat > "$work/one.yml" <<'YML'
 application: bench
 postgresql:
   configuration: { version: "15" }
@@ -41,7 +35,7 @@ postgresql:
   servers:
     - server: { unique_name: bench-main }
 YML
-"$dbgroups" apply -f "$work/bench.yml" --auto-approve --refresh=false >/dev/null 2>&1
+"$dbgroups" apply -f "$work/one.yml" --auto-approve --refresh=false >/dev/null 2>&1
 port=$(field bench "[s for g in s['groups'] for s in g['servers']][0]['port']")
 password=$(field bench "s['credentials']['postgresql.default']['password']")
 replication=$(field bench "s['credentials']['postgresql.default']['replication_password']")
@@ -52,12 +46,10 @@ bytes=$(PGPASSWORD="$password" "$pgbin/psql" -tA -h 127.0.0.1 -p "$port" -U benc
 # on the copy, as the servers' user (PostgreSQL refuses root). Taken before
 # and after the scale up, and the faster kept, so neither side gets the
 # warmer page cache.
-chmod o+x "$work"
 floor() {
   local dir="$work/bare" sock="$work/bare-sock" fport
-  fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  rm -rf "$dir" "$sock"; mkdir -p "$dir" "$sock"; chmod 700 "$dir"
-  [ "$(id -u)" = 0 ] && chown dbgroups:dbgroups "$dir" "$sock"
+  fport=$(free_port)
+  service_dir "$dir"; service_dir "$sock"
   local t0 tc t1
   t0=$(now)
   as_service env PGPASSWORD="$replication" "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$port" -U replicator -D "$dir" --checkpoint=fast --wal-method=stream
@@ -76,13 +68,7 @@ rounds=${ROUNDS:-3}
 floors=(); scaleups=()
 for round in $(seq 1 "$rounds"); do
   floors+=("$(floor)")
-  cp "$work/bench.yml" "$work/bench-one.yml"
-  sed -i "s/    - server: { unique_name: bench-main }/    - server: { unique_name: bench-main }\n    - server: { unique_name: bench-replica-$round }/" "$work/bench.yml"
-  t0=$(now); "$dbgroups" apply -f "$work/bench.yml" --auto-approve --refresh=false >"$work/scaleup.log" 2>&1; t1=$(now)
-  grep -E "done " "$work/scaleup.log" | sed "s/^/round $round: /" >&2 || true
-  scaleups+=("$(echo "$t1 - $t0" | bc)")
-  cp "$work/bench-one.yml" "$work/bench.yml"
-  "$dbgroups" apply -f "$work/bench.yml" --auto-approve --refresh=false --remove-server "bench-replica-$round" >/dev/null 2>&1
+  scaleups+=("$(timed_scale_up "$work/one.yml" bench-main "bench-replica-$round")")
 done
 bare=$(median "${floors[@]}")
 scaleup=$(median "${scaleups[@]}")

@@ -13,29 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
-ensure_rust_toolchain
-ensure_database_servers
-ensure_package bc /usr/bin/bc
 scale=${1:-68}
 rounds=${2:-3}
-
-cargo build --release --locked -q
-dbgroups="$PWD/target/release/dbgroups"
+bench_prepare
+destroy_on_exit fanout
 pgbin=/usr/lib/postgresql/15/bin
-work=$(mktemp -d)
-chmod o+x "$work"
-cleanup() {
-  "$dbgroups" destroy -f "$work/manifest.yml" --app fanout --auto-approve >/dev/null 2>&1 \
-    || echo "warning: destroy failed; servers may still run under $work" >&2
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-manifest() { # manifest N: the master and N slaves
-  printf 'application: fanout\npostgresql:\n  configuration: { version: "15" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: fanout-main }\n' >"$work/manifest.yml"
-  for i in $(seq 1 "$1"); do printf '    - server: { unique_name: fanout-slave-%d }\n' "$i" >>"$work/manifest.yml"; done
-}
-manifest 0
+printf 'application: fanout\npostgresql:\n  configuration: { version: "15" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: fanout-main }\n' >"$work/one.yml"
+cp "$work/one.yml" "$work/manifest.yml"
 "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >/dev/null 2>&1
 port=$(state_field fanout "[s for g in s['groups'] for s in g['servers']][0]['port']")
 password=$(state_field fanout "s['credentials']['postgresql.default']['password']")
@@ -45,17 +30,9 @@ bytes=$(PGPASSWORD="$password" "$pgbin/psql" -tA -h 127.0.0.1 -p "$port" -U fano
 
 # dbgroups: a scale up by N slaves, timed, then the slaves removed again.
 scale_up() {
-  local t0 t1 removals=()
-  manifest "$1"
-  t0=$(now)
-  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >"$work/apply.log" 2>&1 \
-    || { cat "$work/apply.log" >&2; exit 1; }
-  t1=$(now)
-  grep -E "done " "$work/apply.log" | sed "s/^/$1 slave(s): /" >&2 || true
-  for i in $(seq 1 "$1"); do removals+=(--remove-server "fanout-slave-$i"); done
-  manifest 0
-  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false "${removals[@]}" >/dev/null 2>&1
-  echo "$t1 - $t0" | bc
+  local slaves=()
+  for i in $(seq 1 "$1"); do slaves+=("fanout-slave-$i"); done
+  timed_scale_up "$work/one.yml" fanout-main "${slaves[@]}"
 }
 
 # The floor: N pg_basebackup runs in parallel, each followed by a start of

@@ -11,21 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
-ensure_rust_toolchain
-ensure_database_servers
-ensure_package bc /usr/bin/bc
 rows=${1:-2000000}
 rounds=${2:-3}
-
-cargo build --release --locked -q
-dbgroups="$PWD/target/release/dbgroups"
-work=$(mktemp -d)
-chmod o+x "$work"
-cleanup() {
-  "$dbgroups" destroy -f "$work/manifest.yml" --app mbench --auto-approve >/dev/null 2>&1 || echo "warning: destroy failed; servers may still run under $work" >&2
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_prepare
+destroy_on_exit mbench
 field() { state_field mbench "$1"; }
 
 cat > "$work/one.yml" <<'YML'
@@ -55,7 +44,7 @@ size=$(mariadb --defaults-extra-file="$work/master.cnf" -N -e \
 # `SET GLOBAL gtid_slave_pos` conflicts with the GTIDs the load wrote.
 floor() {
   local dir="$work/floor" fport t0 t1
-  fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  fport=$(free_port)
   rm -rf "$dir"; mkdir -p "$dir/data" "$dir/tmp"
   printf '[mariadbd]\ndatadir = %s/data\nsocket = %s/s.sock\npid-file = %s/m.pid\nport = %s\nbind-address = 127.0.0.1\nserver_id = %s\nlog_bin = binlog\nbinlog_format = ROW\ngtid_strict_mode = ON\nskip_name_resolve = ON\nlog_error = %s/m.log\ntmpdir = %s/tmp\ninnodb_buffer_pool_size = 64M\n' \
     "$dir" "$dir" "$dir" "$fport" "$fport" "$dir" "$dir" > "$dir/my.cnf"
@@ -80,12 +69,7 @@ floor() {
 floors=(); scaleups=()
 for round in $(seq 1 "$rounds"); do
   floors+=("$(floor)")
-  sed "s/    - server: { unique_name: mbench-main }/    - server: { unique_name: mbench-main }\n    - server: { unique_name: mbench-replica-$round }/" "$work/one.yml" > "$work/manifest.yml"
-  t0=$(now); "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >"$work/scaleup.log" 2>&1; t1=$(now)
-  grep -E "done " "$work/scaleup.log" | sed "s/^/round $round: /" >&2 || true
-  scaleups+=("$(echo "$t1 - $t0" | bc)")
-  cp "$work/one.yml" "$work/manifest.yml"
-  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false --remove-server "mbench-replica-$round" >/dev/null 2>&1
+  scaleups+=("$(timed_scale_up "$work/one.yml" mbench-main "mbench-replica-$round")")
 done
 floor_median=$(median "${floors[@]}")
 scaleup_median=$(median "${scaleups[@]}")

@@ -10,21 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
-ensure_rust_toolchain
-ensure_database_servers
-ensure_package bc /usr/bin/bc
 keys=${1:-2000000}
 rounds=${2:-3}
-
-cargo build --release --locked -q
-dbgroups="$PWD/target/release/dbgroups"
-work=$(mktemp -d)
-chmod o+x "$work"
-cleanup() {
-  "$dbgroups" destroy -f "$work/manifest.yml" --app rbench --auto-approve >/dev/null 2>&1 || echo "warning: destroy failed; servers may still run under $work" >&2
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_prepare
+destroy_on_exit rbench
 field() { state_field rbench "$1"; }
 
 cat > "$work/one.yml" <<'YML'
@@ -46,9 +35,8 @@ memory=$(cli "$port" INFO memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')
 # The floor: a bare redis-server (as the servers' user) replicating the master.
 floor() {
   local dir="$work/floor" fport t0 t1
-  fport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  rm -rf "$dir"; mkdir -p "$dir"
-  [ "$(id -u)" = 0 ] && chown dbgroups:dbgroups "$dir"
+  fport=$(free_port)
+  service_dir "$dir"
   t0=$(now)
   as_service redis-server --port "$fport" --bind 127.0.0.1 --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --masterauth "$password" --requirepass "$password" \
@@ -64,12 +52,7 @@ floor() {
 floors=(); scaleups=()
 for round in $(seq 1 "$rounds"); do
   floors+=("$(floor)")
-  sed "s/    - server: { unique_name: rbench-main }/    - server: { unique_name: rbench-main }\n    - server: { unique_name: rbench-replica-$round }/" "$work/one.yml" > "$work/manifest.yml"
-  t0=$(now); "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >"$work/scaleup.log" 2>&1; t1=$(now)
-  grep -E "done " "$work/scaleup.log" | sed "s/^/round $round: /" >&2 || true
-  scaleups+=("$(echo "$t1 - $t0" | bc)")
-  cp "$work/one.yml" "$work/manifest.yml"
-  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false --remove-server "rbench-replica-$round" >/dev/null 2>&1
+  scaleups+=("$(timed_scale_up "$work/one.yml" rbench-main "rbench-replica-$round")")
 done
 floor_median=$(median "${floors[@]}")
 scaleup_median=$(median "${scaleups[@]}")

@@ -10,20 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
-ensure_rust_toolchain
-ensure_database_servers
-ensure_package bc /usr/bin/bc
 groups=${1:-10}
 runs=${2:-5}
-
-cargo build --release --locked -q
-dbgroups="$PWD/target/release/dbgroups"
-work=$(mktemp -d)
-cleanup() {
-  "$dbgroups" destroy -f "$work/manifest.yml" --app refresh --auto-approve >/dev/null 2>&1 || echo "warning: destroy failed; servers may still run under $work" >&2
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_prepare
+destroy_on_exit refresh
 
 {
   echo "application: refresh"

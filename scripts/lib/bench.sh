@@ -31,3 +31,50 @@ free_port() {
 state_field() {
   python3 -c "import json,sys; s=json.load(open('$work/.dbgroups/apps/$1.json')); print(eval(sys.argv[1]))" "$2"
 }
+
+# The tools and database packages, `bc`, and a release build: sets
+# `dbgroups` (the binary) and `work` (a scratch directory under $TMPDIR
+# that the servers' user can traverse).
+bench_prepare() {
+  ensure_rust_toolchain
+  ensure_database_servers
+  ensure_package bc /usr/bin/bc
+  cargo build --release --locked -q
+  dbgroups="$PWD/target/release/dbgroups"
+  work=$(mktemp -d)
+  chmod o+x "$work"
+}
+
+# destroy_on_exit APP: when the script ends, APP (declared in
+# $work/manifest.yml) is destroyed and $work removed.
+destroy_on_exit() {
+  bench_app=$1
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  "$dbgroups" destroy -f "$work/manifest.yml" --app "$bench_app" --auto-approve >/dev/null 2>&1 \
+    || echo "warning: destroy failed; servers may still run under $work" >&2
+  rm -rf "$work"
+}
+
+# timed_scale_up BASE MASTER REPLICA...: $work/manifest.yml becomes BASE
+# (a manifest file) with the REPLICAs declared after MASTER, and is
+# applied; prints the apply's seconds (its step lines go to stderr). Then
+# BASE is applied again with the replicas removed.
+timed_scale_up() {
+  local base=$1 master=$2 t0 t1 extra="" removals=()
+  shift 2
+  for replica in "$@"; do
+    extra+="\n    - server: { unique_name: $replica }"
+    removals+=(--remove-server "$replica")
+  done
+  sed "s/    - server: { unique_name: $master }/&$extra/" "$base" >"$work/manifest.yml"
+  t0=$(now)
+  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false >"$work/scaleup.log" 2>&1 \
+    || { cat "$work/scaleup.log" >&2; return 1; }
+  t1=$(now)
+  grep -E "done " "$work/scaleup.log" | sed "s/^/$# replica(s): /" >&2 || true
+  cp "$base" "$work/manifest.yml"
+  "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false "${removals[@]}" >/dev/null 2>&1
+  echo "$t1 - $t0" | bc
+}
