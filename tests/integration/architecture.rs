@@ -3,20 +3,18 @@
 
 use crate::common::repo_path;
 
+/// The Rust sources below `dir`; never none, so a mistyped path cannot make
+/// a check pass by reading nothing.
 fn sources(dir: &str) -> Vec<(String, String)> {
-    let mut files = Vec::new();
-    let mut stack = vec![repo_path(dir)];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path).expect("readable dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).expect("readable source");
-                files.push((path.display().to_string(), text));
-            }
-        }
-    }
+    let files: Vec<(String, String)> = crate::common::files_under(&repo_path(dir), &[])
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("readable source");
+            (path.display().to_string(), text)
+        })
+        .collect();
+    assert!(!files.is_empty(), "no Rust sources under {dir}");
     files
 }
 

@@ -22,6 +22,23 @@ pub(crate) fn proptest_cases(default: u32) -> proptest::prelude::ProptestConfig 
     }
 }
 
+/// Every regular file below `dir`, not descending into directories named
+/// in `skip`.
+pub(crate) fn files_under(dir: &std::path::Path, skip: &[&str]) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !skip.iter().any(|s| entry.file_name() == *s) {
+                files.extend(files_under(&path, skip));
+            }
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
+}
+
 pub(crate) fn repo_path(relative: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }

@@ -10,6 +10,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::common::files_under;
+
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 fn directory() -> PathBuf {
@@ -91,22 +93,10 @@ fn collect_printed_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 #[ignore = "scans what the rest of the suite left; scripts/test.sh runs it after the suite"]
 fn no_generated_secret_in_anything_the_suite_printed_or_wrote() {
-    let mut recorded = Vec::new();
-    files_under(&directory(), &mut recorded);
+    let recorded = files_under(&directory(), &[]);
     // Each secret with the deployment it came from, so a hit can be traced
     // without printing any of the secret.
     let mut secrets = std::collections::BTreeMap::new();
@@ -134,7 +124,7 @@ fn no_generated_secret_in_anything_the_suite_printed_or_wrote() {
         .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for shared in ["tests/integration/snapshots", "docs", "examples"] {
-        files_under(&root.join(shared), &mut scanned);
+        scanned.extend(files_under(&root.join(shared), &[]));
     }
     let mut hits = Vec::new();
     let mut bytes_scanned = 0usize;

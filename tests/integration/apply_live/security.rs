@@ -53,21 +53,6 @@ fn listeners(port: u16) -> Vec<String> {
     found
 }
 
-/// Every regular file under `dir` (not inside data directories, which
-/// are the databases' own).
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if entry.file_name() != "data" {
-                files(&path, out);
-            }
-        } else if path.is_file() {
-            out.push(path);
-        }
-    }
-}
-
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .expect("metadata")
@@ -246,9 +231,8 @@ fn servers_listen_on_loopback_need_their_passwords_and_keep_secrets_private() {
         assert_eq!(mode(&data), 0o700, "{}", data.display());
     }
     let mut holders = Vec::new();
-    let mut all = Vec::new();
-    files(dir.path(), &mut all);
-    for path in all {
+    // Data directories are the databases' own files.
+    for path in crate::common::files_under(dir.path(), &["data"]) {
         let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()).into_owned();
         if secrets.iter().any(|s| text.contains(s.as_str())) {
             assert_eq!(mode(&path) & 0o077, 0, "{} holds a secret", path.display());
