@@ -11,20 +11,8 @@ use dbgroups_state::{DirectoryStore, StateStore};
 use proptest::prelude::*;
 
 use crate::common::{applied, plan_with};
-
-const MANIFEST: &str = r#"
-application: shop
-postgresql:
-  configuration: { version: "15" }
-  backups: { managed: true }
-  servers:
-    - server: { unique_name: pg-main }
-    - server: { unique_name: pg-replica-1 }
-redis:
-  configuration: { version: "7.0" }
-  servers:
-    - server: { unique_name: redis-main }
-"#;
+// The manifest whose state and plan files are damaged.
+use crate::plans::BASE as MANIFEST;
 
 fn valid_state_file() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("dir");

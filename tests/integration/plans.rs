@@ -12,7 +12,8 @@ use insta::assert_snapshot;
 
 use crate::common::{FAKE_PASSWORD_PREFIX, applied, plan_with};
 
-const BASE: &str = r#"
+/// A PostgreSQL group of a master and a slave, and a Redis master.
+pub(crate) const BASE: &str = r#"
 application: shop
 postgresql:
   groups:

@@ -105,25 +105,6 @@ fn seed(engine: &str, dir: &Path) {
     });
 }
 
-async fn mysql_conn(
-    state: &AppState,
-    group: &str,
-    server: &str,
-    database: Option<&str>,
-) -> mysql_async::Conn {
-    let credentials = &state.credentials[group];
-    mysql_async::Conn::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(port(state, server))
-            .user(Some(credentials.username.clone()))
-            .pass(Some(password(state, group)))
-            .db_name(Some(database.unwrap_or(&credentials.database).to_string())),
-    )
-    .await
-    .expect("connects")
-}
-
 async fn redis_conn(
     state: &AppState,
     group: &str,

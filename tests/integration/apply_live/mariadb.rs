@@ -5,21 +5,6 @@ use mysql_async::prelude::Queryable;
 
 use super::*;
 
-/// The application's connection to a server, as its variables describe it.
-async fn connect(state: &AppState, group: &str, server: &str) -> mysql_async::Conn {
-    let credentials = &state.credentials[group];
-    mysql_async::Conn::new(
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(port(state, server))
-            .user(Some(credentials.username.clone()))
-            .pass(Some(password(state, group)))
-            .db_name(Some(credentials.database.clone())),
-    )
-    .await
-    .expect("the application connects")
-}
-
 async fn count(conn: &mut mysql_async::Conn, table: &str) -> Option<i64> {
     conn.query_first(format!("SELECT COUNT(*) FROM {table}"))
         .await
@@ -53,7 +38,7 @@ fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
     let first = state(dir.path());
     let runtime = runtime();
     runtime.block_on(async {
-        let mut master = connect(&first, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&first, "mysql.default", "db-main", None).await;
         master
             .query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
             .await
@@ -62,7 +47,7 @@ fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
             .query_drop("INSERT INTO orders SELECT seq FROM seq_1_to_500")
             .await
             .expect("existing data");
-        let mut report = connect(&first, "mysql.reporting", "db-report").await;
+        let mut report = mysql_conn(&first, "mysql.reporting", "db-report", None).await;
         report
             .query_drop("CREATE TABLE stale (id INT); INSERT INTO stale VALUES (1)")
             .await
@@ -79,12 +64,12 @@ fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
     apply_ok(dir.path(), &[]);
     let second = state(dir.path());
     runtime.block_on(async {
-        let mut master = connect(&second, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&second, "mysql.default", "db-main", None).await;
         master
             .query_drop("INSERT INTO orders SELECT seq FROM seq_501_to_600")
             .await
             .expect("later writes");
-        let mut slave = connect(&second, "mysql.default", "db-replica-1").await;
+        let mut slave = mysql_conn(&second, "mysql.default", "db-replica-1", None).await;
         assert_eq!(
             wait_for_count(&mut slave, "orders", 600).await,
             Some(600),
@@ -111,14 +96,14 @@ fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
     );
     let third = state(dir.path());
     runtime.block_on(async {
-        let mut report = connect(&third, "mysql.reporting", "db-report").await;
+        let mut report = mysql_conn(&third, "mysql.reporting", "db-report", None).await;
         assert_eq!(wait_for_count(&mut report, "orders", 600).await, Some(600));
         assert_eq!(
             count(&mut report, "stale").await,
             None,
             "the replica's own table is gone"
         );
-        let mut master = connect(&third, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&third, "mysql.default", "db-main", None).await;
         master
             .query_drop("INSERT INTO orders VALUES (601)")
             .await
@@ -136,12 +121,12 @@ fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
     apply_ok(dir.path(), &[]);
     let fourth = state(dir.path());
     runtime.block_on(async {
-        let mut report = connect(&fourth, "mysql.reporting", "db-report").await;
+        let mut report = mysql_conn(&fourth, "mysql.reporting", "db-report", None).await;
         report
             .query_drop("INSERT INTO orders VALUES (9999)")
             .await
             .expect("writable after detach");
-        let mut master = connect(&fourth, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&fourth, "mysql.default", "db-main", None).await;
         master
             .query_drop("INSERT INTO orders VALUES (602)")
             .await
@@ -193,12 +178,12 @@ fn a_broken_mariadb_slave_is_planned_for_resync_and_repaired() {
             port(&recorded, "db-replica-1"),
         )
         .expect("installed");
-        let mut master = connect(&recorded, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
         master
             .query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
             .await
             .expect("creates");
-        let mut replica = connect(&recorded, "mysql.default", "db-replica-1").await;
+        let mut replica = mysql_conn(&recorded, "mysql.default", "db-replica-1", None).await;
         wait_for_count(&mut replica, "orders", 0).await;
         slave_write(&dir, &admin).await;
         master
@@ -244,12 +229,12 @@ fn a_broken_mariadb_slave_is_planned_for_resync_and_repaired() {
         repaired.stdout
     );
     runtime.block_on(async {
-        let mut master = connect(&recorded, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
         master
             .query_drop("INSERT INTO orders VALUES (2), (3)")
             .await
             .expect("writes");
-        let mut replica = connect(&recorded, "mysql.default", "db-replica-1").await;
+        let mut replica = mysql_conn(&recorded, "mysql.default", "db-replica-1", None).await;
         assert_eq!(
             wait_for_count(&mut replica, "orders", 3).await,
             Some(3),
@@ -300,7 +285,7 @@ fn mariadb_replication_between_applications_and_an_import() {
     let shop_state = state(dir.path());
     let runtime = runtime();
     runtime.block_on(async {
-        let mut master = connect(&shop_state, "mysql.default", "shop-db").await;
+        let mut master = mysql_conn(&shop_state, "mysql.default", "shop-db", None).await;
         master
             .query_drop("CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders SELECT seq FROM seq_1_to_50")
             .await
@@ -324,15 +309,21 @@ fn mariadb_replication_between_applications_and_an_import() {
         "the copy keeps shop's database name, which replication events use"
     );
     runtime.block_on(async {
-        let mut live = connect(&analytics_state, "mysql.live", "analytics-live").await;
+        let mut live = mysql_conn(&analytics_state, "mysql.live", "analytics-live", None).await;
         assert_eq!(wait_for_count(&mut live, "orders", 50).await, Some(50));
-        let mut snapshot = connect(&analytics_state, "mysql.snapshot", "analytics-snapshot").await;
+        let mut snapshot = mysql_conn(
+            &analytics_state,
+            "mysql.snapshot",
+            "analytics-snapshot",
+            None,
+        )
+        .await;
         assert_eq!(
             count(&mut snapshot, "orders").await,
             Some(50),
             "the import copied the rows"
         );
-        let mut master = connect(&shop_state, "mysql.default", "shop-db").await;
+        let mut master = mysql_conn(&shop_state, "mysql.default", "shop-db", None).await;
         master
             .query_drop("INSERT INTO orders VALUES (51)")
             .await
@@ -365,7 +356,7 @@ fn a_mariadb_apply_killed_mid_restore_is_finished_by_the_next_apply() {
     let recorded = state(dir.path());
     let runtime = runtime();
     runtime.block_on(async {
-        let mut master = connect(&recorded, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
         master
             .query_drop("CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(200))")
             .await
@@ -398,12 +389,12 @@ fn a_mariadb_apply_killed_mid_restore_is_finished_by_the_next_apply() {
     let finished = state(dir.path());
     assert!(finished.journal.is_none());
     runtime.block_on(async {
-        let mut master = connect(&finished, "mysql.default", "db-main").await;
+        let mut master = mysql_conn(&finished, "mysql.default", "db-main", None).await;
         master
             .query_drop("INSERT INTO orders VALUES (200001, 'after')")
             .await
             .expect("writes");
-        let mut slave = connect(&finished, "mysql.default", "db-replica-1").await;
+        let mut slave = mysql_conn(&finished, "mysql.default", "db-replica-1", None).await;
         assert_eq!(
             wait_for_count(&mut slave, "orders", 200_001).await,
             Some(200_001),

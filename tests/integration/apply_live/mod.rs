@@ -184,6 +184,27 @@ pub(super) async fn pg(port: u16, password: &str) -> tokio_postgres::Client {
     client
 }
 
+/// The application's connection to a MariaDB server, as its variables
+/// describe it, to `database` or else the group's own.
+pub(super) async fn mysql_conn(
+    state: &AppState,
+    group: &str,
+    server: &str,
+    database: Option<&str>,
+) -> mysql_async::Conn {
+    let credentials = &state.credentials[group];
+    mysql_async::Conn::new(
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port(state, server))
+            .user(Some(credentials.username.clone()))
+            .pass(Some(password(state, group)))
+            .db_name(Some(database.unwrap_or(&credentials.database).to_string())),
+    )
+    .await
+    .expect("the application connects")
+}
+
 /// Reads with `read` every 100 ms, at most `attempts` times, until `done`
 /// holds for what it read (replication is asynchronous); returns the last
 /// reading.

@@ -334,21 +334,10 @@ fn mariadb_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
     set_manifest(dir.path(), TWO_MARIADB_GROUPS);
     apply_ok(dir.path(), &[]);
     let first = state(dir.path());
-    let options = |state: &AppState, group: &str, server: &str| {
-        let credentials = &state.credentials[group];
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(port(state, server))
-            .user(Some(credentials.username.clone()))
-            .pass(Some(password(state, group)))
-            .db_name(Some(credentials.database.clone()))
-    };
     let runtime = runtime();
     let rows = scale() * 100_000;
     let connections = runtime.block_on(async {
-        let mut conn = mysql_async::Conn::new(options(&first, "mysql.default", "db-main"))
-            .await
-            .expect("connects");
+        let mut conn = mysql_conn(&first, "mysql.default", "db-main", None).await;
         conn.query_drop(format!(
             "CREATE TABLE data (id INT PRIMARY KEY, payload CHAR(100)); \
              INSERT INTO data SELECT seq, REPEAT('x', 100) FROM seq_1_to_{rows}; \
@@ -358,9 +347,7 @@ fn mariadb_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
         .expect("existing data");
         let mut connections = Vec::new();
         for _ in 0..LOAD_CLIENTS {
-            let conn = mysql_async::Conn::new(options(&first, "mysql.default", "db-main"))
-                .await
-                .expect("connects");
+            let conn = mysql_conn(&first, "mysql.default", "db-main", None).await;
             connections.push(tokio::sync::Mutex::new(conn));
         }
         Arc::new(connections)
@@ -391,9 +378,8 @@ fn mariadb_writes_during_a_scale_up_and_replication_all_succeed_and_arrive() {
         ("mysql.reporting", "db-report"),
     ] {
         // The copy on reporting keeps the source's database name.
-        let opts = options(&after, group, server).db_name(Some("shop"));
         let missing = runtime.block_on(async {
-            let mut conn = mysql_async::Conn::new(opts).await.expect("connects");
+            let mut conn = mysql_conn(&after, group, server, Some("shop")).await;
             poll(
                 150,
                 async || {
