@@ -14,8 +14,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # for every secret the suite generated.
 rm -rf target/tmp/transcripts
 cargo test --workspace --locked
+# By exact name, so a rename would run nothing: the script fails unless
+# exactly that one test ran and passed.
+scan_log=$(mktemp)
 cargo test --locked --test integration -- --ignored --exact \
-  transcripts::no_generated_secret_in_anything_the_suite_printed_or_wrote --nocapture
+  transcripts::no_generated_secret_in_anything_the_suite_printed_or_wrote --nocapture \
+  2>&1 | tee "$scan_log"
+if ! grep -q '^test result: ok\. 1 passed; 0 failed' "$scan_log"; then
+  echo "error: the secret scan did not run exactly one passing test" >&2
+  rm -f "$scan_log"
+  exit 1
+fi
+rm -f "$scan_log"
 # The benchmarks' quick versions, so they do not rot; no timing is asserted.
 cargo bench --locked --bench plan_scale -- --quick
 ROUNDS=1 bash scripts/bench-apply.sh 1

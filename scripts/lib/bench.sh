@@ -3,6 +3,12 @@
 
 now() { date +%s.%N; }
 
+# The floors run the databases' own clients, which read the caller's
+# settings (PGPASSWORD, PGSSLMODE, MYSQL_HOST, REDISCLI_AUTH …): none of
+# those may reach them, as none reaches dbgroups' own processes. Each
+# client call below names its password, host and port itself.
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PG[A-Z]+|MYSQL_[A-Z_]+|MYSQL_PWD|REDISCLI_AUTH|MONGODB_[A-Z_]+)$')
+
 # Runs a command as the servers' user when we are root: PostgreSQL and
 # MariaDB refuse to run as root, and a floor must run as dbgroups' do.
 as_service() {

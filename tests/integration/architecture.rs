@@ -128,3 +128,41 @@ fn no_command_is_built_as_a_shell_string() {
         offenders.join("\n")
     );
 }
+
+/// Every process dbgroups starts gets the environment that
+/// `crates/engines/src/process.rs` builds from nothing, never the caller's
+/// (`PGPASSWORD`, `MYSQL_HOST`, `~/.my.cnf` …): no other source may build a
+/// command, and that one clears the environment.
+#[test]
+fn every_process_is_built_in_one_place() {
+    const THE_PLACE: &str = "crates/engines/src/process.rs";
+    let builders = [
+        "Command::new(",
+        "process::Command::new",
+        "Command::spawn",
+        "libc::exec",
+        "nix::unistd::exec",
+        "rustix::process::exec",
+    ];
+    let mut offenders = Vec::new();
+    for (path, text) in sources("crates") {
+        if path.ends_with(THE_PLACE) {
+            continue;
+        }
+        for (number, line) in text.lines().enumerate() {
+            if builders.iter().any(|needle| line.contains(needle)) {
+                offenders.push(format!("{path}:{}: {line}", number + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "processes started outside {THE_PLACE}:\n{}",
+        offenders.join("\n")
+    );
+    let place = std::fs::read_to_string(repo_path(THE_PLACE)).expect("the place exists");
+    assert!(
+        place.contains(".env_clear()"),
+        "{THE_PLACE} builds the environment from nothing"
+    );
+}

@@ -18,10 +18,21 @@ pub(crate) fn dbgroups(args: &[&str]) -> Run {
 
 /// Runs the binary in `dir`, without colour.
 pub(crate) fn dbgroups_in(dir: &std::path::Path, args: &[&str]) -> Run {
+    dbgroups_with_env(dir, args, &[])
+}
+
+/// Runs the binary in `dir`, without colour, with `env` added to the
+/// caller's environment (the hostile-environment tests).
+pub(crate) fn dbgroups_with_env(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_dbgroups"))
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("dbgroups runs");
     let run = Run {

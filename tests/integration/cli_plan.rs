@@ -341,23 +341,40 @@ fn a_second_writer_is_told_who_holds_the_lock_or_waits_for_it() {
         "nothing was written"
     );
 
-    let releaser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        drop(held);
-    });
-    let waited = dbgroups_in(
-        dir.path(),
-        &[
-            "plan",
-            "--refresh=false",
-            "--out",
-            "plan.json",
-            "--lock-timeout",
-            "20s",
-        ],
+    // The waiter must really wait: the lock is let go only once dbgroups
+    // has the lock file open (it is in its wait loop), and the plan file
+    // appears only after that.
+    let mut waiter = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["plan", "--refresh=false", "--out", "plan.json"])
+        .args(["--lock-timeout", "120s"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let lock_file = std::fs::canonicalize(dir.path().join(".dbgroups/lock")).expect("lock file");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !crate::common::has_open(waiter.id(), &lock_file) {
+        assert!(
+            waiter.try_wait().expect("polls").is_none(),
+            "dbgroups ended instead of waiting for the lock"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dbgroups never opened the lock file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !dir.path().join("plan.json").exists(),
+        "nothing is written while the lock is held"
     );
-    releaser.join().expect("joins");
-    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    assert!(waiter.try_wait().expect("polls").is_none(), "still waiting");
+    drop(held);
+    let waited = waiter.wait_with_output().expect("ends");
+    let stderr = String::from_utf8_lossy(&waited.stderr);
+    assert!(waited.status.success(), "{stderr}");
     assert!(dir.path().join("plan.json").exists());
 }
 

@@ -154,3 +154,62 @@ pub(crate) fn applied(text: &str) -> dbgroups_state::AppState {
     );
     fake_apply(&expected, "lineage-test")
 }
+
+/// Reads with `read` every 100 ms until `done` holds for what it read, and
+/// returns that reading; fails the test, naming `what` and the last reading,
+/// if it does not hold within a minute. A loaded CI machine is slow, so the
+/// budget is generous; a condition that holds returns at once.
+pub(crate) async fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    mut read: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = read().await;
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {seen:?} after 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// How many replication connections a PostgreSQL master serves to the
+/// replica `application_name` (its unique name, as dbgroups configures it).
+pub(crate) async fn pg_streams_to(master: &tokio_postgres::Client, application_name: &str) -> i64 {
+    master
+        .query_one(
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name = $1",
+            &[&application_name],
+        )
+        .await
+        .map(|row| row.get(0))
+        .unwrap_or(-1)
+}
+
+/// Whether process `pid` has `path` open (one of its /proc fd links).
+pub(crate) fn has_open(pid: u32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+/// A database client tool (pgbench, psql, redis-cli …) run by a test, with
+/// an environment built from nothing as the product builds its own: the
+/// suite's results must not depend on the developer's `PGPASSWORD`,
+/// `~/.my.cnf` or `REDISCLI_AUTH`.
+pub(crate) fn client_tool(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", dbgroups_engines::process::SYSTEM_PATH)
+        .env("LC_ALL", dbgroups_engines::process::LOCALE)
+        .env("HOME", std::env::temp_dir());
+    command
+}

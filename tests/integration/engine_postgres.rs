@@ -20,12 +20,14 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
     let (provider, _notes) = LocalProvider::prepare(&state_dir).expect("provider");
     let server = PostgresServer::new(&provider, "pg-main", "15", free_port().expect("port"))
         .expect("postgresql 15 is installed");
-    let _guard = Running(server.clone());
     let (superuser, app, replication) = (
         generate_password(),
         generate_password(),
         generate_password(),
     );
+    let _scanned =
+        crate::transcripts::ScannedDeployment::new(dir.path(), &[&superuser, &app, &replication]);
+    let _guard = Running(server.clone());
 
     runtime().block_on(async {
         server.ensure_initialised(&superuser).await.expect("initdb");
@@ -67,6 +69,14 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
         assert!(wrong.is_err(), "password authentication is enforced");
 
         // Everything again: nothing is re-initialised and the data stays.
+        let identifier = system_identifier(&server, &superuser).await;
+        let started = start_time(&server, &superuser).await;
+        server.ensure_running().await.expect("running already");
+        assert_eq!(
+            start_time(&server, &superuser).await,
+            started,
+            "ensuring a running server runs does not restart it"
+        );
         server.ensure_stopped().await.expect("stop");
         assert!(!server.is_running().await);
         server
@@ -78,6 +88,11 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
             .ensure_accounts(&superuser, "shop", &app, "shop", &replication)
             .await
             .expect("accounts again");
+        assert_eq!(
+            system_identifier(&server, &superuser).await,
+            identifier,
+            "initdb did not run again (a new cluster has a new system identifier)"
+        );
         let client = server.connect("shop", &app, "shop").await.expect("logs in");
         let count: i64 = client
             .query_one("SELECT count(*) FROM orders", &[])
@@ -106,6 +121,19 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
     }
 }
 
+/// The cluster's identity, which initdb chooses anew.
+async fn system_identifier(server: &PostgresServer, superuser: &str) -> i64 {
+    let client = server
+        .connect("postgres", superuser, "postgres")
+        .await
+        .expect("connects");
+    client
+        .query_one("SELECT system_identifier FROM pg_control_system()", &[])
+        .await
+        .expect("system identifier")
+        .get(0)
+}
+
 async fn start_time(server: &PostgresServer, superuser: &str) -> std::time::SystemTime {
     let client = server
         .connect("postgres", superuser, "postgres")
@@ -128,12 +156,14 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
         .expect("installed");
     let slave = PostgresServer::new(&provider, "pg-replica-1", "15", free_port().expect("port"))
         .expect("installed");
-    let (_m, _s) = (Running(master.clone()), Running(slave.clone()));
     let (superuser, app, replication) = (
         generate_password(),
         generate_password(),
         generate_password(),
     );
+    let _scanned =
+        crate::transcripts::ScannedDeployment::new(dir.path(), &[&superuser, &app, &replication]);
+    let (_m, _s) = (Running(master.clone()), Running(slave.clone()));
 
     runtime().block_on(async {
         master.ensure_initialised(&superuser).await.expect("initdb");
@@ -148,14 +178,17 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
 
         let staging = provider.staging_dir("backup-pg-main");
         master.backup_to(&staging, &replication).await.expect("pg_basebackup");
+        let label = || std::fs::read_to_string(staging.join("backup_label")).expect("the backup's label");
+        let first_label = label();
         master.backup_to(&staging, &replication).await.expect("a finished backup is not taken again");
+        assert_eq!(label(), first_label, "no second backup was taken (its label names its start time and WAL position)");
         slave.restore_from(&staging, false).await.expect("restore");
         slave.enslave_to(&master, &superuser, &replication).await.expect("enslave");
 
         on_master.batch_execute("INSERT INTO orders SELECT generate_series(1001, 1500);").await.expect("later rows");
         let on_slave = slave.connect("shop", &app, "shop").await.expect("the slave accepts the application's login");
         let mut count = 0i64;
-        for _ in 0..100 {
+        for _ in 0..600 { // a generous budget: a loaded CI machine is slow
             count = on_slave.query_one("SELECT count(*) FROM orders", &[]).await.expect("reads").get(0);
             if count == 1500 {
                 break;
@@ -182,8 +215,13 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
         on_slave.batch_execute("INSERT INTO orders VALUES (0)").await.expect("the promoted server is writable");
         let kept: i64 = on_slave.query_one("SELECT count(*) FROM orders", &[]).await.expect("reads").get(0);
         assert_eq!(kept, 1501, "it kept its data");
+        crate::common::eventually(
+            "the master no longer streams to pg-replica-1",
+            async || crate::common::pg_streams_to(&on_master, "pg-replica-1").await,
+            |streams| *streams == 0,
+        )
+        .await;
         on_master.batch_execute("INSERT INTO orders VALUES (5000)").await.expect("the master still writes");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let after: i64 = on_slave.query_one("SELECT count(*) FROM orders WHERE id = 5000", &[]).await.expect("reads").get(0);
         assert_eq!(after, 0, "it no longer follows");
         let admin = master.connect("postgres", &superuser, "postgres").await.expect("connects");

@@ -29,6 +29,7 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
         .expect("redis-server is installed");
     let slave = RedisServer::new(&provider, "redis-replica-1", free_port().expect("port"))
         .expect("installed");
+    let _scanned = crate::transcripts::ScannedDeployment::new(dir.path(), &[&password]);
     let _guards = (
         Running(master.clone(), password.clone()),
         Running(slave.clone(), password.clone()),
@@ -40,10 +41,28 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
             .ensure_provisioned(&password)
             .await
             .expect("provision");
+        let run_id = || async {
+            let info: String = redis::cmd("INFO")
+                .arg("server")
+                .query_async(&mut master.client(&password).await.expect("connects"))
+                .await
+                .expect("INFO server");
+            info.lines()
+                .find_map(|line| line.strip_prefix("run_id:"))
+                .expect("a run id")
+                .trim()
+                .to_string()
+        };
+        let first_run = run_id().await;
         master
             .ensure_provisioned(&password)
             .await
             .expect("provisioning again is a no-op");
+        assert_eq!(
+            run_id().await,
+            first_run,
+            "provisioning again did not restart the server (a restart has a new run id)"
+        );
         let mut on_master = master
             .client(&password)
             .await
@@ -99,7 +118,8 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
             .await
             .expect("a later write");
         let mut seen: Option<String> = None;
-        for _ in 0..100 {
+        for _ in 0..600 {
+            // a generous budget: a loaded CI machine is slow
             seen = on_slave.get("order:late").await.expect("reads");
             if seen.is_some() {
                 break;
@@ -119,7 +139,19 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
             .set("order:after", "1")
             .await
             .expect("the master still writes");
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The master's only replica was the detached server.
+        let _ = crate::common::eventually(
+            "the master no longer serves a replica",
+            async || {
+                master
+                    .replication(&password)
+                    .await
+                    .map(|r| r.connected_slaves)
+                    .map_err(|e| e.to_string())
+            },
+            |connected| *connected == Ok(0),
+        )
+        .await;
         let after: Option<String> = on_slave.get("order:after").await.expect("reads");
         assert_eq!(after, None, "it no longer follows");
         let kept: i64 = redis::cmd("DBSIZE")

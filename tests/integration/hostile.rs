@@ -142,8 +142,10 @@ fn postgresql_accounts_with_hostile_names_and_passwords_are_quoted_by_the_server
             self.0.stop_now();
         }
     }
+    let (superuser, replication) = (generate_password(), generate_password());
+    let _scanned =
+        crate::transcripts::ScannedDeployment::new(dir.path(), &[&superuser, &replication]);
     let _stop = Stop(server.clone());
-    let superuser = generate_password();
     let (user, database, password) = (
         "shop\"; DROP TABLE canary; --",
         "db'; DROP TABLE canary; --",
@@ -162,7 +164,7 @@ fn postgresql_accounts_with_hostile_names_and_passwords_are_quoted_by_the_server
             .await
             .expect("canary");
         server
-            .ensure_accounts(&superuser, user, password, database, &generate_password())
+            .ensure_accounts(&superuser, user, password, database, &replication)
             .await
             .expect("accounts with hostile names are made, quoted");
         let login = server

@@ -160,20 +160,32 @@ fn a_second_locker_is_told_who_holds_the_lock_and_can_wait() {
         Some(held.info().id.clone())
     );
 
-    // A waiter gets the lock once the holder lets go.
+    // A waiter gets the lock once the holder lets go, and not before: it
+    // says when it starts asking, the holder lets go after that, and the
+    // lock it gets must come after the letting go.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let waiter = {
         let store = store.clone();
         std::thread::spawn(move || {
+            started_tx.send(std::time::Instant::now()).expect("sends");
             store
-                .lock("apply", Duration::from_secs(10))
-                .map(|g| g.info().operation.clone())
+                .lock("apply", Duration::from_secs(60))
+                .map(|g| (std::time::Instant::now(), g.info().operation.clone()))
         })
     };
+    let started = started_rx.recv().expect("the waiter started");
     std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !waiter.is_finished(),
+        "the waiter waits while the lock is held"
+    );
+    let released = std::time::Instant::now();
     drop(held);
-    assert_eq!(
-        waiter.join().expect("joins").expect("got the lock"),
-        "apply"
+    let (got, operation) = waiter.join().expect("joins").expect("got the lock");
+    assert_eq!(operation, "apply");
+    assert!(
+        started < released && got >= released,
+        "the waiter asked before the release and got the lock after it"
     );
     assert_eq!(
         store.lock_holder().expect("reads"),

@@ -148,3 +148,28 @@ fn no_generated_secret_in_anything_the_suite_printed_or_wrote() {
         );
     }
 }
+
+/// Records a test's generated secrets and its deployment's printable files
+/// for the scan when it is dropped, pass or fail: declared after the test's
+/// directory and before its servers' guards, it runs once the servers have
+/// stopped and their logs are complete. For tests that drive the engines
+/// directly, without a state file to read the secrets from.
+pub(crate) struct ScannedDeployment {
+    dir: PathBuf,
+    secrets: Vec<String>,
+}
+
+impl ScannedDeployment {
+    pub(crate) fn new(dir: &Path, secrets: &[&String]) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for ScannedDeployment {
+    fn drop(&mut self) {
+        record_deployment(&self.dir, &self.secrets);
+    }
+}

@@ -24,6 +24,7 @@ pub mod local;
 pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
+pub mod process;
 pub mod redis_engine;
 
 pub use error::EngineError;

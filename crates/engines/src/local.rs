@@ -139,22 +139,16 @@ impl LocalProvider {
         }
     }
 
-    /// A command that runs as the servers' user, in its own process group
-    /// so that Ctrl-C in the terminal does not reach the servers it starts.
-    pub fn command(&self, program: &Path) -> Command {
-        let mut command = match &self.service_user {
-            Some(user) => {
-                let mut command = Command::new("setpriv");
-                command
-                    .arg(format!("--reuid={}", user.uid))
-                    .arg(format!("--regid={}", user.gid))
-                    .arg("--clear-groups")
-                    .arg("--")
-                    .arg(program);
-                command
-            }
-            None => Command::new(program),
-        };
+    /// A command that runs as the servers' user, with the environment
+    /// `process` builds (`HOME` is `home`: the server's own directory), in
+    /// its own process group so that Ctrl-C in the terminal does not reach
+    /// the servers it starts.
+    pub fn command(&self, home: &Path, program: &Path) -> Command {
+        let mut command = Command::from(crate::process::built_command(
+            program,
+            home,
+            self.service_user.as_ref(),
+        ));
         command
             .process_group(0)
             .stdin(Stdio::null())
@@ -162,6 +156,24 @@ impl LocalProvider {
             .stderr(Stdio::piped())
             .kill_on_drop(false);
         command
+    }
+
+    /// The same, for paths that cannot await (guards and teardown).
+    pub fn blocking_command(&self, home: &Path, program: &Path) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut command = crate::process::built_command(program, home, self.service_user.as_ref());
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// The command to ask an installed program about itself (`--version`):
+    /// it belongs to no server, so its `HOME` is the servers' directory.
+    pub fn program_query(&self, program: &Path) -> Command {
+        self.command(&self.servers_dir(), program)
     }
 }
 
@@ -291,7 +303,9 @@ fn lookup_user(name: &str) -> Result<Option<ServiceUser>, EngineError> {
 }
 
 fn create_service_user() -> Result<(), EngineError> {
-    let output = std::process::Command::new("useradd")
+    // Root's own tool, run as root: the environment is still built, so
+    // nothing of the caller's reaches it either.
+    let output = crate::process::built_command(Path::new("useradd"), Path::new("/"), None)
         .args([
             "--system",
             "--user-group",

@@ -81,7 +81,7 @@ impl PostgresServer {
     }
 
     fn tool(&self, name: &str) -> tokio::process::Command {
-        self.provider.command(&self.bin.join(name))
+        self.provider.command(&self.dir(), &self.bin.join(name))
     }
 
     fn is_initialised(&self) -> bool {
@@ -292,15 +292,9 @@ impl PostgresServer {
     /// Stops the server immediately and synchronously (for guards and
     /// teardown paths that cannot await).
     pub fn stop_now(&self) {
-        let mut stop = std::process::Command::new(self.bin.join("pg_ctl"));
-        if let Some(user) = self.provider.service_user() {
-            stop = std::process::Command::new("setpriv");
-            stop.arg(format!("--reuid={}", user.uid))
-                .arg(format!("--regid={}", user.gid))
-                .arg("--clear-groups")
-                .arg("--")
-                .arg(self.bin.join("pg_ctl"));
-        }
+        let mut stop = self
+            .provider
+            .blocking_command(&self.dir(), &self.bin.join("pg_ctl"));
         let _ = stop
             .arg("stop")
             .arg("--pgdata")
@@ -407,7 +401,7 @@ impl PostgresServer {
         }
         let renamed = take && std::fs::rename(staging, self.data_dir()).is_ok();
         if !renamed {
-            let mut copy = self.provider.command(Path::new("/bin/cp"));
+            let mut copy = self.provider.command(&self.dir(), Path::new("/bin/cp"));
             // A clone where the filesystem can (btrfs, XFS): no data copied.
             copy.args(["-a", "--reflink=auto"])
                 .arg(staging)

@@ -172,7 +172,7 @@ impl RedisServer {
         if self.is_running(password).await {
             return Ok(());
         }
-        let mut start = self.provider.command(Path::new(REDIS_SERVER));
+        let mut start = self.provider.command(&self.dir(), Path::new(REDIS_SERVER));
         start.arg(self.config_file());
         run(start, "redis-server").await?;
         wait_until(&format!("{} to answer", self.name), 60, || async {
@@ -235,7 +235,7 @@ impl RedisServer {
         .await?;
         self.provider.private_dir(staging)?;
         let partial = staging.join("dump.rdb.partial");
-        let mut copy = self.provider.command(Path::new("/bin/cp"));
+        let mut copy = self.provider.command(&self.dir(), Path::new("/bin/cp"));
         copy.arg(self.rdb_file()).arg(&partial);
         run(copy, "cp dump.rdb").await?;
         std::fs::rename(&partial, &target).map_err(io("finish the backup", &target))
@@ -258,7 +258,7 @@ impl RedisServer {
         let snapshot = staging.join("dump.rdb");
         let moved = take && std::fs::rename(&snapshot, self.rdb_file()).is_ok();
         if !moved {
-            let mut copy = self.provider.command(Path::new("/bin/cp"));
+            let mut copy = self.provider.command(&self.dir(), Path::new("/bin/cp"));
             copy.arg(&snapshot).arg(self.rdb_file());
             run(copy, "cp dump.rdb").await?;
         }

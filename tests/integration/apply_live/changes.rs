@@ -130,11 +130,16 @@ fn scale_up_replicate_between_groups_disable_and_move_the_primary_on_real_server
             .await
             .expect("writable after detach");
         let master = pg(main_port, &default_password).await;
+        crate::common::eventually(
+            "the master no longer streams to pg-report",
+            async || crate::common::pg_streams_to(&master, "pg-report").await,
+            |streams| *streams == 0,
+        )
+        .await;
         master
             .batch_execute("INSERT INTO orders VALUES (602);")
             .await
             .expect("writes");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let followed: i64 = report
             .query_one("SELECT count(*) FROM orders WHERE id = 602", &[])
             .await
@@ -208,7 +213,8 @@ fn a_broken_slave_is_planned_for_resync_with_the_reason_and_repaired() {
             .batch_execute("SELECT pg_reload_conf()")
             .await
             .expect("reloads");
-        for _ in 0..100 {
+        for _ in 0..600 {
+            // a generous budget: a loaded CI machine is slow
             let receiving = client
                 .query_opt(
                     "SELECT status FROM pg_stat_wal_receiver WHERE status = 'streaming'",
@@ -420,7 +426,12 @@ fn an_import_into_a_new_group_copies_the_data_and_leaves_no_replication() {
             .batch_execute("INSERT INTO orders VALUES (251, 'later')")
             .await
             .expect("writes");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        crate::common::eventually(
+            "the master streams nothing to the imported pg-archive",
+            async || crate::common::pg_streams_to(&master, "pg-archive").await,
+            |streams| *streams == 0,
+        )
+        .await;
         let later: i64 = archive
             .query_one("SELECT count(*) FROM orders WHERE id = 251", &[])
             .await

@@ -34,6 +34,10 @@ struct Scenario {
     report: &'static str,
     /// The steps killed in their middle: the longest ones.
     mid_steps: &'static [MidStep],
+    /// The crash points the matrix must reach: a planner change that drops
+    /// a step (or a loop that skips one) fails here instead of passing
+    /// with fewer kills.
+    expected_points: usize,
 }
 
 /// A step to kill in its middle: from outside, while `program` (run by the
@@ -181,7 +185,6 @@ fn wait_for_checksum(
 ) -> String {
     let state = state(dir);
     runtime().block_on(poll(
-        100,
         async || checksum(engine, &state, group, server).await,
         |seen| seen == expected,
     ))
@@ -225,17 +228,16 @@ fn apply_killed_mid_step(dir: &Path, mid: &MidStep) {
     match mid.program {
         Some(program) => {
             let here = dir.display().to_string();
-            let mut running = false;
-            for _ in 0..500 {
-                running = processes_mentioning(program)
-                    .iter()
-                    .any(|cmdline| cmdline.contains(&here));
-                if running {
-                    break;
-                }
+            // A minute: on a loaded machine the tool can take seconds to
+            // start, and it runs for a while once it has.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !processes_mentioning(program)
+                .iter()
+                .any(|cmdline| cmdline.contains(&here))
+            {
+                assert!(std::time::Instant::now() < deadline, "{program} never ran");
                 std::thread::sleep(Duration::from_millis(5));
             }
-            assert!(running, "{program} never ran");
         }
         // The first Redis replica to connect waits out the master's 1 s
         // diskless-sync delay; one that connects later joins that sync and
@@ -347,6 +349,19 @@ fn crash_everywhere(scenario: &Scenario) {
         crash_and_recover(scenario, &|dir| apply_killed_mid_step(dir, mid));
         points += 1;
     }
+    assert_eq!(
+        points,
+        scenario.expected_points,
+        "crash points for {} ({} steps: {})",
+        scenario.engine,
+        steps.len(),
+        steps.join(", ")
+    );
+    assert_eq!(
+        points,
+        2 * steps.len() + scenario.mid_steps.len(),
+        "every boundary of every step is killed at"
+    );
     println!(
         "| {} | {} steps ({}) | {points} crash points | all recovered |",
         scenario.engine,
@@ -367,6 +382,7 @@ fn postgresql_survives_sigkill_at_every_step_boundary() {
             step: "backup:pg-main",
             program: Some("pg_basebackup"),
         }],
+        expected_points: 15,
     });
 }
 
@@ -390,6 +406,7 @@ fn mariadb_survives_sigkill_at_every_step_boundary() {
                 program: Some("mariadb-install-db"),
             },
         ],
+        expected_points: 16,
     });
 }
 
@@ -407,5 +424,6 @@ fn redis_survives_sigkill_at_every_step_boundary() {
             step: "enslave:",
             program: None,
         }],
+        expected_points: 9,
     });
 }

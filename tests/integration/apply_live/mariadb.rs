@@ -14,7 +14,6 @@ async fn count(conn: &mut mysql_async::Conn, table: &str) -> Option<i64> {
 /// Polls until `table` holds `expected` rows (replication is asynchronous).
 async fn wait_for_count(conn: &mut mysql_async::Conn, table: &str, expected: i64) -> Option<i64> {
     poll(
-        150,
         async || count(conn, table).await,
         |seen| *seen == Some(expected),
     )
@@ -126,12 +125,18 @@ fn scale_up_replicate_between_groups_and_disable_on_real_mariadb_servers() {
             .query_drop("INSERT INTO orders VALUES (9999)")
             .await
             .expect("writable after detach");
+        super::mariadb_follows_nothing(
+            &dir.path().join(".dbgroups"),
+            &fourth,
+            "mysql.reporting",
+            "db-report",
+        )
+        .await;
         let mut master = mysql_conn(&fourth, "mysql.default", "db-main", None).await;
         master
             .query_drop("INSERT INTO orders VALUES (602)")
             .await
             .expect("writes");
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let followed: Option<i64> = report
             .query_first("SELECT COUNT(*) FROM orders WHERE id = 602")
             .await
@@ -190,7 +195,8 @@ fn a_broken_mariadb_slave_is_planned_for_resync_and_repaired() {
             .query_drop("INSERT INTO orders VALUES (1)")
             .await
             .expect("writes");
-        for _ in 0..100 {
+        for _ in 0..600 {
+            // a generous budget: a loaded CI machine is slow
             let status = slave.replication(&admin).await.expect("status");
             if status.is_some_and(|s| !s.sql_running) {
                 break;
@@ -333,7 +339,13 @@ fn mariadb_replication_between_applications_and_an_import() {
             Some(51),
             "writes flow across applications"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        super::mariadb_follows_nothing(
+            &dir.path().join(".dbgroups"),
+            &analytics_state,
+            "mysql.snapshot",
+            "analytics-snapshot",
+        )
+        .await;
         assert_eq!(
             count(&mut snapshot, "orders").await,
             Some(50),
@@ -375,7 +387,24 @@ fn a_mariadb_apply_killed_mid_restore_is_finished_by_the_next_apply() {
         ),
     );
     let (mut child, _, _) = apply_until(dir.path(), "start  restore:db-replica-1");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The kill must land while the load runs: wait for the client that
+    // loads the dump into db-replica-1 (its options name the server's
+    // directory and carry the restore's init command).
+    let replica_dir = dir.path().join(".dbgroups/servers/db-replica-1");
+    let replica_dir = std::fs::canonicalize(&replica_dir).unwrap_or(replica_dir);
+    let loading = || {
+        super::processes_mentioning(&replica_dir.display().to_string())
+            .into_iter()
+            .any(|cmdline| cmdline.contains("--init-command"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !loading() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore into db-replica-1 never started loading"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let crashed = state(dir.path());

@@ -8,6 +8,7 @@ mod contention;
 mod crashes;
 mod damaged;
 mod faults;
+mod hostile_env;
 mod mariadb;
 mod mongodb;
 mod security;
@@ -205,19 +206,15 @@ pub(super) async fn mysql_conn(
     .expect("the application connects")
 }
 
-/// Reads with `read` every 100 ms, at most `attempts` times, until `done`
-/// holds for what it read (replication is asynchronous); returns the last
-/// reading.
-pub(super) async fn poll<T>(
-    attempts: usize,
-    mut read: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-) -> T {
+/// Reads with `read` every 100 ms until `done` holds for what it read
+/// (replication is asynchronous), for at most a minute; returns the last
+/// reading, for the caller's assertion to show. The budget is generous
+/// because a loaded CI machine is slow; a condition that holds returns at
+/// once.
+pub(super) async fn poll<T>(mut read: impl AsyncFnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut seen = read().await;
-    for _ in 1..attempts {
-        if done(&seen) {
-            break;
-        }
+    while !done(&seen) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         seen = read().await;
     }
@@ -226,7 +223,6 @@ pub(super) async fn poll<T>(
 
 pub(super) async fn wait_for_rows(client: &tokio_postgres::Client, expected: i64) -> i64 {
     poll(
-        100,
         async || {
             client
                 .query_one("SELECT count(*) FROM orders", &[])
@@ -237,6 +233,39 @@ pub(super) async fn wait_for_rows(client: &tokio_postgres::Client, expected: i64
         |count| *count == expected,
     )
     .await
+}
+
+/// Waits until the MariaDB server `server` of `group` in the state under
+/// `state_dir` has no replication configured (SHOW SLAVE STATUS is empty),
+/// failing the test after a minute: the positive condition a "no longer
+/// follows" check waits on instead of a fixed sleep.
+pub(super) async fn mariadb_follows_nothing(
+    state_dir: &Path,
+    state: &AppState,
+    group: &str,
+    server: &str,
+) {
+    let provider = LocalProvider::inspect(state_dir).expect("provider");
+    let admin = state.credentials[group]
+        .admin_password
+        .as_ref()
+        .expect("an admin password")
+        .expose()
+        .to_string();
+    let mysql = dbgroups_engines::MysqlServer::new(
+        &provider,
+        dbgroups_manifest::Engine::Mariadb,
+        "10.11",
+        server,
+        port(state, server),
+    )
+    .expect("MariaDB is installed");
+    let _ = crate::common::eventually(
+        &format!("{server} has no replication configured"),
+        async || mysql.replication(&admin).await.map_err(|e| e.to_string()),
+        |status| matches!(status, Ok(None)),
+    )
+    .await;
 }
 
 /// Processes whose command line mentions `needle`.

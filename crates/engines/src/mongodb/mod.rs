@@ -272,7 +272,7 @@ impl MongoServer {
         if self.is_running().await {
             return Ok(());
         }
-        let mut start = self.provider.command(&self.mongod);
+        let mut start = self.provider.command(&self.dir(), &self.mongod);
         start
             .arg(format!("--config={}", self.config_path().display()))
             .stdout(std::process::Stdio::null())
@@ -442,7 +442,7 @@ impl MongoServer {
         }
         let tool = Self::program("mongodump", &self.version)?;
         let config = self.tools_config(admin_password)?;
-        let mut dump = self.provider.command(&tool);
+        let mut dump = self.provider.command(&self.dir(), &tool);
         dump.args(commands::dump_args(
             &config.display().to_string(),
             ADMIN_USER,
@@ -463,7 +463,7 @@ impl MongoServer {
     ) -> Result<(), EngineError> {
         let tool = Self::program("mongorestore", &self.version)?;
         let config = self.tools_config(admin_password)?;
-        let mut restore = self.provider.command(&tool);
+        let mut restore = self.provider.command(&self.dir(), &tool);
         restore.args(commands::restore_args(
             &config.display().to_string(),
             ADMIN_USER,

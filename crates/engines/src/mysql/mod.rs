@@ -225,7 +225,7 @@ impl MysqlServer {
             }
             self.provider.private_dir(&self.data_dir())?;
             let installer = self.installer.as_ref().unwrap_or(&self.server_program);
-            let mut install = self.provider.command(installer);
+            let mut install = self.provider.command(&self.dir(), installer);
             install
                 .arg(format!("--defaults-file={}", self.config_file().display()))
                 .args(self.dialect.install_args());
@@ -248,7 +248,7 @@ impl MysqlServer {
     /// asked for: the server program is found on PATH, whatever its version
     /// (Debian 12 ships MariaDB 10.11 only).
     async fn check_installed_series(&self) -> Result<(), EngineError> {
-        let mut ask = tokio::process::Command::new(&self.server_program);
+        let mut ask = self.provider.program_query(&self.server_program);
         ask.arg("--version");
         let said = run(
             ask,
@@ -284,7 +284,7 @@ impl MysqlServer {
         if self.is_running(admin_password).await {
             return Ok(());
         }
-        let mut start = self.provider.command(&self.server_program);
+        let mut start = self.provider.command(&self.dir(), &self.server_program);
         start
             .arg(format!("--defaults-file={}", self.config_file().display()))
             .stdout(std::process::Stdio::null())
@@ -407,7 +407,7 @@ impl MysqlServer {
         self.provider.private_dir(staging)?;
         let defaults = self.client_defaults(admin_password)?;
         let partial = staging.join("dump.sql.partial");
-        let mut dump = self.provider.command(&self.dump_program);
+        let mut dump = self.provider.command(&self.dir(), &self.dump_program);
         dump.arg(format!("--defaults-extra-file={}", defaults.display()))
             .args(self.dialect.dump_args(checked(database)?))
             .arg(format!("--result-file={}", partial.display()));
@@ -450,7 +450,7 @@ impl MysqlServer {
         let dump = staging.join("dump.sql");
         let input = std::fs::File::open(&dump).map_err(io("read", &dump))?;
         let defaults = self.client_defaults(admin_password)?;
-        let mut load = self.provider.command(&self.client_program);
+        let mut load = self.provider.command(&self.dir(), &self.client_program);
         load.arg(format!("--defaults-extra-file={}", defaults.display()))
             .arg(format!(
                 "--init-command={}",
