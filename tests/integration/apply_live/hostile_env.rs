@@ -254,3 +254,47 @@ fn a_redis_scale_up_and_replication_ignore_the_callers_client_settings() {
     });
     caller.status_plan_destroy(dir.path(), &["redis-replica-1", "redis-report"], "link up");
 }
+
+/// MongoDB's tools (mongodump, mongorestore) and `mongod` under the same
+/// caller. Runs only where MongoDB is installed (build.rs looks); elsewhere
+/// it is reported as ignored, never as passed.
+#[test]
+#[cfg_attr(
+    not(mongod_available),
+    ignore = "mongod, mongodump and mongorestore are not installed (MongoDB is not packaged by Debian; install mongodb-org and rebuild)"
+)]
+fn a_mongodb_scale_up_and_import_ignore_the_callers_client_settings() {
+    let caller = HostileCaller::new();
+    let (dir, _servers) = quickstart();
+    let manifest = |servers: &[&str], import: bool| {
+        let mut text = String::from(
+            "application: shop\nmongodb:\n  groups:\n    default:\n      configuration: { version: \"7.0\" }\n      backups: { managed: true }\n      servers:\n",
+        );
+        for server in servers {
+            text.push_str(&format!("        - server: {{ unique_name: {server} }}\n"));
+        }
+        if import {
+            text.push_str("    copy:\n      configuration: { version: \"7.0\" }\n      import_from: default\n      servers:\n        - server: { unique_name: mongo-copy }\n");
+        }
+        text
+    };
+    set_manifest(dir.path(), &manifest(&["mongo-a"], false));
+    caller.apply(dir.path());
+    set_manifest(
+        dir.path(),
+        &manifest(&["mongo-a", "mongo-b", "mongo-c"], true),
+    );
+    caller.ok(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--add-group",
+            "mongodb.copy",
+        ],
+    );
+    let recorded = state(dir.path());
+    assert_eq!(recorded.groups.len(), 2, "both groups were built");
+    caller.status_plan_destroy(dir.path(), &["mongo-b", "mongo-c"], "SECONDARY");
+}
