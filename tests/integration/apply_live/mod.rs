@@ -11,6 +11,7 @@ mod faults;
 mod mariadb;
 mod mongodb;
 mod security;
+mod status_events;
 mod writes;
 
 use crate::cli::dbgroups_in;

@@ -79,9 +79,9 @@ pub(crate) fn run(
     }
     if down > 0 {
         terminal::eprint(&format!(
-            "{} of {} down or not answering.",
-            plural(down, "server is", "servers are"),
+            "{down} of {} {} down or not answering.",
             plural(rows.len(), "server", "servers"),
+            if down == 1 { "is" } else { "are" },
         ));
         return Ok(ExitCode::from(1));
     }
