@@ -251,6 +251,27 @@ fn json_events_open_with_a_version_and_close_with_the_result() {
     let stream = events(&again);
     assert_eq!(stream.len(), 2, "{}", again.stdout);
     assert_eq!(stream[1]["result"], "no_changes");
+
+    // Stopped, the server is planned to start: one step, said in the singular.
+    let recorded = state(dir.path());
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let redis = dbgroups_engines::RedisServer::new(
+        &provider,
+        "redis-main",
+        super::port(&recorded, "redis-main"),
+    )
+    .expect("engine");
+    crate::common::runtime()
+        .block_on(redis.ensure_stopped(&super::password(&recorded, "redis.default")))
+        .expect("stops");
+    let started = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(started.code, 0, "{}{}", started.stdout, started.stderr);
+    assert!(started.stdout.contains("; 1 step."), "{}", started.stdout);
+    assert!(
+        started.stderr.contains("Apply complete: 1 step."),
+        "{}",
+        started.stderr
+    );
 }
 
 #[test]
