@@ -47,34 +47,46 @@ pub fn render_within(plan: &Plan, limit: usize) -> String {
             return text;
         }
         if kept == 0 {
-            return cut_at_line(&head, limit);
+            return cut_at_line(&head, all_sections.len(), limit);
         }
         kept -= 1;
     }
 }
 
 /// The longest run of whole lines of `text` that fits `limit` characters
-/// together with a note on how many lines were left out.
-fn cut_at_line(text: &str, limit: usize) -> String {
+/// together with a note on what was left out: lines of `text`, and the
+/// `sections` detail sections that came after it.
+fn cut_at_line(text: &str, sections: usize, limit: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let note = |left_out: usize| {
+        let sections = match sections {
+            0 => String::new(),
+            1 => " and the detail section after them".to_string(),
+            n => format!(" and the {n} detail sections after them"),
+        };
+        let verb = if left_out == 1 && sections.is_empty() {
+            "was"
+        } else {
+            "were"
+        };
         format!(
-            "\n> **Cut to fit a comment:** {left_out} more line{} of this plan left out. {WHOLE_PLAN}\n",
-            if left_out == 1 { " was" } else { "s were" }
+            "\n> **Cut to fit a comment:** {left_out} more line{} of this plan{sections} {verb} left out. {WHOLE_PLAN}\n",
+            if left_out == 1 { "" } else { "s" },
         )
     };
+    // The longest note: its count has at most the digits of the line count.
+    let note_room = note(lines.len()).chars().count();
     let mut used = 0;
     let mut kept = 0;
     for line in &lines {
         let next = used + line.chars().count() + 1;
-        // The note's count has at most as many digits as the line count.
-        if next + note(lines.len()).chars().count() > limit {
+        if next + note_room > limit {
             break;
         }
         used = next;
         kept += 1;
     }
-    let mut out = String::with_capacity(used + 200);
+    let mut out = String::with_capacity(used + note_room);
     for line in &lines[..kept] {
         out.push_str(line);
         out.push('\n');
