@@ -75,6 +75,20 @@ fn a_plan_whose_every_change_is_blocked_exits_1() {
         "{}",
         apply.stderr
     );
+    // With --json, the events open and close, saying why nothing ran.
+    let json = dbgroups_in(
+        dir.path(),
+        &["apply", "--refresh=false", "--auto-approve", "--json"],
+    );
+    assert_eq!(json.code, 1, "{}", json.stderr);
+    let events: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("NDJSON"))
+        .collect();
+    assert_eq!(events.len(), 2, "{}", json.stdout);
+    assert_eq!(events[0]["event"], "apply_started");
+    assert_eq!(events[1]["result"], "blocked");
     // Asked for, the change is planned and the exit status is the usual.
     let added = dbgroups_in(
         dir.path(),

@@ -126,7 +126,13 @@ pub(crate) fn run(
                 super::plan::print_plan(&plan, PlanFormat::Text, style);
             }
             if super::plan::everything_blocked(&plan) {
-                return Err(super::plan::everything_blocked_error(&plan));
+                let err = super::plan::everything_blocked_error(&plan);
+                if args.json {
+                    let events = JsonReporter::new();
+                    events.apply_started(&application, &plan);
+                    events.all_blocked(&err.to_string());
+                }
+                return Err(err);
             }
             if !plan.has_changes() {
                 if args.json {

@@ -51,6 +51,13 @@ impl JsonReporter {
         );
     }
 
+    /// The closing event when every change of the plan is blocked.
+    pub(crate) fn all_blocked(&self, message: &str) {
+        let mut fields = result_fields("blocked", &[], &[], &[], None);
+        fields["error"] = json!(message);
+        self.emit("apply_finished", fields);
+    }
+
     /// The closing event after the executor ran.
     pub(crate) fn apply_finished(&self, outcome: &Outcome, environment_file: Option<&str>) {
         let result = if outcome.succeeded() {
