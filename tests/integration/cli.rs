@@ -347,7 +347,7 @@ fn help_lists_the_commands_with_examples() {
 
     Options:
       -f, --manifest <FILE>
-              The manifest to read
+              The manifest to read (`-` reads it from stdin)
               
               [default: manifest.yml]
 

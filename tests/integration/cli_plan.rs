@@ -12,7 +12,7 @@ use crate::cli::dbgroups_in;
 use crate::common::{FAKE_PASSWORD_PREFIX, applied, repo_path};
 
 /// A scratch directory holding the quickstart manifest.
-fn quickstart() -> tempfile::TempDir {
+pub(crate) fn quickstart() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::copy(
         repo_path("examples/quickstart/manifest.yml"),
@@ -23,7 +23,7 @@ fn quickstart() -> tempfile::TempDir {
 }
 
 /// Records the quickstart as applied in the directory's state store.
-fn record_quickstart(dir: &std::path::Path) -> dbgroups_state::AppState {
+pub(crate) fn record_quickstart(dir: &std::path::Path) -> dbgroups_state::AppState {
     let text = std::fs::read_to_string(dir.join("manifest.yml")).expect("manifest");
     let mut state = applied(&text);
     state.serial = 0;

@@ -19,10 +19,11 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Flags every command accepts (DESIGN.md §7).
+/// Flags every command accepts (docs/reference.md); a command that has no
+/// use for one refuses it ([`refuse_idle_flags`]).
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// The manifest to read.
+    /// The manifest to read (`-` reads it from stdin).
     #[arg(
         short = 'f',
         long,
@@ -65,7 +66,8 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  \
         dbgroups schema > dbgroups.schema.json\n\n\
         Then put `# yaml-language-server: $schema=./dbgroups.schema.json` at the top of \
-        manifest.yml; docs/editor-setup.md has the details.")]
+        manifest.yml; docs/editor-setup.md has the details.\n\n\
+        Exit status: 0, or 1 when the schema cannot be written.")]
     Schema,
     /// Compare the manifest with the recorded state and show the plan.
     #[command(after_help = "Examples:\n  \
@@ -73,17 +75,21 @@ pub(crate) enum Command {
         dbgroups plan --refresh=false --format markdown      # CI, for a pull-request comment\n  \
         dbgroups plan --add-group postgresql.reporting --out plan.json\n  \
         dbgroups plan --remove-server pg-replica-2 --detailed-exitcode\n\n\
-        Exit status: 0 on success; with --detailed-exitcode 0 for no changes, 2 for changes, 1 for errors.")]
+        Exit status: 0 on success; with --detailed-exitcode 0 for no changes, 2 for changes. \
+        1 for any error, usage errors included, and for a plan whose every change is blocked \
+        (nothing can be done until the blocks are resolved).")]
     Plan(PlanArgs),
     /// Render a plan file written by `plan --out`.
     #[command(after_help = "Examples:\n  \
         dbgroups show plan.json\n  \
-        dbgroups show plan.json --format markdown")]
+        dbgroups show plan.json --format markdown\n\n\
+        Exit status: 0 when the plan file was rendered, 1 when it cannot be read or is not a plan file.")]
     Show(ShowArgs),
     /// Draw the plan's step graph as DOT or Mermaid.
     #[command(after_help = "Examples:\n  \
         dbgroups graph | dot -Tsvg > plan.svg\n  \
-        dbgroups graph --format mermaid --plan plan.json")]
+        dbgroups graph --format mermaid --plan plan.json\n\n\
+        Exit status: 0 when the graph was drawn, 1 for any error.")]
     Graph(GraphArgs),
     /// Inspect the recorded state.
     #[command(subcommand)]
@@ -93,19 +99,34 @@ pub(crate) enum Command {
         dbgroups apply                         # plan, show it, ask, apply\n  \
         dbgroups apply --auto-approve          # CI\n  \
         dbgroups plan --out plan.json && dbgroups apply plan.json\n\n\
-        Safe to interrupt and run again: completed steps are recorded and every step is idempotent.")]
+        Safe to interrupt and run again: completed steps are recorded and every step is idempotent.\n\n\
+        Exit status: 0 when every step finished (or there was nothing to do), 1 when a step failed, \
+        the apply was interrupted or cancelled, every change is blocked, or for any other error.")]
     Apply(ApplyArgs),
     /// Show every recorded server: role, whether it is up, replication and lag.
-    Status,
+    #[command(after_help = "Examples:\n  \
+        dbgroups status\n  \
+        dbgroups status --format json | jq '.servers[] | select(.up | not)'\n\n\
+        Exit status: 0 when every recorded server is up, 1 when one is down or cannot be asked, \
+        and for any other error.")]
+    Status(StatusArgs),
     /// Print the application's environment variables (secrets masked).
-    #[command(after_help = "Examples:\n  dbgroups env\n  dbgroups env --show-secrets > app.env")]
+    #[command(after_help = "Examples:\n  \
+        dbgroups env\n  \
+        dbgroups env --show-secrets > app.env\n  \
+        dbgroups env --app shop --format json     # from the state alone, no manifest needed\n\n\
+        Values that are not plain words are quoted as dotenv files quote them.\n\n\
+        Exit status: 0 when the variables were printed, 1 when there is no recorded state or for \
+        any other error.")]
     Env(EnvArgs),
     /// Stop and delete every server and all data of an application.
     #[command(after_help = "Examples:\n  \
         dbgroups destroy --app shop                  # asks you to type the name\n  \
         dbgroups destroy --app shop --auto-approve\n\n\
         The one command that removes a whole application's groups. It is refused while \
-        another group replicates from one of them.")]
+        another group replicates from one of them.\n\n\
+        Exit status: 0 when everything was removed, 1 when it was refused, cancelled, or a step \
+        failed.")]
     Destroy(DestroyArgs),
 }
 
@@ -114,6 +135,7 @@ pub(crate) struct DestroyArgs {
     /// Destroy without asking for the application's name.
     #[arg(long)]
     pub(crate) auto_approve: bool,
+    /// How many servers may be removed at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) parallelism: usize,
 }
@@ -130,7 +152,7 @@ pub(crate) struct ApplyArgs {
     /// How many steps may run at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) parallelism: usize,
-    /// Progress as NDJSON events on stdout.
+    /// Progress as NDJSON events on stdout (docs/json-events.md).
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -140,13 +162,32 @@ pub(crate) struct EnvArgs {
     /// Show passwords and URLs instead of masking them.
     #[arg(long)]
     pub(crate) show_secrets: bool,
+    /// How to print the variables.
     #[arg(long, value_enum, default_value_t = EnvFormat::Dotenv)]
     pub(crate) format: EnvFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum EnvFormat {
+    /// `NAME=value` lines, quoted as dotenv files quote them.
     Dotenv,
+    /// One JSON object of names and values.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// How to print the servers.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+}
+
+/// Output for people or for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Aligned columns for a terminal.
+    Text,
+    /// A JSON document, for scripts.
     Json,
 }
 
@@ -178,12 +219,14 @@ pub(crate) struct IntentArgs {
 pub(crate) struct PlanArgs {
     #[command(flatten)]
     pub(crate) intents: IntentArgs,
-    /// Write the plan to FILE for `apply FILE` (takes the state lock while writing).
+    /// Write the plan to FILE for `apply FILE` (takes the state lock while writing);
+    /// `-` writes it to stdout, and the rendered plan to stderr.
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
-    /// Exit 0 for no changes, 2 for changes, 1 for errors.
+    /// Exit 0 for no changes, 2 for changes, 1 for errors (usage errors included).
     #[arg(long)]
     pub(crate) detailed_exitcode: bool,
+    /// How to render the plan.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub(crate) format: PlanFormat,
     /// Same as --format json.
@@ -195,6 +238,7 @@ pub(crate) struct PlanArgs {
 pub(crate) struct ShowArgs {
     /// A plan file from `plan --out`.
     pub(crate) file: PathBuf,
+    /// How to render the plan.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub(crate) format: PlanFormat,
     /// Same as --format json.
@@ -209,6 +253,7 @@ pub(crate) struct GraphArgs {
     /// Draw this plan file instead of planning now.
     #[arg(long, value_name = "FILE")]
     pub(crate) plan: Option<PathBuf>,
+    /// The graph language.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub(crate) format: GraphFormat,
 }
@@ -216,20 +261,41 @@ pub(crate) struct GraphArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum StateCommand {
     /// List the applications with recorded state.
-    List,
+    #[command(
+        after_help = "Examples:\n  dbgroups state list\n  dbgroups state list --format json\n\n\
+        Exit status: 0, or 1 when the state cannot be read."
+    )]
+    List(StateListArgs),
     /// Show an application's recorded state, secrets masked.
-    #[command(after_help = "Examples:\n  dbgroups state show --app shop")]
-    Show,
+    #[command(after_help = "Examples:\n  dbgroups state show --app shop\n  \
+        dbgroups state show --app shop --format text\n\n\
+        Exit status: 0, or 1 when the application has no recorded state or it cannot be read.")]
+    Show(StateShowArgs),
     /// Break the state lock with this id, when its holder will not finish.
     #[command(
         after_help = "The id is in the message of the command that found the lock held. \
         The lock is released by the OS when its process dies, so this is only for a holder \
-        that is alive but stuck, or on another host sharing the directory."
+        that is alive but stuck, or on another host sharing the directory.\n\n\
+        Exit status: 0 when the lock was broken, 1 when no lock with that id is held."
     )]
     Unlock {
         /// The lock's id.
         id: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StateListArgs {
+    /// How to print the list.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StateShowArgs {
+    /// How to print the state: the JSON document (secrets masked), or a summary.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
+    pub(crate) format: ReportFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -244,7 +310,9 @@ pub(crate) enum PlanFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum GraphFormat {
+    /// Graphviz, for `dot -Tsvg`.
     Dot,
+    /// Mermaid, which GitHub renders in Markdown.
     Mermaid,
 }
 
@@ -280,4 +348,121 @@ pub(crate) enum DiagnosticFormat {
     Short,
     /// A JSON document, for tools.
     Json,
+}
+
+/// Parses the command line. Beyond clap's own checks, a global flag given
+/// to a command that has no use for it is refused: silently ignoring
+/// `dbgroups schema --app shop` would let the user believe it did something.
+pub(crate) fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches()?;
+    refuse_idle_flags(&matches)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The global flags that each command ignores, by the id clap gives them.
+fn idle_flags(path: &[&str]) -> &'static [&'static str] {
+    const ALL_BUT_COLOR: &[&str] = &[
+        "manifest",
+        "app",
+        "environment",
+        "state_dir",
+        "lock_timeout",
+    ];
+    match path {
+        ["schema"] | ["show"] => ALL_BUT_COLOR,
+        // The lock lives in the state directory, found by --state-dir or
+        // beside the manifest; nothing else matters to it.
+        ["state", "unlock"] => &["app", "environment", "lock_timeout"],
+        _ => &[],
+    }
+}
+
+fn refuse_idle_flags(matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+    use clap::CommandFactory;
+    let mut path = Vec::new();
+    let mut current = matches;
+    while let Some((name, sub)) = current.subcommand() {
+        path.push(name);
+        current = sub;
+    }
+    for id in idle_flags(&path) {
+        if current.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            let mut command = Cli::command();
+            let flag = command
+                .get_arguments()
+                .find(|arg| arg.get_id() == *id)
+                .and_then(|arg| arg.get_long())
+                .unwrap_or(id)
+                .to_string();
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "--{flag} does nothing for `dbgroups {}`; leave it out",
+                    path.join(" ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    fn all_commands() -> Vec<clap::Command> {
+        fn walk(command: &clap::Command, into: &mut Vec<clap::Command>) {
+            into.push(command.clone());
+            for sub in command.get_subcommands() {
+                walk(sub, into);
+            }
+        }
+        let mut all = Vec::new();
+        walk(&Cli::command(), &mut all);
+        all
+    }
+
+    #[test]
+    fn every_flag_and_value_has_a_description() {
+        let mut missing = Vec::new();
+        for command in all_commands() {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && !matches!(arg.get_id().as_str(), "help" | "version")
+                {
+                    missing.push(format!("{} --{}", command.get_name(), arg.get_id()));
+                }
+                for value in arg.get_possible_values() {
+                    if value.get_help().is_none() && !matches!(value.get_name(), "true" | "false") {
+                        missing.push(format!(
+                            "{} --{} {}",
+                            command.get_name(),
+                            arg.get_id(),
+                            value.get_name()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without a description: {missing:?}");
+    }
+
+    #[test]
+    fn every_command_says_its_exit_status() {
+        let silent: Vec<String> = all_commands()
+            .iter()
+            .filter(|c| c.get_subcommands().next().is_none() && c.get_name() != "help")
+            .filter(|c| {
+                !c.get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Exit status:"))
+            })
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert!(
+            silent.is_empty(),
+            "no exit status in the help of {silent:?}"
+        );
+    }
 }

@@ -9,12 +9,23 @@ mod terminal;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::args::{Cli, Command};
+use crate::args::Command;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match args::parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // clap exits 2 on a usage error, which `plan --detailed-exitcode`
+            // means as "changes": a typo in CI would read as a plan to apply.
+            // Every error is 1; --help and --version are not errors.
+            return if err.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let style = terminal::Style::detect(cli.global.no_color);
     terminal::install_miette_hook(style);
     let outcome = match &cli.command {
@@ -25,7 +36,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(&cli.global, args, style),
         Command::State(command) => commands::state::run(&cli.global, command),
         Command::Apply(args) => commands::apply::run(&cli.global, args, style),
-        Command::Status => commands::status::run(&cli.global, style),
+        Command::Status(args) => commands::status::run(&cli.global, args, style),
         Command::Env(args) => commands::env::run(&cli.global, args, style),
         Command::Destroy(args) => commands::destroy::run(&cli.global, args, style),
     };

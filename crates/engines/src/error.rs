@@ -32,13 +32,15 @@ pub enum EngineError {
     ServiceUser { user: String, detail: String },
     #[error("no free loopback port: {0}")]
     NoPort(std::io::Error),
-    #[error("PostgreSQL on port {port}: {source}")]
+    // tokio-postgres says only "error connecting to server" and keeps the
+    // reason (connection refused …) in its source: show the whole chain.
+    #[error("PostgreSQL on port {port}: {}", with_causes(source))]
     Postgres {
         port: u16,
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("MySQL-family server on port {port}: {source}")]
+    #[error("MySQL-family server on port {port}: {}", mysql_reason(source))]
     Mysql {
         port: u16,
         #[source]
@@ -81,4 +83,35 @@ pub(crate) fn io(
         path,
         source,
     }
+}
+
+/// An error's message followed by each cause that adds something, as
+/// `a: b: c`; a wrapper that repeats its cause's text adds nothing.
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        let more = next.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = next.source();
+    }
+    text
+}
+
+/// mysql_async wraps an I/O error twice ("Input/output error: Input/output
+/// error: No such file or directory"); on the local socket that means the
+/// server is not running, which is what a person needs to read.
+fn mysql_reason(err: &mysql_async::Error) -> String {
+    if let mysql_async::Error::Io(mysql_async::IoError::Io(io)) = err {
+        return match io.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                format!("not running (nothing answers on its socket or port: {io})")
+            }
+            _ => format!("cannot reach it: {io}"),
+        };
+    }
+    with_causes(err)
 }

@@ -1,5 +1,5 @@
 //! The names of the environment variables a group gives the application
-//! (DESIGN.md §1). Only names live here, because validation must reject
+//! (docs/reference.md, "What it manages"). Only names live here, because validation must reject
 //! group names whose variables would collide; values are the planner's.
 
 use crate::model::DbType;

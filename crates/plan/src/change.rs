@@ -242,6 +242,11 @@ impl ChangeKind {
                 "all data on {server} is replaced by a copy of {}",
                 source.label(group.db_type)
             )),
+            // Its steps restore over the slave's data ("REPLACES ALL
+            // DATA"), so the summary must count it among the destructive.
+            ChangeKind::Resync { server, master, .. } => Some(format!(
+                "all data on {server} is replaced by a fresh copy of {master}"
+            )),
             ChangeKind::RemoveServer { server, .. } => Some(format!(
                 "{server} is stopped and its data directory deleted"
             )),

@@ -1,5 +1,5 @@
 //! Turns changes into a DAG of steps (petgraph) with the shapes of
-//! DESIGN.md §4, and orders it deterministically.
+//! docs/plan-json.md (`steps[]`), and orders it deterministically.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! The diff: manifest against recorded state, observed facts and intents,
-//! as typed changes (DESIGN.md §3). Pure: it reads its inputs and nothing else.
+//! as typed changes (docs/reference.md, "What a plan may do"). Pure: it reads its inputs and nothing else.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -44,7 +44,7 @@ pub(crate) fn diff(
     let mut differ = Differ {
         input,
         application,
-        // "No recorded state" (DESIGN.md §3): an application whose groups
+        // "No recorded state" (docs/reference.md): an application whose groups
         // were all removed still has state, and gets nothing implicitly. An
         // interrupted first apply is still creating the application.
         fresh: input

@@ -1,4 +1,4 @@
-//! The application's environment variables for a state (DESIGN.md §1), and
+//! The application's environment variables for a state (docs/reference.md), and
 //! their difference between two states, with secrets masked.
 
 use std::collections::BTreeMap;

@@ -11,8 +11,15 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("state file {} is corrupt: {detail}; it was left untouched (the previous version is {}.backup)", path.display(), path.display())]
-    Corrupt { path: PathBuf, detail: String },
+    #[error("state file {} is corrupt: {detail}; it was left untouched ({})", path.display(), PreviousVersion(previous.as_deref()))]
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+        /// The version kept before the last write, when there is one: the
+        /// first state ever written has none, and naming a file that does
+        /// not exist sends the user looking for it.
+        previous: Option<PathBuf>,
+    },
     #[error("state file {} has format version {found}, newer than this dbgroups understands ({supported}); upgrade dbgroups", path.display())]
     NewerFormat {
         path: PathBuf,
@@ -39,6 +46,18 @@ pub enum StateError {
     NoSuchLock { id: String, current: Option<String> },
     #[error("invalid application name \"{0}\"")]
     InvalidApplication(String),
+}
+
+/// Where to look for the last good version of a corrupt state file.
+struct PreviousVersion<'a>(Option<&'a std::path::Path>);
+
+impl std::fmt::Display for PreviousVersion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, "the previous version is {}", path.display()),
+            None => f.write_str("no previous version was kept: it was the first one written"),
+        }
+    }
 }
 
 /// Who holds a lock, as far as their note says.

@@ -1,4 +1,4 @@
-//! The recorded state of one application (DESIGN.md §5).
+//! The recorded state of one application (docs/state.md).
 
 use std::collections::BTreeMap;
 

@@ -95,9 +95,13 @@ impl DirectoryStore {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(io("read", path)(err)),
         };
-        let corrupt = |detail: String| StateError::Corrupt {
-            path: path.to_path_buf(),
-            detail,
+        let corrupt = |detail: String| {
+            let previous = backup_path(path);
+            StateError::Corrupt {
+                path: path.to_path_buf(),
+                detail,
+                previous: previous.is_file().then_some(previous),
+            }
         };
         // Check the version before the shape, so a newer file says "upgrade"
         // rather than "corrupt".
@@ -173,7 +177,7 @@ impl StateStore for DirectoryStore {
         let mut next = state.clone();
         next.serial += 1;
         let text = serde_json::to_vec_pretty(&next).unwrap_or_default();
-        let backup = path.with_extension("json.backup");
+        let backup = backup_path(&path);
         fsutil::write_atomically(&path, &text, Some(&backup))?;
         *state = next;
         Ok(())
@@ -191,4 +195,9 @@ impl StateStore for DirectoryStore {
     fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
         lock::force_unlock(&self.root, id)
     }
+}
+
+/// The previous version of a state file, kept by every write after the first.
+fn backup_path(state_path: &Path) -> PathBuf {
+    state_path.with_extension("json.backup")
 }

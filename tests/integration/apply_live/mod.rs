@@ -12,6 +12,7 @@ mod hostile_env;
 mod mariadb;
 mod mongodb;
 mod security;
+mod status_events;
 mod writes;
 
 use crate::cli::dbgroups_in;

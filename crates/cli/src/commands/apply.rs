@@ -6,6 +6,7 @@ use dbgroups_engines::LocalProvider;
 use dbgroups_plan::planfile::sha256_hex;
 use dbgroups_state::StateStore;
 
+use super::apply_events::JsonReporter;
 use super::{CliError, context};
 use crate::args::{ApplyArgs, GlobalArgs, PlanFormat};
 use crate::terminal::{self, Style};
@@ -94,36 +95,6 @@ impl Reporter for BarReporter {
     }
 }
 
-/// One JSON object per event on stdout (`--json`).
-struct JsonReporter {
-    started: Instant,
-}
-
-impl Reporter for JsonReporter {
-    fn report(&self, event: Event) {
-        let seconds = self.started.elapsed().as_secs_f64();
-        let value = match event {
-            Event::Note(note) => {
-                serde_json::json!({ "event": "note", "at": seconds, "text": note })
-            }
-            Event::StepStarted { step, description } => {
-                serde_json::json!({ "event": "step_started", "at": seconds, "step": step, "description": description })
-            }
-            Event::StepFinished {
-                step,
-                seconds: took,
-            } => {
-                serde_json::json!({ "event": "step_finished", "at": seconds, "step": step, "seconds": took })
-            }
-            Event::StepFailed { step, error } => {
-                serde_json::json!({ "event": "step_failed", "at": seconds, "step": step, "error": error })
-            }
-            Event::Interrupted => serde_json::json!({ "event": "interrupted", "at": seconds }),
-        };
-        terminal::print(&value.to_string());
-    }
-}
-
 fn confirm(application: &str) -> Result<bool, CliError> {
     let answer = terminal::ask(
         &format!("Apply this plan to \"{application}\"? Only 'yes' is accepted:"),
@@ -154,7 +125,21 @@ pub(crate) fn run(
             if !args.json {
                 super::plan::print_plan(&plan, PlanFormat::Text, style);
             }
+            if super::plan::everything_blocked(&plan) {
+                let err = super::plan::everything_blocked_error(&plan);
+                if args.json {
+                    let events = JsonReporter::new();
+                    events.apply_started(&application, &plan);
+                    events.all_blocked(&err.to_string());
+                }
+                return Err(err);
+            }
             if !plan.has_changes() {
+                if args.json {
+                    let events = JsonReporter::new();
+                    events.apply_started(&application, &plan);
+                    events.nothing_to_apply();
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             if !args.auto_approve && !confirm(&application)? {
@@ -165,7 +150,13 @@ pub(crate) fn run(
         }
     };
     if !plan.has_changes() {
-        terminal::eprint("No changes to apply.");
+        if args.json {
+            let events = JsonReporter::new();
+            events.apply_started(&application, &plan);
+            events.nothing_to_apply();
+        } else {
+            terminal::eprint("No changes to apply.");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     refuse_unbuilt_providers(&plan)?;
@@ -222,16 +213,73 @@ pub(crate) fn execute(
     parallelism: usize,
     json: bool,
 ) -> Result<ExitCode, CliError> {
-    let reporter: Box<dyn Reporter> = if json {
-        Box::new(JsonReporter {
-            started: Instant::now(),
-        })
+    let events = json.then(JsonReporter::new);
+    if let Some(events) = &events {
+        events.apply_started(application, &plan);
+    }
+    let outcome = run_executor(
+        store,
+        lock,
+        &plan,
+        (state, others),
+        application,
+        parallelism,
+        events.as_ref(),
+    );
+    let (outcome, env_file) = match outcome {
+        Ok(done) => done,
+        Err(err) => {
+            if let Some(events) = &events {
+                events.apply_error(&super::error_chain(&err));
+            }
+            return Err(err);
+        }
+    };
+    if let Some(events) = &events {
+        // The result event is the summary: stdout only, nothing on stderr
+        // but a pointer to it when the apply did not succeed.
+        events.apply_finished(
+            &outcome,
+            outcome
+                .environment_written
+                .then(|| env_file.display().to_string())
+                .as_deref(),
+        );
+        if outcome.succeeded() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(CliError::ApplyFailed(
+            "see the apply_finished event on stdout for what failed and why".into(),
+        ));
+    }
+    summarise(&outcome, &env_file)
+}
+
+/// Runs the executor with the reporter that suits the output: the JSON
+/// events, spinners on a terminal, or plain lines.
+fn run_executor(
+    store: &dbgroups_state::DirectoryStore,
+    lock: &dbgroups_state::LockGuard,
+    plan: &dbgroups_plan::Plan,
+    (state, others): (
+        Option<dbgroups_state::AppState>,
+        std::collections::BTreeMap<String, dbgroups_state::AppState>,
+    ),
+    application: &str,
+    parallelism: usize,
+    events: Option<&JsonReporter>,
+) -> Result<(dbgroups_apply::Outcome, std::path::PathBuf), CliError> {
+    let boxed: Box<dyn Reporter>;
+    let reporter: &dyn Reporter = if let Some(events) = events {
+        events
     } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Box::new(BarReporter::new())
+        boxed = Box::new(BarReporter::new());
+        boxed.as_ref()
     } else {
-        Box::new(LineReporter {
+        boxed = Box::new(LineReporter {
             started: Instant::now(),
-        })
+        });
+        boxed.as_ref()
     };
     let (provider, notes) = LocalProvider::prepare(store.root())?;
     for note in notes {
@@ -247,19 +295,31 @@ pub(crate) fn execute(
             source,
         })?;
     let outcome = runtime.block_on(dbgroups_apply::run(Apply {
-        plan: &plan,
-        plan_id: sha256_hex(dbgroups_plan::render::json::render(&plan).as_bytes()),
+        plan,
+        plan_id: sha256_hex(dbgroups_plan::render::json::render(plan).as_bytes()),
         store,
         lock,
         state,
         others,
         provider,
         parallelism,
-        reporter: reporter.as_ref(),
+        reporter,
         env_file: env_file.clone(),
     }))?;
+    Ok((outcome, env_file))
+}
+
+fn steps(count: usize) -> String {
+    format!("{count} step{}", if count == 1 { "" } else { "s" })
+}
+
+/// The last lines of a run for a person, on stderr.
+fn summarise(
+    outcome: &dbgroups_apply::Outcome,
+    env_file: &std::path::Path,
+) -> Result<ExitCode, CliError> {
     if outcome.succeeded() {
-        let mut message = format!("Apply complete: {} steps.", outcome.completed.len());
+        let mut message = format!("Apply complete: {}.", steps(outcome.completed.len()));
         if outcome.environment_written {
             message.push_str(&format!(
                 " The environment file is {} (mode 0600); applications pick the new values up when they are next deployed.",
@@ -276,8 +336,8 @@ pub(crate) fn execute(
         .map(|(step, _)| step.as_str())
         .collect();
     let counts = format!(
-        "{} steps finished, {} did not start",
-        outcome.completed.len(),
+        "{} finished, {} did not start",
+        steps(outcome.completed.len()),
         outcome.not_started.len()
     );
     let reason = if !failed.is_empty() {

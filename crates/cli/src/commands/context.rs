@@ -51,6 +51,15 @@ impl Context {
     }
 }
 
+/// The application a command that reads only the state works on: --app,
+/// or else the manifest's (which must then be valid).
+pub(crate) fn application(global: &GlobalArgs, style: Style) -> Result<String, CliError> {
+    match &global.app {
+        Some(app) => Ok(app.clone()),
+        None => Ok(read_manifest(global, style)?.application),
+    }
+}
+
 pub(crate) fn store(global: &GlobalArgs) -> DirectoryStore {
     match &global.state_dir {
         Some(dir) => DirectoryStore::new(dir),
@@ -63,6 +72,70 @@ pub(crate) struct ValidManifest {
     manifest_bytes: Vec<u8>,
     manifest: Manifest,
     application: String,
+    /// Its warnings (end of life …), for the renderings that carry them.
+    pub(crate) warnings: Vec<ManifestDiagnostic>,
+}
+
+/// One diagnostic about the manifest, kept for machine-readable output
+/// after the human rendering went to stderr.
+#[derive(Debug, Clone)]
+pub(crate) struct ManifestDiagnostic {
+    /// The object `validate --format json` prints.
+    pub(crate) json: serde_json::Value,
+    /// `file:line:column: severity[code]: message`, and its help.
+    pub(crate) compact: String,
+}
+
+impl ManifestDiagnostic {
+    fn new(diagnostic: &dbgroups_manifest::Diagnostic, source: &SourceFile) -> Self {
+        Self {
+            json: diagnostic.to_json(source),
+            compact: diagnostic.to_compact_string(source),
+        }
+    }
+
+    /// One line for a plan's `warnings` list: where, what, and its code.
+    pub(crate) fn warning_line(&self) -> String {
+        let field = |name: &str| {
+            self.json[name]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| self.json[name].as_u64().map(|n| n.to_string()))
+                .unwrap_or_default()
+        };
+        format!(
+            "{}:{}:{}: {} [{}]",
+            field("file"),
+            field("line"),
+            field("column"),
+            field("message"),
+            field("code")
+        )
+    }
+}
+
+/// What `-f -` names: the manifest arrives on stdin.
+const STDIN: &str = "-";
+
+/// The manifest's bytes and the name its diagnostics give it.
+pub(crate) fn read_manifest_source(global: &GlobalArgs) -> Result<(Vec<u8>, SourceFile), CliError> {
+    let path = &global.manifest;
+    let read_error = |source| dbgroups_manifest::ManifestError::Read {
+        path: path.clone(),
+        source,
+    };
+    let (bytes, name) = if path.as_os_str() == STDIN {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(read_error)?;
+        (bytes, "<stdin>".to_string())
+    } else {
+        (
+            std::fs::read(path).map_err(read_error)?,
+            path.display().to_string(),
+        )
+    };
+    let source = SourceFile::from_bytes(name, &bytes);
+    Ok((bytes, source))
 }
 
 /// Reads and validates the manifest (printing its diagnostics when it has
@@ -75,13 +148,7 @@ pub(crate) fn load(global: &GlobalArgs, style: Style) -> Result<Context, CliErro
 /// commands call this before they take the state lock, so a manifest that
 /// is refused leaves nothing behind, not even the lock file.
 pub(crate) fn read_manifest(global: &GlobalArgs, style: Style) -> Result<ValidManifest, CliError> {
-    let manifest_bytes = std::fs::read(&global.manifest).map_err(|source| {
-        dbgroups_manifest::ManifestError::Read {
-            path: global.manifest.clone(),
-            source,
-        }
-    })?;
-    let source = SourceFile::from_bytes(global.manifest.display().to_string(), &manifest_bytes);
+    let (manifest_bytes, source) = read_manifest_source(global)?;
     let options = ParseOptions {
         environment: global.environment.clone(),
         application: global.app.clone(),
@@ -90,7 +157,13 @@ pub(crate) fn read_manifest(global: &GlobalArgs, style: Style) -> Result<ValidMa
     let Some(manifest) = parsed.manifest else {
         let shown: Vec<_> = parsed.diagnostics.iter().collect();
         terminal::eprint(render::graphical(&shown, &source, style).trim_end());
-        return Err(CliError::InvalidManifest(source.name().to_string()));
+        return Err(CliError::InvalidManifest {
+            file: source.name().to_string(),
+            diagnostics: shown
+                .iter()
+                .map(|d| ManifestDiagnostic::new(d, &source))
+                .collect(),
+        });
     };
     let warnings: Vec<_> = parsed
         .diagnostics
@@ -114,6 +187,10 @@ pub(crate) fn read_manifest(global: &GlobalArgs, style: Style) -> Result<ValidMa
         manifest_bytes,
         manifest,
         application,
+        warnings: warnings
+            .iter()
+            .map(|d| ManifestDiagnostic::new(d, &source))
+            .collect(),
     })
 }
 

@@ -1,15 +1,34 @@
 pub(crate) mod apply;
+pub(crate) mod apply_events;
 pub(crate) mod context;
 pub(crate) mod destroy;
 pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod observe;
 pub(crate) mod plan;
+pub(crate) mod plan_failure;
 pub(crate) mod schema;
 pub(crate) mod show;
 pub(crate) mod state;
 pub(crate) mod status;
 pub(crate) mod validate;
+
+/// An error and each cause that adds something, on one line (`a: b: c`),
+/// for output read without miette's report: JSON documents and events.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        let more = next.to_string();
+        // `#[error(transparent)]` and wrapped errors repeat their cause.
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = next.source();
+    }
+    text
+}
 
 /// Failures of a command that are not diagnostics about the manifest.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -18,9 +37,14 @@ pub(crate) enum CliError {
     #[diagnostic(code(dbgroups::manifest))]
     Manifest(#[from] dbgroups_manifest::ManifestError),
     /// The diagnostics were printed already.
-    #[error("{0} is invalid; fix the errors above (`dbgroups validate` shows them too)")]
+    #[error("{file} is invalid; fix the errors above (`dbgroups validate` shows them too)")]
     #[diagnostic(code(dbgroups::invalid_manifest))]
-    InvalidManifest(String),
+    InvalidManifest {
+        file: String,
+        /// Printed on stderr already; kept for the machine-readable
+        /// renderings of `plan`, so a pull-request comment shows them.
+        diagnostics: Vec<context::ManifestDiagnostic>,
+    },
     #[error(transparent)]
     #[diagnostic(code(dbgroups::state))]
     State(#[from] dbgroups_state::StateError),
@@ -54,6 +78,12 @@ pub(crate) enum CliError {
     #[error(transparent)]
     #[diagnostic(code(dbgroups::apply))]
     Apply(#[from] dbgroups_apply::ApplyError),
+    #[error("{0}")]
+    #[diagnostic(
+        code(dbgroups::all_blocked),
+        help("the plan's \"Blocked\" list says why each was refused and what to do instead")
+    )]
+    AllBlocked(String),
     #[error("apply stopped: {0}")]
     #[diagnostic(
         code(dbgroups::apply_failed),

@@ -13,36 +13,86 @@ pub fn render(plan: &Plan) -> String {
     render_within(plan, COMMENT_LIMIT)
 }
 
+/// Where the whole plan can be read when a comment holds only part of it.
+/// The Markdown does not know whether a plan file was written, so it names
+/// both ways rather than a file that may not exist.
+const WHOLE_PLAN: &str = "`dbgroups plan` prints all of it (and `dbgroups show FILE` does, for a plan saved with `plan --out FILE`).";
+
 /// Renders, then drops detail sections from the end until the text fits
-/// `limit`, saying what was cut.
+/// `limit` characters, saying what was cut. If even the summary and the
+/// changes table do not fit, they are cut at a line boundary, so no table
+/// row is left half written.
 pub fn render_within(plan: &Plan, limit: usize) -> String {
-    let head = head(plan);
-    let mut sections = details(plan);
+    // Escaped before measuring: an escape is longer than what it replaces.
+    let head = super::escape_controls(&head(plan)).into_owned();
+    let all_sections: Vec<String> = details(plan)
+        .iter()
+        .map(|section| super::escape_controls(section).into_owned())
+        .collect();
+    let mut kept = all_sections.len();
     loop {
         let mut text = head.clone();
-        for section in &sections {
+        for section in &all_sections[..kept] {
             text.push_str(section);
         }
-        let cut = details(plan).len() - sections.len();
+        let cut = all_sections.len() - kept;
         if cut > 0 {
             let _ = writeln!(
                 text,
-                "\n> **Cut to fit a comment:** {cut} detail section{} left out. Run `dbgroups show` on the plan file for all of it.",
+                "\n> **Cut to fit a comment:** {cut} detail section{} left out. {WHOLE_PLAN}",
                 if cut == 1 { " was" } else { "s were" }
             );
         }
         if text.chars().count() <= limit {
             return text;
         }
-        if sections.pop().is_none() {
-            // Even the head is too long: cut it hard, on a char boundary.
-            let note = "\n\n> **Cut to fit a comment.** Run `dbgroups show` on the plan file for all of it.\n";
-            let keep = limit.saturating_sub(note.chars().count());
-            let mut text: String = text.chars().take(keep).collect();
-            text.push_str(note);
-            return text;
+        if kept == 0 {
+            return cut_at_line(&head, all_sections.len(), limit);
         }
+        kept -= 1;
     }
+}
+
+/// The longest run of whole lines of `text` that fits `limit` characters
+/// together with a note on what was left out: lines of `text`, and the
+/// `sections` detail sections that came after it.
+fn cut_at_line(text: &str, sections: usize, limit: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let note = |left_out: usize| {
+        let sections = match sections {
+            0 => String::new(),
+            1 => " and the detail section after them".to_string(),
+            n => format!(" and the {n} detail sections after them"),
+        };
+        let verb = if left_out == 1 && sections.is_empty() {
+            "was"
+        } else {
+            "were"
+        };
+        format!(
+            "\n> **Cut to fit a comment:** {left_out} more line{} of this plan{sections} {verb} left out. {WHOLE_PLAN}\n",
+            if left_out == 1 { "" } else { "s" },
+        )
+    };
+    // The longest note: its count has at most the digits of the line count.
+    let note_room = note(lines.len()).chars().count();
+    let mut used = 0;
+    let mut kept = 0;
+    for line in &lines {
+        let next = used + line.chars().count() + 1;
+        if next + note_room > limit {
+            break;
+        }
+        used = next;
+        kept += 1;
+    }
+    let mut out = String::with_capacity(used + note_room);
+    for line in &lines[..kept] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&note(lines.len() - kept));
+    out
 }
 
 fn escape(text: &str) -> String {

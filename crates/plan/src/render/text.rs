@@ -22,7 +22,7 @@ pub fn summary(plan: &Plan) -> String {
         return match blocked {
             0 => "No changes: the recorded state matches the manifest.".to_string(),
             _ => format!(
-                "No changes to make, but {blocked} blocked (see above): the state will not match the manifest until {} resolved.",
+                "No changes to make, but {blocked} blocked (listed under \"Blocked\"): the state will not match the manifest until {} resolved.",
                 if blocked == 1 { "it is" } else { "they are" }
             ),
         };
@@ -180,5 +180,6 @@ pub fn render(plan: &Plan) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", summary(plan));
-    out
+    // Reasons, hints and warnings quote the manifest and the servers.
+    super::escape_controls(&out).into_owned()
 }
