@@ -28,3 +28,22 @@ pub(crate) fn point(moment: Moment, step: &str) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
     }
 }
+
+/// The port race of a new server, made to happen: with
+/// `DBGROUPS_TAKE_PORT_OF=<server>`, a debug build binds the first port it
+/// chooses for that server's provision itself, as another process could
+/// between the check that the port is free and the server's bind, and
+/// holds it until the provision is over. Release builds never read it.
+pub(crate) fn take_first_port(
+    server: &str,
+    attempt: u32,
+    port: u16,
+) -> Option<std::net::TcpListener> {
+    if !cfg!(debug_assertions) || attempt != 1 {
+        return None;
+    }
+    let wanted = std::env::var("DBGROUPS_TAKE_PORT_OF").ok()?;
+    (wanted == server)
+        .then(|| std::net::TcpListener::bind(("127.0.0.1", port)).ok())
+        .flatten()
+}

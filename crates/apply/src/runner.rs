@@ -189,6 +189,104 @@ fn secret(value: Option<&dbgroups_state::Secret>, what: &str) -> Result<String, 
         .ok_or_else(|| missing(format!("no {what} recorded")))
 }
 
+/// What a provision step makes.
+#[derive(Clone, Copy)]
+struct NewServer<'a> {
+    group: &'a GroupAddress,
+    server: &'a str,
+    engine: Engine,
+    version: &'a str,
+    master: bool,
+}
+
+/// Makes `new` listen on `port`.
+async fn provision(
+    ctx: &StepContext,
+    application: &str,
+    credentials: &Credentials,
+    new: NewServer<'_>,
+    port: u16,
+) -> Result<Effect, EngineError> {
+    let NewServer {
+        group,
+        server,
+        engine,
+        version,
+        master,
+    } = new;
+    match ctx.server(engine, server, version, port)? {
+        // A slave's data comes from its restore; only a master is
+        // initialised and given the accounts.
+        Server::Postgres(pg) if master => {
+            let admin = admin_password(credentials)?;
+            pg.ensure_initialised(&admin).await?;
+            pg.ensure_running().await?;
+            pg.ensure_accounts(
+                &admin,
+                &credentials.username,
+                &app_password(credentials)?,
+                &credentials.database,
+                &replication_password(credentials)?,
+            )
+            .await?;
+        }
+        Server::Postgres(_) => {
+            ctx.provider
+                .private_dir(&ctx.provider.server_dir(&server))?;
+        }
+        Server::Redis(redis) => {
+            redis
+                .ensure_provisioned(&app_password(credentials)?)
+                .await?;
+        }
+        // Every member shares the keyfile (the group's replication
+        // secret); the first initiates the set and makes the users,
+        // the others join it in their enslave step.
+        Server::Mongodb(mongo) => {
+            let set = dbgroups_plan::env::replica_set_name(&application, &group.name);
+            let keyfile = replication_password(credentials)?;
+            if master {
+                mongo
+                    .ensure_primary(
+                        &set,
+                        &keyfile,
+                        &admin_password(credentials)?,
+                        &dbgroups_engines::mongodb::AppUser {
+                            username: &credentials.username,
+                            password: &app_password(credentials)?,
+                            database: &credentials.database,
+                        },
+                    )
+                    .await?;
+            } else {
+                mongo.ensure_member_started(&set, &keyfile).await?;
+            }
+        }
+        // A logical dump is loaded into a running server, so a
+        // MariaDB slave is provisioned in full, accounts included.
+        Server::Mysql(mariadb) => {
+            mariadb
+                .ensure_provisioned(
+                    &admin_password(credentials)?,
+                    &credentials.username,
+                    &app_password(credentials)?,
+                    &credentials.database,
+                    &replication_password(credentials)?,
+                )
+                .await?;
+        }
+    }
+    Ok(Effect::Provisioned {
+        group: group.clone(),
+        server: server.to_string(),
+        master,
+        port,
+    })
+}
+
+/// How many ports a new server's provision tries before it gives up.
+const PORT_ATTEMPTS: u32 = 5;
+
 pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, EngineError> {
     let application = ctx.state.application.clone();
     match step.kind {
@@ -213,80 +311,38 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 DbType::Mongodb => MongoServer::earlier_port(&ctx.provider, &server),
             }
             .or(pending_port);
-            let port = port.map_or_else(free_port, Ok)?;
             let credentials = ctx
                 .state
                 .credentials
                 .get(&group.to_string())
                 .ok_or_else(|| missing(format!("no credentials prepared for {group}")))?;
-            match ctx.server(engine, &server, &version, port)? {
-                // A slave's data comes from its restore; only a master is
-                // initialised and given the accounts.
-                Server::Postgres(pg) if master => {
-                    let admin = admin_password(credentials)?;
-                    pg.ensure_initialised(&admin).await?;
-                    pg.ensure_running().await?;
-                    pg.ensure_accounts(
-                        &admin,
-                        &credentials.username,
-                        &app_password(credentials)?,
-                        &credentials.database,
-                        &replication_password(credentials)?,
-                    )
-                    .await?;
-                }
-                Server::Postgres(_) => {
-                    ctx.provider
-                        .private_dir(&ctx.provider.server_dir(&server))?;
-                }
-                Server::Redis(redis) => {
-                    redis
-                        .ensure_provisioned(&app_password(credentials)?)
-                        .await?;
-                }
-                // Every member shares the keyfile (the group's replication
-                // secret); the first initiates the set and makes the users,
-                // the others join it in their enslave step.
-                Server::Mongodb(mongo) => {
-                    let set = dbgroups_plan::env::replica_set_name(&application, &group.name);
-                    let keyfile = replication_password(credentials)?;
-                    if master {
-                        mongo
-                            .ensure_primary(
-                                &set,
-                                &keyfile,
-                                &admin_password(credentials)?,
-                                &dbgroups_engines::mongodb::AppUser {
-                                    username: &credentials.username,
-                                    password: &app_password(credentials)?,
-                                    database: &credentials.database,
-                                },
-                            )
-                            .await?;
-                    } else {
-                        mongo.ensure_member_started(&set, &keyfile).await?;
+            let new = NewServer {
+                group: &group,
+                server: &server,
+                engine,
+                version: &version,
+                master,
+            };
+            let Some(port) = port else {
+                // A port checked free can be taken before the new server
+                // binds it (another server starting on this host, or any
+                // client's outgoing connection). Nothing is recorded of a
+                // server until it is provisioned, so a start that finds
+                // its port taken is made again, from nothing, on another.
+                let mut attempt = 1;
+                loop {
+                    let port = free_port()?;
+                    let _taken = crate::crash::take_first_port(&server, attempt, port);
+                    match provision(&ctx, &application, credentials, new, port).await {
+                        Err(err) if err.is_address_in_use() && attempt < PORT_ATTEMPTS => {
+                            ctx.provider.discard_unrecorded_server(&server)?;
+                            attempt += 1;
+                        }
+                        result => return result,
                     }
                 }
-                // A logical dump is loaded into a running server, so a
-                // MariaDB slave is provisioned in full, accounts included.
-                Server::Mysql(mariadb) => {
-                    mariadb
-                        .ensure_provisioned(
-                            &admin_password(credentials)?,
-                            &credentials.username,
-                            &app_password(credentials)?,
-                            &credentials.database,
-                            &replication_password(credentials)?,
-                        )
-                        .await?;
-                }
-            }
-            Ok(Effect::Provisioned {
-                group,
-                server,
-                master,
-                port,
-            })
+            };
+            provision(&ctx, &application, credentials, new, port).await
         }
         StepKind::Backup { server, method, .. } => {
             let (engine, group) = ctx.recorded_server(&application_of(&ctx, &server), &server)?;

@@ -115,3 +115,15 @@ fn mysql_reason(err: &mysql_async::Error) -> String {
     }
     with_causes(err)
 }
+
+impl EngineError {
+    /// A server that could not listen because its port was taken between
+    /// the check that it was free and the server's bind: each engine's
+    /// start failure carries its log's last lines, where PostgreSQL
+    /// ("could not bind … Address already in use"), MariaDB ("Bind on
+    /// TCP/IP port … Address already in use"), Redis ("bind: Address
+    /// already in use") and MongoDB ("Address already in use") say so.
+    pub fn is_address_in_use(&self) -> bool {
+        self.to_string().contains("Address already in use")
+    }
+}

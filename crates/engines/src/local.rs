@@ -107,6 +107,19 @@ impl LocalProvider {
         self.servers_dir().join(server)
     }
 
+    /// Removes what a first, failed provision of `server` left (its server
+    /// never ran: it could not bind its port), so it can be made again on
+    /// another port. Only for a server nothing was recorded of.
+    pub fn discard_unrecorded_server(&self, server: &str) -> Result<(), EngineError> {
+        let dir = self.server_dir(server);
+        match std::fs::remove_dir_all(&dir) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(io("remove the unfinished", &dir)(err))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Creates `dir` (mode 0700) owned by whoever the servers run as.
     pub fn private_dir(&self, dir: &Path) -> Result<(), EngineError> {
         std::fs::create_dir_all(dir).map_err(io("create", dir))?;

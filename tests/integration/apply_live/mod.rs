@@ -11,6 +11,7 @@ mod faults;
 mod hostile_env;
 mod mariadb;
 mod mongodb;
+mod ports;
 mod security;
 mod status_events;
 mod writes;
