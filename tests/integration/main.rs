@@ -19,6 +19,8 @@ mod plans;
 mod plans_mongodb;
 mod properties;
 mod rules;
+mod rules_yaml;
 mod schema;
 mod state;
 mod transcripts;
+mod validate_output;
