@@ -64,7 +64,7 @@ impl std::fmt::Display for Location {
 const BYTE_ORDER_MARK: char = '\u{feff}';
 
 /// How far apart [`SourceFile`]'s column checkpoints are, in bytes.
-const CHECKPOINT_BYTES: usize = 1024;
+const CHECKPOINT_BYTES: usize = 128;
 
 fn checkpoints(text: &str) -> Vec<(usize, usize)> {
     let mut checkpoints = Vec::new();
