@@ -158,23 +158,19 @@ fn validate_short_format() {
         "examples/published-mysql/manifest.yml",
     ]);
     assert_eq!(run.code, 0);
-    assert_snapshot!(run.stderr, @"
-    examples/published-mysql/manifest.yml:1:1: warning[missing-application]: the manifest names no application
-        help: add `application: NAME` at the top, or pass --app NAME; plan and apply need one
-    examples/published-mysql/manifest.yml:3:3: warning[no-servers]: group mysql.default declares no servers
-        help: it is valid, but nothing is built for it until it lists `servers:`
-    examples/published-mysql/manifest.yml:6:15: warning[end-of-life-version]: percona 8.0 is past its end of life
-        help: it is accepted, but no longer gets security fixes; supported series: 8.4
-    examples/published-mysql/manifest.yml:7:3: warning[no-servers]: group mysql.upgrade declares no servers
-        help: it is valid, but nothing is built for it until it lists `servers:`
-    examples/published-mysql/manifest.yml:10:15: warning[end-of-life-version]: percona 8.1 is past its end of life
-        help: it is accepted, but no longer gets security fixes; supported series: 8.4
-    examples/published-mysql/manifest.yml:11:3: warning[no-servers]: group mysql.legacy declares no servers
-        help: it is valid, but nothing is built for it until it lists `servers:`
-    examples/published-mysql/manifest.yml:14:15: warning[end-of-life-version]: mysql 5.6 is past its end of life
-        help: it is accepted, but no longer gets security fixes; supported series: 8.4, 9.5
-    examples/published-mysql/manifest.yml is valid: 3 groups, 0 servers (7 warnings)
+    assert_snapshot!(run.stdout, @"
+    examples/published-mysql/manifest.yml:1:1: warning[missing-application]: the manifest names no application (help: add `application: NAME` at the top, or pass --app NAME; plan and apply need one)
+    examples/published-mysql/manifest.yml:3:3: warning[no-servers]: group mysql.default declares no servers (help: it is valid, but nothing is built for it until it lists `servers:`)
+    examples/published-mysql/manifest.yml:6:15: warning[end-of-life-version]: percona 8.0 is past its end of life (help: it is accepted, but no longer gets security fixes; supported series: 8.4)
+    examples/published-mysql/manifest.yml:7:3: warning[no-servers]: group mysql.upgrade declares no servers (help: it is valid, but nothing is built for it until it lists `servers:`)
+    examples/published-mysql/manifest.yml:10:15: warning[end-of-life-version]: percona 8.1 is past its end of life (help: it is accepted, but no longer gets security fixes; supported series: 8.4)
+    examples/published-mysql/manifest.yml:11:3: warning[no-servers]: group mysql.legacy declares no servers (help: it is valid, but nothing is built for it until it lists `servers:`)
+    examples/published-mysql/manifest.yml:14:15: warning[end-of-life-version]: mysql 5.6 is past its end of life (help: it is accepted, but no longer gets security fixes; supported series: 8.4, 9.5)
     ");
+    assert_eq!(
+        run.stderr,
+        "examples/published-mysql/manifest.yml is valid: 3 groups, 0 servers (7 warnings)\n"
+    );
 }
 
 #[test]
@@ -272,9 +268,9 @@ fn validate_environment_and_app_flags() {
     let without = dbgroups(&["validate", "--format", "short", "-f", path]);
     assert_eq!(without.code, 1, "{}", without.stderr);
     assert!(
-        without.stderr.contains("pass --environment production"),
+        without.stdout.contains("pass --environment production"),
         "{}",
-        without.stderr
+        without.stdout
     );
     let with = dbgroups(&[
         "validate",

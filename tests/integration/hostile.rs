@@ -111,7 +111,7 @@ fn hostile_names_given_as_flags_are_refused_too() {
         let run = dbgroups_in(dir.path(), &["plan", "--refresh=false", &app]);
         assert_ne!(run.code, 0, "--app {hostile:?}: {}", run.stdout);
         assert!(
-            run.stderr.contains("invalid application name"),
+            run.stderr.contains("invalid --app value"),
             "--app {hostile:?}: {}",
             run.stderr
         );

@@ -147,11 +147,11 @@ redis:
     - server: { unique_name: redis-main }
 "#), @r#"
     manifest.yml:4:29: error[unsupported-version]: postgresql 19 is not a supported version
-        help: supported postgresql versions: 9.6, 10, 11, 12, 13, 14, 15, 16, 17, 18
+        help: supported postgresql versions: 15, 16, 17, 18; past end of life (accepted with a warning): 9.6, 10, 11, 12, 13, 14
     manifest.yml:8:46: error[unsupported-version]: version "10.x" is not a version number
-        help: write digits and dots; mariadb versions: 10.3, 10.4, 10.5, 10.6, 10.11, 11.4, 11.8
+        help: write digits and dots; supported mariadb versions: 10.11, 11.4, 11.8; past end of life (accepted with a warning): 10.3, 10.4, 10.5, 10.6
     manifest.yml:12:29: error[unsupported-version]: redis 7.3 is not a supported version
-        help: supported redis versions: 5.0, 6.0, 6.2, 7.0, 7.2, 7.4, 8.0, 8.2
+        help: supported redis versions: 7.0, 7.2, 7.4, 8.0, 8.2; past end of life (accepted with a warning): 5.0, 6.0, 6.2
     "#);
 }
 
@@ -166,7 +166,7 @@ mysql:
     - server: { unique_name: db-main }
 "#), @"
     manifest.yml:4:46: error[unsupported-version]: mariadb 10.10 is not a supported version
-        help: supported mariadb versions: 10.3, 10.4, 10.5, 10.6, 10.11, 11.4, 11.8
+        help: supported mariadb versions: 10.11, 11.4, 11.8; past end of life (accepted with a warning): 10.3, 10.4, 10.5, 10.6
     ");
 }
 
@@ -295,7 +295,7 @@ mysql:
       replicate_from: default
       servers:
         - server: { unique_name: db-maria }
-"#), @"manifest.yml:11:23: error[incompatible-versions]: group mysql.maria cannot replicate from mysql.default: MariaDB and MySQL/Percona use incompatible GTID formats, so mariadb cannot replicate from mysql");
+"#), @"manifest.yml:11:23: error[incompatible-versions]: group mysql.maria cannot replicate from mysql.default: MariaDB and MySQL/Percona Server use incompatible GTID formats, so MariaDB cannot replicate from MySQL");
 }
 
 #[test]
@@ -461,7 +461,7 @@ postgresql:
     manifest.yml:7:44: error[missing-key]: an ssh server needs an `address`
         help: add address: HOST, the existing host to use
     manifest.yml:8:60: error[unsupported-vendor]: `address` names an existing host, which the local provider does not use
-        help: remove `address` to run the server on this machine, or `vendor: local` to reach the host over ssh
+        help: remove `address` to run the server on this machine, or remove `vendor: local`: a server with an `address` is reached over ssh
     manifest.yml:10:7: error[missing-key]: the server has no `unique_name`
         help: add unique_name: NAME; it must be unique across the application
     manifest.yml:10:25: error[unsupported-vendor]: vendor "aws" has no provider in dbgroups
@@ -544,14 +544,14 @@ postgresql:
         - server: { unique_name: "-pg" }
         - server: { unique_name: "pg/1" }
 "#), @r#"
-    manifest.yml:2:14: error[invalid-name]: invalid application name "my shop"
-        help: use at most 63 characters: letters, digits, `_` and `-`, starting with a letter or digit
-    manifest.yml:5:5: error[invalid-name]: invalid group name "reporting.eu"
-        help: use at most 63 characters: letters, digits, `_` and `-`, starting with a letter or digit
-    manifest.yml:7:34: error[invalid-name]: invalid unique_name "-pg"
-        help: use at most 63 characters: letters, digits, `_`, `-` and `.`, starting with a letter or digit
-    manifest.yml:8:34: error[invalid-name]: invalid unique_name "pg/1"
-        help: use at most 63 characters: letters, digits, `_`, `-` and `.`, starting with a letter or digit
+    manifest.yml:2:14: error[invalid-name]: invalid application name "my shop": it contains a space, which names may not hold
+        help: names are used in paths, hostnames and variable names: use at most 63 characters: letters, digits, `_` and `-`, starting with a letter or digit
+    manifest.yml:5:5: error[invalid-name]: invalid group name "reporting.eu": it contains `.`, which names may not hold
+        help: names are used in paths, hostnames and variable names: use at most 63 characters: letters, digits, `_` and `-`, starting with a letter or digit
+    manifest.yml:7:34: error[invalid-name]: invalid unique_name "-pg": it starts with `-`, not a letter or digit
+        help: names are used in paths, hostnames and variable names: use at most 63 characters: letters, digits, `_`, `-` and `.`, starting with a letter or digit
+    manifest.yml:8:34: error[invalid-name]: invalid unique_name "pg/1": it contains `/`, which names may not hold
+        help: names are used in paths, hostnames and variable names: use at most 63 characters: letters, digits, `_`, `-` and `.`, starting with a letter or digit
     "#);
 }
 
@@ -587,6 +587,8 @@ fn yaml_duplicate_keys_anchors_and_syntax() {
         help: a mapping holds each key once: merge the two entries or remove one
     "#);
     assert_snapshot!(diagnose("application: shop\nredis: &r\n  servers: []\n"), @"
+    manifest.yml:2:1: warning[no-servers]: group redis.default declares no servers
+        help: it is valid, but nothing is built for it until it lists `servers:`
     manifest.yml:2:8: error[yaml-anchor]: YAML anchors and aliases are not supported in a manifest
         help: write the values out in full, so that each group reads on its own
     ");
@@ -718,4 +720,64 @@ redis:
     manifest.yml:16:7: error[missing-key]: the server has no `unique_name`
         help: add unique_name: NAME; it must be unique across the application
     "#);
+}
+
+#[test]
+fn an_import_across_the_mysql_family_is_refused_with_the_engines_named() {
+    // The migration off MariaDB cannot be a dbgroups import: the message
+    // names both products and compares no version numbers across them.
+    assert_snapshot!(diagnose(r#"
+application: shop
+mysql:
+  groups:
+    legacy:
+      configuration: { engine: mariadb, version: "10.11" }
+      servers:
+        - server: { unique_name: db-legacy }
+    modern:
+      configuration: { engine: mysql, version: "8.4" }
+      import_from: legacy
+      servers:
+        - server: { unique_name: db-modern }
+    percona:
+      configuration: { engine: percona, version: "8.4" }
+      import_from: modern
+      servers:
+        - server: { unique_name: db-percona }
+"#), @"manifest.yml:11:20: error[incompatible-versions]: group mysql.modern cannot import from mysql.legacy: MariaDB 10.11 data cannot be imported into MySQL 8.4: a backup is restored only into the engine it was taken from (MySQL and Percona Server count as one); move the data with your own dump and load");
+}
+
+#[test]
+fn a_primary_group_without_servers_and_a_primary_replica() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      servers:
+        - server: { unique_name: pg-main }
+    reporting:
+      primary: true
+"#), @"
+    manifest.yml:8:5: warning[no-servers]: group postgresql.reporting declares no servers
+        help: it is valid, but nothing is built for it until it lists `servers:`
+    manifest.yml:9:16: error[primary-without-servers]: group postgresql.reporting is marked primary but declares no servers
+        help: the root POSTGRESQL variables point at the primary group's master: add its servers, or move `primary: true` to a group that has some
+    ");
+    assert_snapshot!(diagnose(r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      servers:
+        - server: { unique_name: pg-main }
+    reporting:
+      primary: true
+      replicate_from: default
+      servers:
+        - server: { unique_name: pg-report }
+"#), @"
+    manifest.yml:9:16: warning[replica-is-primary]: group postgresql.reporting is marked primary but replicates from another group, so its server is read-only
+        help: the root POSTGRESQL variables would point the application at a read-only replica: mark the source group primary instead, unless reads are all it does
+    ");
 }

@@ -38,7 +38,11 @@ fn yaml_to_json(node: &Node) -> Value {
 fn schema_errors(yaml: &str) -> Vec<String> {
     let schema = dbgroups_manifest::schema::manifest_schema();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let document = yaml_to_json(&marked_yaml::parse_yaml(0, yaml).expect("test YAML parses"));
+    // Quoted scalars stay text, as in an editor (without this option
+    // marked-yaml lets every scalar coerce).
+    let options = marked_yaml::LoaderOptions::default().prevent_coercion(true);
+    let node = marked_yaml::parse_yaml_with_options(0, yaml, options).expect("test YAML parses");
+    let document = yaml_to_json(&node);
     validator
         .iter_errors(&document)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -120,4 +124,88 @@ fn the_schema_lists_exactly_the_keys_the_reader_accepts() {
     );
     let server = &schema["definitions"]["serverEntry"]["properties"]["server"];
     assert_eq!(keys(server), sorted(SERVER_KEYS));
+}
+
+/// Whether `validate` finds an error in `yaml`.
+fn validator_refuses(yaml: &str) -> bool {
+    let source = dbgroups_manifest::SourceFile::new("manifest.yml", yaml);
+    let options = dbgroups_manifest::ParseOptions {
+        environment: Some("production".to_string()),
+        application: Some("shop".to_string()),
+    };
+    let with_environment = dbgroups_manifest::parse(&source, &options);
+    let without = dbgroups_manifest::parse(&source, &Default::default());
+    // An environment manifest needs --environment; the others refuse it.
+    let parsed = if yaml.starts_with("production:") {
+        with_environment
+    } else {
+        without
+    };
+    parsed.diagnostics.has_errors()
+}
+
+#[test]
+fn schema_and_validator_agree_on_sections_environments_and_versions() {
+    let refused = [
+        "postgressql:\n  servers: []\n",
+        "Redis:\n  servers: []\n",
+        "mongdb:\n  servers: []\n",
+        "applicaton: shop\n",
+        "production:\n  application: shop\n  reddis:\n    servers: []\n",
+        "production:\n  redis:\n    servers:\n      - server: { size: large }\n",
+        "postgresql:\n  configuration: { version: '19' }\n",
+        "mysql:\n  configuration: { engine: mariadb, version: '8.4' }\n",
+        "mysql:\n  configuration: { version: '10.11' }\n",
+        "redis:\n  configuration: { version: 'latest' }\n",
+    ];
+    for yaml in refused {
+        assert!(validator_refuses(yaml), "validate accepted {yaml:?}");
+        assert!(
+            !schema_errors(yaml).is_empty(),
+            "the schema accepted {yaml:?}"
+        );
+    }
+    let accepted = [
+        "application: shop\nrails:\n  configuration: { ruby_version: '3.3' }\ndocker: {}\n",
+        "production:\n  application: shop\n  redis:\n    servers: []\n",
+        "postgresql:\n  configuration: { version: '15.4' }\n",
+        "postgresql:\n  configuration: { version: 16 }\n",
+        "mysql:\n  configuration: { engine: mariadb, version: '10.11' }\n",
+        "mysql:\n  configuration: { engine: percona, version: '8.4' }\n",
+        "mysql:\n  configuration: { version: '8.4.2' }\n",
+        "mongodb:\n  configuration: { version: '8' }\n",
+    ];
+    for yaml in accepted {
+        assert!(!validator_refuses(yaml), "validate refused {yaml:?}");
+        let errors = schema_errors(yaml);
+        assert!(errors.is_empty(), "the schema refused {yaml:?}: {errors:?}");
+    }
+}
+
+#[test]
+fn each_engine_lists_its_own_series_once() {
+    let schema = dbgroups_manifest::schema::manifest_schema();
+    let mysql = &schema["definitions"]["mysqlGroup"]["properties"]["configuration"];
+    let listed = |version: &Value| -> Vec<String> {
+        version["anyOf"][0]["enum"]
+            .as_array()
+            .expect("an enumeration")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let mysql_versions = listed(&mysql["allOf"][0]["then"]["properties"]["version"]);
+    let mut unique = mysql_versions.clone();
+    unique.dedup();
+    assert_eq!(mysql_versions, unique);
+    assert!(mysql_versions.contains(&"9.5".to_string()));
+    assert!(
+        !mysql_versions.contains(&"10.11".to_string()),
+        "MariaDB's series are not MySQL's"
+    );
+    let mariadb = &mysql["allOf"][2]["then"]["properties"]["version"];
+    assert_eq!(
+        listed(mariadb),
+        ["10.3", "10.4", "10.5", "10.6", "10.11", "11.4", "11.8"]
+    );
 }

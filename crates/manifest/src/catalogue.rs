@@ -206,10 +206,10 @@ pub fn check_replication(
             }
             Ok(())
         }
-        (Engine::Mariadb, Engine::Mysql | Engine::Percona)
-        | (Engine::Mysql | Engine::Percona, Engine::Mariadb) => Err(format!(
-            "MariaDB and MySQL/Percona use incompatible GTID formats, so {} cannot replicate from {}",
-            replica_engine, source_engine
+        _ if is_mariadb_mysql_crossing(source_engine, replica_engine) => Err(format!(
+            "MariaDB and MySQL/Percona Server use incompatible GTID formats, so {} cannot replicate from {}",
+            replica_engine.product_name(),
+            source_engine.product_name()
         )),
         _ => {
             if replica_version
@@ -228,25 +228,46 @@ pub fn check_replication(
 }
 
 /// Whether data can be imported (restored once) from `source` into
-/// `destination`: a restore never goes to an older release of the same engine.
+/// `destination`: a restore never goes to an older release of the same
+/// engine, and never between MariaDB and MySQL/Percona.
 pub fn check_import(
     source: (Engine, &Version),
     destination: (Engine, &Version),
 ) -> Result<(), String> {
     let ((source_engine, source_version), (destination_engine, destination_version)) =
         (source, destination);
-    if source_engine == destination_engine
-        && destination_version
-            .compare(source_version, destination_engine)
-            .is_lt()
+    let shown =
+        |engine: Engine, v: &Version| format!("{} {}", engine.product_name(), v.series(engine));
+    if is_mariadb_mysql_crossing(source_engine, destination_engine) {
+        // Their system schemas, GTIDs, collations (MariaDB 11's uca1400)
+        // and JSON storage differ: a dump of one is not a backup of the
+        // other, and their version numbers say nothing about each other.
+        return Err(format!(
+            "{} data cannot be imported into {}: a backup is restored only into the engine it was taken from \
+             (MySQL and Percona Server count as one); move the data with your own dump and load",
+            shown(source_engine, source_version),
+            shown(destination_engine, destination_version)
+        ));
+    }
+    // Percona Server is numbered after the MySQL release it is built on,
+    // so the two compare as one engine.
+    if destination_version
+        .compare(source_version, destination_engine)
+        .is_lt()
     {
         return Err(format!(
-            "a backup cannot be restored into an older release (source {source_engine} {}, destination {destination_engine} {})",
-            source_version.series(source_engine),
-            destination_version.series(destination_engine)
+            "a backup cannot be restored into an older release (source {}, destination {})",
+            shown(source_engine, source_version),
+            shown(destination_engine, destination_version)
         ));
     }
     Ok(())
+}
+
+/// MariaDB on one side and MySQL or Percona Server on the other.
+fn is_mariadb_mysql_crossing(a: Engine, b: Engine) -> bool {
+    let mysql_like = |e: Engine| matches!(e, Engine::Mysql | Engine::Percona);
+    (a == Engine::Mariadb && mysql_like(b)) || (mysql_like(a) && b == Engine::Mariadb)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::escape::escape_controls;
 use crate::source::{SourceFile, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -32,11 +33,13 @@ impl Severity {
 pub enum Code {
     // The YAML layer.
     InvalidUtf8,
+    ControlCharacter,
     YamlSyntax,
     TabIndentation,
     DuplicateKey,
     YamlAnchor,
     YamlTag,
+    MultipleDocuments,
     // Shape of the document.
     UnknownKey,
     WrongType,
@@ -68,6 +71,8 @@ pub enum Code {
     MongodbGroupReplication,
     ImportAndReplicate,
     MultiplePrimaries,
+    PrimaryWithoutServers,
+    ReplicaIsPrimary,
     UnsupportedVendor,
 }
 
@@ -75,11 +80,13 @@ impl Code {
     pub fn as_str(self) -> &'static str {
         match self {
             Code::InvalidUtf8 => "invalid-utf8",
+            Code::ControlCharacter => "control-character",
             Code::YamlSyntax => "yaml-syntax",
             Code::TabIndentation => "tab-indentation",
             Code::DuplicateKey => "duplicate-key",
             Code::YamlAnchor => "yaml-anchor",
             Code::YamlTag => "yaml-tag",
+            Code::MultipleDocuments => "multiple-documents",
             Code::UnknownKey => "unknown-key",
             Code::WrongType => "wrong-type",
             Code::MissingKey => "missing-key",
@@ -107,6 +114,8 @@ impl Code {
             Code::MongodbGroupReplication => "mongodb-group-replication",
             Code::ImportAndReplicate => "import-and-replicate",
             Code::MultiplePrimaries => "multiple-primaries",
+            Code::PrimaryWithoutServers => "primary-without-servers",
+            Code::ReplicaIsPrimary => "replica-is-primary",
             Code::UnsupportedVendor => "unsupported-vendor",
         }
     }
@@ -146,6 +155,17 @@ impl Diagnostic {
 
     pub fn advice(code: Code, message: impl Into<String>, span: Span) -> Self {
         Self::new(Severity::Advice, code, message, span)
+    }
+
+    /// An error about a command-line value: it points nowhere in the file.
+    pub fn command_line_error(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
     }
 
     fn new(severity: Severity, code: Code, message: impl Into<String>, span: Span) -> Self {
@@ -195,28 +215,55 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// One line per diagnostic, `file:line:column: severity[code]: message`,
-    /// followed by an indented `help:` line. Used for plain output and tests.
+    /// Where the diagnostic points, `file:line:column`, or `command line`
+    /// for one about a flag (it has no place in the file).
+    fn place(&self, source: &SourceFile) -> String {
+        match self.labels.first() {
+            Some(label) => format!(
+                "{}:{}",
+                escape_controls(source.name()),
+                source.location(label.span.start)
+            ),
+            None => "command line".to_string(),
+        }
+    }
+
+    /// `file:line:column: severity[code]: message`, followed by an indented
+    /// `help:` line. Used in tests; control characters are escaped.
     pub fn to_compact_string(&self, source: &SourceFile) -> String {
-        let at = source.location(self.primary_span().start);
-        let mut out = format!(
-            "{}:{at}: {}[{}]: {}",
-            source.name(),
-            self.severity.as_str(),
-            self.code,
-            self.message
-        );
+        let mut out = self.to_short_line_without_help(source);
         if let Some(help) = &self.help {
             out.push_str("\n    help: ");
-            out.push_str(help);
+            out.push_str(&escape_controls(help));
         }
         out
+    }
+
+    /// Exactly one line, for `validate --format short`: the help, when
+    /// there is one, follows the message in parentheses.
+    pub fn to_short_line(&self, source: &SourceFile) -> String {
+        let mut out = self.to_short_line_without_help(source);
+        if let Some(help) = &self.help {
+            out.push_str(" (help: ");
+            out.push_str(&escape_controls(help));
+            out.push(')');
+        }
+        out
+    }
+
+    fn to_short_line_without_help(&self, source: &SourceFile) -> String {
+        format!(
+            "{}: {}[{}]: {}",
+            self.place(source),
+            self.severity.as_str(),
+            self.code,
+            escape_controls(&self.message)
+        )
     }
 
     /// A JSON object for `validate --format json`.
     pub fn to_json(&self, source: &SourceFile) -> serde_json::Value {
         let at = |offset| source.location(offset);
-        let primary = self.primary_span();
         let labels: Vec<_> = self
             .labels
             .iter()
@@ -229,13 +276,15 @@ impl Diagnostic {
                 })
             })
             .collect();
+        // A command-line diagnostic has no place: file, line and column are null.
+        let place = self.labels.first().map(|label| at(label.span.start));
         serde_json::json!({
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
-            "file": source.name(),
-            "line": at(primary.start).line,
-            "column": at(primary.start).column,
+            "file": place.map(|_| source.name()),
+            "line": place.map(|p| p.line),
+            "column": place.map(|p| p.column),
             "labels": labels,
             "help": self.help,
         })

@@ -18,7 +18,9 @@ pub mod catalogue;
 mod diagnostic;
 pub mod env_names;
 mod error;
+pub mod escape;
 pub mod keys;
+mod loader;
 mod model;
 mod reader;
 pub mod schema;
@@ -56,31 +58,26 @@ pub struct Parsed {
 /// Parses and validates a manifest, collecting every diagnostic.
 pub fn parse(source: &SourceFile, options: &ParseOptions) -> Parsed {
     let mut diagnostics = Diagnostics::default();
-    let manifest = match yaml::load(source) {
-        Ok(root) => {
-            let manifest =
-                reader::Reader::new(source, &mut diagnostics).read_document(&root, options);
-            validate::validate(&manifest, &mut diagnostics);
-            let environment_unresolved = diagnostics
-                .iter()
-                .any(|d| matches!(d.code, Code::EnvironmentRequired | Code::UnknownEnvironment));
-            if manifest.application.is_none() && !environment_unresolved {
-                diagnostics.push(
-                    Diagnostic::warning(
-                        Code::MissingApplication,
-                        "the manifest names no application",
-                        Span::new(0, 0),
-                    )
-                    .with_help("add `application: NAME` at the top, or pass --app NAME; plan and apply need one"),
-                );
-            }
-            Some(manifest)
+    let (root, yaml_diagnostics) = yaml::load(source);
+    diagnostics.extend(yaml_diagnostics);
+    let manifest = root.map(|root| {
+        let manifest = reader::Reader::new(source, &mut diagnostics).read_document(&root, options);
+        validate::validate(&manifest, &mut diagnostics);
+        let environment_unresolved = diagnostics
+            .iter()
+            .any(|d| matches!(d.code, Code::EnvironmentRequired | Code::UnknownEnvironment));
+        if manifest.application.is_none() && !environment_unresolved {
+            diagnostics.push(
+                Diagnostic::warning(
+                    Code::MissingApplication,
+                    "the manifest names no application",
+                    Span::new(0, 0),
+                )
+                .with_help("add `application: NAME` at the top, or pass --app NAME; plan and apply need one"),
+            );
         }
-        Err(errors) => {
-            diagnostics.extend(errors);
-            None
-        }
-    };
+        manifest
+    });
     diagnostics.sort();
     Parsed {
         manifest: manifest.filter(|_| !diagnostics.has_errors()),

@@ -98,6 +98,20 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The product's own name, for sentences: MariaDB is not "mysql".
+    pub fn product_name(self) -> &'static str {
+        match self {
+            Engine::Mysql => "MySQL",
+            Engine::Percona => "Percona Server",
+            Engine::Mariadb => "MariaDB",
+            Engine::Postgresql => "PostgreSQL",
+            Engine::Redis => "Redis",
+            Engine::Mongodb => "MongoDB",
+        }
+    }
+}
+
 impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.key())

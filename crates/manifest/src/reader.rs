@@ -172,9 +172,18 @@ impl<'a> Reader<'a> {
         }
 
         if let Some(app) = &options.application {
+            // The name came from --app: it has no place in the file.
+            if let Some(reason) = name_problem(app, false) {
+                self.report(
+                    Diagnostic::command_line_error(
+                        Code::InvalidName,
+                        format!("invalid --app value \"{app}\": {reason}",),
+                    )
+                    .with_help(name_rule(false)),
+                );
+            }
             application = Some(Spanned::new(app.clone(), Span::new(0, 0)));
-        }
-        if let Some(app) = &application {
+        } else if let Some(app) = &application {
             self.check_name("application name", app, false);
         }
         Manifest {
@@ -673,33 +682,55 @@ impl<'a> Reader<'a> {
     /// Names end up in paths, flags and variable names, so they are kept to
     /// letters, digits, `_` and `-` (and `.` in server names, as hostnames).
     fn check_name(&mut self, what: &str, name: &Spanned<String>, allow_dots: bool) {
-        let valid_char =
-            |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (allow_dots && c == '.');
-        let valid = name
-            .value
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-            && name.value.chars().all(valid_char)
-            && name.value.len() <= 63;
-        if !valid {
-            let allowed = if allow_dots {
-                "letters, digits, `_`, `-` and `.`"
-            } else {
-                "letters, digits, `_` and `-`"
-            };
+        if let Some(reason) = name_problem(&name.value, allow_dots) {
             self.report(
                 Diagnostic::error(
                     Code::InvalidName,
-                    format!("invalid {what} \"{}\"", name.value),
+                    format!("invalid {what} \"{}\": {reason}", name.value),
                     name.span,
                 )
-                .with_help(format!(
-                    "use at most 63 characters: {allowed}, starting with a letter or digit"
-                )),
+                .with_help(name_rule(allow_dots)),
             );
         }
     }
+}
+
+/// The longest name: a DNS label's limit, since names become hostnames.
+const NAME_MAX_LEN: usize = 63;
+
+/// Why `name` is not a valid name, if it is not.
+fn name_problem(name: &str, allow_dots: bool) -> Option<String> {
+    let valid_char =
+        |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (allow_dots && c == '.');
+    let Some(first) = name.chars().next() else {
+        return Some("it is empty".to_string());
+    };
+    if let Some(bad) = name.chars().find(|&c| !valid_char(c)) {
+        let shown = match bad {
+            ' ' => "a space".to_string(),
+            c if crate::escape::is_unsafe_for_terminal(c) => crate::escape::describe_control(c),
+            c => format!("`{c}`"),
+        };
+        return Some(format!("it contains {shown}, which names may not hold"));
+    }
+    if !first.is_ascii_alphanumeric() {
+        return Some(format!("it starts with `{first}`, not a letter or digit"));
+    }
+    let length = name.chars().count();
+    (length > NAME_MAX_LEN)
+        .then(|| format!("it is {length} characters long, more than {NAME_MAX_LEN}"))
+}
+
+fn name_rule(allow_dots: bool) -> String {
+    let allowed = if allow_dots {
+        "letters, digits, `_`, `-` and `.`"
+    } else {
+        "letters, digits, `_` and `-`"
+    };
+    format!(
+        "names are used in paths, hostnames and variable names: use at most \
+         {NAME_MAX_LEN} characters: {allowed}, starting with a letter or digit"
+    )
 }
 
 /// Group-level keys that belong one level down get a pointed hint.

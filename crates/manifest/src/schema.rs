@@ -16,29 +16,124 @@ pub fn manifest_schema() -> Value {
     let mut definitions = Map::new();
     definitions.insert("groupRef".into(), group_ref());
     definitions.insert("serverEntry".into(), server_entry());
+    let sections = top_level_sections();
+    definitions.insert(
+        "environment".into(),
+        json!({
+            "type": "object",
+            "description": "An environment (production:, staging:, …): the same keys as the top level; choose it with --environment.",
+            "properties": sections.clone(),
+            "propertyNames": no_misspelt_keys(),
+            "additionalProperties": true,
+        }),
+    );
+    for db_type in DbType::ALL {
+        definitions.insert(format!("{db_type}Group"), group(db_type));
+        definitions.insert(format!("{db_type}Section"), type_section(db_type));
+    }
+    // A top-level mapping that holds an application or database section is
+    // an environment, as the reader decides (`looks_like_environment`).
+    let holds_our_keys: Vec<Value> = our_top_level_keys()
+        .into_iter()
+        .map(|key| json!({ "required": [key] }))
+        .collect();
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": SCHEMA_ID,
+        "title": "dbgroups manifest.yml",
+        "description": "Database groups, their servers and the replication between them. Other platform sections (rails, docker, …) are allowed and ignored; environment sections (production:, …) hold the same keys as the top level.",
+        "type": "object",
+        "properties": sections,
+        "propertyNames": no_misspelt_keys(),
+        "additionalProperties": {
+            "if": { "type": "object", "anyOf": holds_our_keys },
+            "then": { "$ref": "#/definitions/environment" },
+        },
+        "definitions": definitions,
+    })
+}
+
+fn our_top_level_keys() -> Vec<&'static str> {
+    std::iter::once("application")
+        .chain(DbType::ALL.map(DbType::key))
+        .collect()
+}
+
+/// The keys the top level (and an environment) reads.
+fn top_level_sections() -> Map<String, Value> {
     let mut sections = Map::new();
     sections.insert(
         "application".into(),
         json!({ "type": "string", "description": "The application these groups belong to (or pass --app)." }),
     );
     for db_type in DbType::ALL {
-        definitions.insert(format!("{db_type}Group"), group(db_type));
-        definitions.insert(format!("{db_type}Section"), type_section(db_type));
         sections.insert(
             db_type.key().into(),
             json!({ "$ref": format!("#/definitions/{db_type}Section") }),
         );
     }
+    sections
+}
+
+/// A key of ours, or one that is not a likely typo of one. The validator
+/// refuses keys within a third of their letters of ours (suggest.rs); a
+/// schema cannot compute that distance, so it refuses what lies one edit
+/// away (a letter changed, added, dropped or two swapped, in any case) or
+/// abbreviates a key, which covers the common slips such as `postgressql`.
+fn no_misspelt_keys() -> Value {
+    let ours = our_top_level_keys();
+    let typos: Vec<String> = ours.iter().flat_map(|key| one_edit_patterns(key)).collect();
     json!({
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": SCHEMA_ID,
-        "title": "dbgroups manifest.yml",
-        "description": "Database groups, their servers and the replication between them. Other platform sections (rails, docker, …) and environment sections (production:, …) are allowed; environment sections hold the same keys as the top level.",
-        "type": "object",
-        "properties": sections,
-        "additionalProperties": true,
-        "definitions": definitions,
+        "anyOf": [
+            { "enum": ours },
+            { "not": { "pattern": format!("^(?:{})$", typos.join("|")) } },
+        ],
     })
+}
+
+/// Regular expressions for every text one edit from `key`, and for its
+/// prefixes of three letters or more, letters matched in either case.
+fn one_edit_patterns(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let class = |c: &char| {
+        if c.is_ascii_alphabetic() {
+            format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+        } else {
+            regex_escape(*c)
+        }
+    };
+    let run = |part: &[char]| part.iter().map(class).collect::<String>();
+    let n = chars.len();
+    let mut patterns = Vec::new();
+    for i in 0..n {
+        // A letter changed, or dropped.
+        patterns.push(format!("{}.{}", run(&chars[..i]), run(&chars[i + 1..])));
+        patterns.push(format!("{}{}", run(&chars[..i]), run(&chars[i + 1..])));
+        if i + 1 < n {
+            let swapped = [chars[i + 1], chars[i]];
+            patterns.push(format!(
+                "{}{}{}",
+                run(&chars[..i]),
+                run(&swapped),
+                run(&chars[i + 2..])
+            ));
+        }
+    }
+    for i in 0..=n {
+        patterns.push(format!("{}.{}", run(&chars[..i]), run(&chars[i..])));
+    }
+    for len in 3..n {
+        patterns.push(run(&chars[..len]));
+    }
+    patterns
+}
+
+fn regex_escape(c: char) -> String {
+    if "\\.^$|?*+()[]{}".contains(c) {
+        format!("\\{c}")
+    } else {
+        c.to_string()
+    }
 }
 
 fn type_section(db_type: DbType) -> Value {
@@ -92,25 +187,18 @@ fn group_property(db_type: DbType, key: &str) -> Value {
 }
 
 fn configuration(db_type: DbType) -> Value {
-    let engines: Vec<Engine> = match db_type {
-        DbType::Mysql => Engine::MYSQL_FAMILY.to_vec(),
-        other => vec![other.default_engine()],
-    };
-    let versions: Vec<&str> = engines
-        .iter()
-        .flat_map(|&e| catalogue::releases(e).map(|r| r.series))
-        .collect();
     let properties: Map<String, Value> = CONFIGURATION_KEYS
         .iter()
         .filter(|&&key| key != "engine" || db_type == DbType::Mysql)
         .map(|&key| {
             let schema = match key {
                 "engine" => json!({ "enum": Engine::MYSQL_FAMILY.map(Engine::key), "default": "mysql" }),
-                "version" => json!({
+                // The mysql type's list depends on `engine:` (allOf below).
+                "version" if db_type == DbType::Mysql => json!({
                     "type": ["string", "number"],
-                    "description": format!("Release series; quote it (\"10.10\" unquoted reads as 10.1 in many tools). Supported: {}", versions.join(", ")),
-                    "examples": versions,
+                    "description": "The release series of the group's engine; quote it.",
                 }),
+                "version" => version(db_type.default_engine()),
                 "root_disk_size" => json!({ "type": "integer", "minimum": 1, "description": "Gigabytes." }),
                 "tags" => json!({
                     "oneOf": [
@@ -123,7 +211,74 @@ fn configuration(db_type: DbType) -> Value {
             (key.to_string(), schema)
         })
         .collect();
-    json!({ "type": "object", "properties": properties, "additionalProperties": false })
+    let mut schema =
+        json!({ "type": "object", "properties": properties, "additionalProperties": false });
+    if db_type == DbType::Mysql {
+        // Each engine of the family has its own catalogue: the version list
+        // follows `engine:` (mysql when it is absent).
+        let per_engine: Vec<Value> = Engine::MYSQL_FAMILY
+            .into_iter()
+            .map(|engine| {
+                // `properties` holds when the key is absent: an absent
+                // engine is mysql's, the others must be written.
+                let mut condition =
+                    json!({ "properties": { "engine": { "const": engine.key() } } });
+                if engine != Engine::Mysql {
+                    condition["required"] = json!(["engine"]);
+                }
+                json!({
+                    "if": condition,
+                    "then": { "properties": { "version": version(engine) } },
+                })
+            })
+            .collect();
+        schema["allOf"] = Value::Array(per_engine);
+    }
+    schema
+}
+
+/// The versions of one engine: its catalogue's series as an enumeration
+/// (what editors complete), or a more precise release of one of them
+/// (`"15.4"`, `"8.4.2"`), which the validator reads as its series.
+fn version(engine: Engine) -> Value {
+    let series: Vec<&str> = catalogue::releases(engine).map(|r| r.series).collect();
+    let mut choices: Vec<Value> = series.iter().map(|&s| json!(s)).collect();
+    // Unquoted in YAML, a series reads as a number in editors.
+    choices.extend(
+        series
+            .iter()
+            .filter_map(|s| s.parse::<f64>().ok())
+            .map(|n| json!(n)),
+    );
+    let precise: Vec<String> = series
+        .iter()
+        .map(|s| {
+            let escaped = s.replace('.', "\\.");
+            if let Some(major) = s.strip_suffix(".0") {
+                // `8` reads as 8.0, as in Version::series.
+                format!("{escaped}\\.[0-9]+|{major}")
+            } else if s.contains('.') {
+                format!("{escaped}\\.[0-9]+")
+            } else {
+                format!("{escaped}(\\.[0-9]+){{1,2}}")
+            }
+        })
+        .collect();
+    let supported: Vec<&str> = catalogue::releases(engine)
+        .filter(|r| !r.end_of_life)
+        .map(|r| r.series)
+        .collect();
+    json!({
+        "description": format!(
+            "The {} release series; quote it (\"10.10\" unquoted reads as 10.1). Supported: {}; older series are accepted with an end-of-life warning.",
+            engine.product_name(),
+            supported.join(", ")
+        ),
+        "anyOf": [
+            { "enum": choices },
+            { "type": "string", "pattern": format!("^(?:{})$", precise.join("|")) },
+        ],
+    })
 }
 
 fn server_entry() -> Value {

@@ -29,7 +29,7 @@ fn check_versions(manifest: &Manifest, out: &mut Diagnostics) {
             continue; // the engine error says it all; a version check would guess
         }
         let engine = group.engine();
-        let supported: Vec<&str> = catalogue::releases(engine).map(|r| r.series).collect();
+        let known = known_versions(engine);
         match catalogue::lookup(engine, &written.value) {
             Ok(release) if release.end_of_life => {
                 let current: Vec<&str> = catalogue::releases(engine)
@@ -55,13 +55,10 @@ fn check_versions(manifest: &Manifest, out: &mut Diagnostics) {
                     format!("version \"{}\" is not a version number", written.value),
                     written.span,
                 )
-                .with_help(format!(
-                    "write digits and dots; {engine} versions: {}",
-                    supported.join(", ")
-                )),
+                .with_help(format!("write digits and dots; {known}")),
             ),
             Err(VersionProblem::NotInCatalogue { .. }) => {
-                let help = format!("supported {engine} versions: {}", supported.join(", "));
+                let help = known.clone();
                 out.push(
                     Diagnostic::error(
                         Code::UnsupportedVersion,
@@ -72,6 +69,26 @@ fn check_versions(manifest: &Manifest, out: &mut Diagnostics) {
                 );
             }
         }
+    }
+}
+
+/// "supported postgresql versions: 15, 16; past end of life (accepted with
+/// a warning): 9.6, 10", for the help of a version the catalogue lacks.
+fn known_versions(engine: crate::model::Engine) -> String {
+    let series = |end_of_life: bool| {
+        catalogue::releases(engine)
+            .filter(|r| r.end_of_life == end_of_life)
+            .map(|r| r.series)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (supported, past) = (series(false), series(true));
+    if past.is_empty() {
+        format!("supported {engine} versions: {supported}")
+    } else {
+        format!(
+            "supported {engine} versions: {supported}; past end of life (accepted with a warning): {past}"
+        )
     }
 }
 
@@ -132,7 +149,7 @@ fn check_vendor(server: &crate::model::Server, out: &mut Diagnostics) {
                         address.span,
                     )
                     .with_label(vendor.span, "local provider chosen here")
-                    .with_help("remove `address` to run the server on this machine, or `vendor: local` to reach the host over ssh"),
+                    .with_help("remove `address` to run the server on this machine, or remove `vendor: local`: a server with an `address` is reached over ssh"),
                 );
             }
         }
@@ -211,6 +228,46 @@ fn check_variable_names(manifest: &Manifest, out: &mut Diagnostics) {
 }
 
 fn check_primaries(manifest: &Manifest, out: &mut Diagnostics) {
+    for group in &manifest.groups {
+        let Some(primary) = group.primary.as_ref().filter(|p| p.value) else {
+            continue;
+        };
+        let prefix = env_names::prefix(group.db_type);
+        if group.servers.is_empty() {
+            // The root variables would have no server to point at, and
+            // quietly following another group instead is a surprise.
+            out.push(
+                Diagnostic::error(
+                    Code::PrimaryWithoutServers,
+                    format!(
+                        "group {} is marked primary but declares no servers",
+                        group.address()
+                    ),
+                    primary.span,
+                )
+                .with_label(group.name.span, "this group has no servers")
+                .with_help(format!(
+                    "the root {prefix} variables point at the primary group's master: add its servers, or move `primary: true` to a group that has some"
+                )),
+            );
+        }
+        if let Some(reference) = &group.replicate_from {
+            out.push(
+                Diagnostic::warning(
+                    Code::ReplicaIsPrimary,
+                    format!(
+                        "group {} is marked primary but replicates from another group, so its server is read-only",
+                        group.address()
+                    ),
+                    primary.span,
+                )
+                .with_label(reference.span, "replicates from here")
+                .with_help(format!(
+                    "the root {prefix} variables would point the application at a read-only replica: mark the source group primary instead, unless reads are all it does"
+                )),
+            );
+        }
+    }
     for db_type in DbType::ALL {
         let mut primaries = manifest
             .groups_of(db_type)

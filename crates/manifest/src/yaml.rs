@@ -2,98 +2,91 @@
 //! markers into [`Diagnostic`]s and byte [`Span`]s.
 
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
+use marked_yaml::{Marker, Node};
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::loader;
 use crate::source::{SourceFile, Span};
 
-/// Parses the whole text; on failure returns every diagnostic it can give.
-pub(crate) fn load(source: &SourceFile) -> Result<Node, Vec<Diagnostic>> {
+/// Parses the whole text. The tree is there whenever the YAML could be
+/// read; the diagnostics hold every YAML-level problem either way.
+pub(crate) fn load(source: &SourceFile) -> (Option<Node>, Vec<Diagnostic>) {
     if let Some(at) = source.invalid_utf8_at() {
         // The text holds U+FFFD where the bad bytes were: label that character.
         let width = source.text()[at..].chars().next().map_or(0, char::len_utf8);
-        return Err(vec![
-            Diagnostic::error(
-                Code::InvalidUtf8,
-                "the manifest is not valid UTF-8",
-                Span::new(at, at + width),
-            )
-            .with_caption("this byte is not UTF-8")
-            .with_help("save the file as UTF-8"),
-        ]);
-    }
-    let options = LoaderOptions::default()
-        .error_on_duplicate_keys(true)
-        .toplevel_mapping();
-    marked_yaml::parse_yaml_with_options(0, source.text(), options)
-        .map_err(|err| load_error_diagnostics(source, err))
-}
-
-fn load_error_diagnostics(source: &SourceFile, err: LoadError) -> Vec<Diagnostic> {
-    match err {
-        LoadError::ScanError(marker, scan) => {
-            // Tabs are the most common cause by far (copied documentation),
-            // and the scanner's own words don't say what to do: point at
-            // every tab-indented line instead.
-            let mut diagnostics = tab_indentation(source);
-            let at = marker_offset(source, &marker);
-            let already_reported = diagnostics
-                .iter()
-                .any(|d| source.location(d.primary_span().start).line == marker.line());
-            if !already_reported {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Code::YamlSyntax,
-                        format!("invalid YAML: {}", scan.info()),
-                        Span::new(at, at),
-                    )
-                    .with_caption("here"),
-                );
-            }
-            diagnostics
-        }
-        LoadError::DuplicateKey(inner) => {
-            let first = scalar_span(source, &inner.prev_key);
+        return (
+            None,
             vec![
                 Diagnostic::error(
-                    Code::DuplicateKey,
-                    format!("duplicate key \"{}\"", inner.key.as_str()),
-                    scalar_span(source, &inner.key),
+                    Code::InvalidUtf8,
+                    "the manifest is not valid UTF-8",
+                    Span::new(at, at + width),
                 )
-                .with_caption("written again here")
-                .with_label(first, "first written here")
-                .with_help("a mapping holds each key once: merge the two entries or remove one"),
-            ]
-        }
-        LoadError::UnexpectedAnchor(marker) => vec![
-            Diagnostic::error(
-                Code::YamlAnchor,
-                "YAML anchors and aliases are not supported in a manifest",
-                anchor_before(source, &marker),
-            )
-            .with_help("write the values out in full, so that each group reads on its own"),
-        ],
-        LoadError::UnexpectedTag(marker) => vec![
-            Diagnostic::error(
-                Code::YamlTag,
-                "YAML tags (`!name`) are not supported in a manifest",
-                point(source, &marker),
-            )
-            .with_help("remove the tag; values are read as plain text"),
-        ],
-        LoadError::MappingKeyMustBeScalar(marker) => vec![Diagnostic::error(
-            Code::YamlSyntax,
-            "a mapping key must be a plain value, not a list or mapping",
-            point(source, &marker),
-        )],
-        LoadError::TopLevelMustBeMapping(marker) | LoadError::TopLevelMustBeSequence(marker) => {
-            vec![Diagnostic::error(
-                Code::WrongType,
-                "the manifest must be a mapping of keys such as `application:` and `postgresql:`",
-                point(source, &marker),
-            )]
-        }
+                .with_caption("this byte is not UTF-8")
+                .with_help("save the file as UTF-8"),
+            ],
+        );
     }
+    let mut diagnostics = control_characters(source);
+    let loaded = loader::load(source);
+    if loaded.root.is_none() {
+        // Tabs are the most common cause of a syntax error by far (copied
+        // documentation), and the scanner's own words don't say what to
+        // do: point at every tab-indented line instead.
+        diagnostics.extend(tab_indentation(source));
+    }
+    let lines_reported: Vec<usize> = diagnostics
+        .iter()
+        .map(|d| source.location(d.primary_span().start).line)
+        .collect();
+    diagnostics.extend(loaded.diagnostics.into_iter().filter(|d| {
+        // A syntax error on a line already explained (a tab, a control
+        // character) says the same thing less helpfully.
+        d.code != Code::YamlSyntax
+            || !lines_reported.contains(&source.location(d.primary_span().start).line)
+    }));
+    (loaded.root, diagnostics)
+}
+
+/// The characters YAML's `c-printable` leaves out, tab and line breaks
+/// being allowed.
+pub(crate) fn is_forbidden_in_yaml(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+}
+
+/// YAML allows no control character but tab and line breaks in a stream
+/// (escapes such as `"\e"` in double quotes are how one writes them). Raw
+/// ones are refused at their place, one diagnostic per line, because they
+/// would reach a reviewer's terminal as escape sequences.
+fn control_characters(source: &SourceFile) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut last_line = 0;
+    for (at, c) in source.text().char_indices() {
+        if !is_forbidden_in_yaml(c) {
+            continue;
+        }
+        let line = source.line_number(at);
+        if line == last_line {
+            continue;
+        }
+        last_line = line;
+        diagnostics.push(
+            Diagnostic::error(
+                Code::ControlCharacter,
+                format!(
+                    "the manifest holds the control character {}",
+                    crate::escape::describe_control(c)
+                ),
+                Span::new(at, at + c.len_utf8()),
+            )
+            .with_caption("here")
+            .with_help(
+                "YAML does not allow control characters in a file: remove it, or write it as an \
+                 escape inside double quotes (such as \"\\e\")",
+            ),
+        );
+    }
+    diagnostics
 }
 
 /// One diagnostic per line whose indentation contains a tab.
@@ -142,28 +135,6 @@ pub(crate) fn marker_offset(source: &SourceFile, marker: &Marker) -> usize {
     source.offset_of(marker.line(), marker.column())
 }
 
-/// The scanner reports an anchor where the node after it begins; point at
-/// the `&name` itself, the last one written before that place.
-fn anchor_before(source: &SourceFile, marker: &Marker) -> Span {
-    let end = marker_offset(source, marker);
-    let text = &source.text()[..end];
-    let starts_token =
-        |at: usize| at == 0 || text[..at].ends_with([' ', '\t', '\n', '[', '{', ',', ':', '-']);
-    let anchor = text
-        .rmatch_indices(['&', '*'])
-        .map(|(at, _)| at)
-        .find(|&at| starts_token(at));
-    match anchor {
-        Some(at) => {
-            let len = text[at..]
-                .find(|c: char| c.is_whitespace() || ",]}".contains(c))
-                .unwrap_or(text.len() - at);
-            Span::new(at, at + len)
-        }
-        None => Span::new(end, end),
-    }
-}
-
 fn point(source: &SourceFile, marker: &Marker) -> Span {
     let at = marker_offset(source, marker);
     Span::new(at, at)
@@ -176,22 +147,32 @@ pub(crate) fn scalar_span(source: &SourceFile, scalar: &MarkedScalarNode) -> Spa
     };
     let start = marker_offset(source, marker);
     let rest = &source.text()[start..];
-    let line_rest = rest.split(['\n', '\r']).next().unwrap_or("");
-    let len = match line_rest.chars().next() {
+    // Look no further than the scalar can reach: splitting the rest of a
+    // 10 MB line for each of its scalars made long lines quadratic.
+    let until_line_end = |text: &str| text.find(['\n', '\r']).unwrap_or(text.len());
+    let len = match rest.chars().next() {
         Some(quote @ ('"' | '\'')) => {
-            closing_quote(line_rest, quote).map_or(line_rest.len(), |end| end + 1)
+            closing_quote(rest, quote).map_or_else(|| until_line_end(rest), |end| end + 1)
         }
         Some('|' | '>') => 1,
-        _ => scalar.as_str().len().min(line_rest.len()),
+        _ => {
+            let mut reach = scalar.as_str().len().min(rest.len());
+            while !rest.is_char_boundary(reach) {
+                reach -= 1;
+            }
+            until_line_end(&rest[..reach])
+        }
     };
     Span::new(start, start + len)
 }
 
-/// The byte index of the quote closing a scalar that opens at index 0.
+/// The byte index of the quote closing a scalar that opens at index 0, on
+/// the same line.
 fn closing_quote(text: &str, quote: char) -> Option<usize> {
     let mut chars = text.char_indices().skip(1).peekable();
     while let Some((at, c)) = chars.next() {
         match c {
+            '\n' | '\r' => return None,
             '\\' if quote == '"' => {
                 chars.next();
             }
