@@ -271,6 +271,6 @@ fn destroy_after_a_crash_also_removes_the_pending_servers() {
         destroyed.stdout
     );
     assert_no_server_left(&servers_dir);
-    let after = state(dir.path());
+    let after = destroyed_state(dir.path());
     assert!(after.groups.is_empty() && after.journal.is_none());
 }
