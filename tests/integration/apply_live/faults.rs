@@ -139,7 +139,7 @@ fn the_disk_space_guard_refuses_a_backup_that_cannot_fit_and_changes_nothing() {
     assert!(
         refused
             .stderr
-            .contains("FAILED backup:pg-main: not enough free space for the backup"),
+            .contains("FAILED disk-check:backup:pg-main: not enough free space for the backup"),
         "{}",
         refused.stderr
     );

@@ -10,6 +10,7 @@ mod damaged;
 mod faults;
 mod mariadb;
 mod mongodb;
+mod planner;
 mod security;
 mod writes;
 

@@ -58,7 +58,7 @@ pub(crate) fn run(
             plan.report
                 .blocked
                 .iter()
-                .map(|b| format!("{} (to do first: {})", b.reason, b.hint))
+                .map(|b| format!("{}; {}", b.reason, b.hint))
                 .collect::<Vec<_>>()
                 .join("; ")
         )));
