@@ -264,7 +264,13 @@ async fn disk_checks_first<S: StateStore>(
             others: Arc::clone(others),
         };
         let began = Instant::now();
-        match run_step(step.clone(), ctx).await {
+        // The crash matrix kills at every step's boundaries, these included.
+        crash::point(Moment::Before, &step.id);
+        let result = run_step(step.clone(), ctx).await;
+        if result.is_ok() {
+            crash::point(Moment::After, &step.id);
+        }
+        match result {
             Ok(_) => {
                 apply.reporter.report(Event::StepFinished {
                     step: step.id.clone(),
