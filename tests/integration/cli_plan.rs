@@ -175,15 +175,18 @@ fn plan_out_writes_a_private_plan_file_that_show_renders() {
     );
     assert_snapshot!(mermaid.stdout, @r#"
     flowchart LR
-      s1["provision<br/>pg-replica-2"]
-      s2["backup<br/>pg-main"]
-      s3["restore<br/>pg-replica-2"]
-      s4["enslave<br/>pg-replica-2"]
-      s5["env update"]
+      s1["disk check<br/>pg-main"]
+      s2["provision<br/>pg-replica-2"]
+      s3["backup<br/>pg-main"]
+      s4["restore<br/>pg-replica-2"]
+      s5["enslave<br/>pg-replica-2"]
+      s6["env update"]
+      s1 --> s2
       s1 --> s3
-      s2 --> s3
+      s2 --> s4
       s3 --> s4
       s4 --> s5
+      s5 --> s6
     "#);
     let dot = dbgroups_in(dir.path(), &["graph", "--refresh=false"]);
     assert!(

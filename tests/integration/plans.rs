@@ -351,3 +351,300 @@ fn the_same_inputs_give_the_same_plan_byte_for_byte() {
         );
     }
 }
+
+/// Observed facts for `plan_with`: each named server with its health.
+fn observed(servers: &[(&str, ServerHealth)]) -> ObservedFacts {
+    let mut facts = ObservedFacts::offline();
+    facts.refreshed = true;
+    facts.servers = servers
+        .iter()
+        .map(|(name, health)| (name.to_string(), health.clone()))
+        .collect();
+    facts
+}
+
+fn down() -> ServerHealth {
+    ServerHealth {
+        up: false,
+        replication: None,
+    }
+}
+
+fn broken_replication(up: bool, detail: &str) -> ServerHealth {
+    ServerHealth {
+        up,
+        replication: Some(ReplicationHealth {
+            streaming: false,
+            lag_seconds: None,
+            detail: Some(detail.into()),
+        }),
+    }
+}
+
+fn kinds(plan: &Plan) -> Vec<String> {
+    plan.changes.iter().map(|c| c.kind.summary()).collect()
+}
+
+#[test]
+fn the_disk_check_runs_before_anything_of_a_seeding_is_built() {
+    let state = applied(BASE);
+    let manifest = BASE.replace(
+        "        - server: { unique_name: pg-replica-1 }\n",
+        "        - server: { unique_name: pg-replica-1 }\n        - server: { unique_name: pg-replica-2 }\n",
+    );
+    let checked = plan(&manifest, Some(&state), &Intents::default());
+    let step = |id: &str| {
+        checked
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    assert!(step("disk-check:backup:pg-main").depends_on.is_empty());
+    for waits in ["provision:pg-replica-2", "backup:pg-main"] {
+        assert_eq!(
+            step(waits).depends_on,
+            vec!["disk-check:backup:pg-main".to_string()],
+            "{waits} waits for the disk check"
+        );
+    }
+    let unchecked = plan(
+        &manifest,
+        Some(&state),
+        &Intents {
+            skip_disk_check: true,
+            ..Intents::default()
+        },
+    );
+    assert!(
+        unchecked
+            .steps
+            .iter()
+            .all(|s| !s.id.starts_with("disk-check")),
+        "--skip-disk-check plans no check"
+    );
+    // Redis seeds by its own full sync: the check guards the new replica.
+    let redis = BASE.replace(
+        "    - server: { unique_name: redis-main }\n",
+        "    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n",
+    );
+    let redis_state = applied(&BASE.replace("redis:\n", "redis:\n  backups: { managed: true }\n"));
+    let synced = plan(
+        &redis.replace("redis:\n", "redis:\n  backups: { managed: true }\n"),
+        Some(&redis_state),
+        &Intents::default(),
+    );
+    let provision = synced
+        .steps
+        .iter()
+        .find(|s| s.id == "provision:redis-replica-1")
+        .expect("provisions");
+    assert_eq!(provision.depends_on, vec!["disk-check:sync:redis-main"]);
+    assert_snapshot!("disk_check_redis_sync.text", text::render(&synced));
+}
+
+#[test]
+fn replication_between_groups_shows_the_variables_the_copy_brings() {
+    let state = applied(&with_reporting(""));
+    let plan = plan(
+        &with_reporting("      replicate_from: default\n"),
+        Some(&state),
+        &Intents::default(),
+    );
+    let diff = plan.environment_diff();
+    assert!(
+        diff.contains(&"+ POSTGRESQL_REPORTING_PASSWORD=(sensitive) changed".to_string()),
+        "the copied roles change the replica's password: {diff:?}"
+    );
+    assert!(
+        plan.steps.iter().any(|s| s.id == "env:shop"),
+        "the same apply rewrites the environment file"
+    );
+}
+
+#[test]
+fn a_slave_of_a_master_that_is_down_is_not_resynchronised() {
+    let state = applied(BASE);
+    let facts = observed(&[
+        ("pg-main", down()),
+        (
+            "pg-replica-1",
+            broken_replication(true, "could not connect to the primary server"),
+        ),
+    ]);
+    let (plan, _) = plan_with(
+        BASE,
+        Some(&state),
+        &BTreeMap::new(),
+        &facts,
+        &Intents::default(),
+    );
+    assert_eq!(kinds(&plan), vec!["start pg-main in postgresql.default"]);
+    assert!(
+        plan.report
+            .warnings
+            .iter()
+            .any(|w| w.contains("pg-replica-1 is not judged while its master pg-main is down")),
+        "{:?}",
+        plan.report.warnings
+    );
+    assert_snapshot!("master_down.text", text::render(&plan));
+    // Once the master runs, a slave still broken is re-synchronised.
+    let facts = observed(&[(
+        "pg-replica-1",
+        broken_replication(true, "could not connect to the primary server"),
+    )]);
+    let (again, _) = plan_with(
+        BASE,
+        Some(&state),
+        &BTreeMap::new(),
+        &facts,
+        &Intents::default(),
+    );
+    assert_eq!(
+        kinds(&again),
+        vec!["re-synchronise pg-replica-1 in postgresql.default"]
+    );
+}
+
+#[test]
+fn a_stopped_replica_without_its_slot_is_resynchronised_not_started() {
+    let state = applied(BASE);
+    let facts = observed(&[(
+        "pg-replica-1",
+        broken_replication(
+            false,
+            "its replication slot pg_replica_1 no longer exists on its master pg-main",
+        ),
+    )]);
+    let (plan, _) = plan_with(
+        BASE,
+        Some(&state),
+        &BTreeMap::new(),
+        &facts,
+        &Intents::default(),
+    );
+    assert_eq!(
+        kinds(&plan),
+        vec!["re-synchronise pg-replica-1 in postgresql.default"],
+        "a start would wait for streaming that cannot resume"
+    );
+    assert!(plan.steps.iter().all(|s| s.id != "start:pg-replica-1"));
+}
+
+#[test]
+fn a_recorded_slave_listed_first_is_not_a_silent_master_change() {
+    let state = applied(BASE);
+    let swapped = BASE.replace(
+        "        - server: { unique_name: pg-main }\n        - server: { unique_name: pg-replica-1 }\n",
+        "        - server: { unique_name: pg-replica-1 }\n        - server: { unique_name: pg-main }\n",
+    );
+    let plan = plan(&swapped, Some(&state), &Intents::default());
+    assert!(!plan.has_changes());
+    assert_eq!(plan.report.blocked.len(), 1, "{:?}", plan.report);
+    assert_snapshot!("slave_listed_first.text", text::render(&plan));
+}
+
+#[test]
+fn an_engine_change_is_refused_without_recommending_a_cross_engine_import() {
+    let mariadb = "application: shop\nmysql:\n  groups:\n    legacy:\n      configuration: { engine: mariadb, version: \"10.11\" }\n      servers:\n        - server: { unique_name: maria-main }\n";
+    let state = applied(mariadb);
+    let plan = plan(
+        &mariadb.replace(
+            "engine: mariadb, version: \"10.11\"",
+            "engine: mysql, version: \"8.4\"",
+        ),
+        Some(&state),
+        &Intents::default(),
+    );
+    let blocked = &plan.report.blocked[0];
+    assert!(!blocked.hint.contains("import_from"), "{}", blocked.hint);
+    assert!(
+        blocked.reason.contains("from mariadb to mysql"),
+        "{}",
+        blocked.reason
+    );
+    // Across applications the manifest cannot see the source's engine, so
+    // the plan refuses the import, naming each side by its own engine.
+    let mut others = BTreeMap::new();
+    others.insert("shop".to_string(), state);
+    let importer = "application: next\nmysql:\n  groups:\n    fresh:\n      configuration: { engine: mysql, version: \"8.4\" }\n      import_from: { application: shop, group: legacy }\n      servers:\n        - server: { unique_name: mysql-main }\n";
+    let (refused, _) = plan_with(
+        importer,
+        None,
+        &others,
+        &ObservedFacts::offline(),
+        &Intents::default(),
+    );
+    assert!(!refused.has_changes());
+    let reason = &refused.report.blocked[0].reason;
+    assert!(
+        reason.contains("the source runs mariadb while this group runs mysql")
+            && !reason.contains("older release"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn replicating_from_a_replica_in_another_application_names_its_source() {
+    let mut others = BTreeMap::new();
+    let shop = with_reporting("      replicate_from: default\n");
+    others.insert("shop".to_string(), applied(&shop));
+    let analytics = "application: analytics\npostgresql:\n  groups:\n    copy:\n      configuration: { version: \"15\" }\n      replicate_from: { application: shop, group: reporting }\n      servers:\n        - server: { unique_name: analytics-pg }\n";
+    let (plan, _) = plan_with(
+        analytics,
+        None,
+        &others,
+        &ObservedFacts::offline(),
+        &Intents::default(),
+    );
+    let blocked = &plan.report.blocked[0];
+    assert!(
+        blocked
+            .reason
+            .contains("shop/postgresql.reporting is itself a replica of shop/postgresql.default"),
+        "{}",
+        blocked.reason
+    );
+    assert!(!blocked.hint.contains("first"), "{}", blocked.hint);
+    assert!(
+        blocked.hint.contains("group: default"),
+        "the hint names the source: {}",
+        blocked.hint
+    );
+}
+
+#[test]
+fn destroy_says_why_each_group_goes() {
+    let state = applied(BASE);
+    let empty = "application: shop\n";
+    let intents = Intents {
+        remove_groups: state
+            .groups
+            .iter()
+            .map(|g| GroupAddress::new(g.db_type, g.name.clone()))
+            .collect(),
+        destroy: true,
+        ..Intents::default()
+    };
+    let (plan, _) = plan_with(
+        empty,
+        Some(&state),
+        &BTreeMap::new(),
+        &ObservedFacts::offline(),
+        &intents,
+    );
+    assert!(plan.has_changes());
+    for change in &plan.changes {
+        assert!(
+            !change.reason.contains("--remove-group"),
+            "{}",
+            change.reason
+        );
+    }
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.reason == "`destroy --app shop` removes every group of the application")
+    );
+}

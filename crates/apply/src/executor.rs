@@ -80,6 +80,14 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         .state
         .clone()
         .unwrap_or_else(|| AppState::new(&plan.application));
+    let others = Arc::new(apply.others.clone());
+    let staging_prefix: String = apply.plan_id.chars().take(12).collect();
+    // Disk checks that wait for nothing run before the journal is written:
+    // a refusal leaves no server, no journal entry and no state change.
+    let checked = match disk_checks_first(&apply, &state, &others, &staging_prefix).await {
+        Ok(checked) => checked,
+        Err(refused) => return Ok(*refused),
+    };
     prepare_credentials(&mut state, plan);
     // An interrupted apply's intent carries over: this one finishes it.
     let previous = state.journal.take();
@@ -101,13 +109,11 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     });
     apply.store.save(apply.lock, &mut state)?;
 
-    let others = Arc::new(apply.others.clone());
-    let staging_prefix: String = apply.plan_id.chars().take(12).collect();
     // Backups left by an interrupted apply belong to an older plan (a new
     // plan never reuses them) and are full copies of the data: remove them.
     remove_staging(&apply.provider, "");
-    let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut done: BTreeSet<String> = checked.clone();
+    let mut started: BTreeSet<String> = checked;
     let mut failed: Vec<(String, String)> = Vec::new();
     let mut interrupted = false;
     let mut environment_written = false;
@@ -228,6 +234,74 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         environment_written,
         state,
     })
+}
+
+/// Runs the plan's disk checks that depend on no other step, in order,
+/// before anything is written. Returns their ids, or on a refusal the
+/// outcome to return: the state untouched, every other step not started.
+async fn disk_checks_first<S: StateStore>(
+    apply: &Apply<'_, S>,
+    state: &AppState,
+    others: &Arc<BTreeMap<String, AppState>>,
+    staging_prefix: &str,
+) -> Result<BTreeSet<String>, Box<Outcome>> {
+    let mut checked = BTreeSet::new();
+    let first = apply
+        .plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::DiskCheck { .. }) && s.depends_on.is_empty());
+    for step in first {
+        apply.reporter.report(Event::StepStarted {
+            step: step.id.clone(),
+            description: step.kind.describe(),
+        });
+        let ctx = StepContext {
+            disk_check: apply.plan.disk_check,
+            staging_prefix: staging_prefix.to_string(),
+            provider: apply.provider.clone(),
+            state: state.clone(),
+            others: Arc::clone(others),
+        };
+        let began = Instant::now();
+        // The crash matrix kills at every step's boundaries, these included.
+        crash::point(Moment::Before, &step.id);
+        let result = run_step(step.clone(), ctx).await;
+        if result.is_ok() {
+            crash::point(Moment::After, &step.id);
+        }
+        match result {
+            Ok(_) => {
+                apply.reporter.report(Event::StepFinished {
+                    step: step.id.clone(),
+                    seconds: began.elapsed().as_secs_f64(),
+                });
+                checked.insert(step.id.clone());
+            }
+            Err(error) => {
+                apply.reporter.report(Event::StepFailed {
+                    step: step.id.clone(),
+                    error: error.to_string(),
+                });
+                let not_started = apply
+                    .plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.id != step.id && !checked.contains(&s.id))
+                    .map(|s| s.id.clone())
+                    .collect();
+                return Err(Box::new(Outcome {
+                    completed: checked.into_iter().collect(),
+                    failed: vec![(step.id.clone(), error.to_string())],
+                    not_started,
+                    interrupted: false,
+                    environment_written: false,
+                    state: state.clone(),
+                }));
+            }
+        }
+    }
+    Ok(checked)
 }
 
 fn set_journal(state: &mut AppState, step: &str, status: StepStatus) {

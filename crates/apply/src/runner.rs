@@ -650,6 +650,38 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             }
             Ok(Effect::Nothing)
         }
+        StepKind::DiskCheck {
+            server,
+            master_application,
+            method,
+            staged,
+            destinations,
+            ..
+        } => {
+            let (engine, group) = ctx.recorded_server(&master_application, &server)?;
+            let credentials = ctx.credentials(&master_application, group)?;
+            let size = data_size(&engine, credentials, method).await?;
+            if staged {
+                let backup = format!("{}:{server}", method.step_prefix());
+                let staging = ctx.provider.staging_dir(&ctx.staging_name(&backup));
+                if !backup_complete(&staging) {
+                    dbgroups_engines::disk::ensure_room("the backup", &staging, size)?;
+                }
+            }
+            let what = if staged {
+                "the restore"
+            } else {
+                "the full sync"
+            };
+            for destination in destinations {
+                dbgroups_engines::disk::ensure_room(
+                    what,
+                    &ctx.provider.server_dir(&destination),
+                    size,
+                )?;
+            }
+            Ok(Effect::Nothing)
+        }
         // Written by the executor, which owns the state it is made from.
         StepKind::UpdateEnvironment => Ok(Effect::Nothing),
     }
@@ -705,23 +737,33 @@ async fn check_backup_room(
     if !ctx.disk_check {
         return Ok(());
     }
-    let size = match (engine, method) {
+    let size = data_size(engine, credentials, method).await?;
+    dbgroups_engines::disk::ensure_room("the backup", staging, size)
+}
+
+/// The bytes a backup of `engine` by `method` copies, by the engine's own
+/// measure.
+async fn data_size(
+    engine: &Server,
+    credentials: &Credentials,
+    method: BackupMethod,
+) -> Result<u64, EngineError> {
+    match (engine, method) {
         (Server::Mysql(mariadb), _) => {
             mariadb
                 .data_size(&admin_password(credentials)?, &credentials.database)
-                .await?
+                .await
         }
         (Server::Postgres(pg), BackupMethod::Physical) => {
-            pg.data_size(&admin_password(credentials)?, None).await?
+            pg.data_size(&admin_password(credentials)?, None).await
         }
         (Server::Postgres(pg), BackupMethod::Logical) => {
             pg.data_size(&admin_password(credentials)?, Some(&credentials.database))
-                .await?
+                .await
         }
-        (Server::Redis(redis), _) => redis.data_size(&app_password(credentials)?).await?,
-        (Server::Mongodb(mongo), _) => mongo.data_size(&admin_password(credentials)?).await?,
-    };
-    dbgroups_engines::disk::ensure_room("the backup", staging, size)
+        (Server::Redis(redis), _) => redis.data_size(&app_password(credentials)?).await,
+        (Server::Mongodb(mongo), _) => mongo.data_size(&admin_password(credentials)?).await,
+    }
 }
 
 /// The guard before a restore: twice the backup must fit on the server.

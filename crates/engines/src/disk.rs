@@ -43,7 +43,12 @@ pub fn size_of(path: &Path) -> u64 {
 
 /// Refuses unless `place` has room for `FACTOR` times `size` bytes.
 pub fn ensure_room(what: &str, place: &Path, size: u64) -> Result<(), EngineError> {
-    let free = free_bytes(place)?;
+    check_room(what, place, free_bytes(place)?, size)
+}
+
+/// The verdict of [`ensure_room`] for `free` bytes: exactly `FACTOR` times
+/// `size` is enough, one byte less is not.
+pub fn check_room(what: &str, place: &Path, free: u64, size: u64) -> Result<(), EngineError> {
     let needed = size.saturating_mul(FACTOR);
     if free < needed {
         return Err(EngineError::DiskSpace {
@@ -64,5 +69,49 @@ pub fn human(bytes: u64) -> String {
         format!("{:.1} GiB", mib / 1024.0)
     } else {
         format!("{mib:.1} MiB")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes as each engine's measure reports them for a copy: PostgreSQL's
+    /// cluster (`pg_database_size` summed) and one database, MariaDB's
+    /// schema, Redis's dataset and MongoDB's data. The guard's verdict must
+    /// turn exactly at twice each.
+    const MEASURED: [(&str, u64); 5] = [
+        ("PostgreSQL cluster", 31_457_987),
+        ("PostgreSQL database", 7_725_871),
+        ("MariaDB schema", 629_145_600),
+        ("Redis dataset", 4_194_817),
+        ("MongoDB data", 1),
+    ];
+
+    #[test]
+    fn the_verdict_turns_at_exactly_twice_the_size() {
+        let place = Path::new("/staging");
+        for (measure, size) in MEASURED {
+            let twice = size * FACTOR;
+            let refused = check_room("the backup", place, twice - 1, size);
+            assert!(
+                matches!(refused, Err(EngineError::DiskSpace { needed, free, .. }) if needed == twice && free == twice - 1),
+                "{measure}: just under twice is refused"
+            );
+            assert!(
+                check_room("the backup", place, twice, size).is_ok(),
+                "{measure}: exactly twice is enough"
+            );
+            assert!(
+                check_room("the backup", place, twice + 1, size).is_ok(),
+                "{measure}: just over twice is enough"
+            );
+        }
+    }
+
+    #[test]
+    fn a_size_too_large_to_double_needs_all_there_is() {
+        assert!(check_room("the restore", Path::new("/"), u64::MAX - 1, u64::MAX).is_err());
+        assert!(check_room("the restore", Path::new("/"), u64::MAX, u64::MAX).is_ok());
     }
 }

@@ -550,6 +550,28 @@ impl PostgresServer {
         Ok(())
     }
 
+    /// Whether this master still has the replication slot `replica` reads
+    /// from. A replica whose slot was dropped cannot resume streaming (the
+    /// WAL it needs may be gone), so refresh plans a re-sync, not a start.
+    pub async fn has_slot_for(
+        &self,
+        replica: &str,
+        admin_password: &str,
+    ) -> Result<bool, EngineError> {
+        let client = self.connect(SUPERUSER, admin_password, "postgres").await?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot_name(replica)],
+            )
+            .await
+            .map_err(|source| EngineError::Postgres {
+                port: self.port,
+                source,
+            })?;
+        Ok(row.is_some())
+    }
+
     /// What this server says about replication (pg_stat_replication on a
     /// master, pg_stat_wal_receiver and replay lag on a replica).
     pub async fn replication_status(

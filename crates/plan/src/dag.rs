@@ -28,6 +28,19 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StepKind {
+    /// The free-space guard (twice the data, the seeds' rule), run before
+    /// anything of the seeding it guards is built: `server`'s data is
+    /// measured, and the staging area (when `staged`, for the backup) and
+    /// each destination's directory (for its restore or full sync) must
+    /// have room for twice that. Provisions, backups and syncs wait for it.
+    DiskCheck {
+        group: GroupAddress,
+        server: String,
+        master_application: String,
+        method: BackupMethod,
+        staged: bool,
+        destinations: Vec<String>,
+    },
     /// A full backup of a master, into the staging area.
     Backup {
         group: GroupAddress,
@@ -80,6 +93,7 @@ pub enum StepKind {
 impl StepKind {
     pub fn verb(&self) -> &'static str {
         match self {
+            StepKind::DiskCheck { .. } => "disk check",
             StepKind::Backup {
                 method: BackupMethod::Physical,
                 ..
@@ -101,7 +115,8 @@ impl StepKind {
     /// The server it acts on, if any.
     pub fn server(&self) -> Option<&str> {
         match self {
-            StepKind::Backup { server, .. }
+            StepKind::DiskCheck { server, .. }
+            | StepKind::Backup { server, .. }
             | StepKind::Provision { server, .. }
             | StepKind::Restore { server, .. }
             | StepKind::Enslave { server, .. }
@@ -115,6 +130,21 @@ impl StepKind {
     /// A short description for renderings.
     pub fn describe(&self) -> String {
         match self {
+            StepKind::DiskCheck {
+                server,
+                master_application,
+                staged,
+                destinations,
+                ..
+            } => format!(
+                "room for twice the data of {master_application}/{server} {}on {}, before anything is built",
+                if *staged {
+                    "in the backup area and "
+                } else {
+                    ""
+                },
+                destinations.join(", ")
+            ),
             StepKind::Backup {
                 group,
                 server,
@@ -208,6 +238,8 @@ struct Builder<'a> {
     /// from that group wait for: a group never shrinks before it grows.
     joined: BTreeMap<GroupAddress, Vec<NodeIndex>>,
     application: &'a str,
+    /// Whether seedings get their disk check (off with --skip-disk-check).
+    disk_check: bool,
 }
 
 impl Builder<'_> {
@@ -230,6 +262,59 @@ impl Builder<'_> {
         }
         self.by_id.insert(id, node);
         node
+    }
+
+    /// The disk check of seeding `destination` from `master`, shared by every
+    /// destination seeded from that master the same way. A master this plan
+    /// builds holds no data yet, so its seedings need none. `before` is the
+    /// step of the destination's that must wait for the check: its
+    /// provision, or for a server that exists its sync (its restore waits
+    /// for the backup, which waits for the check).
+    fn guard(
+        &mut self,
+        change: &Change,
+        from: &SeedSource<'_>,
+        staged: bool,
+        destination: &str,
+        before: Option<NodeIndex>,
+    ) -> Option<NodeIndex> {
+        if !self.disk_check
+            || self
+                .by_id
+                .contains_key(&format!("provision:{}", from.master))
+        {
+            return None;
+        }
+        let what = if staged {
+            from.method.step_prefix()
+        } else {
+            "sync"
+        };
+        let id = format!("disk-check:{what}:{}", from.master);
+        let node = match self.by_id.get(&id) {
+            Some(&existing) => existing,
+            None => {
+                let deps = [self.ready.get(from.master).copied()];
+                let kind = StepKind::DiskCheck {
+                    group: from.group.clone(),
+                    server: from.master.to_string(),
+                    master_application: from.application.to_string(),
+                    method: from.method,
+                    staged,
+                    destinations: Vec::new(),
+                };
+                self.add(id, kind, change, &deps)
+            }
+        };
+        if let StepKind::DiskCheck { destinations, .. } = &mut self.graph[node].kind
+            && !destinations.iter().any(|d| d == destination)
+        {
+            destinations.push(destination.to_string());
+        }
+        if let Some(before) = before {
+            self.graph.update_edge(node, before, ());
+        }
+        Some(node)
     }
 
     /// One backup per master and method serves every server seeded from it.
@@ -265,32 +350,29 @@ impl Builder<'_> {
         replaces_data: bool,
         follow: bool,
     ) -> NodeIndex {
-        let SeedSource {
-            group: source_group,
-            master,
-            application: master_application,
-            method,
-        } = from;
-        if follow && rules::for_type(source_group.db_type).replicas_copy_by_sync {
+        let enslave_kind = || StepKind::Enslave {
+            server: server.to_string(),
+            master: from.master.to_string(),
+            master_application: from.application.to_string(),
+        };
+        if follow && rules::for_type(from.group.db_type).replicas_copy_by_sync {
             // The engine copies the data itself when the server follows.
             let deps = [
                 provisioned.or_else(|| self.ready.get(server).copied()),
-                self.ready.get(master).copied(),
+                self.ready.get(from.master).copied(),
             ];
-            let enslave = self.add(
-                format!("enslave:{server}"),
-                StepKind::Enslave {
-                    server: server.to_string(),
-                    master: master.to_string(),
-                    master_application: master_application.to_string(),
-                },
+            let enslave = self.add(format!("enslave:{server}"), enslave_kind(), change, &deps);
+            self.guard(
                 change,
-                &deps,
+                &from,
+                false,
+                server,
+                Some(provisioned.unwrap_or(enslave)),
             );
             self.ready.insert(server.to_string(), enslave);
             return enslave;
         }
-        let backup = self.backup(source_group, master, method, change);
+        let backup = self.backup(from.group, from.master, from.method, change);
         let backup_id = self.graph[backup].id.clone();
         let restore = self.add(
             format!("restore:{server}"),
@@ -306,15 +388,14 @@ impl Builder<'_> {
                 provisioned.or_else(|| self.ready.get(server).copied()),
             ],
         );
+        if let Some(guard) = self.guard(change, &from, true, server, provisioned) {
+            self.graph.update_edge(guard, backup, ());
+        }
         self.ready.insert(server.to_string(), restore);
         if follow {
             let enslave = self.add(
                 format!("enslave:{server}"),
-                StepKind::Enslave {
-                    server: server.to_string(),
-                    master: master.to_string(),
-                    master_application: master_application.to_string(),
-                },
+                enslave_kind(),
                 change,
                 &[Some(restore)],
             );
@@ -599,14 +680,16 @@ impl Builder<'_> {
 }
 
 /// Builds the step DAG; `env_changes` adds the environment update, after
-/// every step that changes addresses.
+/// every step that changes addresses; `disk_check` adds the disk checks.
 pub(crate) fn build(
     application: &str,
     changes: &[Change],
     recorded_versions: &BTreeMap<GroupAddress, (Engine, String)>,
     env_change: Option<&Change>,
+    disk_check: bool,
 ) -> Vec<Step> {
     let mut builder = Builder {
+        disk_check,
         graph: DiGraph::new(),
         by_id: BTreeMap::new(),
         ready: BTreeMap::new(),

@@ -4,12 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dbgroups_manifest::catalogue::{self, Version};
-use dbgroups_manifest::{DbType, Group, GroupRef};
+use dbgroups_manifest::{DbType, Engine, Group, GroupRef};
 use dbgroups_state::{GroupState, Role, SourceRef};
 
 use crate::change::{Blocked, ChangeKind, Report, Seed};
 use crate::error::PlanError;
 use crate::input::{GroupAddress, PlanInput};
+
+mod observations;
 
 /// The diff's result, before steps are built.
 #[derive(Debug, Clone)]
@@ -74,6 +76,20 @@ pub(crate) fn diff(
         report,
         primaries,
     })
+}
+
+/// A replication or import source's master, as recorded or as this plan
+/// creates it.
+struct SourceMaster {
+    master: String,
+    engine: Engine,
+    version: Option<String>,
+}
+
+/// Why a source cannot be used, and what to do about it.
+struct SourceUnavailable {
+    reason: String,
+    hint: String,
 }
 
 struct Differ<'a> {
@@ -234,22 +250,26 @@ impl<'a> Differ<'a> {
     }
 
     /// The master of a source group, whether recorded (here or in another
-    /// application) or created by this plan; `Err` says why there is none.
+    /// application) or created by this plan, with the source's engine and
+    /// version; `Err` says why there is none and what to do.
     fn source_master(
         &self,
         db_type: DbType,
         source: &SourceRef,
-    ) -> Result<(String, Option<String>), String> {
+    ) -> Result<SourceMaster, SourceUnavailable> {
         let recorded = if source.application == self.application {
             self.recorded(db_type, &source.group)
         } else {
             match self.input.other_applications.get(&source.application) {
                 Some(state) => state.group(db_type, &source.group),
                 None => {
-                    return Err(format!(
-                        "application \"{}\" has no recorded state in this state directory",
-                        source.application
-                    ));
+                    return Err(SourceUnavailable {
+                        reason: format!(
+                            "application \"{}\" has no recorded state in this state directory",
+                            source.application
+                        ),
+                        hint: format!("apply {} first", source.label(db_type)),
+                    });
                 }
             }
         };
@@ -263,16 +283,31 @@ impl<'a> Differ<'a> {
                     .group(db_type, &source.group)
                     .is_some_and(|declared| declared.replicate_from.is_none());
             if let Some(upstream) = group.replicate_from.as_ref().filter(|_| !disabled_here) {
-                return Err(format!(
-                    "{db_type}.{} replicates from {} itself, and a replica cannot be a replication source",
-                    source.group,
-                    upstream.label(db_type)
-                ));
+                // It is applied already: "apply it first" would send the user
+                // round in circles. Its own source is what can be followed.
+                return Err(SourceUnavailable {
+                    reason: format!(
+                        "{} is itself a replica of {}, and a replica cannot be a replication source",
+                        source.label(db_type),
+                        upstream.label(db_type)
+                    ),
+                    hint: format!(
+                        "name its source instead: `{{ application: {}, group: {} }}`",
+                        upstream.application, upstream.group
+                    ),
+                });
             }
             return group
                 .master()
-                .map(|m| (m.unique_name.clone(), Some(group.version.clone())))
-                .ok_or_else(|| format!("{db_type}.{} has no master", source.group));
+                .map(|m| SourceMaster {
+                    master: m.unique_name.clone(),
+                    engine: group.engine,
+                    version: Some(group.version.clone()),
+                })
+                .ok_or_else(|| SourceUnavailable {
+                    reason: format!("{} has no master", source.label(db_type)),
+                    hint: "inspect `dbgroups state show`".to_string(),
+                });
         }
         if source.application == self.application
             && self
@@ -280,20 +315,23 @@ impl<'a> Differ<'a> {
                 .contains(&GroupAddress::new(db_type, source.group.clone()))
             && let Some(group) = self.input.manifest.group(db_type, &source.group)
         {
-            let master = group.servers[0].unique_name.value.clone();
-            return Ok((
-                master,
-                group
+            return Ok(SourceMaster {
+                master: group.servers[0].unique_name.value.clone(),
+                engine: group.engine(),
+                version: group
                     .configuration
                     .version
                     .as_ref()
                     .map(|v| v.value.clone()),
-            ));
+            });
         }
-        Err(format!(
-            "{db_type}.{} is neither recorded nor created by this plan",
-            source.group
-        ))
+        Err(SourceUnavailable {
+            reason: format!(
+                "{db_type}.{} is neither recorded nor created by this plan",
+                source.group
+            ),
+            hint: format!("apply {} first", source.label(db_type)),
+        })
     }
 
     /// The recorded master of a source, wherever it is recorded, whatever
@@ -378,18 +416,15 @@ impl<'a> Differ<'a> {
         let seed = match seed {
             None => None,
             Some((replicate, source)) => match self.source_master(group.db_type, &source) {
-                Ok((source_master, source_version)) => {
-                    if let Some(problem) =
-                        self.version_problem(group, &version, source_version.as_deref(), replicate)
+                Ok(found) => {
+                    if let Some((problem, hint)) =
+                        seed_problem(group.engine(), &version, &found, replicate)
                     {
                         self.created.remove(&address);
-                        self.block(
-                            address.to_string(),
-                            problem,
-                            "align the versions in the manifest",
-                        );
+                        self.block(address.to_string(), problem, hint);
                         return;
                     }
+                    let source_master = found.master;
                     Some(if replicate {
                         Seed::Replicate {
                             source,
@@ -402,15 +437,15 @@ impl<'a> Differ<'a> {
                         }
                     })
                 }
-                Err(why) => {
+                Err(unavailable) => {
                     self.created.remove(&address);
                     self.block(
                         address.to_string(),
-                        format!("cannot create it: its data source is unavailable: {why}"),
                         format!(
-                            "apply {} first, or remove the source from the manifest",
-                            source
+                            "cannot create it: its data source is unavailable: {}",
+                            unavailable.reason
                         ),
+                        unavailable.hint,
                     );
                     return;
                 }
@@ -443,33 +478,14 @@ impl<'a> Differ<'a> {
         );
     }
 
-    /// Versions across applications are only known from state, so they are
-    /// checked here (the manifest checks its own groups).
-    fn version_problem(
-        &self,
-        group: &Group,
-        version: &str,
-        source_version: Option<&str>,
-        replicate: bool,
-    ) -> Option<String> {
-        let (Some(ours), Some(theirs)) = (
-            Version::parse(version),
-            source_version.and_then(Version::parse),
-        ) else {
-            return None;
-        };
-        let engine = group.engine();
-        let verdict = if replicate {
-            catalogue::check_replication((engine, &theirs), (engine, &ours))
-        } else {
-            catalogue::check_import((engine, &theirs), (engine, &ours))
-        };
-        verdict.err()
-    }
-
     fn diff_recorded_group(&mut self, group: &Group, recorded: &GroupState, address: GroupAddress) {
         if let Some(refusal) = refuse_in_place_change(group, recorded) {
             self.report.blocked.push(refusal);
+            return;
+        }
+        // The group's other changes would be made around a master the
+        // manifest no longer names: none are made until the order is right.
+        if self.master_moved_silently(group, recorded, &address) {
             return;
         }
         if group.managed_backups() != recorded.managed_backups {
@@ -609,6 +625,36 @@ impl<'a> Differ<'a> {
         }
     }
 
+    /// The first declared server is the master. A recorded slave listed
+    /// first would silently move the master (the plan would say "No
+    /// changes" while the manifest says otherwise); dbgroups does not switch
+    /// a group's master over, so the order is refused with the way back.
+    fn master_moved_silently(
+        &mut self,
+        group: &Group,
+        recorded: &GroupState,
+        address: &GroupAddress,
+    ) -> bool {
+        let (Some(first), Some(master)) = (group.servers.first(), recorded.master()) else {
+            return false;
+        };
+        let first = first.unique_name.as_str();
+        if !recorded.slaves().any(|s| s.unique_name == first) {
+            return false;
+        }
+        let master = master.unique_name.as_str();
+        self.block(
+            address.to_string(),
+            format!(
+                "{first} is listed first in {address}, which makes it the master, but it is recorded as a slave of {master}: dbgroups does not switch a group's master over"
+            ),
+            format!(
+                "list {master} first again: the first server of a group is its master, and a slave is not promoted in place"
+            ),
+        );
+        true
+    }
+
     /// Says which of `servers` the engine's rules added, and why.
     fn implied_note(&self, servers: &[String]) -> String {
         servers
@@ -684,21 +730,19 @@ impl<'a> Differ<'a> {
                     return;
                 }
                 match self.source_master(group.db_type, &source) {
-                    Err(why) => self.block(
+                    Err(unavailable) => self.block(
                         address.to_string(),
                         format!(
-                            "cannot replicate from {}: {why}",
-                            source.label(group.db_type)
+                            "cannot replicate from {}: {}",
+                            source.label(group.db_type),
+                            unavailable.reason
                         ),
-                        format!("apply {} first", source.label(group.db_type)),
+                        unavailable.hint,
                     ),
-                    Ok((source_master, source_version)) => {
-                        if let Some(problem) = self.version_problem(
-                            group,
-                            &recorded.version,
-                            source_version.as_deref(),
-                            true,
-                        ) {
+                    Ok(found) => {
+                        if let Some((problem, _)) =
+                            seed_problem(recorded.engine, &recorded.version, &found, true)
+                        {
                             self.block(
                                 address.to_string(),
                                 problem,
@@ -706,6 +750,7 @@ impl<'a> Differ<'a> {
                             );
                             return;
                         }
+                        let source_master = found.master;
                         let label = |s: &SourceRef| s.label(group.db_type);
                         let reason = match previous {
                             None => {
@@ -785,9 +830,16 @@ impl<'a> Differ<'a> {
                     group: address.clone(),
                     servers,
                 },
-                format!(
-                    "--remove-group {address} was given and the manifest no longer declares it"
-                ),
+                if self.input.intents.destroy {
+                    format!(
+                        "`destroy --app {}` removes every group of the application",
+                        self.application
+                    )
+                } else {
+                    format!(
+                        "--remove-group {address} was given and the manifest no longer declares it"
+                    )
+                },
             );
         }
     }
@@ -855,106 +907,47 @@ impl<'a> Differ<'a> {
         }
         primaries
     }
+}
 
-    /// Servers found down are started; slaves found broken or lagging, or
-    /// named by --resync, are re-synchronised.
-    fn diff_observations(&mut self) {
-        let observed = self.input.observed;
-        let removed_servers: BTreeSet<String> = self
-            .changes
-            .iter()
-            .flat_map(|(kind, _)| match kind {
-                ChangeKind::RemoveServer { server, .. } => vec![server.clone()],
-                ChangeKind::RemoveGroup { servers, .. } => servers.clone(),
-                _ => Vec::new(),
-            })
-            .collect();
-        let reseeded: BTreeSet<String> = self
-            .changes
-            .iter()
-            .filter_map(|(kind, _)| match kind {
-                ChangeKind::EnableReplication { server, .. }
-                | ChangeKind::DisableReplication { server, .. } => Some(server.clone()),
-                _ => None,
-            })
-            .collect();
-        let groups: Vec<&GroupState> = self.recorded_groups().collect();
-        for group in groups {
-            let address = state_address(group);
-            for server in &group.servers {
-                let name = &server.unique_name;
-                if removed_servers.contains(name) {
-                    continue;
-                }
-                let health = observed.servers.get(name);
-                if health.is_some_and(|h| !h.up) {
-                    self.change(
-                        ChangeKind::StartServer {
-                            group: address.clone(),
-                            server: name.clone(),
-                        },
-                        format!("observed: {name} is not running"),
-                    );
-                }
-                let is_replica = server.role == Role::Slave || group.replicate_from.is_some();
-                if !is_replica || reseeded.contains(name) {
-                    continue;
-                }
-                let observed_reason = health.and_then(|h| h.replication.as_ref()).and_then(|r| {
-                    if !r.streaming {
-                        Some(format!(
-                            "observed: replication on {name} is broken{}",
-                            r.detail
-                                .as_ref()
-                                .map(|d| format!(" ({d})"))
-                                .unwrap_or_default()
-                        ))
-                    } else {
-                        r.lag_seconds
-                            .filter(|&lag| lag > observed.max_lag_seconds)
-                            .map(|lag| {
-                                format!(
-                                    "observed: {name} is {lag} s behind its master (limit {} s)",
-                                    observed.max_lag_seconds
-                                )
-                            })
-                    }
-                });
-                let reason = observed_reason.or_else(|| {
-                    self.input
-                        .intents
-                        .resync
-                        .contains(name)
-                        .then(|| format!("--resync {name} was given"))
-                });
-                let Some(reason) = reason else { continue };
-                let master = if server.role == Role::Slave {
-                    group.master().map(|m| m.unique_name.clone())
-                } else {
-                    group
-                        .replicate_from
-                        .as_ref()
-                        .and_then(|s| self.source_master(group.db_type, s).ok())
-                        .map(|(m, _)| m)
-                };
-                match master {
-                    Some(master) => self.change(
-                        ChangeKind::Resync {
-                            group: address.clone(),
-                            server: name.clone(),
-                            master,
-                        },
-                        reason,
-                    ),
-                    None => self.block(
-                        name.as_str(),
-                        format!("{reason}, but its master cannot be found"),
-                        "inspect `dbgroups state show`",
-                    ),
-                }
-            }
-        }
+/// Whether `engine` at `version` can be seeded from `source`, and if not,
+/// why and what to do. Versions across applications are only known from
+/// state, so they are checked here (the manifest checks its own groups);
+/// each side is named by its own engine.
+fn seed_problem(
+    engine: Engine,
+    version: &str,
+    source: &SourceMaster,
+    replicate: bool,
+) -> Option<(String, String)> {
+    if !replicate && source.engine != engine {
+        // A logical dump of one engine is not a supported input of
+        // another (their SQL dialects and system tables differ), so an
+        // import never crosses engines.
+        return Some((
+            format!(
+                "an import copies data between groups of one engine, and the source runs {} while this group runs {engine}",
+                source.engine
+            ),
+            format!(
+                "declare `engine: {}` on this group, or move the data to {engine} with the engines' own tools",
+                source.engine
+            ),
+        ));
     }
+    let (Some(ours), Some(theirs)) = (
+        Version::parse(version),
+        source.version.as_deref().and_then(Version::parse),
+    ) else {
+        return None;
+    };
+    let verdict = if replicate {
+        catalogue::check_replication((source.engine, &theirs), (engine, &ours))
+    } else {
+        catalogue::check_import((source.engine, &theirs), (engine, &ours))
+    };
+    verdict
+        .err()
+        .map(|problem| (problem, "align the versions in the manifest".to_string()))
 }
 
 /// A version or engine change is never done in place: the answer says how.
@@ -969,9 +962,11 @@ fn refuse_in_place_change(group: &Group, recorded: &GroupState) -> Option<Blocke
                 "the engine of {address} would change from {} to {}, which is not done in place",
                 recorded.engine, engine.value
             ),
+            // No import crosses engines (see `seed_problem`), so the way
+            // is a new group filled with the engines' own tools.
             hint: format!(
-                "keep `engine: {}` here; declare a new group with `engine: {}` and `import_from: {}`, add it with --add-group, move `primary: true` to it, then remove this group with --remove-group",
-                recorded.engine, engine.value, group.name.value
+                "keep `engine: {}` here; to move to {}, declare a new group with `engine: {}`, add it with --add-group, copy the data with the engines' own tools (a logical dump loaded by the new engine's client), move `primary: true` to it, then remove this group with --remove-group",
+                recorded.engine, engine.value, engine.value
             ),
         });
     }

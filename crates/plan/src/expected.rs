@@ -18,6 +18,7 @@ pub(crate) fn expected_state(
     manifest: &Manifest,
     application: &str,
     current: Option<&AppState>,
+    others: &BTreeMap<String, AppState>,
     changes: &[ChangeKind],
     primaries: &BTreeMap<DbType, String>,
 ) -> AppState {
@@ -27,12 +28,48 @@ pub(crate) fn expected_state(
     state.journal = None;
     for change in changes {
         apply_change(&mut state, manifest, change);
+        take_source_accounts(&mut state, others, change);
     }
     for group in &mut state.groups {
         group.primary = primaries.get(&group.db_type) == Some(&group.name);
     }
     state.environment = env::variables(&state);
     state
+}
+
+/// Where the engine's seed copies the source's accounts with its data
+/// (`rules::replica_takes_source_accounts`), the group's credentials become
+/// the source's, as apply records them after the restore: the variables the
+/// plan shows are then the ones that work after this one apply.
+fn take_source_accounts(
+    state: &mut AppState,
+    others: &BTreeMap<String, AppState>,
+    change: &ChangeKind,
+) {
+    let (group, source) = match change {
+        ChangeKind::CreateGroup {
+            group,
+            seed: Some(Seed::Replicate { source, .. }),
+            ..
+        }
+        | ChangeKind::EnableReplication { group, source, .. } => (group, source),
+        _ => return,
+    };
+    if !crate::rules::for_type(group.db_type).replica_takes_source_accounts {
+        return;
+    }
+    let source_address = format!("{}.{}", group.db_type, source.group);
+    let source_state = if source.application == state.application {
+        Some(&*state)
+    } else {
+        others.get(&source.application)
+    };
+    if let Some(credentials) = source_state
+        .and_then(|s| s.credentials.get(&source_address))
+        .cloned()
+    {
+        state.credentials.insert(group.to_string(), credentials);
+    }
 }
 
 fn new_server(manifest: &Manifest, name: &str, role: Role) -> ServerState {

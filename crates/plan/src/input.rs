@@ -75,6 +75,10 @@ pub struct Intents {
     /// check (the plan says so).
     #[serde(default)]
     pub skip_disk_check: bool,
+    /// `destroy --app NAME`: every recorded group is named for removal
+    /// because the whole application goes, which the changes' reasons say.
+    #[serde(default)]
+    pub destroy: bool,
 }
 
 /// What refreshing found on the servers. Plain data, so tests feed it in.

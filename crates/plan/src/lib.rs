@@ -117,6 +117,7 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         input.manifest,
         &application,
         input.state,
+        input.other_applications,
         &kinds.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
         &diff.primaries,
     );
@@ -156,7 +157,13 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         })
         .unwrap_or_default();
     let env_change = env_differs.then(|| env_change_for(&changes)).flatten();
-    let steps = dag::build(&application, &changes, &recorded_versions, env_change);
+    let steps = dag::build(
+        &application,
+        &changes,
+        &recorded_versions,
+        env_change,
+        !input.intents.skip_disk_check,
+    );
     let environment_before = env::masked(&recorded_env, None);
     let environment_after = env::masked(&expected.environment, Some(&recorded_env));
     let plan = Plan {

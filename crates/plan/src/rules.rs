@@ -54,6 +54,16 @@ pub struct EngineRules {
     /// elects its primary by majority, and an even count survives no more
     /// failures than one fewer member while splitting votes evenly.
     pub odd_member_count: bool,
+    /// A replica's seed copies its source's accounts and passwords with the
+    /// data files (PostgreSQL's roles live in the cluster a physical backup
+    /// copies), so a group that becomes a replica of another group takes
+    /// the source's credentials, and its variables change with them.
+    pub replica_takes_source_accounts: bool,
+    /// A re-sync replaces a stopped replica's data files and its enslave
+    /// starts it (PostgreSQL's restore works on the stopped server), so a
+    /// replica found down and broken is re-synchronised without being
+    /// started first. The others load a dump into, or sync, a running one.
+    pub resync_replaces_stopped_server: bool,
 }
 
 pub fn for_type(db_type: DbType) -> EngineRules {
@@ -63,24 +73,32 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             seed_backup: BackupMethod::Physical,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
+            replica_takes_source_accounts: true,
+            resync_replaces_stopped_server: true,
         },
         DbType::Mysql => EngineRules {
             replicas_copy_by_sync: false,
             seed_backup: BackupMethod::Logical,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
+            replica_takes_source_accounts: false,
+            resync_replaces_stopped_server: false,
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
             seed_backup: BackupMethod::Physical,
             import_backup: BackupMethod::Physical,
             odd_member_count: false,
+            replica_takes_source_accounts: false,
+            resync_replaces_stopped_server: false,
         },
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,
             seed_backup: BackupMethod::Logical,
             import_backup: BackupMethod::Logical,
             odd_member_count: true,
+            replica_takes_source_accounts: false,
+            resync_replaces_stopped_server: false,
         },
     }
 }

@@ -9,6 +9,7 @@
 //!   lock.json             who holds it (operation, pid, host, time, id)
 //!   apps/<app>.json       one application's state (mode 0600)
 //!   apps/<app>.json.backup  the version before the last write
+//!   apps/<app>.json.destroyed  the last state of a destroyed application
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,6 +37,10 @@ pub trait StateStore {
     fn lock_holder(&self) -> Result<Option<LockInfo>, StateError>;
     /// Breaks the lock with this id (`state unlock`).
     fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+    /// Ends an application's record after `destroy`: it is no longer
+    /// listed or loaded, so the same manifest applied again makes a new
+    /// application. Refuses, like `save`, if `state` is not what is stored.
+    fn retire(&self, lock: &LockGuard, state: &AppState) -> Result<(), StateError>;
 
     /// Every application's state, for plans that reach across applications.
     fn load_all(&self) -> Result<BTreeMap<String, AppState>, StateError> {
@@ -181,6 +186,26 @@ impl StateStore for DirectoryStore {
         fsutil::write_atomically(&path, &text, Some(&backup))?;
         *state = next;
         Ok(())
+    }
+
+    fn retire(&self, lock: &LockGuard, state: &AppState) -> Result<(), StateError> {
+        debug_assert_eq!(lock.dir, self.root, "the lock belongs to another store");
+        let path = self.state_path(&state.application)?;
+        let on_disk = self.read(&path, &state.application)?;
+        if on_disk.as_ref().map(|s| (s.serial, s.lineage.as_str()))
+            != Some((state.serial, state.lineage.as_str()))
+        {
+            return Err(StateError::Conflict {
+                application: state.application.clone(),
+                expected: state.serial,
+                found: on_disk.map_or(0, |s| s.serial),
+            });
+        }
+        // Kept beside the others for whoever wants to know what was there;
+        // the name no longer ends in `.json`, so it is not an application.
+        let retired = path.with_extension("json.destroyed");
+        std::fs::rename(&path, &retired).map_err(io("retire", &path))?;
+        fsutil::sync_dir(&self.apps_dir())
     }
 
     fn lock(&self, operation: &str, timeout: Duration) -> Result<LockGuard, StateError> {

@@ -140,7 +140,7 @@ fn destroy_leaves_no_process_and_no_data_behind() {
         );
     }
     assert_no_server_left(&servers_dir);
-    let after = state(dir.path());
+    let after = destroyed_state(dir.path());
     assert!(
         after.groups.is_empty() && after.journal.is_none(),
         "the state records the destruction"

@@ -139,7 +139,7 @@ fn the_disk_space_guard_refuses_a_backup_that_cannot_fit_and_changes_nothing() {
     assert!(
         refused
             .stderr
-            .contains("FAILED backup:pg-main: not enough free space for the backup"),
+            .contains("FAILED disk-check:backup:pg-main: not enough free space for the backup"),
         "{}",
         refused.stderr
     );
@@ -271,6 +271,6 @@ fn destroy_after_a_crash_also_removes_the_pending_servers() {
         destroyed.stdout
     );
     assert_no_server_left(&servers_dir);
-    let after = state(dir.path());
+    let after = destroyed_state(dir.path());
     assert!(after.groups.is_empty() && after.journal.is_none());
 }

@@ -11,6 +11,7 @@ mod faults;
 mod hostile_env;
 mod mariadb;
 mod mongodb;
+mod planner;
 mod ports;
 mod security;
 mod status_events;
@@ -145,6 +146,20 @@ pub(super) fn state(dir: &Path) -> AppState {
         .load("shop")
         .expect("loads")
         .expect("recorded")
+}
+
+/// The last state of a destroyed application: its record is closed (no
+/// longer loaded, so the same manifest makes a new application) and kept
+/// beside the others as `<app>.json.destroyed`.
+pub(super) fn destroyed_state(dir: &Path) -> AppState {
+    let store = DirectoryStore::new(dir.join(".dbgroups"));
+    assert!(
+        store.load("shop").expect("loads").is_none(),
+        "a destroyed application has no state"
+    );
+    let text = std::fs::read(dir.join(".dbgroups/apps/shop.json.destroyed"))
+        .expect("the destroyed record is kept");
+    serde_json::from_slice(&text).expect("a state")
 }
 
 pub(super) fn port(state: &AppState, server: &str) -> u16 {

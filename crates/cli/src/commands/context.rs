@@ -224,5 +224,6 @@ pub(crate) fn intents(args: &IntentArgs) -> Result<Intents, CliError> {
         remove_servers: args.remove_server.iter().cloned().collect(),
         resync: args.resync.iter().cloned().collect(),
         skip_disk_check: args.skip_disk_check,
+        ..Intents::default()
     })
 }

@@ -39,6 +39,7 @@ pub(crate) fn run(
             .iter()
             .map(|g| GroupAddress::new(g.db_type, g.name.clone()))
             .collect(),
+        destroy: true,
         ..Intents::default()
     };
     let plan = dbgroups_plan::plan(&PlanInput {
@@ -48,22 +49,28 @@ pub(crate) fn run(
         observed: &ObservedFacts::offline(),
         intents: &intents,
     })?;
-    super::plan::print_plan(&plan, PlanFormat::Text, style);
+    // Refused before anything is shown as going: a plan that removes every
+    // variable, printed and then not made, would tell the reader the
+    // opposite of what happens.
     if !plan.report.blocked.is_empty() {
         return Err(CliError::Usage(format!(
-            "not destroying \"{application}\": {} (see above)",
+            "not destroying \"{application}\": {}",
             plan.report
                 .blocked
                 .iter()
-                .map(|b| b.reason.clone())
+                .map(|b| format!("{}; {}", b.reason, b.hint))
                 .collect::<Vec<_>>()
                 .join("; ")
         )));
     }
     if !plan.has_changes() {
-        terminal::eprint(&format!("\"{application}\" has no servers left."));
+        store.retire(&lock, &state)?;
+        terminal::eprint(&format!(
+            "\"{application}\" had no servers left; its record is closed."
+        ));
         return Ok(ExitCode::SUCCESS);
     }
+    super::plan::print_plan(&plan, PlanFormat::Text, style);
     if !args.auto_approve {
         let answer = terminal::ask(
             &format!(
@@ -76,7 +83,7 @@ pub(crate) fn run(
             return Ok(ExitCode::from(1));
         }
     }
-    super::apply::execute(
+    let code = super::apply::execute(
         &store,
         &lock,
         plan,
@@ -84,5 +91,16 @@ pub(crate) fn run(
         &application,
         args.parallelism,
         false,
-    )
+    )?;
+    // Once nothing of it is left, the application's record is closed, so
+    // the same manifest applied again builds a new application rather than
+    // needing --add-group for every group. An interrupted destroy keeps its
+    // record (and journal) for the next run to finish.
+    if let Some(after) = store.load(&application)?
+        && after.groups.is_empty()
+        && after.journal.is_none()
+    {
+        store.retire(&lock, &after)?;
+    }
+    Ok(code)
 }

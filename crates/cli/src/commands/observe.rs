@@ -71,51 +71,8 @@ async fn health(
     let port = server.port?;
     let credentials = state.credentials.get(&group.address())?;
     let is_replica = server.role == Role::Slave || group.replicate_from.is_some();
-    let broken = |detail: String| ReplicationHealth {
-        streaming: false,
-        lag_seconds: None,
-        detail: Some(detail),
-    };
     match group.db_type {
-        DbType::Postgresql => {
-            let pg =
-                PostgresServer::new(provider, &server.unique_name, &group.version, port).ok()?;
-            let admin = credentials.admin_password.as_ref()?.expose().to_string();
-            match pg.replication_status(&admin).await {
-                Err(_) => Some(ServerHealth {
-                    up: false,
-                    replication: None,
-                }),
-                Ok(status) => {
-                    let replication = match (is_replica, status) {
-                        (false, _) => None,
-                        (true, ReplicationStatus::Master { .. }) => {
-                            Some(broken("it is not in recovery: it runs as a master".into()))
-                        }
-                        (
-                            true,
-                            ReplicationStatus::Replica {
-                                streaming,
-                                receiver_status,
-                                lag_seconds,
-                            },
-                        ) => Some(ReplicationHealth {
-                            streaming,
-                            // Whole seconds are enough to compare with the limit.
-                            lag_seconds: lag_seconds.map(|lag| lag.max(0.0).round() as u64),
-                            detail: (!streaming).then(|| match receiver_status {
-                                Some(status) => format!("WAL receiver {status}"),
-                                None => "no WAL receiver is running".to_string(),
-                            }),
-                        }),
-                    };
-                    Some(ServerHealth {
-                        up: true,
-                        replication,
-                    })
-                }
-            }
-        }
+        DbType::Postgresql => postgres_health(provider, state, group, server, port).await,
         DbType::Redis => {
             let redis = RedisServer::new(provider, &server.unique_name, port).ok()?;
             let password = credentials.password.as_ref()?.expose().to_string();
@@ -195,6 +152,106 @@ async fn health(
         DbType::Mongodb => {
             mongodb_health(provider, group, server, port, credentials, is_replica).await
         }
+    }
+}
+
+/// A PostgreSQL server: up, and for a replica whether it streams. A
+/// replica that does not stream (running or not) is also checked against
+/// its master's replication slots: without its slot it cannot resume.
+async fn postgres_health(
+    provider: &LocalProvider,
+    state: &AppState,
+    group: &GroupState,
+    server: &ServerState,
+    port: u16,
+) -> Option<ServerHealth> {
+    let credentials = state.credentials.get(&group.address())?;
+    let is_replica = server.role == Role::Slave || group.replicate_from.is_some();
+    let pg = PostgresServer::new(provider, &server.unique_name, &group.version, port).ok()?;
+    let admin = credentials.admin_password.as_ref()?.expose().to_string();
+    let (up, replication) = match pg.replication_status(&admin).await {
+        Err(_) => (false, None),
+        Ok(_) if !is_replica => (true, None),
+        Ok(ReplicationStatus::Master { .. }) => (
+            true,
+            Some(broken("it is not in recovery: it runs as a master".into())),
+        ),
+        Ok(ReplicationStatus::Replica {
+            streaming,
+            receiver_status,
+            lag_seconds,
+        }) => (
+            true,
+            Some(ReplicationHealth {
+                streaming,
+                // Whole seconds are enough to compare with the limit.
+                lag_seconds: lag_seconds.map(|lag| lag.max(0.0).round() as u64),
+                detail: (!streaming).then(|| match receiver_status {
+                    Some(status) => format!("WAL receiver {status}"),
+                    None => "no WAL receiver is running".to_string(),
+                }),
+            }),
+        ),
+    };
+    let streaming = replication.as_ref().is_some_and(|r| r.streaming);
+    let replication = if is_replica && !streaming {
+        match missing_slot(provider, state, group, server).await {
+            Some(master) => Some(broken(format!(
+                "its replication slot {} no longer exists on its master {master}",
+                dbgroups_engines::postgres::slot_name(&server.unique_name)
+            ))),
+            None => replication,
+        }
+    } else {
+        replication
+    };
+    Some(ServerHealth { up, replication })
+}
+
+/// The master of a PostgreSQL replica (its group's, or its source group's
+/// in this application), if that master runs and has no slot for it.
+async fn missing_slot(
+    provider: &LocalProvider,
+    state: &AppState,
+    group: &GroupState,
+    server: &ServerState,
+) -> Option<String> {
+    let source_group = if server.role == Role::Slave {
+        group
+    } else {
+        let source = group.replicate_from.as_ref()?;
+        if source.application != state.application {
+            return None;
+        }
+        state.group(group.db_type, &source.group)?
+    };
+    let master = source_group.master()?;
+    let admin = state
+        .credentials
+        .get(&source_group.address())?
+        .admin_password
+        .as_ref()?
+        .expose()
+        .to_string();
+    let pg = PostgresServer::new(
+        provider,
+        &master.unique_name,
+        &source_group.version,
+        master.port?,
+    )
+    .ok()?;
+    // An unreachable master says nothing about the slot.
+    match pg.has_slot_for(&server.unique_name, &admin).await {
+        Ok(false) => Some(master.unique_name.clone()),
+        _ => None,
+    }
+}
+
+fn broken(detail: String) -> ReplicationHealth {
+    ReplicationHealth {
+        streaming: false,
+        lag_seconds: None,
+        detail: Some(detail),
     }
 }
 

@@ -1,0 +1,150 @@
+//! Observed facts into changes: servers found down are started; replicas
+//! found broken or lagging, or named by --resync, are re-synchronised. A
+//! replica is judged only against a master that runs: a replica of a master
+//! that is down reports broken replication whatever its own health, and
+//! once the master is back it reconnects by itself, so re-syncing it then
+//! would replace all its data for nothing.
+
+use std::collections::BTreeSet;
+
+use dbgroups_state::{GroupState, Role, ServerState};
+
+use super::{Differ, state_address};
+use crate::change::ChangeKind;
+use crate::input::ServerHealth;
+use crate::rules;
+
+/// What the observations say about one replica.
+enum Verdict {
+    Healthy,
+    Resync { master: String, reason: String },
+}
+
+impl Differ<'_> {
+    pub(super) fn diff_observations(&mut self) {
+        let removed_servers: BTreeSet<String> = self
+            .changes
+            .iter()
+            .flat_map(|(kind, _)| match kind {
+                ChangeKind::RemoveServer { server, .. } => vec![server.clone()],
+                ChangeKind::RemoveGroup { servers, .. } => servers.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let reseeded: BTreeSet<String> = self
+            .changes
+            .iter()
+            .filter_map(|(kind, _)| match kind {
+                ChangeKind::EnableReplication { server, .. }
+                | ChangeKind::DisableReplication { server, .. } => Some(server.clone()),
+                _ => None,
+            })
+            .collect();
+        let groups: Vec<&GroupState> = self.recorded_groups().collect();
+        for group in groups {
+            let address = state_address(group);
+            for server in &group.servers {
+                let name = &server.unique_name;
+                if removed_servers.contains(name) {
+                    continue;
+                }
+                let health = self.input.observed.servers.get(name);
+                let is_replica = server.role == Role::Slave || group.replicate_from.is_some();
+                let verdict = if is_replica && !reseeded.contains(name) {
+                    self.judge_replica(group, server, health)
+                } else {
+                    Verdict::Healthy
+                };
+                let down = health.is_some_and(|h| !h.up);
+                // The re-sync of an engine that replaces a stopped server's
+                // data files starts the server itself; a plain start first
+                // would wait for streaming that cannot resume (a lost slot).
+                let resync_starts_it = matches!(verdict, Verdict::Resync { .. })
+                    && rules::for_type(group.db_type).resync_replaces_stopped_server;
+                if down && !resync_starts_it {
+                    self.change(
+                        ChangeKind::StartServer {
+                            group: address.clone(),
+                            server: name.clone(),
+                        },
+                        format!("observed: {name} is not running"),
+                    );
+                }
+                if let Verdict::Resync { master, reason } = verdict {
+                    self.change(
+                        ChangeKind::Resync {
+                            group: address.clone(),
+                            server: name.clone(),
+                            master,
+                        },
+                        reason,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether `server`, a replica, needs a re-sync, and from which master.
+    /// Blocks (and says so) when its master cannot be found; defers (and
+    /// says so) while its master is down.
+    fn judge_replica(
+        &mut self,
+        group: &GroupState,
+        server: &ServerState,
+        health: Option<&ServerHealth>,
+    ) -> Verdict {
+        let observed = self.input.observed;
+        let name = &server.unique_name;
+        let observed_reason = health.and_then(|h| h.replication.as_ref()).and_then(|r| {
+            if !r.streaming {
+                Some(format!(
+                    "observed: replication on {name} is broken{}",
+                    r.detail
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ))
+            } else {
+                r.lag_seconds
+                    .filter(|&lag| lag > observed.max_lag_seconds)
+                    .map(|lag| {
+                        format!(
+                            "observed: {name} is {lag} s behind its master (limit {} s)",
+                            observed.max_lag_seconds
+                        )
+                    })
+            }
+        });
+        let asked = self.input.intents.resync.contains(name);
+        let master = if server.role == Role::Slave {
+            group.master().map(|m| m.unique_name.clone())
+        } else {
+            group
+                .replicate_from
+                .as_ref()
+                .and_then(|s| self.source_master(group.db_type, s).ok())
+                .map(|found| found.master)
+        };
+        let reason = match (observed_reason, asked) {
+            (_, true) => format!("--resync {name} was given"),
+            (Some(reason), false) => reason,
+            (None, false) => return Verdict::Healthy,
+        };
+        let Some(master) = master else {
+            self.block(
+                name.as_str(),
+                format!("{reason}, but its master cannot be found"),
+                "inspect `dbgroups state show`",
+            );
+            return Verdict::Healthy;
+        };
+        let master_down = observed.servers.get(&master).is_some_and(|h| !h.up);
+        if master_down && !asked {
+            self.report.warnings.push(format!(
+                "{name} is not judged while its master {master} is down ({reason}): it reconnects by itself once {master} runs again, so it is not re-synchronised now; run `dbgroups plan` again after this apply, which judges it against the running master"
+            ));
+            return Verdict::Healthy;
+        }
+        Verdict::Resync { master, reason }
+    }
+}
