@@ -157,7 +157,7 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
         let position = slave.dump_gtid_position(&staging).expect("the dump records its GTID position");
         slave.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("slave");
         slave.restore_dump(&staging, &admin).await.expect("restore");
-        slave.enslave_to(&master, &admin, &replication, position.as_deref()).await.expect("enslave");
+        slave.enslave_to(&master, &admin, &admin, &replication, position.as_deref()).await.expect("enslave");
 
         on_master.query_drop("INSERT INTO orders SELECT seq FROM seq_1001_to_1500").await.expect("later rows");
         let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
