@@ -10,6 +10,7 @@ mod damaged;
 mod faults;
 mod mariadb;
 mod mongodb;
+mod resync_load;
 mod security;
 mod writes;
 
