@@ -12,6 +12,7 @@ mod mariadb;
 mod mongodb;
 mod resync_load;
 mod security;
+mod slots;
 mod writes;
 
 use crate::cli::dbgroups_in;
