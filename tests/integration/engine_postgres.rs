@@ -234,7 +234,7 @@ fn a_slaves_start_waits_for_streaming_and_fails_without_its_slot() {
 
         slave.ensure_stopped().await.expect("stops");
         slave
-            .ensure_running_and_streaming(&superuser)
+            .ensure_running_and_streaming(&superuser, Some((&master, &superuser)))
             .await
             .expect("starts");
         assert!(
@@ -254,7 +254,7 @@ fn a_slaves_start_waits_for_streaming_and_fails_without_its_slot() {
             .await
             .expect("drops the slot");
         let failed = slave
-            .ensure_running_and_streaming(&superuser)
+            .ensure_running_and_streaming(&superuser, Some((&master, &superuser)))
             .await
             .expect_err("a slave without its slot does not stream");
         let reason = failed.to_string();

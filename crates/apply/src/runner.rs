@@ -582,8 +582,14 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             // dropped, say) fails the step with the reason.
             match engine {
                 Server::Postgres(pg) => {
-                    pg.ensure_running_and_streaming(&admin_password(credentials)?)
-                        .await?
+                    let upstream = ctx.postgres_upstream(&application, group, &server)?;
+                    pg.ensure_running_and_streaming(
+                        &admin_password(credentials)?,
+                        upstream
+                            .as_ref()
+                            .map(|(master, password)| (master, password.as_str())),
+                    )
+                    .await?
                 }
                 Server::Mysql(mariadb) => {
                     mariadb

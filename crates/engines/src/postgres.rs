@@ -469,20 +469,29 @@ impl PostgresServer {
         if self.is_running().await {
             self.ensure_stopped().await?;
         }
+        let log_from = self.log_length();
         self.ensure_running().await?;
-        self.wait_streaming(master_superuser_password).await
+        self.wait_streaming_since(
+            master_superuser_password,
+            Some((master, master_superuser_password)),
+            log_from,
+        )
+        .await
     }
 
     /// Starts the server; a replica's start is done once it streams from
     /// its master again, or fails with the reason its log gives.
+    /// `master` (with its superuser's password) is the server it streams
+    /// from, when known: only the master can tell that it really streams.
     pub async fn ensure_running_and_streaming(
         &self,
         superuser_password: &str,
+        master: Option<(&PostgresServer, &str)>,
     ) -> Result<(), EngineError> {
         let log_from = self.log_length();
         self.ensure_running().await?;
         if self.data_dir().join("standby.signal").is_file() {
-            self.wait_streaming_since(superuser_password, log_from)
+            self.wait_streaming_since(superuser_password, master, log_from)
                 .await?;
         }
         Ok(())
@@ -507,29 +516,39 @@ impl PostgresServer {
             .map(|line| line.trim().to_string())
     }
 
-    async fn wait_streaming(&self, superuser_password: &str) -> Result<(), EngineError> {
-        self.wait_streaming_since(superuser_password, 0).await
-    }
-
     /// Waits until the WAL receiver streams. A slot that does not exist on
     /// the master will not appear by waiting, so that fails at once; any
     /// other reason the log gives is reported at the timeout.
     async fn wait_streaming_since(
         &self,
         superuser_password: &str,
+        master: Option<(&PostgresServer, &str)>,
         log_from: u64,
     ) -> Result<(), EngineError> {
+        let slot = slot_name(&self.name);
         let waited = wait_until(
             &format!("streaming replication to {}", self.name),
             120,
             || async {
-                if matches!(
+                let here = matches!(
                     self.replication_status(superuser_password).await,
                     Ok(ReplicationStatus::Replica {
                         streaming: true,
                         ..
                     })
-                ) {
+                );
+                // The replica's own view says `streaming` from the WAL
+                // receiver's start, before the master accepted (or refused)
+                // it; the master's pg_stat_replication lists it only once
+                // it streams.
+                let there = match master {
+                    Some((master, password)) => matches!(
+                        master.replication_status(password).await,
+                        Ok(ReplicationStatus::Master { replicas }) if replicas.contains(&slot)
+                    ),
+                    None => true,
+                };
+                if here && there {
                     return Ok(true);
                 }
                 match self.receiver_failure_since(log_from) {
