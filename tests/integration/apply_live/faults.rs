@@ -403,3 +403,64 @@ fn a_second_ctrl_c_stops_the_running_tools_and_names_the_command_to_finish() {
         assert_eq!(wait_for_rows(&slave, 600000).await, 600000);
     });
 }
+
+/// Ctrl-C while the last step runs: that step finishes, nothing was left
+/// undone, so the apply is complete, exits 0 and says so (it used to say
+/// "interrupted; 3 steps finished, 0 did not start" and exit 1).
+#[test]
+fn ctrl_c_during_the_last_step_reports_a_complete_apply() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  servers:\n    - server: { unique_name: pg-main }\n    - server: { unique_name: pg-replica-1 }\n",
+    );
+    apply_ok(dir.path(), &[]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--resync",
+            "pg-replica-1",
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("reads");
+        let last_step = line.contains("start  enslave:pg-replica-1");
+        seen.push(line);
+        if last_step {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("waits");
+    let output = seen.join("\n");
+    crate::transcripts::record_run(&["apply", "(Ctrl-C in the last step)"], "", &output);
+    assert!(
+        output.contains("interrupted: no new steps start"),
+        "{output}"
+    );
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(
+        output.contains("Apply complete: 3 steps. Ctrl-C came after the last step had started, and every step finished."),
+        "{output}"
+    );
+    assert!(
+        state(dir.path()).journal.is_none(),
+        "the apply is recorded as finished"
+    );
+    converged(dir.path(), "manifest.yml");
+}
