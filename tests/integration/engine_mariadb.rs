@@ -173,7 +173,7 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
         let position = slave.dump_gtid_position(&staging).expect("the dump records its GTID position");
         slave.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("slave");
         slave.restore_dump(&staging, &admin).await.expect("restore");
-        slave.enslave_to(&master, &admin, &replication, position.as_deref()).await.expect("enslave");
+        slave.enslave_to(&master, &admin, &admin, &replication, position.as_deref()).await.expect("enslave");
 
         on_master.query_drop("INSERT INTO orders SELECT seq FROM seq_1001_to_1500").await.expect("later rows");
         let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
@@ -215,5 +215,130 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
         let kept: Option<i64> = on_slave.query_first("SELECT COUNT(*) FROM orders").await.expect("reads");
         assert_eq!(kept, Some(1501), "it kept its data");
         assert_eq!(slave.replication(&admin).await.expect("status"), None, "no replication configured");
+    });
+}
+
+/// Root over the server's socket, for reading its global state.
+async fn root(server: &MysqlServer, admin: &str) -> mysql_async::Conn {
+    mysql_async::Conn::new(
+        mysql_async::OptsBuilder::default()
+            .socket(Some(
+                server.dir().join("run/mysqld.sock").display().to_string(),
+            ))
+            .prefer_socket(true)
+            .user(Some("root"))
+            .pass(Some(admin.to_string())),
+    )
+    .await
+    .expect("root over the socket")
+}
+
+/// A re-sync's restore onto a replica that still follows its master: the
+/// old replication must be stopped and reset first (threads left running
+/// apply and binlog the master's events during the load, and the slave
+/// then breaks on out-of-order GTIDs or lacks rows), read-only off during
+/// it; and the enslave returns only once the replica has caught up.
+#[test]
+fn a_restore_stops_replication_first_and_enslave_returns_caught_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let (admin, app, replication) = (
+        generate_password(),
+        generate_password(),
+        generate_password(),
+    );
+    let master = mariadb(&provider, "db-main", free_port().expect("port"));
+    let slave = mariadb(&provider, "db-replica-1", free_port().expect("port"));
+    let _guards = (
+        Running(master.clone(), admin.clone()),
+        Running(slave.clone(), admin.clone()),
+    );
+    crate::common::runtime().block_on(async {
+        master
+            .ensure_provisioned(&admin, "shop", &app, "shop", &replication)
+            .await
+            .expect("master");
+        slave
+            .ensure_provisioned(&admin, "shop", &app, "shop", &replication)
+            .await
+            .expect("slave");
+        let mut on_master = master
+            .connect("shop", &app, "shop")
+            .await
+            .expect("connects");
+        on_master
+            .query_drop("CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+            .await
+            .expect("creates");
+        let first = provider.staging_dir("dump-1");
+        master.dump_to(&first, &admin, "shop").await.expect("dump");
+        slave.restore_dump(&first, &admin).await.expect("restore");
+        let position = slave.dump_gtid_position(&first).expect("position");
+        slave
+            .enslave_to(&master, &admin, &admin, &replication, position.as_deref())
+            .await
+            .expect("enslave");
+
+        // The re-sync: a new dump, and writes the old replication applies.
+        let second = provider.staging_dir("dump-2");
+        master.dump_to(&second, &admin, "shop").await.expect("dump");
+        for n in 0..500 {
+            on_master
+                .exec_drop("INSERT INTO orders (v) VALUES (?)", (n,))
+                .await
+                .expect("writes");
+        }
+        slave.restore_dump(&second, &admin).await.expect("restore");
+        assert_eq!(
+            slave.replication(&admin).await.expect("status"),
+            None,
+            "the old replication was stopped and reset before the load"
+        );
+        let mut on_slave = root(&slave, &admin).await;
+        let (read_only, binlogged): (i64, String) = on_slave
+            .query_first("SELECT @@GLOBAL.read_only, @@GLOBAL.gtid_binlog_pos")
+            .await
+            .expect("reads")
+            .expect("a row");
+        assert_eq!(read_only, 0, "read-only is off for the restore");
+        assert_eq!(
+            binlogged, "",
+            "nothing was binlogged on the replica during the load"
+        );
+
+        // Writes past the dump that the replica must apply before its
+        // enslave is done.
+        for n in 0..2000 {
+            on_master
+                .exec_drop("INSERT INTO orders (v) VALUES (?)", (n,))
+                .await
+                .expect("writes");
+        }
+        let on_master_count: Option<i64> = on_master
+            .query_first("SELECT COUNT(*) FROM orders")
+            .await
+            .expect("reads");
+        let position = slave.dump_gtid_position(&second).expect("position");
+        slave
+            .enslave_to(&master, &admin, &admin, &replication, position.as_deref())
+            .await
+            .expect("enslave");
+        let on_slave_count: Option<i64> = on_slave
+            .query_first("SELECT COUNT(*) FROM shop.orders")
+            .await
+            .expect("reads");
+        assert_eq!(
+            on_slave_count, on_master_count,
+            "the enslave returned once the replica had caught up"
+        );
+        let status = slave
+            .replication(&admin)
+            .await
+            .expect("status")
+            .expect("follows");
+        assert!(
+            status.io_running && status.sql_running && status.last_error.is_none(),
+            "{status:?}"
+        );
     });
 }

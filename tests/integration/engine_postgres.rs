@@ -232,3 +232,73 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
         assert!(matches!(slave.replication_status(&superuser).await.expect("status"), ReplicationStatus::Master { .. }), "still a master after a restart");
     });
 }
+
+/// A slave's start is done only once it streams again; with its slot
+/// dropped on the master it fails with PostgreSQL's reason instead of
+/// reporting a start that is no replica.
+#[test]
+fn a_slaves_start_waits_for_streaming_and_fails_without_its_slot() {
+    use dbgroups_engines::postgres::{ReplicationStatus, slot_name};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let master = PostgresServer::new(&provider, "pg-main", "15", free_port().expect("port"))
+        .expect("installed");
+    let slave = PostgresServer::new(&provider, "pg-replica-1", "15", free_port().expect("port"))
+        .expect("installed");
+    let (_m, _s) = (Running(master.clone()), Running(slave.clone()));
+    let (superuser, app, replication) = (
+        generate_password(),
+        generate_password(),
+        generate_password(),
+    );
+    runtime().block_on(async {
+        master.ensure_initialised(&superuser).await.expect("initdb");
+        master.ensure_running().await.expect("start");
+        master
+            .ensure_accounts(&superuser, "shop", &app, "shop", &replication)
+            .await
+            .expect("accounts");
+        let staging = provider.staging_dir("backup-pg-main");
+        master
+            .backup_to(&staging, &replication)
+            .await
+            .expect("pg_basebackup");
+        slave.restore_from(&staging, true).await.expect("restore");
+        slave
+            .enslave_to(&master, &superuser, &replication)
+            .await
+            .expect("enslave");
+
+        slave.ensure_stopped().await.expect("stops");
+        slave
+            .ensure_running_and_streaming(&superuser, Some((&master, &superuser)))
+            .await
+            .expect("starts");
+        assert!(
+            matches!(
+                slave.replication_status(&superuser).await,
+                Ok(ReplicationStatus::Replica {
+                    streaming: true,
+                    ..
+                })
+            ),
+            "the start returned once the slave streams"
+        );
+
+        slave.ensure_stopped().await.expect("stops");
+        master
+            .drop_slot_of("pg-replica-1", &superuser)
+            .await
+            .expect("drops the slot");
+        let failed = slave
+            .ensure_running_and_streaming(&superuser, Some((&master, &superuser)))
+            .await
+            .expect_err("a slave without its slot does not stream");
+        let reason = failed.to_string();
+        assert!(
+            reason.contains(&slot_name("pg-replica-1")) && reason.contains("does not exist"),
+            "the reason is PostgreSQL's: {reason}"
+        );
+    });
+}

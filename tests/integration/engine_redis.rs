@@ -168,3 +168,63 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
         );
     });
 }
+
+/// Managed Redis runs with the append-only file, fsynced every second: a
+/// crash loses about a second of acknowledged writes, not the minutes since
+/// the last snapshot. A server whose data is only an RDB (restored, or from
+/// before AOF was on) keeps it when the AOF is switched on.
+#[test]
+fn redis_runs_with_the_append_only_file_and_keeps_rdb_data_when_it_is_switched_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let password = generate_password();
+    let server =
+        RedisServer::new(&provider, "redis-main", free_port().expect("port")).expect("installed");
+    let _guard = Running(server.clone(), password.clone());
+    crate::common::runtime().block_on(async {
+        server
+            .ensure_provisioned(&password)
+            .await
+            .expect("provision");
+        let mut conn = server.client(&password).await.expect("connects");
+        let config: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("append*")
+            .query_async(&mut conn)
+            .await
+            .expect("CONFIG GET");
+        let pairs: std::collections::BTreeMap<_, _> = config
+            .chunks(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect();
+        assert_eq!(pairs.get("appendonly").map(String::as_str), Some("yes"));
+        assert_eq!(
+            pairs.get("appendfsync").map(String::as_str),
+            Some("everysec")
+        );
+        let _: () = conn.set("order:1", 1).await.expect("writes");
+
+        // Only an RDB is left, as after a restore or on a server from
+        // before AOF: Redis with `appendonly yes` would start empty.
+        let _: () = redis::cmd("SAVE")
+            .query_async(&mut conn)
+            .await
+            .expect("SAVE");
+        server.ensure_stopped(&password).await.expect("stops");
+        let aof = server.dir().join("data/appendonlydir");
+        std::fs::remove_dir_all(&aof).expect("the AOF was written");
+        server.ensure_running(&password).await.expect("starts");
+        let mut conn = server.client(&password).await.expect("connects");
+        let kept: Option<i64> = conn.get("order:1").await.expect("reads");
+        assert_eq!(kept, Some(1), "the RDB's data was loaded");
+        assert!(aof.is_dir(), "and the AOF is on again");
+        server.ensure_stopped(&password).await.expect("stops");
+        server
+            .ensure_running(&password)
+            .await
+            .expect("starts from the AOF");
+        let mut conn = server.client(&password).await.expect("connects");
+        let kept: Option<i64> = conn.get("order:1").await.expect("reads");
+        assert_eq!(kept, Some(1), "the data survives a restart from the AOF");
+    });
+}

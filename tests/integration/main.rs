@@ -12,6 +12,7 @@ mod common;
 mod engine_mariadb;
 mod engine_postgres;
 mod engine_redis;
+mod engine_urls;
 mod examples;
 mod file_readers;
 mod hostile;

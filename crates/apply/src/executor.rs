@@ -1,7 +1,7 @@
 //! The executor loop, modelled on cargo's job queue: a ready set with
 //! bounded concurrency; after a failure (or Ctrl-C) nothing new starts, the
-//! steps in flight finish, the state is saved, and each error is reported
-//! once. State is saved after every step, and secrets are recorded before
+//! steps in flight finish (a second Ctrl-C stops their tools), the state is
+//! saved, and each error is reported once. State is saved after every step, and secrets are recorded before
 //! they are used, so a crash at any point leaves state the next apply can
 //! finish from.
 
@@ -58,14 +58,25 @@ pub struct Outcome {
     /// Step id and the engine's error.
     pub failed: Vec<(String, String)>,
     pub not_started: Vec<String>,
+    /// Ctrl-C came during the apply (every step may still have finished:
+    /// then the apply succeeded all the same).
     pub interrupted: bool,
+    /// A second Ctrl-C stopped the running tools.
+    pub tools_stopped: bool,
+    /// The intents of unfinished changes that only their flag brings back
+    /// (`--resync NAME`, `--remove-server NAME`, `--remove-group TYPE.NAME`):
+    /// the next apply needs them again. (A group being created is kept in
+    /// the journal and needs nothing.)
+    pub unfinished_intents: Vec<String>,
     pub environment_written: bool,
     pub state: AppState,
 }
 
 impl Outcome {
+    /// Every step ran and finished, whether or not Ctrl-C came after the
+    /// last one had started.
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.not_started.is_empty() && !self.interrupted
+        self.failed.is_empty() && self.not_started.is_empty()
     }
 }
 
@@ -122,8 +133,15 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         Instant,
         Result<Effect, dbgroups_engines::EngineError>,
     )> = JoinSet::new();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // One listener for every Ctrl-C: the first stops the scheduling, the
+    // second the running tools.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|source| dbgroups_engines::EngineError::Io {
+            action: "listen for",
+            path: "Ctrl-C (SIGINT)".into(),
+            source,
+        })?;
+    let mut tools_stopped = false;
 
     loop {
         let scheduling = failed.is_empty() && !interrupted;
@@ -206,9 +224,19 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                     }
                 }
             }
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
-                apply.reporter.report(Event::Interrupted);
+            _ = interrupts.recv(), if !tools_stopped => {
+                if !interrupted {
+                    interrupted = true;
+                    apply.reporter.report(Event::Interrupted);
+                } else {
+                    tools_stopped = true;
+                    let stopped = dbgroups_engines::interrupt::stop_running_tools();
+                    apply.reporter.report(Event::Note(format!(
+                        "second Ctrl-C: stopped {stopped} running tool{} (backups, dumps, restores, copies) by {} process group; the database servers keep running, and the steps in flight fail",
+                        if stopped == 1 { "" } else { "s" },
+                        if stopped == 1 { "its" } else { "their" },
+                    )));
+                }
             }
         }
     }
@@ -219,18 +247,24 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         .filter(|s| !started.contains(&s.id))
         .map(|s| s.id.clone())
         .collect();
-    if failed.is_empty() && not_started.is_empty() && !interrupted {
+    // A Ctrl-C that came after the last step had started stopped nothing:
+    // every step finished, so the apply is complete.
+    if failed.is_empty() && not_started.is_empty() {
         finalize(&mut state, plan);
         state.journal = None;
-        // Staged backups are full copies of the data: gone once used.
-        remove_staging(&apply.provider, &staging_prefix);
     }
+    // Staged backups are full copies of the data, and no later apply uses
+    // them (each plan takes its own): gone once this one ends, however.
+    remove_staging(&apply.provider, &staging_prefix);
     apply.store.save(apply.lock, &mut state)?;
+    let unfinished_intents = unfinished_intents(plan, &done);
     Ok(Outcome {
         completed: done.into_iter().collect(),
         failed,
         not_started,
         interrupted,
+        tools_stopped,
+        unfinished_intents,
         environment_written,
         state,
     })
@@ -295,6 +329,10 @@ async fn disk_checks_first<S: StateStore>(
                     failed: vec![(step.id.clone(), error.to_string())],
                     not_started,
                     interrupted: false,
+                    tools_stopped: false,
+                    // A refused disk check built nothing: the intents stand
+                    // and the same command does them once there is room.
+                    unfinished_intents: Vec::new(),
                     environment_written: false,
                     state: state.clone(),
                 }));
@@ -302,6 +340,24 @@ async fn disk_checks_first<S: StateStore>(
         }
     }
     Ok(checked)
+}
+
+/// The flags of the changes that came from an intent and did not finish.
+fn unfinished_intents(plan: &Plan, done: &BTreeSet<String>) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|change| {
+            plan.steps
+                .iter()
+                .any(|step| step.change == change.id && !done.contains(&step.id))
+        })
+        .filter_map(|change| match &change.kind {
+            ChangeKind::Resync { server, .. } => Some(format!("--resync {server}")),
+            ChangeKind::RemoveServer { server, .. } => Some(format!("--remove-server {server}")),
+            ChangeKind::RemoveGroup { group, .. } => Some(format!("--remove-group {group}")),
+            _ => None,
+        })
+        .collect()
 }
 
 fn set_journal(state: &mut AppState, step: &str, status: StepStatus) {

@@ -231,8 +231,7 @@ async fn provision(
             .await?;
         }
         Server::Postgres(_) => {
-            ctx.provider
-                .private_dir(&ctx.provider.server_dir(&server))?;
+            ctx.provider.private_dir(&ctx.provider.server_dir(server))?;
         }
         Server::Redis(redis) => {
             redis
@@ -243,7 +242,7 @@ async fn provision(
         // secret); the first initiates the set and makes the users,
         // the others join it in their enslave step.
         Server::Mongodb(mongo) => {
-            let set = dbgroups_plan::env::replica_set_name(&application, &group.name);
+            let set = dbgroups_plan::env::replica_set_name(application, &group.name);
             let keyfile = replication_password(credentials)?;
             if master {
                 mongo
@@ -510,6 +509,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     replica
                         .enslave_to(
                             &source,
+                            &admin_password(source_credentials)?,
                             &admin_password(own)?,
                             &replication_password(source_credentials)?,
                             position.as_deref(),
@@ -584,21 +584,15 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let (engine, group) = ctx.recorded_server(&application, &server)?;
             let credentials = ctx.credentials(&application, group)?;
             match engine {
-                // A slave's slot on its master goes with it.
+                // The server's slot on whatever it streamed from goes with
+                // it: a slot nobody reads keeps WAL until the disk is full.
                 Server::Postgres(pg) => {
                     pg.ensure_stopped().await?;
-                    let master = group
-                        .master()
-                        .filter(|m| m.unique_name != server)
-                        .and_then(|m| Some((m.unique_name.as_str(), m.port?)));
-                    if let Some((name, port)) = master {
-                        let master =
-                            PostgresServer::new(&ctx.provider, name, &group.version, port)?;
-                        if master.is_running().await {
-                            master
-                                .drop_slot_of(&server, &admin_password(credentials)?)
-                                .await?;
-                        }
+                    if let Some((upstream, upstream_admin)) =
+                        ctx.postgres_upstream(&application, group, &server)?
+                        && upstream.is_running().await
+                    {
+                        upstream.drop_slot_of(&server, &upstream_admin).await?;
                     }
                 }
                 Server::Redis(redis) => redis.ensure_stopped(&app_password(credentials)?).await?,
@@ -638,14 +632,30 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
         StepKind::Start { server } => {
             let (engine, group) = ctx.recorded_server(&application, &server)?;
             let credentials = ctx.credentials(&application, group)?;
+            // A replica's start is done only once it follows its master
+            // again: a process that runs but cannot stream (its slot was
+            // dropped, say) fails the step with the reason.
             match engine {
-                Server::Postgres(pg) => pg.ensure_running().await?,
+                Server::Postgres(pg) => {
+                    let upstream = ctx.postgres_upstream(&application, group, &server)?;
+                    pg.ensure_running_and_streaming(
+                        &admin_password(credentials)?,
+                        upstream
+                            .as_ref()
+                            .map(|(master, password)| (master, password.as_str())),
+                    )
+                    .await?
+                }
                 Server::Mysql(mariadb) => {
                     mariadb
-                        .ensure_running(&admin_password(credentials)?)
+                        .ensure_running_and_replicating(&admin_password(credentials)?)
                         .await?
                 }
-                Server::Redis(redis) => redis.ensure_running(&app_password(credentials)?).await?,
+                Server::Redis(redis) => {
+                    redis
+                        .ensure_running_and_linked(&app_password(credentials)?)
+                        .await?
+                }
                 Server::Mongodb(mongo) => mongo.ensure_running().await?,
             }
             Ok(Effect::Nothing)
@@ -688,6 +698,48 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
 }
 
 impl StepContext {
+    /// The PostgreSQL server `server` streams from, with its superuser's
+    /// password: its group's master for a slave; for the master of a group
+    /// that replicates from another group (of this application or
+    /// another), that group's master.
+    fn postgres_upstream(
+        &self,
+        application: &str,
+        group: &GroupState,
+        server: &str,
+    ) -> Result<Option<(PostgresServer, String)>, EngineError> {
+        let within = group
+            .master()
+            .filter(|m| m.unique_name != server)
+            .map(|m| (application.to_string(), group, m));
+        let across = || {
+            let source = group.replicate_from.as_ref()?;
+            let state = self.application_state(&source.application)?;
+            let source_group = state
+                .group(group.db_type, &source.group)
+                .or_else(|| state.server(&source.group).map(|(g, _)| g))?;
+            Some((
+                source.application.clone(),
+                source_group,
+                source_group.master()?,
+            ))
+        };
+        let Some((owner, upstream_group, master)) = within.or_else(across) else {
+            return Ok(None);
+        };
+        let Some(port) = master.port else {
+            return Ok(None);
+        };
+        let admin = admin_password(self.credentials(&owner, upstream_group)?)?;
+        let upstream = PostgresServer::new(
+            &self.provider,
+            &master.unique_name,
+            &upstream_group.version,
+            port,
+        )?;
+        Ok(Some((upstream, admin)))
+    }
+
     /// Backups are staged under a directory named after this apply and
     /// their step.
     fn staging_name(&self, step_id: &str) -> String {

@@ -20,6 +20,7 @@
 
 pub mod disk;
 mod error;
+pub mod interrupt;
 pub mod local;
 pub mod mongodb;
 pub mod mysql;

@@ -197,6 +197,11 @@ pub async fn run(mut command: Command, shown_as: &str) -> Result<String, EngineE
         path: PathBuf::from(shown_as),
         source,
     })?;
+    outcome(output, shown_as)
+}
+
+/// A finished command's stdout, or what it said as the error.
+fn outcome(output: std::process::Output, shown_as: &str) -> Result<String, EngineError> {
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
@@ -215,6 +220,34 @@ pub async fn run(mut command: Command, shown_as: &str) -> Result<String, EngineE
             stderr: said,
         })
     }
+}
+
+/// [`run`] for a tool that copies data and may take long (a backup, a
+/// dump, a restore, a copy): a second Ctrl-C stops it (its process group
+/// must be its own, as [`LocalProvider::command`] makes it), and it does not
+/// start after one. Never for a command that starts or stops a server.
+pub async fn run_stoppable(mut command: Command, shown_as: &str) -> Result<String, EngineError> {
+    if crate::interrupt::stopping() {
+        return Err(crate::interrupt::stopped(shown_as));
+    }
+    let child = command.spawn().map_err(|source| EngineError::Io {
+        action: "run",
+        path: PathBuf::from(shown_as),
+        source,
+    })?;
+    let _registered = crate::interrupt::Registered::new(child.id());
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|source| EngineError::Io {
+            action: "run",
+            path: PathBuf::from(shown_as),
+            source,
+        })?;
+    if crate::interrupt::stopping() && !output.status.success() {
+        return Err(crate::interrupt::stopped(shown_as));
+    }
+    outcome(output, shown_as)
 }
 
 /// The port an earlier (perhaps interrupted) provision wrote into a
@@ -238,6 +271,11 @@ where
 {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
     loop {
+        // After a second Ctrl-C nobody waits on: the step fails (and a
+        // caller that was about to delete something does not go on).
+        if crate::interrupt::stopping() {
+            return Err(crate::interrupt::stopped(what));
+        }
         if ready().await? {
             return Ok(());
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, run, wait_until};
+use crate::local::{LocalProvider, run, run_stoppable, wait_until};
 
 /// The superuser every server is initialised with.
 pub const SUPERUSER: &str = "postgres";
@@ -384,7 +384,7 @@ impl PostgresServer {
                 "--format=plain",
                 "--no-password",
             ]);
-        run(basebackup, "pg_basebackup").await.map(drop)
+        run_stoppable(basebackup, "pg_basebackup").await.map(drop)
     }
 
     /// Replaces this server's data with a backup, keeping its own settings.
@@ -406,7 +406,7 @@ impl PostgresServer {
             copy.args(["-a", "--reflink=auto"])
                 .arg(staging)
                 .arg(self.data_dir());
-            run(copy, "cp -a").await?;
+            run_stoppable(copy, "cp -a").await?;
         }
         // The copy carries the master's own settings (its port); write ours.
         for leftover in ["standby.signal", "postmaster.pid", "backup_manifest"] {
@@ -463,25 +463,111 @@ impl PostgresServer {
         if self.is_running().await {
             self.ensure_stopped().await?;
         }
+        let log_from = self.log_length();
         self.ensure_running().await?;
-        self.wait_streaming(master_superuser_password).await
+        self.wait_streaming_since(
+            master_superuser_password,
+            Some((master, master_superuser_password)),
+            log_from,
+        )
+        .await
     }
 
-    async fn wait_streaming(&self, superuser_password: &str) -> Result<(), EngineError> {
-        wait_until(
+    /// Starts the server; a replica's start is done once it streams from
+    /// its master again, or fails with the reason its log gives.
+    /// `master` (with its superuser's password) is the server it streams
+    /// from, when known: only the master can tell that it really streams.
+    pub async fn ensure_running_and_streaming(
+        &self,
+        superuser_password: &str,
+        master: Option<(&PostgresServer, &str)>,
+    ) -> Result<(), EngineError> {
+        let log_from = self.log_length();
+        self.ensure_running().await?;
+        if self.data_dir().join("standby.signal").is_file() {
+            self.wait_streaming_since(superuser_password, master, log_from)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn log_length(&self) -> u64 {
+        std::fs::metadata(self.log_file()).map_or(0, |m| m.len())
+    }
+
+    /// The WAL receiver's last FATAL line in the log written since
+    /// `offset`: where PostgreSQL says why a replica does not stream.
+    fn receiver_failure_since(&self, offset: u64) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(self.log_file()).ok()?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).ok()?;
+        String::from_utf8_lossy(&text)
+            .lines()
+            .rev()
+            .find(|line| line.contains("FATAL:") && line.contains("WAL"))
+            .map(|line| line.trim().to_string())
+    }
+
+    /// Waits until the WAL receiver streams. A slot that does not exist on
+    /// the master will not appear by waiting, so that fails at once; any
+    /// other reason the log gives is reported at the timeout.
+    async fn wait_streaming_since(
+        &self,
+        superuser_password: &str,
+        master: Option<(&PostgresServer, &str)>,
+        log_from: u64,
+    ) -> Result<(), EngineError> {
+        let slot = slot_name(&self.name);
+        let waited = wait_until(
             &format!("streaming replication to {}", self.name),
             120,
             || async {
-                Ok(matches!(
+                let here = matches!(
                     self.replication_status(superuser_password).await,
                     Ok(ReplicationStatus::Replica {
                         streaming: true,
                         ..
                     })
-                ))
+                );
+                // The replica's own view says `streaming` from the WAL
+                // receiver's start, before the master accepted (or refused)
+                // it; the master's pg_stat_replication lists it only once
+                // it streams.
+                let there = match master {
+                    Some((master, password)) => matches!(
+                        master.replication_status(password).await,
+                        Ok(ReplicationStatus::Master { replicas }) if replicas.contains(&slot)
+                    ),
+                    None => true,
+                };
+                if here && there {
+                    return Ok(true);
+                }
+                match self.receiver_failure_since(log_from) {
+                    Some(line)
+                        if line.contains("replication slot") && line.contains("does not exist") =>
+                    {
+                        Err(self.not_streaming(line))
+                    }
+                    _ => Ok(false),
+                }
             },
         )
-        .await
+        .await;
+        match (waited, self.receiver_failure_since(log_from)) {
+            (Err(EngineError::Timeout { .. }), Some(line)) => Err(self.not_streaming(line)),
+            (waited, _) => waited,
+        }
+    }
+
+    fn not_streaming(&self, reason: String) -> EngineError {
+        EngineError::Command {
+            command: format!("streaming replication to {}", self.name),
+            status: "not streaming".into(),
+            stderr: reason,
+        }
     }
 
     /// Promotes this replica to a standalone master (it keeps its data),
@@ -537,17 +623,34 @@ impl PostgresServer {
     ) -> Result<(), EngineError> {
         let client = self.connect(SUPERUSER, admin_password, "postgres").await?;
         let slot = slot_name(replica);
-        client
-            .execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
-                &[&slot],
-            )
-            .await
-            .map_err(|source| EngineError::Postgres {
-                port: self.port,
-                source,
-            })?;
-        Ok(())
+        let pg = |source| EngineError::Postgres {
+            port: self.port,
+            source,
+        };
+        // A replica just stopped or promoted: its WAL sender may hold the
+        // slot a moment longer, and an active slot cannot be dropped (the
+        // drop used to be skipped then, and the slot stayed for good).
+        wait_until(&format!("the release of slot {slot}"), 60, || async {
+            let row = client
+                .query_opt(
+                    "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&slot],
+                )
+                .await
+                .map_err(pg)?;
+            match row {
+                None => Ok(true),
+                Some(row) if row.get::<_, bool>(0) => Ok(false),
+                Some(_) => {
+                    client
+                        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+                        .await
+                        .map_err(pg)?;
+                    Ok(true)
+                }
+            }
+        })
+        .await
     }
 
     /// Whether this master still has the replication slot `replica` reads
@@ -658,7 +761,7 @@ impl PostgresServer {
             .arg("--file")
             .arg(&partial)
             .arg(database);
-        let result = run(dump, "pg_dump").await;
+        let result = run_stoppable(dump, "pg_dump").await;
         let _ = std::fs::remove_file(&passfile);
         result?;
         std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
@@ -693,7 +796,7 @@ impl PostgresServer {
             .arg(format!("--role={owner}"))
             .arg(format!("--dbname={database}"))
             .arg(staging.join("dump.pgdump"));
-        let result = run(restore, "pg_restore").await;
+        let result = run_stoppable(restore, "pg_restore").await;
         let _ = std::fs::remove_file(&passfile);
         result.map(drop)
     }

@@ -125,7 +125,16 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
             };
             let pass = percent_encode(secret.expose());
             match db_type {
-                DbType::Redis => format!("redis://:{pass}@{hosts}/{database}"),
+                // Redis 6+ ACLs name the user: `redis-cli -u` (7.0) refuses
+                // the older `redis://:PASSWORD@` form with WRONGPASS.
+                DbType::Redis => format!(
+                    "redis://{}:{pass}@{hosts}/{database}",
+                    percent_encode(if username.is_empty() {
+                        "default"
+                    } else {
+                        &username
+                    })
+                ),
                 DbType::Mongodb => format!(
                     "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}",
                     percent_encode(&username),

@@ -274,3 +274,193 @@ fn destroy_after_a_crash_also_removes_the_pending_servers() {
     let after = destroyed_state(dir.path());
     assert!(after.groups.is_empty() && after.journal.is_none());
 }
+
+/// Ctrl-C twice during `apply --resync`: the first stops the scheduling,
+/// the second the running backup tool (the servers keep running). The
+/// message says so and names the exact command that finishes the re-sync,
+/// no staged backup is left, and that command then finishes it.
+#[test]
+fn a_second_ctrl_c_stops_the_running_tools_and_names_the_command_to_finish() {
+    use std::io::BufRead;
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  servers:\n    - server: { unique_name: pg-main }\n    - server: { unique_name: pg-replica-1 }\n",
+    );
+    apply_ok(dir.path(), &[]);
+    let recorded = state(dir.path());
+    let app_password = password(&recorded, "postgresql.default");
+    let runtime = crate::common::runtime();
+    // Enough data that the base backup is still running at the second Ctrl-C.
+    runtime.block_on(async {
+        pg(port(&recorded, "pg-main"), &app_password)
+            .await
+            .batch_execute(
+                "CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, repeat('x', 200) FROM generate_series(1, 600000) g;",
+            )
+            .await
+            .expect("writes");
+    });
+
+    let args = [
+        "apply",
+        "--auto-approve",
+        "--refresh=false",
+        "--resync",
+        "pg-replica-1",
+    ];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(args)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut seen = Vec::new();
+    let interrupt = |child: &std::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("SIGINT");
+    };
+    let mut read_until = |marker: &str, seen: &mut Vec<String>| {
+        for line in lines.by_ref() {
+            let line = line.expect("reads");
+            let found = line.contains(marker);
+            seen.push(line);
+            if found {
+                return;
+            }
+        }
+        panic!("never reached {marker}:\n{}", seen.join("\n"));
+    };
+    read_until("start  backup:pg-main", &mut seen);
+    interrupt(&child);
+    read_until("interrupted: no new steps start", &mut seen);
+    // The step checks free space before its tool starts: the second Ctrl-C
+    // is sent once pg_basebackup runs (else it is refused, not stopped).
+    let backups = dir.path().join(".dbgroups/backups").canonicalize();
+    let mut tool_runs = false;
+    for _ in 0..600 {
+        tool_runs = backups.as_ref().is_ok_and(|backups| {
+            processes_mentioning(&backups.display().to_string())
+                .iter()
+                .any(|p| p.contains("pg_basebackup"))
+        });
+        if tool_runs {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(tool_runs, "pg_basebackup started:\n{}", seen.join("\n"));
+    interrupt(&child);
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("waits");
+    let output = seen.join("\n");
+    crate::transcripts::record_run(&["apply", "(Ctrl-C twice)"], "", &output);
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(
+        output.contains("second Ctrl-C: stopped 1 running tool"),
+        "the second Ctrl-C says what it stopped:\n{output}"
+    );
+    assert!(
+        output.contains("FAILED backup:pg-main"),
+        "the backup did not run to its end:\n{output}"
+    );
+    // The message is wrapped to the terminal's width.
+    let flat = output
+        .split_whitespace()
+        .filter(|word| *word != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains(
+            "not finished: --resync pg-replica-1; to finish, run: dbgroups apply --auto-approve --refresh=false --resync pg-replica-1"
+        ),
+        "the exact command to repeat is named:\n{output}"
+    );
+    let staged: Vec<_> = std::fs::read_dir(dir.path().join(".dbgroups/backups"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(staged.is_empty(), "no staged backup is left: {staged:?}");
+
+    // The servers ran on; the named command finishes the re-sync.
+    let finished = dbgroups_in(dir.path(), &args);
+    assert_eq!(finished.code, 0, "{}\n{}", finished.stdout, finished.stderr);
+    assert!(
+        finished.stdout.contains("re-synchronise pg-replica-1"),
+        "{}",
+        finished.stdout
+    );
+    runtime.block_on(async {
+        let slave = pg(port(&recorded, "pg-replica-1"), &app_password).await;
+        assert_eq!(wait_for_rows(&slave, 600000).await, 600000);
+    });
+}
+
+/// Ctrl-C while the last step runs: that step finishes, nothing was left
+/// undone, so the apply is complete, exits 0 and says so (it used to say
+/// "interrupted; 3 steps finished, 0 did not start" and exit 1).
+#[test]
+fn ctrl_c_during_the_last_step_reports_a_complete_apply() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  servers:\n    - server: { unique_name: pg-main }\n    - server: { unique_name: pg-replica-1 }\n",
+    );
+    apply_ok(dir.path(), &[]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args([
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--resync",
+            "pg-replica-1",
+        ])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("reads");
+        let last_step = line.contains("start  enslave:pg-replica-1");
+        seen.push(line);
+        if last_step {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("waits");
+    let output = seen.join("\n");
+    crate::transcripts::record_run(&["apply", "(Ctrl-C in the last step)"], "", &output);
+    assert!(
+        output.contains("interrupted: no new steps start"),
+        "{output}"
+    );
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(
+        output.contains("Apply complete: 3 steps. Ctrl-C came after the last step had started, and every step finished."),
+        "{output}"
+    );
+    assert!(
+        state(dir.path()).journal.is_none(),
+        "the apply is recorded as finished"
+    );
+    converged(dir.path(), "manifest.yml");
+}

@@ -13,7 +13,9 @@ mod mariadb;
 mod mongodb;
 mod planner;
 mod ports;
+mod resync_load;
 mod security;
+mod slots;
 mod status_events;
 mod writes;
 

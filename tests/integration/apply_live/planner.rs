@@ -262,7 +262,6 @@ fn a_master_that_is_down_is_started_and_its_slave_is_not_resynchronised() {
         };
         let master = postgres(dir.path(), &recorded, "pg-main");
         poll(
-            200,
             async || {
                 pg(replica_port, &password)
                     .await
@@ -318,7 +317,6 @@ fn a_master_that_is_down_is_started_and_its_slave_is_not_resynchronised() {
             .expect("counts")
             .get(0);
         poll(
-            300,
             async || {
                 restarted
                     .query_one("SELECT count(*) FROM orders", &[])
@@ -343,7 +341,6 @@ fn a_master_that_is_down_is_started_and_its_slave_is_not_resynchronised() {
         let slave = pg(replica_port, &password).await;
         // The slave reconnects by itself (PostgreSQL retries every 5 s).
         let copied = poll(
-            600,
             async || {
                 slave
                     .query_one("SELECT count(*) FROM orders", &[])
@@ -378,7 +375,6 @@ fn a_replica_whose_slot_was_dropped_is_planned_for_resync_and_streams_again() {
     runtime.block_on(async {
         // The slot is released once the replica's sender has gone.
         let gone = poll(
-            300,
             async || {
                 let _ = master.drop_slot_of("pg-replica-1", &admin).await;
                 !master

@@ -320,6 +320,10 @@ fn summarise(
 ) -> Result<ExitCode, CliError> {
     if outcome.succeeded() {
         let mut message = format!("Apply complete: {}.", steps(outcome.completed.len()));
+        if outcome.interrupted {
+            message
+                .push_str(" Ctrl-C came after the last step had started, and every step finished.");
+        }
         if outcome.environment_written {
             message.push_str(&format!(
                 " The environment file is {} (mode 0600); applications pick the new values up when they are next deployed.",
@@ -346,9 +350,62 @@ fn summarise(
             failed.join(", ")
         )
     } else if outcome.interrupted {
-        format!("interrupted; {counts}")
+        format!("interrupted by Ctrl-C; {counts}")
     } else {
         format!("some steps did not run; {counts}")
     };
-    Err(CliError::ApplyFailed(reason))
+    Err(CliError::ApplyFailed(
+        reason + &interrupt_summary(outcome, &failed),
+    ))
+}
+
+/// What a Ctrl-C did, and the exact command that finishes an intent the
+/// next apply would otherwise not know of (a re-sync or removal is not
+/// remembered, so a plain apply would find nothing to do).
+fn interrupt_summary(outcome: &dbgroups_apply::Outcome, failed: &[&str]) -> String {
+    let mut summary = String::new();
+    if outcome.interrupted && !failed.is_empty() {
+        summary.push_str(" after Ctrl-C");
+    }
+    if outcome.tools_stopped {
+        summary.push_str("; a second Ctrl-C stopped the running tools (the servers run on)");
+    }
+    if !outcome.unfinished_intents.is_empty() {
+        summary.push_str(&format!(
+            "; not finished: {}; to finish, run: {}",
+            outcome.unfinished_intents.join(", "),
+            repeat_command(&outcome.unfinished_intents)
+        ));
+    }
+    summary
+}
+
+/// This very command line when it already carries every flag to repeat
+/// (it re-plans from the manifest); otherwise `dbgroups apply` and them.
+fn repeat_command(flags: &[String]) -> String {
+    let given: Vec<String> = std::env::args().skip(1).collect();
+    let carries = |flag: &String| {
+        let (name, value) = flag.split_once(' ').unwrap_or((flag, ""));
+        given.windows(2).any(|w| w[0] == name && w[1] == value)
+            || given.contains(&format!("{name}={value}"))
+    };
+    let quote = |arg: &str| {
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_./=:@%+-,".contains(c));
+        if plain {
+            arg.to_string()
+        } else {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        }
+    };
+    if flags.iter().all(carries) {
+        std::iter::once("dbgroups".to_string())
+            .chain(given.iter().map(|a| quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        format!("dbgroups apply {}", flags.join(" "))
+    }
 }

@@ -18,7 +18,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{ClientOptions, Credential, ServerAddress};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, find_program, log_tail, run, wait_until};
+use crate::local::{LocalProvider, find_program, log_tail, run_stoppable, wait_until};
 
 pub use commands::MemberStatus;
 
@@ -449,7 +449,7 @@ impl MongoServer {
             self.port,
             &target.display().to_string(),
         ));
-        let result = run(dump, "mongodump --oplog").await;
+        let result = run_stoppable(dump, "mongodump --oplog").await;
         let _ = std::fs::remove_file(&config);
         result?;
         self.provider.private_file(&target.join(".complete"), b"")
@@ -470,7 +470,7 @@ impl MongoServer {
             self.port,
             &staging.join("dump").display().to_string(),
         ));
-        let result = run(restore, "mongorestore --oplogReplay").await;
+        let result = run_stoppable(restore, "mongorestore --oplogReplay").await;
         let _ = std::fs::remove_file(&config);
         result.map(drop)
     }

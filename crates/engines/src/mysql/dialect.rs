@@ -374,6 +374,39 @@ impl Dialect {
         statements.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The config lines (in the server's section) that make a replica
+    /// read-only from its start, not only until the next restart.
+    pub fn read_only_settings(&self) -> &'static [&'static str] {
+        if self.mariadb() {
+            &["read_only = ON"]
+        } else {
+            // super_read_only implies read_only, and holds off SUPER too.
+            &["read_only = ON", "super_read_only = ON"]
+        }
+    }
+
+    /// The GTID set a server has executed: MariaDB's binlog position
+    /// (`gtid_binlog_pos`), MySQL's `gtid_executed`.
+    pub fn executed_gtids_query(&self) -> &'static str {
+        if self.mariadb() {
+            "SELECT @@GLOBAL.gtid_binlog_pos"
+        } else {
+            "SELECT @@GLOBAL.gtid_executed"
+        }
+    }
+
+    /// Waits up to the second parameter's seconds until a replica has
+    /// applied the first parameter's GTID set; 0 means it has. MariaDB's
+    /// MASTER_GTID_WAIT (0, or -1 on timeout); MySQL's
+    /// WAIT_FOR_EXECUTED_GTID_SET (0, or 1 on timeout).
+    pub fn wait_for_gtids_query(&self) -> &'static str {
+        if self.mariadb() {
+            "SELECT MASTER_GTID_WAIT(?, ?)"
+        } else {
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)"
+        }
+    }
+
     /// The replication status query.
     pub fn status_query(&self) -> &'static str {
         if self.source_replica_words() {

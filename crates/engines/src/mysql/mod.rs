@@ -18,7 +18,7 @@ use mysql_async::prelude::Queryable;
 pub use dialect::{Dialect, ReplicaStatus};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, find_program, log_tail, run, wait_until};
+use crate::local::{LocalProvider, find_program, log_tail, run, run_stoppable, wait_until};
 
 /// The role replicas connect as.
 pub const REPLICATION_USER: &str = "replicator";
@@ -127,8 +127,24 @@ impl MysqlServer {
         self.dir().join("my.cnf")
     }
 
-    /// The server's own config (see [`Dialect::config`]).
+    /// The server's own config (see [`Dialect::config`]). A replica's
+    /// read-only setting is kept: a rewrite must not make it writable.
     fn write_config(&self) -> Result<(), EngineError> {
+        self.write_config_read_only(self.configured_read_only())
+    }
+
+    /// Whether the config file makes the server read-only from its start
+    /// (a replica's; see [`Dialect::read_only_settings`]).
+    fn configured_read_only(&self) -> bool {
+        let settings = self.dialect.read_only_settings();
+        std::fs::read_to_string(self.config_file())
+            .is_ok_and(|text| text.lines().any(|line| settings.contains(&line.trim())))
+    }
+
+    /// The config, read-only at start or not. `SET GLOBAL read_only` alone
+    /// lasts until the next restart, after which a replica would accept the
+    /// application's writes while replication resumes, and diverge.
+    fn write_config_read_only(&self, read_only: bool) -> Result<(), EngineError> {
         self.provider.private_dir(&self.dir())?;
         self.provider.private_dir(&self.dir().join("run"))?;
         self.provider.private_dir(&self.dir().join("tmp"))?;
@@ -149,6 +165,15 @@ impl MysqlServer {
             },
             self.port,
         );
+        let mut config = config;
+        if read_only {
+            // The server's section is the file's only one, so lines
+            // appended belong to it.
+            for line in self.dialect.read_only_settings() {
+                config.push_str(line);
+                config.push('\n');
+            }
+        }
         self.provider
             .private_file(&self.config_file(), config.as_bytes())
     }
@@ -411,7 +436,7 @@ impl MysqlServer {
         dump.arg(format!("--defaults-extra-file={}", defaults.display()))
             .args(self.dialect.dump_args(checked(database)?))
             .arg(format!("--result-file={}", partial.display()));
-        let result = run(dump, &program_name(&self.dump_program)).await;
+        let result = run_stoppable(dump, &program_name(&self.dump_program)).await;
         let _ = std::fs::remove_file(&defaults);
         result?;
         std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
@@ -440,13 +465,22 @@ impl MysqlServer {
 
     /// Loads a dump without writing it to this server's own binary log, so
     /// the replica's GTID state stays its master's.
+    ///
+    /// Replication is stopped and reset first, and read-only turned off:
+    /// replication threads left running would go on applying (and, with
+    /// `log_slave_updates`, binlogging) the old master's events during the
+    /// load, so the replica's data and GTID history would no longer be the
+    /// dump's, and the next `START SLAVE` fails as "out-of-order" or
+    /// silently lacks rows.
     pub async fn restore_dump(
         &self,
         staging: &Path,
         admin_password: &str,
     ) -> Result<(), EngineError> {
-        self.root_query(admin_password, &self.dialect.before_restore())
-            .await?;
+        self.write_config_read_only(false)?;
+        let mut statements = self.dialect.detach_statements();
+        statements.extend(self.dialect.before_restore());
+        self.root_query(admin_password, &statements).await?;
         let dump = staging.join("dump.sql");
         let input = std::fs::File::open(&dump).map_err(io("read", &dump))?;
         let defaults = self.client_defaults(admin_password)?;
@@ -457,7 +491,7 @@ impl MysqlServer {
                 self.dialect.restore_init_command()
             ))
             .stdin(std::process::Stdio::from(input));
-        let result = run(
+        let result = run_stoppable(
             load,
             &format!("{} < dump.sql", program_name(&self.client_program)),
         )
@@ -508,10 +542,15 @@ impl MysqlServer {
     }
 
     /// Follows `master` (from `gtid_position` where the dialect needs
-    /// it), read-only, and waits until both replication threads run.
+    /// it), read-only (persisted in the config, so a restart keeps it), and
+    /// returns once both replication threads run and the replica has
+    /// applied everything the master had when it started following (which
+    /// is past the dump's position). A replica that fails on the way fails
+    /// the step with the server's reason.
     pub async fn enslave_to(
         &self,
         master: &MysqlServer,
+        master_admin_password: &str,
         admin_password: &str,
         replication_password: &str,
         gtid_position: Option<&str>,
@@ -538,32 +577,96 @@ impl MysqlServer {
             },
             gtid_position,
         );
+        self.write_config_read_only(true)?;
         self.root_query(admin_password, &statements).await?;
+        self.wait_replicating(admin_password).await?;
+        let target = master.gtid_executed(master_admin_password).await?;
+        self.wait_applied(admin_password, &target).await?;
+        // Caught up, and still both threads run: nothing failed meanwhile.
+        self.wait_replicating(admin_password).await
+    }
+
+    /// Waits until both replication threads run; a thread that stopped on
+    /// an error fails at once with the server's words.
+    pub async fn wait_replicating(&self, admin_password: &str) -> Result<(), EngineError> {
         wait_until(
             &format!("replication threads of {}", self.name),
             120,
             || async {
-                match self.replication(admin_password).await? {
-                    Some(status) if status.io_running && status.sql_running => Ok(true),
-                    Some(ReplicaStatus {
-                        last_error: Some(error),
-                        ..
-                    }) if !error.is_empty() => Err(EngineError::Command {
-                        command: "START REPLICA".into(),
-                        status: "replication stopped".into(),
-                        stderr: error,
-                    }),
-                    _ => Ok(false),
-                }
+                let status = self.replication(admin_password).await?;
+                replicating(status.as_ref())
             },
         )
         .await
     }
 
-    /// Stops following; the server keeps its data and accepts writes.
+    /// The GTID set this server has executed (its binlog's position).
+    async fn gtid_executed(&self, admin_password: &str) -> Result<String, EngineError> {
+        let mut conn = self.root(Some(admin_password)).await?;
+        let position: Option<Option<String>> = conn
+            .query_first(self.dialect.executed_gtids_query())
+            .await
+            .map_err(self.error())?;
+        let _ = conn.disconnect().await;
+        Ok(position.flatten().unwrap_or_default())
+    }
+
+    /// Waits until this replica has applied `target` (a GTID set of its
+    /// master), a second at a time so a replication error ends the wait.
+    async fn wait_applied(&self, admin_password: &str, target: &str) -> Result<(), EngineError> {
+        if target.trim().is_empty() {
+            return Ok(());
+        }
+        const SECONDS: u64 = 600;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(SECONDS);
+        let mut conn = self.root(Some(admin_password)).await?;
+        let result = loop {
+            // The set goes as a parameter: never spliced into SQL.
+            let waited: Result<Option<Option<i64>>, _> = conn
+                .exec_first(self.dialect.wait_for_gtids_query(), (target, 1))
+                .await;
+            match waited.map_err(self.error()) {
+                Ok(Some(Some(0))) => break Ok(()),
+                Ok(_) => {}
+                Err(error) => break Err(error),
+            }
+            let status = match self.replication(admin_password).await {
+                Ok(status) => status,
+                Err(error) => break Err(error),
+            };
+            if let Err(error) = replicating(status.as_ref()) {
+                break Err(error);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break Err(EngineError::Timeout {
+                    what: format!("{} to catch up with its master", self.name),
+                    seconds: SECONDS,
+                });
+            }
+        };
+        let _ = conn.disconnect().await;
+        result
+    }
+
+    /// Stops following; the server keeps its data and accepts writes, also
+    /// after a restart (the config no longer makes it read-only).
     pub async fn detach(&self, admin_password: &str) -> Result<(), EngineError> {
+        self.write_config_read_only(false)?;
         self.root_query(admin_password, &self.dialect.detach_statements())
             .await
+    }
+
+    /// Starts the server; a replica's start is done once it replicates
+    /// again (both threads), or fails with the server's reason.
+    pub async fn ensure_running_and_replicating(
+        &self,
+        admin_password: &str,
+    ) -> Result<(), EngineError> {
+        self.ensure_running(admin_password).await?;
+        if self.replication(admin_password).await?.is_some() {
+            self.wait_replicating(admin_password).await?;
+        }
+        Ok(())
     }
 
     /// The replica's status, or `None` when the server follows nobody.
@@ -584,6 +687,23 @@ impl MysqlServer {
                     .flatten()
             })
         }))
+    }
+}
+
+/// Whether a replica's status says it replicates (`Ok(true)`), not yet
+/// (`Ok(false)`), or has stopped on an error (the server's words).
+fn replicating(status: Option<&ReplicaStatus>) -> Result<bool, EngineError> {
+    match status {
+        Some(status) if status.io_running && status.sql_running => Ok(true),
+        Some(ReplicaStatus {
+            last_error: Some(error),
+            ..
+        }) if !error.is_empty() => Err(EngineError::Command {
+            command: "START REPLICA".into(),
+            status: "replication stopped".into(),
+            stderr: error.clone(),
+        }),
+        _ => Ok(false),
     }
 }
 
