@@ -158,10 +158,16 @@ impl RedisServer {
             })
     }
 
+    /// Whether our server answers on its port. Bounded: whatever else holds
+    /// the port and never answers (another program that took it) is not
+    /// our server, and must not hang the caller.
     pub async fn is_running(&self, password: &str) -> bool {
-        self.query::<String>(password, &redis::cmd("PING"))
-            .await
-            .is_ok()
+        let command = redis::cmd("PING");
+        let ping = self.query::<String>(password, &command);
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), ping).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Writes the configuration (a master's; always, so a config left by an
@@ -196,15 +202,35 @@ impl RedisServer {
         if !self.aof_dir().exists() {
             start.args(["--appendonly", "no"]);
         }
+        let log = self.dir().join("redis.log");
+        let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len());
         run(start, "redis-server").await?;
         wait_until(&format!("{} to answer", self.name), 60, || async {
+            // A daemonised server that cannot bind its port says so in its
+            // log and exits: fail at once, with its words, rather than wait.
+            let logged = std::fs::read(&log).unwrap_or_default();
+            let since_start = String::from_utf8_lossy(
+                logged
+                    .get(usize::try_from(logged_before).unwrap_or(0)..)
+                    .unwrap_or_default(),
+            );
+            if since_start.contains("Address already in use") {
+                return Err(EngineError::Command {
+                    command: "redis-server".into(),
+                    status: "could not listen".into(),
+                    stderr: log_tail(&log),
+                });
+            }
             Ok(self.is_running(password).await)
         })
         .await
-        .map_err(|_| EngineError::Command {
-            command: "redis-server".into(),
-            status: "not answering after 60 s".into(),
-            stderr: log_tail(&self.dir().join("redis.log")),
+        .map_err(|err| match err {
+            EngineError::Timeout { .. } => EngineError::Command {
+                command: "redis-server".into(),
+                status: "not answering after 60 s".into(),
+                stderr: log_tail(&log),
+            },
+            other => other,
         })
     }
 

@@ -382,7 +382,7 @@ fn postgresql_survives_sigkill_at_every_step_boundary() {
             step: "backup:pg-main",
             program: Some("pg_basebackup"),
         }],
-        expected_points: 15,
+        expected_points: 17,
     });
 }
 
@@ -406,7 +406,7 @@ fn mariadb_survives_sigkill_at_every_step_boundary() {
                 program: Some("mariadb-install-db"),
             },
         ],
-        expected_points: 16,
+        expected_points: 18,
     });
 }
 
@@ -424,6 +424,6 @@ fn redis_survives_sigkill_at_every_step_boundary() {
             step: "enslave:",
             program: None,
         }],
-        expected_points: 9,
+        expected_points: 11,
     });
 }
