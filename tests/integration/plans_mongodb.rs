@@ -129,6 +129,18 @@ fn the_added_member_never_takes_a_declared_name() {
     );
 }
 
+/// Declared names are unique without regard to case, so the added member
+/// must not differ from one only by case either.
+#[test]
+fn the_added_member_never_takes_a_declared_name_in_another_case() {
+    let text = manifest(&["mongo-a", "Default-Odd-Member"]);
+    let (_, expected) = plan(&text, None);
+    assert_eq!(
+        members(&expected),
+        ["mongo-a", "Default-Odd-Member", "default-odd-member-2"]
+    );
+}
+
 #[test]
 fn an_odd_group_is_left_as_declared() {
     let (_, expected) = plan(&manifest(&["mongo-a", "mongo-b", "mongo-c"]), None);

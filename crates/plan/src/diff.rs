@@ -134,6 +134,33 @@ impl<'a> Differ<'a> {
         });
     }
 
+    /// Servers declared on an existing host (`address:`, the ssh provider)
+    /// cannot be built yet: the plan blocks their change, naming them,
+    /// rather than show a provision that apply would refuse.
+    fn blocked_on_an_unbuilt_provider<'s>(
+        &mut self,
+        address: &GroupAddress,
+        servers: impl Iterator<Item = &'s dbgroups_manifest::Server>,
+    ) -> bool {
+        let remote: Vec<String> = servers
+            .filter(|s| s.provider() != dbgroups_manifest::ProviderKind::Local)
+            .map(|s| s.unique_name.value.clone())
+            .collect();
+        if remote.is_empty() {
+            return false;
+        }
+        self.block(
+            address.to_string(),
+            format!(
+                "{} {} on an existing host (`address:`, the ssh provider), which dbgroups cannot build yet",
+                remote.join(", "),
+                if remote.len() == 1 { "is declared" } else { "are declared" }
+            ),
+            "remove `address` (and `vendor: ssh`) to run the server on this machine, or wait for the ssh provider",
+        );
+        true
+    }
+
     fn change(&mut self, kind: ChangeKind, reason: impl Into<String>) {
         self.changes.push((kind, reason.into()));
     }
@@ -465,6 +492,10 @@ impl<'a> Differ<'a> {
             .map(|s| s.unique_name.value.clone())
             .collect();
         let reason = reason + &self.implied_note(&names);
+        if self.blocked_on_an_unbuilt_provider(&address, group.servers.iter()) {
+            self.created.remove(&address);
+            return;
+        }
         self.change(
             ChangeKind::CreateGroup {
                 group: address,
@@ -561,6 +592,10 @@ impl<'a> Differ<'a> {
                     "disable its replication first",
                 ),
                 None => self.block(address.to_string(), "the recorded group has no master", "inspect `dbgroups state show`"),
+                Some(_) if self.blocked_on_an_unbuilt_provider(
+                    address,
+                    group.servers.iter().filter(|s| new_slaves.contains(&s.unique_name.value)),
+                ) => {}
                 Some(master) => {
                     let reason = format!(
                         "{} declared in {address} but not recorded",

@@ -105,13 +105,19 @@ pub fn for_type(db_type: DbType) -> EngineRules {
 
 /// The member dbgroups adds to `group` when its declared count is even:
 /// `<group>-odd-member`, or with a number when a declared server already
-/// has that name. A function of the manifest alone, so every plan names the
+/// has that name, in any case. A function of the manifest alone, so every plan names the
 /// same server.
 pub fn implied_member_name(group: &str, declared: &BTreeSet<&str>) -> String {
     let base = format!("{group}-odd-member");
     std::iter::once(base.clone())
         .chain((2..).map(|n| format!("{base}-{n}")))
-        .find(|candidate| !declared.contains(candidate.as_str()))
+        // Declared names are unique without regard to case (the manifest
+        // compares them so), and so must the generated one be.
+        .find(|candidate| {
+            !declared
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(candidate))
+        })
         .unwrap_or(base)
 }
 

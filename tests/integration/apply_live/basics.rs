@@ -296,14 +296,22 @@ fn a_server_on_an_existing_host_is_refused_not_built_here() {
         dir.path(),
         "application: shop\nredis:\n  servers:\n    - server: { unique_name: redis-remote, address: db7.internal }\n",
     );
+    // The plan blocks it (no provision a reviewer could read as "built
+    // here"), and apply, with nothing else to do, exits 1.
+    let planned = dbgroups_in(dir.path(), &["plan", "--refresh=false"]);
+    assert_eq!(planned.code, 1, "{}\n{}", planned.stdout, planned.stderr);
+    let shown = format!("{}{}", planned.stdout, planned.stderr);
+    assert!(
+        shown.contains("redis-remote is declared on an existing host (`address:`, the ssh provider), which dbgroups cannot build yet"),
+        "{shown}"
+    );
+    assert!(!shown.contains("provision:redis-remote"), "{shown}");
     let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
     assert!(
-        refused
-            .stderr
-            .contains("redis-remote is declared on an existing host (the ssh provider)"),
-        "{}",
-        refused.stderr
+        said.contains("redis-remote is declared on an existing host"),
+        "{said}"
     );
     assert!(
         !dir.path().join(".dbgroups/servers/redis-remote").exists(),
