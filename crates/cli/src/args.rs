@@ -138,6 +138,13 @@ pub(crate) struct DestroyArgs {
     /// How many servers may be removed at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub(crate) parallelism: usize,
+    /// text: the plan, then progress lines; json: no text plan, progress as
+    /// NDJSON events on stdout, as `apply --json` (docs/json-events.md).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -455,7 +455,7 @@ fn ctrl_c_during_the_last_step_reports_a_complete_apply() {
     );
     assert_eq!(status.code(), Some(0), "{output}");
     assert!(
-        output.contains("Apply complete: 3 steps. Ctrl-C came after the last step had started, and every step finished."),
+        output.contains("Apply complete: 4 steps. Ctrl-C came after the last step had started, and every step finished."),
         "{output}"
     );
     assert!(

@@ -5,7 +5,7 @@ use dbgroups_plan::{GroupAddress, Intents, ObservedFacts, PlanInput};
 use dbgroups_state::StateStore;
 
 use super::{CliError, context};
-use crate::args::{DestroyArgs, GlobalArgs, PlanFormat};
+use crate::args::{DestroyArgs, GlobalArgs, PlanFormat, ReportFormat};
 use crate::terminal::{self, Style};
 
 pub(crate) fn run(
@@ -70,7 +70,10 @@ pub(crate) fn run(
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    super::plan::print_plan(&plan, PlanFormat::Text, style);
+    let json = args.json || args.format == ReportFormat::Json;
+    if !json {
+        super::plan::print_plan(&plan, PlanFormat::Text, style);
+    }
     if !args.auto_approve {
         let answer = terminal::ask(
             &format!(
@@ -90,7 +93,7 @@ pub(crate) fn run(
         (Some(state), others),
         &application,
         args.parallelism,
-        false,
+        json,
     )?;
     // Once nothing of it is left, the application's record is closed, so
     // the same manifest applied again builds a new application rather than
