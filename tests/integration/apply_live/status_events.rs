@@ -312,3 +312,37 @@ fn a_failed_json_apply_says_so_in_its_last_event_and_points_there() {
         applied.stderr
     );
 }
+
+/// `destroy --format json` prints no text plan: stdout is the NDJSON event
+/// stream alone, closing with the result.
+#[test]
+fn destroy_in_json_prints_only_events_and_closes_with_the_result() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _servers = Servers {
+        state_dir: dir.path().join(".dbgroups"),
+    };
+    set_manifest(dir.path(), ONE_REDIS);
+    let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    let destroyed = dbgroups_in(
+        dir.path(),
+        &[
+            "destroy",
+            "--app",
+            "shop",
+            "--auto-approve",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        destroyed.code, 0,
+        "{}{}",
+        destroyed.stdout, destroyed.stderr
+    );
+    let stream = events(&destroyed);
+    assert_eq!(stream.first().expect("events")["event"], "apply_started");
+    let last = stream.last().expect("events");
+    assert_eq!(last["event"], "apply_finished");
+    assert_eq!(last["result"], "succeeded");
+}
