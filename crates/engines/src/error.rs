@@ -87,7 +87,7 @@ pub(crate) fn io(
 
 /// An error's message followed by each cause that adds something, as
 /// `a: b: c`; a wrapper that repeats its cause's text adds nothing.
-pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+pub fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(next) = cause {

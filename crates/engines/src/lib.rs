@@ -28,7 +28,7 @@ pub mod postgres;
 pub mod process;
 pub mod redis_engine;
 
-pub use error::EngineError;
+pub use error::{EngineError, with_causes};
 pub use local::{
     LocalProvider, SERVICE_USER, ServiceUser, find_program, free_port, generate_password,
 };

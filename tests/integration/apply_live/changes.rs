@@ -192,16 +192,7 @@ fn a_broken_slave_is_planned_for_resync_with_the_reason_and_repaired() {
     let runtime = crate::common::runtime();
     runtime.block_on(async {
         // Point the slave at a port nothing listens on: its WAL receiver stops.
-        let (client, connection) = tokio_postgres::Config::new()
-            .host("127.0.0.1")
-            .port(port(&recorded, "pg-replica-1"))
-            .user("postgres")
-            .password(&admin)
-            .dbname("postgres")
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connects");
-        tokio::spawn(connection);
+        let client = super::pg_superuser(port(&recorded, "pg-replica-1"), &admin).await;
         // ALTER SYSTEM refuses to run inside a (multi-statement) transaction.
         client
             .batch_execute(
@@ -466,16 +457,7 @@ fn removing_a_slave_stops_it_deletes_its_data_and_drops_its_slot_on_the_master()
     let main_port = port(&recorded, "pg-main");
     let slots = |runtime: &tokio::runtime::Runtime| -> i64 {
         runtime.block_on(async {
-            let (client, connection) = tokio_postgres::Config::new()
-                .host("127.0.0.1")
-                .port(main_port)
-                .user("postgres")
-                .password(&admin)
-                .dbname("postgres")
-                .connect(tokio_postgres::NoTls)
-                .await
-                .expect("connects");
-            tokio::spawn(connection);
+            let client = super::pg_superuser(main_port, &admin).await;
             client
                 .query_one("SELECT count(*) FROM pg_replication_slots", &[])
                 .await

@@ -392,7 +392,8 @@ pub(super) fn scaled_and_replicating(manifest: &str, master: &str, slave: &str) 
     grown
 }
 
-pub(super) async fn pg_start_time(port: u16, admin: &str) -> std::time::SystemTime {
+/// A connection to a PostgreSQL server as its superuser.
+pub(super) async fn pg_superuser(port: u16, admin: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::Config::new()
         .host("127.0.0.1")
         .port(port)
@@ -404,6 +405,11 @@ pub(super) async fn pg_start_time(port: u16, admin: &str) -> std::time::SystemTi
         .expect("connects");
     tokio::spawn(connection);
     client
+}
+
+pub(super) async fn pg_start_time(port: u16, admin: &str) -> std::time::SystemTime {
+    pg_superuser(port, admin)
+        .await
         .query_one("SELECT pg_postmaster_start_time()", &[])
         .await
         .expect("reads")

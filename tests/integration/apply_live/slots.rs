@@ -7,17 +7,8 @@ use super::*;
 
 /// The slots dbgroups made on a server, with whether each is active.
 async fn dbgroups_slots(port: u16, admin: &str) -> Vec<(String, bool)> {
-    let (client, connection) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(port)
-        .user("postgres")
-        .password(admin)
-        .dbname("postgres")
-        .connect(tokio_postgres::NoTls)
+    pg_superuser(port, admin)
         .await
-        .expect("connects");
-    tokio::spawn(connection);
-    client
         .query(
             "SELECT slot_name::text, active FROM pg_replication_slots WHERE slot_name LIKE 'dbgroups%' ORDER BY 1",
             &[],

@@ -15,20 +15,8 @@ pub(crate) mod validate;
 
 /// An error and each cause that adds something, on one line (`a: b: c`),
 /// for output read without miette's report: JSON documents and events.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(next) = cause {
-        let more = next.to_string();
-        // `#[error(transparent)]` and wrapped errors repeat their cause.
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = next.source();
-    }
-    text
-}
+/// The engines' own chain, so their errors read the same everywhere.
+pub(crate) use dbgroups_engines::with_causes as error_chain;
 
 /// Failures of a command that are not diagnostics about the manifest.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
