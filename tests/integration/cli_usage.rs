@@ -209,3 +209,36 @@ fn dash_f_dash_reads_the_manifest_from_stdin() {
         "{stdout}"
     );
 }
+
+#[test]
+fn validate_reads_the_manifest_from_stdin_and_names_it_in_each_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = "application: x\npostgresql:\n  groups:\n    d:\n      bogus: 1\n      servers:\n        - server: { unique_name: pg-one }\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbgroups"))
+        .args(["validate", "-f", "-", "--format", "short"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dbgroups runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(manifest.as_bytes())
+        .expect("write the manifest");
+    let output = child.wait_with_output().expect("dbgroups ends");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.trim_end(),
+        "<stdin>:5:7: error[unknown-key]: unknown key \"bogus\" (help: group `postgresql.d` accepts: configuration, servers, primary, backups, replicate_from, import_from)",
+        "one line per diagnostic on stdout"
+    );
+    assert!(
+        !dir.path().join("-").exists(),
+        "stdin is not a file named -"
+    );
+}

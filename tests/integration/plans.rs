@@ -256,6 +256,7 @@ fn a_resync_from_an_observed_broken_slave() {
                 streaming: false,
                 lag_seconds: None,
                 detail: Some("could not connect to the primary server".into()),
+                held_offset: None,
             }),
         },
     );
@@ -377,6 +378,7 @@ fn broken_replication(up: bool, detail: &str) -> ServerHealth {
             streaming: false,
             lag_seconds: None,
             detail: Some(detail.into()),
+            held_offset: None,
         }),
     }
 }
@@ -508,6 +510,83 @@ fn a_slave_of_a_master_that_is_down_is_not_resynchronised() {
 }
 
 #[test]
+fn a_redis_master_down_while_its_replica_holds_data_is_not_just_started() {
+    let manifest = BASE.replace(
+        "    - server: { unique_name: redis-main }\n",
+        "    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n",
+    );
+    let state = applied(&manifest);
+    let replica_holding = |offset| ServerHealth {
+        up: true,
+        replication: Some(ReplicationHealth {
+            streaming: false,
+            lag_seconds: None,
+            detail: Some("master link down".into()),
+            held_offset: Some(offset),
+        }),
+    };
+    let facts = observed(&[
+        ("redis-main", down()),
+        ("redis-replica-1", replica_holding(918_204)),
+    ]);
+    let (held, _) = plan_with(
+        &manifest,
+        Some(&state),
+        &BTreeMap::new(),
+        &facts,
+        &Intents::default(),
+    );
+    assert!(kinds(&held).is_empty(), "{:?}", kinds(&held));
+    let blocked = &held.report.blocked[0];
+    assert_eq!(blocked.subject, "redis-main");
+    assert!(
+        blocked.reason.contains("redis-replica-1 (offset 918204)")
+            && blocked.reason.contains("drop what they hold"),
+        "{}",
+        blocked.reason
+    );
+    assert!(
+        blocked.hint.contains("--restart-master redis-main"),
+        "{}",
+        blocked.hint
+    );
+    assert_snapshot!("redis_master_down.text", text::render(&held));
+    // Accepted, the master alone is started, and the plan says what the
+    // replica does.
+    let accepted = Intents {
+        restart_masters: ["redis-main".to_string()].into(),
+        ..Intents::default()
+    };
+    let (started, _) = plan_with(&manifest, Some(&state), &BTreeMap::new(), &facts, &accepted);
+    assert_eq!(kinds(&started), vec!["start redis-main in redis.default"]);
+    assert!(
+        started
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("--restart-master redis-main") && w.contains("redis-replica-1")),
+        "{:?}",
+        started.report.warnings
+    );
+    // A replica that is down holds nothing observed, and PostgreSQL's
+    // replicas resume from their position: both start the master as before.
+    let facts = observed(&[("redis-main", down()), ("redis-replica-1", down())]);
+    let (both_down, _) = plan_with(
+        &manifest,
+        Some(&state),
+        &BTreeMap::new(),
+        &facts,
+        &Intents::default(),
+    );
+    assert!(both_down.report.blocked.is_empty());
+    assert!(
+        kinds(&both_down).contains(&"start redis-main in redis.default".to_string()),
+        "{:?}",
+        kinds(&both_down)
+    );
+}
+
+#[test]
 fn a_stopped_replica_without_its_slot_is_resynchronised_not_started() {
     let state = applied(BASE);
     let facts = observed(&[(
@@ -612,6 +691,39 @@ fn replicating_from_a_replica_in_another_application_names_its_source() {
         "the hint names the source: {}",
         blocked.hint
     );
+}
+
+#[test]
+fn an_unknown_group_in_another_application_gets_that_applications_groups() {
+    let mut others = BTreeMap::new();
+    let shop = with_reporting("      replicate_from: default\n");
+    others.insert("shop".to_string(), applied(&shop));
+    let analytics = "application: analytics\npostgresql:\n  groups:\n    copy:\n      configuration: { version: \"15\" }\n      replicate_from: { application: shop, group: defualt }\n      servers:\n        - server: { unique_name: analytics-pg }\n";
+    let (plan, _) = plan_with(
+        analytics,
+        None,
+        &others,
+        &ObservedFacts::offline(),
+        &Intents::default(),
+    );
+    assert!(!plan.has_changes());
+    let blocked = &plan.report.blocked[0];
+    assert!(
+        blocked
+            .reason
+            .contains("application \"shop\" has no postgresql group \"defualt\""),
+        "{}",
+        blocked.reason
+    );
+    assert!(
+        blocked.hint.contains("did you mean \"default\"?")
+            && blocked
+                .hint
+                .contains("its postgresql groups are: default, reporting"),
+        "{}",
+        blocked.hint
+    );
+    assert!(!blocked.hint.contains("first"), "{}", blocked.hint);
 }
 
 #[test]

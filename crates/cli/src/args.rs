@@ -214,6 +214,10 @@ pub(crate) struct IntentArgs {
     /// Re-synchronise a slave from a fresh backup of its master.
     #[arg(long, value_name = "NAME")]
     pub(crate) resync: Vec<String>,
+    /// Start a master found down although replicas that hold data it may have lost are up;
+    /// they then copy its data again (Redis).
+    #[arg(long = "restart-master", value_name = "NAME")]
+    pub(crate) restart_master: Vec<String>,
     /// Run backups and restores without checking free space first (the plan says so).
     #[arg(long)]
     pub(crate) skip_disk_check: bool,
@@ -351,7 +355,7 @@ impl ValidateArgs {
 pub(crate) enum DiagnosticFormat {
     /// rustc-style reports with the offending line quoted.
     Text,
-    /// One `file:line:column: severity[code]: message` line each.
+    /// One `file:line:column: severity[code]: message` line per diagnostic, on stdout; the summary goes to stderr.
     Short,
     /// A JSON document, for tools.
     Json,

@@ -29,6 +29,10 @@ pub struct RedisReplication {
     /// Seconds since the last interaction with the master.
     pub master_last_io_seconds_ago: Option<i64>,
     pub connected_slaves: usize,
+    /// For a slave: how far into its master's replication stream it holds
+    /// data (`slave_repl_offset`; Redis keeps the last value while the link
+    /// is down).
+    pub replica_offset: Option<u64>,
 }
 
 impl RedisServer {
@@ -463,6 +467,7 @@ pub fn parse_replication(info: &str) -> RedisReplication {
         connected_slaves: field("connected_slaves")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
+        replica_offset: field("slave_repl_offset").and_then(|v| v.parse().ok()),
     }
 }
 
@@ -472,7 +477,7 @@ mod tests {
 
     #[test]
     fn parses_info_replication_of_a_slave() {
-        let info = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:1\r\nmaster_sync_in_progress:0\r\nconnected_slaves:0\r\n";
+        let info = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_offset:4812\r\nslave_repl_offset:4812\r\nconnected_slaves:0\r\n";
         assert_eq!(
             parse_replication(info),
             RedisReplication {
@@ -481,6 +486,7 @@ mod tests {
                 master_sync_in_progress: false,
                 master_last_io_seconds_ago: Some(1),
                 connected_slaves: 0,
+                replica_offset: Some(4812),
             }
         );
     }

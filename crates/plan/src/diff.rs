@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dbgroups_manifest::catalogue::{self, Version};
 use dbgroups_manifest::{DbType, Engine, Group, GroupRef};
-use dbgroups_state::{GroupState, Role, SourceRef};
+use dbgroups_state::{AppState, GroupState, Role, SourceRef};
 
 use crate::change::{Blocked, ChangeKind, Report, Seed};
 use crate::error::PlanError;
@@ -110,6 +110,35 @@ fn address_of(group: &Group) -> GroupAddress {
 
 fn state_address(group: &GroupState) -> GroupAddress {
     GroupAddress::new(group.db_type, group.name.clone())
+}
+
+/// Another application is recorded but has no such group: name the groups it
+/// has of that type, since a typo or the wrong type is the likely cause and
+/// "apply it first" would not help.
+fn missing_group_of(state: &AppState, db_type: DbType, source: &SourceRef) -> SourceUnavailable {
+    let names: Vec<&str> = state
+        .groups
+        .iter()
+        .filter(|g| g.db_type == db_type)
+        .map(|g| g.name.as_str())
+        .collect();
+    let reason = format!(
+        "application \"{}\" has no {db_type} group \"{}\"",
+        source.application, source.group
+    );
+    let hint = if names.is_empty() {
+        format!(
+            "application \"{}\" has no {db_type} groups recorded; apply {} first",
+            source.application,
+            source.label(db_type)
+        )
+    } else {
+        let suggestion = dbgroups_manifest::suggest::hint(&source.group, names.iter().copied())
+            .map(|s| format!("{s} "))
+            .unwrap_or_default();
+        format!("{suggestion}its {db_type} groups are: {}", names.join(", "))
+    };
+    SourceUnavailable { reason, hint }
 }
 
 impl<'a> Differ<'a> {
@@ -236,6 +265,25 @@ impl<'a> Differ<'a> {
                 Some(_) => {}
             }
         }
+        for name in &intents.restart_masters {
+            match self.input.state.and_then(|s| s.server(name)) {
+                Some((_, server)) if server.role == Role::Master => {}
+                Some(_) => {
+                    return Err(PlanError::intent(
+                        "--restart-master",
+                        name,
+                        "it is a slave; the flag names a master",
+                    ));
+                }
+                None => {
+                    return Err(PlanError::intent(
+                        "--restart-master",
+                        name,
+                        "no such server is recorded",
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -288,7 +336,10 @@ impl<'a> Differ<'a> {
             self.recorded(db_type, &source.group)
         } else {
             match self.input.other_applications.get(&source.application) {
-                Some(state) => state.group(db_type, &source.group),
+                Some(state) => match state.group(db_type, &source.group) {
+                    Some(group) => Some(group),
+                    None => return Err(missing_group_of(state, db_type, source)),
+                },
                 None => {
                     return Err(SourceUnavailable {
                         reason: format!(

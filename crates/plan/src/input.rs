@@ -71,6 +71,11 @@ pub struct Intents {
     pub remove_servers: BTreeSet<String>,
     /// `--resync NAME`
     pub resync: BTreeSet<String>,
+    /// `--restart-master NAME`: start a master found down although its
+    /// replicas hold data it may have lost (rules: a restart discards what
+    /// only the replicas hold), accepting that they copy its data again.
+    #[serde(default)]
+    pub restart_masters: BTreeSet<String>,
     /// `--skip-disk-check`: backups and restores run without the free-space
     /// check (the plan says so).
     #[serde(default)]
@@ -118,4 +123,9 @@ pub struct ReplicationHealth {
     pub lag_seconds: Option<u64>,
     /// The engine's own words when replication is broken.
     pub detail: Option<String>,
+    /// How far into its master's replication stream the replica holds
+    /// data, where the engine reports it (Redis's `slave_repl_offset`). A
+    /// master that restarts from its own files may not have all of it.
+    #[serde(default)]
+    pub held_offset: Option<u64>,
 }

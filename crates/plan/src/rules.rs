@@ -64,6 +64,18 @@ pub struct EngineRules {
     /// replica found down and broken is re-synchronised without being
     /// started first. The others load a dump into, or sync, a running one.
     pub resync_replaces_stopped_server: bool,
+    /// A master that restarts from its own files comes back with a new
+    /// replication history, so its replicas copy its whole data set again
+    /// and drop whatever they held beyond what it kept. Redis keeps no
+    /// replication offset in its append-only file, and with `appendfsync
+    /// everysec` a crash loses up to a second of acknowledged writes that
+    /// the replicas may hold ("Safety of replication when master has
+    /// persistence turned off" in Redis's replication manual). So the plan
+    /// does not start such a master while a replica holding data is up
+    /// unless `--restart-master` accepts it. The others' replicas resume
+    /// from their position (PostgreSQL's WAL, MariaDB's GTID) or are judged
+    /// against the restarted master.
+    pub restart_discards_replica_data: bool,
 }
 
 pub fn for_type(db_type: DbType) -> EngineRules {
@@ -75,6 +87,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             odd_member_count: false,
             replica_takes_source_accounts: true,
             resync_replaces_stopped_server: true,
+            restart_discards_replica_data: false,
         },
         DbType::Mysql => EngineRules {
             replicas_copy_by_sync: false,
@@ -83,6 +96,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             odd_member_count: false,
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
+            restart_discards_replica_data: false,
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
@@ -91,6 +105,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             odd_member_count: false,
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
+            restart_discards_replica_data: true,
         },
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,
@@ -99,6 +114,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             odd_member_count: true,
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
+            restart_discards_replica_data: false,
         },
     }
 }

@@ -468,3 +468,184 @@ fn a_refused_destroy_shows_no_plan_and_a_destroyed_application_is_new_again() {
     assert_ne!(rebuilt.lineage, before.lineage, "a new application");
     assert_eq!(rebuilt.groups.len(), before.groups.len());
 }
+
+/// Issue 13.11: a Redis master killed under a closed write loop. The next
+/// plan refuses to just start it while its replica is up holding the data
+/// (a restarted master would make the replica copy it again and drop what
+/// only the replica holds); the refused apply leaves the replica's data
+/// alone; the documented recovery (the replica's snapshot becomes the
+/// master's data) and `--restart-master` keep every write the replica held.
+#[test]
+#[allow(clippy::print_stdout)] // what survived is this test's figure
+fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  servers:\n    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n",
+    );
+    apply_ok(dir.path(), &[]);
+    let recorded = state(dir.path());
+    let redis_password = password(&recorded, "redis.default");
+    let url = |server: &str| {
+        format!(
+            "redis://:{redis_password}@127.0.0.1:{}/0",
+            port(&recorded, server)
+        )
+    };
+    let provider = provider(dir.path());
+    let master =
+        RedisServer::new(&provider, "redis-main", port(&recorded, "redis-main")).expect("a server");
+    let runtime = runtime();
+    runtime.block_on(async {
+        let replica = redis::Client::open(url("redis-replica-1")).expect("url");
+        let mut on_replica = replica
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        // One writer, one key per acknowledged write, in order: what
+        // survives is then a count.
+        let writer = {
+            let master_url = url("redis-main");
+            tokio::spawn(async move {
+                let client = redis::Client::open(master_url).expect("url");
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("connects");
+                let mut acknowledged = 0_u64;
+                loop {
+                    let written: redis::RedisResult<()> =
+                        conn.set(format!("order:{acknowledged}"), acknowledged).await;
+                    if written.is_err() {
+                        return acknowledged;
+                    }
+                    acknowledged += 1;
+                }
+            })
+        };
+        let replicated = poll(
+            async || redis::cmd("DBSIZE").query_async::<u64>(&mut on_replica).await.unwrap_or(0),
+            |keys| *keys >= 2000,
+        )
+        .await;
+        assert!(replicated >= 2000, "the replica follows: {replicated} keys");
+        let pid: i32 = std::fs::read_to_string(master.dir().join("redis.pid"))
+            .expect("the master's pid file")
+            .trim()
+            .parse()
+            .expect("a pid");
+        // SIGKILL: a crash, not a shutdown (which would save and hand over).
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .expect("kill runs")
+                .success()
+        );
+        let acknowledged = writer.await.expect("the writer ends");
+        let held = poll(
+            async || {
+                let link: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut on_replica)
+                    .await
+                    .unwrap_or_default();
+                let keys: u64 = redis::cmd("DBSIZE")
+                    .query_async(&mut on_replica)
+                    .await
+                    .unwrap_or(0);
+                (link.contains("master_link_status:down"), keys)
+            },
+            |(down, _)| *down,
+        )
+        .await;
+        assert!(held.0, "the replica sees its master gone");
+        let held = held.1;
+        println!("acknowledged writes: {acknowledged}; the replica holds {held} keys");
+
+        // The plan does not just start the master.
+        let planned = dbgroups_in(dir.path(), &["plan"]);
+        assert!(
+            planned.stdout.contains("! redis-main: the master of redis.default is down")
+                && planned.stdout.contains("redis-replica-1 (offset ")
+                && planned.stdout.contains("--restart-master redis-main")
+                && !planned.stdout.contains("~ start redis-main"),
+            "{}\n{}",
+            planned.stdout,
+            planned.stderr
+        );
+        // Nor does apply: the master stays down, the replica's data stays.
+        let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
+        assert_ne!(refused.code, 0, "{}", refused.stdout);
+        assert!(!master.is_running(&redis_password).await, "not started");
+        let keys: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut on_replica)
+            .await
+            .expect("counts");
+        assert_eq!(keys, held, "the replica keeps what it held");
+
+        // The recovery docs/reliability.md gives: the replica's snapshot
+        // becomes the master's data, then the master is restarted.
+        let _: () = redis::cmd("SAVE")
+            .query_async(&mut on_replica)
+            .await
+            .expect("saves");
+        let replica_server = RedisServer::new(
+            &provider,
+            "redis-replica-1",
+            port(&recorded, "redis-replica-1"),
+        )
+        .expect("a server");
+        std::fs::remove_dir_all(master.rdb_file().with_file_name("appendonlydir"))
+            .expect("the master's append-only file goes");
+        std::fs::copy(replica_server.rdb_file(), master.rdb_file()).expect("copies the snapshot");
+        let restarted = dbgroups_in(
+            dir.path(),
+            &["apply", "--auto-approve", "--restart-master", "redis-main"],
+        );
+        assert_eq!(restarted.code, 0, "{}\n{}", restarted.stdout, restarted.stderr);
+        assert!(
+            restarted.stdout.contains("--restart-master redis-main: redis-main starts from the data it kept"),
+            "{}",
+            restarted.stdout
+        );
+        let on_master = redis::Client::open(url("redis-main")).expect("url");
+        let mut on_master = on_master
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects");
+        let survived: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut on_master)
+            .await
+            .expect("counts");
+        assert_eq!(survived, held, "every write the replica held is on the master");
+        let last: Option<u64> = on_master
+            .get(format!("order:{}", held - 1))
+            .await
+            .expect("reads");
+        assert_eq!(last, Some(held - 1), "the writes survive as a prefix");
+        let synced = poll(
+            async || {
+                let link: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut on_replica)
+                    .await
+                    .unwrap_or_default();
+                let keys: u64 = redis::cmd("DBSIZE")
+                    .query_async(&mut on_replica)
+                    .await
+                    .unwrap_or(0);
+                (link.contains("master_link_status:up"), keys)
+            },
+            |(up, keys)| *up && *keys == held,
+        )
+        .await;
+        assert_eq!(synced, (true, held), "the replica follows again, whole");
+        println!(
+            "after recovery: {survived} keys on the master and the replica; {} acknowledged writes were not on the replica",
+            acknowledged - held
+        );
+    });
+    let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
+}

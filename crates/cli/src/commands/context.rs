@@ -118,7 +118,9 @@ impl ManifestDiagnostic {
 const STDIN: &str = "-";
 
 /// The manifest's bytes and the name its diagnostics give it.
-pub(crate) fn read_manifest_source(global: &GlobalArgs) -> Result<(Vec<u8>, SourceFile), CliError> {
+pub(crate) fn read_manifest_source(
+    global: &GlobalArgs,
+) -> Result<(Vec<u8>, SourceFile), dbgroups_manifest::ManifestError> {
     let path = &global.manifest;
     let read_error = |source| dbgroups_manifest::ManifestError::Read {
         path: path.clone(),
@@ -223,6 +225,7 @@ pub(crate) fn intents(args: &IntentArgs) -> Result<Intents, CliError> {
         remove_groups: groups("--remove-group", &args.remove_group)?,
         remove_servers: args.remove_server.iter().cloned().collect(),
         resync: args.resync.iter().cloned().collect(),
+        restart_masters: args.restart_master.iter().cloned().collect(),
         skip_disk_check: args.skip_disk_check,
         ..Intents::default()
     })

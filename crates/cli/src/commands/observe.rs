@@ -91,12 +91,16 @@ async fn health(
                                     .master_last_io_seconds_ago
                                     .and_then(|s| u64::try_from(s).ok()),
                                 detail: None,
+                                held_offset: info.replica_offset,
                             })
                         }
-                        (true, "slave") => Some(broken(format!(
-                            "master link {}",
-                            info.master_link_status.unwrap_or_else(|| "unknown".into())
-                        ))),
+                        (true, "slave") => Some(ReplicationHealth {
+                            held_offset: info.replica_offset,
+                            ..broken(format!(
+                                "master link {}",
+                                info.master_link_status.as_deref().unwrap_or("unknown")
+                            ))
+                        }),
                         (true, role) => Some(broken(format!("it runs as a {role}, not a replica"))),
                     };
                     Some(ServerHealth {
@@ -128,6 +132,7 @@ async fn health(
                         (true, Some(status)) => {
                             let streaming = status.io_running && status.sql_running;
                             Some(ReplicationHealth {
+                                held_offset: None,
                                 streaming,
                                 lag_seconds: status.seconds_behind,
                                 detail: (!streaming).then(|| {
@@ -183,6 +188,7 @@ async fn postgres_health(
         }) => (
             true,
             Some(ReplicationHealth {
+                held_offset: None,
                 streaming,
                 // Whole seconds are enough to compare with the limit.
                 lag_seconds: lag_seconds.map(|lag| lag.max(0.0).round() as u64),
@@ -252,6 +258,7 @@ fn broken(detail: String) -> ReplicationHealth {
         streaming: false,
         lag_seconds: None,
         detail: Some(detail),
+        held_offset: None,
     }
 }
 
@@ -289,6 +296,7 @@ async fn mongodb_health(
             return Some(ServerHealth {
                 up: true,
                 replication: Some(ReplicationHealth {
+                    held_offset: None,
                     streaming: false,
                     lag_seconds: None,
                     detail: Some(error.to_string()),
@@ -298,11 +306,13 @@ async fn mongodb_health(
     };
     let replication = match own {
         None => ReplicationHealth {
+            held_offset: None,
             streaming: false,
             lag_seconds: None,
             detail: Some("it is not a member of the group's replica set".into()),
         },
         Some(member) => ReplicationHealth {
+            held_offset: None,
             streaming: member.state == "SECONDARY",
             lag_seconds: member.lag_seconds,
             detail: (member.state != "SECONDARY").then(|| match member.message {

@@ -18,8 +18,9 @@ pub(crate) fn run(
     args: &ValidateArgs,
     style: Style,
 ) -> Result<ExitCode, CliError> {
-    let source = match SourceFile::read(&global.manifest) {
-        Ok(source) => source,
+    // `-f -` reads stdin, as every other command does.
+    let source = match super::context::read_manifest_source(global) {
+        Ok((_, source)) => source,
         Err(err) => return unreadable(args.format(), &global.manifest, err),
     };
     let options = ParseOptions {

@@ -61,7 +61,7 @@ impl Differ<'_> {
                 // would wait for streaming that cannot resume (a lost slot).
                 let resync_starts_it = matches!(verdict, Verdict::Resync { .. })
                     && rules::for_type(group.db_type).resync_replaces_stopped_server;
-                if down && !resync_starts_it {
+                if down && !resync_starts_it && !self.holds_back_master_start(group, server) {
                     self.change(
                         ChangeKind::StartServer {
                             group: address.clone(),
@@ -82,6 +82,76 @@ impl Differ<'_> {
                 }
             }
         }
+    }
+
+    /// Whether the start of `server`, a master found down, is refused
+    /// because replicas that followed it are up holding data a restart
+    /// would make them drop (the engine's rule). `--restart-master`
+    /// accepts it; the plan then says what the replicas do.
+    fn holds_back_master_start(&mut self, group: &GroupState, server: &ServerState) -> bool {
+        let name = &server.unique_name;
+        if server.role != Role::Master
+            || !rules::for_type(group.db_type).restart_discards_replica_data
+        {
+            return false;
+        }
+        let holders = self.replicas_holding_data(group);
+        if holders.is_empty() {
+            return false;
+        }
+        let listed = holders
+            .iter()
+            .map(|(replica, offset)| format!("{replica} (offset {offset})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let consequence = format!(
+            "a restarted {} master comes back with a new replication history, so its replicas copy its whole data set again and drop what they hold beyond what it kept on disk (with appendfsync everysec, up to the last second of writes before a crash)",
+            group.db_type
+        );
+        if self.input.intents.restart_masters.contains(name) {
+            self.report.warnings.push(format!(
+                "--restart-master {name}: {name} starts from the data it kept, and {listed} copy it again; {consequence}"
+            ));
+            return false;
+        }
+        self.block(
+            name.as_str(),
+            format!(
+                "the master of {} is down while replicas that followed it are up holding its data: {listed}; {consequence}",
+                group.address()
+            ),
+            format!(
+                "to keep what the replicas hold, copy a replica's data to {name} first (docs/reliability.md, \"A Redis master found down\"); to accept what {name} kept, run `dbgroups apply --restart-master {name}`"
+            ),
+        );
+        true
+    }
+
+    /// The replicas of `group`'s master that are observed up and report
+    /// holding replicated data: its slaves, and the masters of groups in
+    /// this application that replicate from it.
+    fn replicas_holding_data(&self, group: &GroupState) -> Vec<(String, u64)> {
+        let observed = &self.input.observed.servers;
+        let followers = group.slaves().map(|s| s.unique_name.clone()).chain(
+            self.recorded_groups()
+                .filter(|g| {
+                    g.replicate_from.as_ref().is_some_and(|source| {
+                        source.application == self.application && source.group == group.name
+                    }) && g.db_type == group.db_type
+                })
+                .filter_map(|g| g.master().map(|m| m.unique_name.clone())),
+        );
+        followers
+            .filter_map(|follower| {
+                let health = observed.get(&follower).filter(|h| h.up)?;
+                let offset = health
+                    .replication
+                    .as_ref()?
+                    .held_offset
+                    .filter(|&o| o > 0)?;
+                Some((follower, offset))
+            })
+            .collect()
     }
 
     /// Whether `server`, a replica, needs a re-sync, and from which master.
