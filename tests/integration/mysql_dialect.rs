@@ -164,7 +164,7 @@ fn mariadb_follows_from_the_dump_position() {
             "STOP SLAVE",
             "RESET SLAVE ALL",
             "SET GLOBAL gtid_slave_pos = '0-40001-17'",
-            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = 40001, MASTER_USER = 'replicator', MASTER_PASSWORD = '<replication-password>', MASTER_USE_GTID = slave_pos",
+            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = 40001, MASTER_USER = 'replicator', MASTER_PASSWORD = '<replication-password>', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2",
             "SET GLOBAL read_only = ON",
             "START SLAVE",
         ]
@@ -261,6 +261,7 @@ fn replica_status_reads_both_families_column_names() {
             sql_running: false,
             seconds_behind: None,
             last_error: Some("Error 'Duplicate entry' on query".into()),
+            reconnecting: false,
         }
     );
     let mariadb_row = |column: &str| -> Option<String> {
@@ -277,8 +278,26 @@ fn replica_status_reads_both_families_column_names() {
             sql_running: true,
             seconds_behind: Some(3),
             last_error: None,
+            reconnecting: false,
         }
     );
+    // A replica whose master went away retries by itself (MariaDB 10.11's
+    // row after its master was killed); a refused password does not.
+    let retrying = |errno: &'static str| {
+        move |column: &str| -> Option<String> {
+            match column {
+                "Slave_IO_Running" => Some("Connecting".into()),
+                "Slave_SQL_Running" => Some("Yes".into()),
+                "Last_IO_Errno" => Some(errno.into()),
+                "Last_SQL_Errno" => Some("0".into()),
+                "Last_IO_Error" => Some("error reconnecting to master 'replicator@127.0.0.1:24195' - retry-time: 60  maximum-retries: 100000  message: Can't connect to server on '127.0.0.1' (111 \"Connection refused\")".into()),
+                _ => None,
+            }
+        }
+    };
+    let status = ReplicaStatus::from_columns(retrying("2003"));
+    assert!(status.reconnecting && !status.io_running, "{status:?}");
+    assert!(!ReplicaStatus::from_columns(retrying("1045")).reconnecting);
     assert_eq!(
         dialect(Engine::Mysql, "8.4").status_query(),
         "SHOW REPLICA STATUS"

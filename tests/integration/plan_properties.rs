@@ -383,7 +383,7 @@ proptest! {
             if *broken {
                 observed.servers.insert(server.clone(), ServerHealth {
                     up: true,
-                    replication: Some(ReplicationHealth { streaming: false, lag_seconds: None, detail: None, held_offset: None }),
+                    replication: Some(ReplicationHealth { streaming: false, lag_seconds: None, detail: None, held_offset: None, reconnecting: false }),
                 });
             }
         }

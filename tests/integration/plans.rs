@@ -257,6 +257,7 @@ fn a_resync_from_an_observed_broken_slave() {
                 lag_seconds: None,
                 detail: Some("could not connect to the primary server".into()),
                 held_offset: None,
+                reconnecting: false,
             }),
         },
     );
@@ -379,6 +380,7 @@ fn broken_replication(up: bool, detail: &str) -> ServerHealth {
             lag_seconds: None,
             detail: Some(detail.into()),
             held_offset: None,
+            reconnecting: false,
         }),
     }
 }
@@ -523,6 +525,7 @@ fn a_redis_master_down_while_its_replica_holds_data_is_not_just_started() {
             lag_seconds: None,
             detail: Some("master link down".into()),
             held_offset: Some(offset),
+            reconnecting: false,
         }),
     };
     let facts = observed(&[

@@ -128,4 +128,9 @@ pub struct ReplicationHealth {
     /// master that restarts from its own files may not have all of it.
     #[serde(default)]
     pub held_offset: Option<u64>,
+    /// Not streaming, but retrying a connection its master refused or lost
+    /// (MySQL's IO thread in `Connecting`): it resumes by itself once the
+    /// master answers, so a re-sync now would replace its data for nothing.
+    #[serde(default)]
+    pub reconnecting: bool,
 }

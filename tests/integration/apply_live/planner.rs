@@ -649,3 +649,110 @@ fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() 
     let replan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
     assert_eq!(replan.code, 0, "converged:\n{}", replan.stdout);
 }
+
+/// Issue 13.3 on MariaDB, where it was found: a killed master is started,
+/// and the plan right after it does not re-sync the slave while its IO
+/// thread is still retrying; the slave reconnects by itself (its retry is
+/// dbgroups's 2 s, not the server's 60 s) and receives new writes, with no
+/// copy taken.
+#[test]
+fn a_mariadb_slave_reconnecting_after_its_master_restarts_is_not_resynchronised() {
+    let (dir, _servers) = quickstart();
+    set_manifest(
+        dir.path(),
+        "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n",
+    );
+    apply_ok(dir.path(), &[]);
+    let recorded = state(dir.path());
+    let admin = admin(&recorded, "mysql.default");
+    let provider = provider(dir.path());
+    let replica = dbgroups_engines::MysqlServer::new(
+        &provider,
+        dbgroups_manifest::Engine::Mariadb,
+        "10.11",
+        "db-replica-1",
+        port(&recorded, "db-replica-1"),
+    )
+    .expect("a server");
+    let runtime = runtime();
+    runtime.block_on(async {
+        let pid = std::fs::read_to_string(provider.server_dir("db-main").join("run/mysqld.pid"))
+            .expect("the master's pid file");
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-KILL", pid.trim()])
+                .status()
+                .expect("kill runs")
+                .success()
+        );
+        // The slave notices: its IO thread retries.
+        let retrying = poll(
+            async || {
+                replica
+                    .replication(&admin)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.reconnecting)
+            },
+            |yes| *yes,
+        )
+        .await;
+        assert!(retrying, "the slave retries its master");
+        let started = refreshed_apply(dir.path());
+        assert!(
+            started.stdout.contains("~ start db-main in mysql.default")
+                && !started.stdout.contains("~ re-synchronise"),
+            "{}",
+            started.stdout
+        );
+        // Right after the start, before the slave's next retry, the plan
+        // has nothing destructive to do (it may say the slave reconnects).
+        let planned = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+        assert_eq!(planned.code, 0, "{}\n{}", planned.stdout, planned.stderr);
+        let mut on_master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
+        for sql in [
+            "CREATE TABLE after_restart (id INT PRIMARY KEY)",
+            "INSERT INTO after_restart VALUES (1)",
+        ] {
+            mysql_async::prelude::Queryable::query_drop(&mut on_master, sql)
+                .await
+                .expect("writes");
+        }
+        let followed = poll(
+            async || {
+                replica
+                    .replication(&admin)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.io_running && s.sql_running)
+            },
+            |yes| *yes,
+        )
+        .await;
+        assert!(followed, "the slave follows again by itself");
+        let mut on_replica = mysql_conn(&recorded, "mysql.default", "db-replica-1", None).await;
+        let rows = poll(
+            async || {
+                mysql_async::prelude::Queryable::query_first::<u64, _>(
+                    &mut on_replica,
+                    "SELECT count(*) FROM after_restart",
+                )
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+            },
+            |rows| *rows == 1,
+        )
+        .await;
+        assert_eq!(rows, 1, "a write after the restart reached the slave");
+    });
+    let after = state(dir.path());
+    assert_eq!(
+        after.backups.len(),
+        recorded.backups.len(),
+        "no copy was taken"
+    );
+}

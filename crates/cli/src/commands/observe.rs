@@ -92,6 +92,7 @@ async fn health(
                                     .and_then(|s| u64::try_from(s).ok()),
                                 detail: None,
                                 held_offset: info.replica_offset,
+                                reconnecting: false,
                             })
                         }
                         (true, "slave") => Some(ReplicationHealth {
@@ -133,6 +134,7 @@ async fn health(
                             let streaming = status.io_running && status.sql_running;
                             Some(ReplicationHealth {
                                 held_offset: None,
+                                reconnecting: status.reconnecting,
                                 streaming,
                                 lag_seconds: status.seconds_behind,
                                 detail: (!streaming).then(|| {
@@ -189,6 +191,7 @@ async fn postgres_health(
             true,
             Some(ReplicationHealth {
                 held_offset: None,
+                reconnecting: false,
                 streaming,
                 // Whole seconds are enough to compare with the limit.
                 lag_seconds: lag_seconds.map(|lag| lag.max(0.0).round() as u64),
@@ -259,6 +262,7 @@ fn broken(detail: String) -> ReplicationHealth {
         lag_seconds: None,
         detail: Some(detail),
         held_offset: None,
+        reconnecting: false,
     }
 }
 
@@ -297,6 +301,7 @@ async fn mongodb_health(
                 up: true,
                 replication: Some(ReplicationHealth {
                     held_offset: None,
+                    reconnecting: false,
                     streaming: false,
                     lag_seconds: None,
                     detail: Some(error.to_string()),
@@ -307,12 +312,14 @@ async fn mongodb_health(
     let replication = match own {
         None => ReplicationHealth {
             held_offset: None,
+            reconnecting: false,
             streaming: false,
             lag_seconds: None,
             detail: Some("it is not a member of the group's replica set".into()),
         },
         Some(member) => ReplicationHealth {
             held_offset: None,
+            reconnecting: false,
             streaming: member.state == "SECONDARY",
             lag_seconds: member.lag_seconds,
             detail: (member.state != "SECONDARY").then(|| match member.message {

@@ -313,7 +313,8 @@ impl Dialect {
             statements.extend([
                 format!(
                     "CHANGE MASTER TO MASTER_HOST = '{host}', MASTER_PORT = {port}, MASTER_USER = '{user}', \
-                     MASTER_PASSWORD = '{password}', MASTER_USE_GTID = slave_pos"
+                     MASTER_PASSWORD = '{password}', MASTER_USE_GTID = slave_pos, \
+                     MASTER_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}"
                 ),
                 "SET GLOBAL read_only = ON".to_string(),
                 "START SLAVE".to_string(),
@@ -327,7 +328,8 @@ impl Dialect {
                 // the source's RSA key to send the password.
                 format!(
                     "CHANGE REPLICATION SOURCE TO SOURCE_HOST = '{host}', SOURCE_PORT = {port}, SOURCE_USER = '{user}', \
-                     SOURCE_PASSWORD = '{password}', SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1"
+                     SOURCE_PASSWORD = '{password}', SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1, \
+                     SOURCE_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}"
                 ),
                 // super_read_only also holds off accounts with SUPER.
                 "SET GLOBAL super_read_only = ON".to_string(),
@@ -339,7 +341,8 @@ impl Dialect {
                 "RESET SLAVE ALL".to_string(),
                 format!(
                     "CHANGE MASTER TO MASTER_HOST = '{host}', MASTER_PORT = {port}, MASTER_USER = '{user}', \
-                     MASTER_PASSWORD = '{password}', MASTER_AUTO_POSITION = 1"
+                     MASTER_PASSWORD = '{password}', MASTER_AUTO_POSITION = 1, \
+                     MASTER_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}"
                 ),
                 "SET GLOBAL super_read_only = ON".to_string(),
                 "START SLAVE".to_string(),
@@ -465,7 +468,24 @@ pub struct ReplicaStatus {
     pub seconds_behind: Option<u64>,
     /// The IO or SQL thread's last error, if any.
     pub last_error: Option<String>,
+    /// The IO thread is retrying a connection the network refused or lost
+    /// (state `Connecting`, a client error such as 2003): it reconnects by
+    /// itself once its source answers, every `CONNECT_RETRY` seconds.
+    /// A refused password (1045) or a SQL error is not this.
+    pub reconnecting: bool,
 }
+
+/// Client errors of a connection the network refused or lost, which the
+/// IO thread retries: CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR,
+/// CR_UNKNOWN_HOST, CR_SERVER_GONE_ERROR, CR_SERVER_LOST
+/// (https://dev.mysql.com/doc/mysql-errors/8.0/en/client-error-reference.html).
+const RETRIED_CONNECTION_ERRORS: [&str; 5] = ["2002", "2003", "2005", "2006", "2013"];
+
+/// How often a replica's IO thread retries its source, in seconds. The
+/// servers' default is 60, so after a master restarts its replicas would
+/// look broken for up to a minute; a refresh in that minute would plan a
+/// needless re-sync.
+pub const CONNECT_RETRY_SECONDS: u32 = 2;
 
 impl ReplicaStatus {
     /// Reads a status row by column name. MariaDB (and MySQL before
@@ -485,6 +505,11 @@ impl ReplicaStatus {
             seconds_behind: either("Seconds_Behind_Source", "Seconds_Behind_Master")
                 .and_then(|s| s.parse().ok()),
             last_error: (!errors.is_empty()).then(|| errors.join("; ")),
+            reconnecting: either("Replica_IO_Running", "Slave_IO_Running").as_deref()
+                == Some("Connecting")
+                && column("Last_IO_Errno")
+                    .is_some_and(|errno| RETRIED_CONNECTION_ERRORS.contains(&errno.as_str()))
+                && column("Last_SQL_Errno").is_none_or(|errno| errno == "0"),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! replica is judged only against a master that runs: a replica of a master
 //! that is down reports broken replication whatever its own health, and
 //! once the master is back it reconnects by itself, so re-syncing it then
-//! would replace all its data for nothing.
+//! would replace all its data for nothing. Nor is a replica that says it
+//! is retrying the connection to a master that runs (MariaDB's IO thread
+//! in `Connecting` for up to its retry interval after the master restarts).
 
 use std::collections::BTreeSet;
 
@@ -212,6 +214,15 @@ impl Differ<'_> {
         if master_down && !asked {
             self.report.warnings.push(format!(
                 "{name} is not judged while its master {master} is down ({reason}): it reconnects by itself once {master} runs again, so it is not re-synchronised now; run `dbgroups plan` again after this apply, which judges it against the running master"
+            ));
+            return Verdict::Healthy;
+        }
+        let reconnecting = health
+            .and_then(|h| h.replication.as_ref())
+            .is_some_and(|r| r.reconnecting);
+        if reconnecting && !asked {
+            self.report.warnings.push(format!(
+                "{name} is not re-synchronised: it is reconnecting to its master {master} ({reason}) and resumes by itself once the connection is made; if a later plan still finds it so, `--resync {name}` replaces its data"
             ));
             return Verdict::Healthy;
         }
