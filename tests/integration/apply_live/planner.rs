@@ -309,6 +309,10 @@ fn a_master_that_is_down_is_started_and_its_slave_is_not_resynchronised() {
             "no backup is taken: {}",
             applied.stderr
         );
+        // At once, before the slave's next retry (PostgreSQL's 5 s): the
+        // refresh waits that long for it, so no re-sync is planned.
+        let at_once = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
+        assert_eq!(at_once.code, 0, "{}\n{}", at_once.stdout, at_once.stderr);
         // Writes after the restart reach the master before the writer stops.
         let restarted = pg(master_port, &password).await;
         let at_restart: i64 = restarted

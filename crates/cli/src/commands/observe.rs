@@ -50,16 +50,106 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
                 });
             }
         }
-        let mut observed = Vec::new();
+        let mut observed = std::collections::BTreeMap::new();
         while let Some(answer) = questions.join_next().await {
             if let Ok((name, Some(health))) = answer {
-                observed.push((name, health));
+                observed.insert(name, health);
             }
         }
+        settle(&provider, &state, &mut observed).await;
         observed
     });
     facts.servers.extend(observed);
     facts
+}
+
+/// How long a replica that is up but not streaming, while its master runs,
+/// is watched before it counts as broken: longer than the engines' own
+/// retry intervals (PostgreSQL's `wal_retrieve_retry_interval` of 5 s,
+/// dbgroups's 2 s MySQL connect retry, Redis's 1 s), so a replica caught
+/// between its master's restart and its next retry is not planned for a
+/// re-sync that would replace its data for nothing.
+const RECONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Asks again, once a second until [`RECONNECT_GRACE`] is over, each
+/// replica that is up and not streaming while its master is up, keeping
+/// its last answer. A replica whose master is down (or not observed) is
+/// left as it is: the planner does not judge it.
+async fn settle(
+    provider: &LocalProvider,
+    state: &Arc<AppState>,
+    observed: &mut std::collections::BTreeMap<String, ServerHealth>,
+) {
+    let waiting: Vec<(usize, usize)> = state
+        .groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, group)| {
+            group
+                .servers
+                .iter()
+                .enumerate()
+                .map(move |(s, server)| (g, s, group, server))
+        })
+        .filter(|(_, _, group, server)| {
+            let stalled = observed
+                .get(&server.unique_name)
+                .is_some_and(|h| h.up && h.replication.as_ref().is_some_and(|r| !r.streaming));
+            stalled
+                && master_of(state, group, server)
+                    .is_some_and(|master| observed.get(master).is_some_and(|h| h.up))
+        })
+        .map(|(g, s, _, _)| (g, s))
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    let mut rechecks = tokio::task::JoinSet::new();
+    for (group_index, server_index) in waiting {
+        let (provider, state) = (provider.clone(), Arc::clone(state));
+        rechecks.spawn(async move {
+            let group = &state.groups[group_index];
+            let server = &group.servers[server_index];
+            let deadline = tokio::time::Instant::now() + RECONNECT_GRACE;
+            let mut last = None;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                last = health(&provider, &state, group, server).await;
+                if last
+                    .as_ref()
+                    .and_then(|h| h.replication.as_ref())
+                    .is_some_and(|r| r.streaming)
+                {
+                    break;
+                }
+            }
+            (server.unique_name.clone(), last)
+        });
+    }
+    while let Some(answer) = rechecks.join_next().await {
+        if let Ok((name, Some(health))) = answer {
+            observed.insert(name, health);
+        }
+    }
+}
+
+/// The master a replica follows, when it is in this application: its
+/// group's master, or its source group's.
+fn master_of<'a>(
+    state: &'a AppState,
+    group: &'a GroupState,
+    server: &ServerState,
+) -> Option<&'a str> {
+    let source_group = if server.role == Role::Slave {
+        group
+    } else {
+        let source = group.replicate_from.as_ref()?;
+        if source.application != state.application {
+            return None;
+        }
+        state.group(group.db_type, &source.group)?
+    };
+    source_group.master().map(|m| m.unique_name.as_str())
 }
 
 async fn health(
