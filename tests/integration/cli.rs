@@ -165,7 +165,7 @@ fn validate_short_format() {
     examples/published-mysql/manifest.yml:7:3: warning[no-servers]: group mysql.upgrade declares no servers (help: it is valid, but nothing is built for it until it lists `servers:`)
     examples/published-mysql/manifest.yml:10:15: warning[end-of-life-version]: percona 8.1 is past its end of life (help: it is accepted, but no longer gets security fixes; supported series: 8.4)
     examples/published-mysql/manifest.yml:11:3: warning[no-servers]: group mysql.legacy declares no servers (help: it is valid, but nothing is built for it until it lists `servers:`)
-    examples/published-mysql/manifest.yml:14:15: warning[end-of-life-version]: mysql 5.6 is past its end of life (help: it is accepted, but no longer gets security fixes; supported series: 8.4, 9.5)
+    examples/published-mysql/manifest.yml:14:15: warning[end-of-life-version]: mysql 5.6 is past its end of life (help: it is accepted, but no longer gets security fixes; supported series: 8.4, 9.7)
     ");
     assert_eq!(
         run.stderr,

@@ -342,3 +342,107 @@ fn a_restore_stops_replication_first_and_enslave_returns_caught_up() {
         );
     });
 }
+
+/// Issue 21, item 2: `SET GLOBAL read_only` lasts until a restart, so a
+/// replica's config must make it read-only from its start. A restarted
+/// replica refuses the application's writes (it would otherwise diverge
+/// while replication resumes), still replicates, and a provision on it
+/// (the accounts set by root) keeps it read-only; once detached, a restart
+/// leaves it writable.
+#[test]
+fn a_restarted_replica_stays_read_only_and_a_detached_one_stays_writable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let (admin, app, replication) = (
+        generate_password(),
+        generate_password(),
+        generate_password(),
+    );
+    let master = mariadb(&provider, "db-main", free_port().expect("port"));
+    let slave = mariadb(&provider, "db-replica-1", free_port().expect("port"));
+    let _guards = (
+        Running(master.clone(), admin.clone()),
+        Running(slave.clone(), admin.clone()),
+    );
+    crate::common::runtime().block_on(async {
+        for server in [&master, &slave] {
+            server
+                .ensure_provisioned(&admin, "shop", &app, "shop", &replication)
+                .await
+                .expect("provisions");
+        }
+        let mut on_master = master
+            .connect("shop", &app, "shop")
+            .await
+            .expect("connects");
+        on_master
+            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY)")
+            .await
+            .expect("creates");
+        let staging = provider.staging_dir("dump-db-main");
+        master
+            .dump_to(&staging, &admin, "shop")
+            .await
+            .expect("dump");
+        slave.restore_dump(&staging, &admin).await.expect("restore");
+        let position = slave.dump_gtid_position(&staging).expect("position");
+        slave
+            .enslave_to(&master, &admin, &admin, &replication, position.as_deref())
+            .await
+            .expect("enslave");
+
+        slave.ensure_stopped(&admin).await.expect("stops");
+        slave
+            .ensure_running_and_replicating(&admin)
+            .await
+            .expect("starts and replicates again");
+        let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
+        let refused = on_slave
+            .query_drop("INSERT INTO orders VALUES (1)")
+            .await
+            .expect_err("a restarted replica refuses the application's writes");
+        assert!(
+            refused.to_string().contains("read-only") || refused.to_string().contains("1290"),
+            "{refused}"
+        );
+        // The apply's provision of an existing replica runs root's account
+        // statements on it; it stays read-only.
+        slave
+            .ensure_provisioned(&admin, "shop", &app, "shop", &replication)
+            .await
+            .expect("provisions a read-only replica");
+        let read_only: Option<i64> = root(&slave, &admin)
+            .await
+            .query_first("SELECT @@GLOBAL.read_only")
+            .await
+            .expect("reads");
+        assert_eq!(read_only, Some(1), "still read-only after the provision");
+        on_master
+            .query_drop("INSERT INTO orders VALUES (2)")
+            .await
+            .expect("the master writes");
+        let _ = crate::common::eventually(
+            "the restarted replica applies the master's write",
+            async || {
+                slave
+                    .connect("shop", &app, "shop")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .query_first::<i64, _>("SELECT COUNT(*) FROM orders WHERE id = 2")
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+            |count| matches!(count, Ok(Some(1))),
+        )
+        .await;
+
+        slave.detach(&admin).await.expect("detach");
+        slave.ensure_stopped(&admin).await.expect("stops");
+        slave.ensure_running(&admin).await.expect("starts");
+        let mut on_slave = slave.connect("shop", &app, "shop").await.expect("connects");
+        on_slave
+            .query_drop("INSERT INTO orders VALUES (3)")
+            .await
+            .expect("a detached server is writable after a restart");
+    });
+}

@@ -21,6 +21,7 @@ mod mysql_dialect;
 mod plan_properties;
 mod plans;
 mod plans_mongodb;
+mod plans_mysql;
 mod properties;
 mod rules;
 mod rules_yaml;

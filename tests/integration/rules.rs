@@ -257,7 +257,7 @@ mysql:
       servers:
         - server: { unique_name: db-copy }
     newer:
-      configuration: { engine: mysql, version: "9.5" }
+      configuration: { engine: mysql, version: "9.7" }
       replicate_from: default
       servers:
         - server: { unique_name: db-newer }

@@ -53,7 +53,12 @@ pub const CATALOGUE: &[Release] = &[
     release(Engine::Mysql, "9.2", EOL),
     release(Engine::Mysql, "9.3", EOL),
     release(Engine::Mysql, "9.4", EOL),
-    release(Engine::Mysql, "9.5", SUPPORTED),
+    // Innovation releases are supported until the next one ships: 9.5
+    // ended with 9.6 (2026-01-20), 9.6 with 9.7 LTS (2026-04-21).
+    // https://dev.mysql.com/doc/refman/8.4/en/mysql-releases.html
+    release(Engine::Mysql, "9.5", EOL),
+    release(Engine::Mysql, "9.6", EOL),
+    release(Engine::Mysql, "9.7", SUPPORTED),
     release(Engine::Percona, "5.6", EOL),
     release(Engine::Percona, "5.7", EOL),
     release(Engine::Percona, "8.0", EOL),
@@ -175,6 +180,70 @@ pub fn lookup(engine: Engine, text: &str) -> Result<&'static Release, VersionPro
     releases(engine)
         .find(|r| r.series == series)
         .ok_or(VersionProblem::NotInCatalogue { series })
+}
+
+/// The oldest release of a MySQL-family series that dbgroups' statements
+/// work on, as `(major, minor, patch)`, or `None` when no release of the
+/// series can be served (or the engine is not of the family). Each bound is
+/// the release that brought a word dbgroups sends (docs/engines.md cites
+/// the manual's page for each):
+/// - MySQL/Percona 8.0.26: `START REPLICA` (8.0.22), `CHANGE REPLICATION
+///   SOURCE TO` and `GET_SOURCE_PUBLIC_KEY` (8.0.23), `log_replica_updates`
+///   and mysqldump `--source-data` (8.0.26);
+/// - MySQL/Percona 5.7.8: `mysqld --initialize-insecure` and `CREATE USER
+///   IF NOT EXISTS` (5.7.6), `super_read_only` and `DROP USER IF EXISTS`
+///   (5.7.8); 5.6 has none of them;
+/// - MariaDB 10.4.6: `mysql.global_priv` (10.4.1), the `[mariadbd]` option
+///   group and the `mariadbd`/`mariadb-dump`/`mariadb-install-db` names
+///   (10.4.6); 10.3 has none of them.
+pub fn mysql_family_minimum(engine: Engine, major: u32, minor: u32) -> Option<(u32, u32, u32)> {
+    match engine {
+        Engine::Mariadb if (major, minor) < (10, 4) => None,
+        Engine::Mariadb if (major, minor) == (10, 4) => Some((10, 4, 6)),
+        Engine::Mariadb => Some((major, minor, 0)),
+        Engine::Mysql | Engine::Percona if (major, minor) < (5, 7) => None,
+        Engine::Mysql | Engine::Percona if (major, minor) == (5, 7) => Some((5, 7, 8)),
+        Engine::Mysql | Engine::Percona if (major, minor) == (8, 0) => Some((8, 0, 26)),
+        Engine::Mysql | Engine::Percona => Some((major, minor, 0)),
+        _ => None,
+    }
+}
+
+/// Why a catalogued MySQL-family version cannot be served by dbgroups'
+/// engines (the catalogue accepts it, with its end-of-life warning, because
+/// it names a real release), and what would be; `None` when it can, or for
+/// other engines. A version naming a patch below the series' minimum is
+/// refused too; one naming only the series is checked against the
+/// installed server when it is built.
+pub fn unserved(engine: Engine, version: &Version) -> Option<String> {
+    if !matches!(engine, Engine::Mysql | Engine::Percona | Engine::Mariadb) {
+        return None;
+    }
+    let (major, minor) = (version.major, version.minor.unwrap_or(0));
+    let product = engine.product_name();
+    let Some(minimum) = mysql_family_minimum(engine, major, minor) else {
+        let why = if engine == Engine::Mariadb {
+            "it lacks the mysql.global_priv table (MariaDB 10.4.1), the [mariadbd] option group and the \
+             mariadbd, mariadb-dump and mariadb-install-db names (10.4.6) that dbgroups uses; \
+             use MariaDB 10.4.6 or later"
+        } else {
+            "it lacks mysqld --initialize-insecure and CREATE USER IF NOT EXISTS (5.7.6) and \
+             super_read_only (5.7.8), which dbgroups uses to build servers and keep replicas read-only; \
+             use 5.7.8 or later"
+        };
+        return Some(format!(
+            "dbgroups cannot serve {product} {major}.{minor}: {why}"
+        ));
+    };
+    let patch = version.patch?;
+    ((major, minor, patch) < minimum).then(|| {
+        format!(
+            "dbgroups cannot serve {product} {major}.{minor}.{patch}: it needs {}.{}.{} or later in this series \
+             (older releases lack words it sends, such as START REPLICA, CHANGE REPLICATION SOURCE TO and \
+             log_replica_updates in MySQL 8.0)",
+            minimum.0, minimum.1, minimum.2
+        )
+    })
 }
 
 /// Whether a server of `replica` can stream from one of `source`. The error

@@ -547,6 +547,15 @@ impl<'a> Differ<'a> {
             self.created.remove(&address);
             return;
         }
+        if let Some(reason) = crate::rules::unserved_version(group) {
+            self.block(
+                address.to_string(),
+                reason,
+                "set the group's version to a release dbgroups serves",
+            );
+            self.created.remove(&address);
+            return;
+        }
         self.change(
             ChangeKind::CreateGroup {
                 group: address,
@@ -1005,7 +1014,16 @@ fn seed_problem(
     source: &SourceMaster,
     replicate: bool,
 ) -> Option<(String, String)> {
-    if !replicate && source.engine != engine {
+    // Decided by the source's own engine, whether or not its version is
+    // known.
+    if let Some(problem) = crate::rules::mysql_family_crossing(source.engine, engine, replicate) {
+        return Some(problem);
+    }
+    let mysql_and_percona = matches!(
+        (source.engine, engine),
+        (Engine::Mysql, Engine::Percona) | (Engine::Percona, Engine::Mysql)
+    );
+    if !replicate && source.engine != engine && !mysql_and_percona {
         // A logical dump of one engine is not a supported input of
         // another (their SQL dialects and system tables differ), so an
         // import never crosses engines.

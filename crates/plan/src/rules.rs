@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dbgroups_manifest::{DbType, Manifest};
+use dbgroups_manifest::{DbType, Engine, Group, Manifest, catalogue};
 use serde::{Deserialize, Serialize};
 
 use crate::input::GroupAddress;
@@ -169,4 +169,69 @@ pub fn complete_manifest(manifest: &Manifest) -> (Manifest, BTreeMap<String, Gro
         );
     }
     (completed, implied)
+}
+
+/// Why a group's declared version cannot be built by the engines (a
+/// catalogued MySQL-family series older than the words dbgroups sends, see
+/// [`catalogue::unserved`]): its creation is blocked in the plan instead
+/// of failing at the provision.
+pub fn unserved_version(group: &Group) -> Option<String> {
+    catalogue::unserved(group.engine(), &group.version()?)
+}
+
+/// Whether a group of `engine` can be seeded (replicated or imported) from
+/// a source of `source_engine`, decided by the source's own engine: `None`
+/// when it can, or the reason and a hint. MariaDB and MySQL/Percona share
+/// a protocol but not a GTID format or a dump dialect:
+/// - MySQL → MariaDB replication: `MASTER_USE_GTID` follows MariaDB GTIDs
+///   only, and MySQL's cannot be read as them;
+/// - MariaDB → MySQL replication: MySQL's auto-positioning needs MySQL
+///   GTIDs;
+/// - a mysqldump loaded into MariaDB fails on `SET @@GLOBAL.GTID_PURGED=
+///   /*!80000 '+'*/ …`, and a mariadb-dump (10.11.8+) starts with a sandbox
+///   line (`/*M!999999\- enable the sandbox mode */`) every MySQL client
+///   rejects.
+///
+/// MySQL and Percona Server count as one engine here.
+pub fn mysql_family_crossing(
+    source_engine: Engine,
+    engine: Engine,
+    replicate: bool,
+) -> Option<(String, String)> {
+    let mysql_like = |e: Engine| matches!(e, Engine::Mysql | Engine::Percona);
+    let crossing = (source_engine == Engine::Mariadb && mysql_like(engine))
+        || (mysql_like(source_engine) && engine == Engine::Mariadb);
+    if !crossing {
+        return None;
+    }
+    let sides = format!("the source runs {source_engine} while this group runs {engine}");
+    let reason = if replicate {
+        format!(
+            "replication needs one GTID format, and {sides}: MariaDB and MySQL/Percona Server use incompatible ones \
+             (MASTER_USE_GTID follows only MariaDB's, SOURCE_AUTO_POSITION only MySQL's)"
+        )
+    } else if engine == Engine::Mariadb {
+        format!(
+            "an import copies data between groups of one engine, and {sides}: MariaDB refuses mysqldump's \
+             SET @@GLOBAL.GTID_PURGED line, and the two differ in system tables, collations and JSON storage"
+        )
+    } else {
+        format!(
+            "an import copies data between groups of one engine, and {sides}: every MySQL client refuses \
+             mariadb-dump's sandbox line (MariaDB 10.11.8+), and the two differ in system tables, collations \
+             and JSON storage"
+        )
+    };
+    let by_hand = if engine == Engine::Mariadb {
+        "a mysqldump taken with --set-gtid-purged=OFF, loaded by the mariadb client"
+    } else {
+        "a mariadb-dump without its first (sandbox) line, loaded by the mysql client"
+    };
+    Some((
+        reason,
+        format!(
+            "declare `engine: {source_engine}` on this group, or move the data to {engine} yourself ({by_hand}) \
+             into a group that neither replicates nor imports from {source_engine}"
+        ),
+    ))
 }

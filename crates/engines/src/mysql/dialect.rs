@@ -13,7 +13,7 @@
 //! GTIDS before 8.2). Percona Server 8 follows MySQL 8's syntax.
 
 use dbgroups_manifest::Engine;
-use dbgroups_manifest::catalogue::Version;
+use dbgroups_manifest::catalogue::{self, Version};
 
 /// One member of the family at one version: which words it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +59,66 @@ impl Dialect {
         self.engine == Engine::Mariadb
     }
 
-    /// MySQL/Percona 8.0.23+ say SOURCE/REPLICA; 5.x says MASTER/SLAVE.
-    /// (8.0 is taken as its last release, which has the new words.)
+    /// MySQL/Percona 8.0.26+ say SOURCE/REPLICA (the words arrived in
+    /// 8.0.22, 8.0.23 and 8.0.26; [`Dialect::minimum_release`] refuses an
+    /// 8.0 older than 8.0.26); 5.7 says MASTER/SLAVE.
     fn source_replica_words(&self) -> bool {
         !self.mariadb() && self.series >= (8, 0)
+    }
+
+    /// Why this series cannot be served at all, and what would be
+    /// ([`catalogue::unserved`], which the planner asks too).
+    pub fn unsupported(&self) -> Option<String> {
+        catalogue::unserved(
+            self.engine,
+            &Version {
+                major: self.series.0,
+                minor: Some(self.series.1),
+                patch: None,
+            },
+        )
+    }
+
+    /// The oldest release of the series the statements work on, as
+    /// `(major, minor, patch)` ([`catalogue::mysql_family_minimum`]: 8.0
+    /// needs 8.0.26, 5.7 needs 5.7.8, MariaDB 10.4 needs 10.4.6).
+    pub fn minimum_release(&self) -> (u32, u32, u32) {
+        catalogue::mysql_family_minimum(self.engine, self.series.0, self.series.1).unwrap_or((
+            self.series.0,
+            self.series.1,
+            0,
+        ))
+    }
+
+    /// Whether the server found on this machine is this dialect's: the same
+    /// product (MariaDB, Oracle's MySQL or Percona Server, told apart by
+    /// `--version`), the same series, and at least the minimum release.
+    /// The error says what is needed.
+    pub fn check_installed(&self, installed: &Installed) -> Result<(), String> {
+        let wanted = self.engine.product_name();
+        let remedy = self.availability().remedy;
+        if installed.engine != self.engine {
+            return Err(format!(
+                "that is {}, not {wanted}: install {wanted} ({remedy}), or set the group's engine to {}",
+                installed.engine.product_name(),
+                installed.engine
+            ));
+        }
+        let (major, minor, _) = installed.release;
+        if (major, minor) != self.series {
+            return Err(format!(
+                "install that release, or set the group's version to the installed one, {major}.{minor} ({remedy})"
+            ));
+        }
+        let minimum = self.minimum_release();
+        if installed.release < minimum {
+            return Err(format!(
+                "dbgroups needs {wanted} {}.{}.{} or later in this series (older releases lack words it sends, \
+                 such as START REPLICA, CHANGE REPLICATION SOURCE TO and log_replica_updates on MySQL 8.0): upgrade it",
+                minimum.0, minimum.1, minimum.2
+            ));
+        }
+        Ok(())
     }
 
     pub fn programs(&self) -> Programs {
@@ -190,10 +246,15 @@ impl Dialect {
         // (made by --auth-root-authentication-method=normal) have no
         // password and every privilege: only root@localhost, over the
         // socket and with its password, is kept.
+        // MySQL's grant tables are not edited directly (a DELETE there is
+        // not how accounts go, and the in-memory grants keep them): DROP
+        // USER IF EXISTS (5.7.8+) names each. mysqld --initialize-insecure
+        // makes only root@localhost, so these are what an older or
+        // hand-made data directory could hold.
         let open_accounts = if self.mariadb() {
             "DELETE FROM mysql.global_priv WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"
         } else {
-            "DELETE FROM mysql.user WHERE User = '' OR (User = 'root' AND Host <> 'localhost')"
+            "DROP USER IF EXISTS ''@'localhost', ''@'%', 'root'@'%', 'root'@'127.0.0.1', 'root'@'::1'"
         };
         vec![
             // Binary-log nothing of the set-up: a replica gets its own
@@ -262,10 +323,52 @@ impl Dialect {
     pub fn before_restore(&self) -> Vec<String> {
         if self.mariadb() {
             vec!["RESET MASTER".into()]
-        } else if self.series >= (8, 4) {
+        } else if self.series >= (8, 2) {
+            // RESET BINARY LOGS AND GTIDS from 8.2.0; RESET MASTER is
+            // deprecated there and gone in 8.4.
             vec!["RESET BINARY LOGS AND GTIDS".into()]
         } else {
             vec!["RESET MASTER".into()]
+        }
+    }
+
+    /// Everything a server runs before a dump replaces its data, in order:
+    /// replication stopped and reset (a channel still applying would write
+    /// during the load, and its transactions make the dump's GTID_PURGED
+    /// fail, MySQL error 3546), read-only off (`super_read_only` refuses the
+    /// dump's DROP DATABASE and CREATE TABLE even to root, error 1290), and
+    /// only then the binary log and GTID history reset.
+    pub fn restore_preamble(&self) -> Vec<String> {
+        let mut statements = self.detach_statements();
+        statements.extend(self.before_restore());
+        statements
+    }
+
+    /// Root's own statements on a server that may be a read-only replica
+    /// (account set-up, grants): MySQL's `super_read_only` refuses them
+    /// even to root (error 1290), so it is lifted around them while
+    /// `read_only` stays on, which still refuses the application's account
+    /// (it holds neither SUPER nor CONNECTION_ADMIN). MariaDB's `read_only`
+    /// lets root through (READ ONLY ADMIN), so its statements are unchanged.
+    pub fn as_root_on_replica(&self, statements: Vec<String>, read_only: bool) -> Vec<String> {
+        if self.mariadb() || !read_only {
+            return statements;
+        }
+        let mut wrapped = vec!["SET GLOBAL super_read_only = OFF".to_string()];
+        wrapped.extend(statements);
+        wrapped.push("SET GLOBAL super_read_only = ON".to_string());
+        wrapped
+    }
+
+    /// Session settings before reading table sizes: MySQL 8 caches
+    /// information_schema.TABLES statistics for a day
+    /// (`information_schema_stats_expiry`, 8.0.3+), so a fresh table reads
+    /// as empty; 0 reads the storage engine's current figures.
+    pub fn size_session_settings(&self) -> &'static [&'static str] {
+        if !self.mariadb() && self.series >= (8, 0) {
+            &["SET SESSION information_schema_stats_expiry = 0"]
+        } else {
+            &[]
         }
     }
 
@@ -424,11 +527,44 @@ impl Dialect {
 /// `--version` (`mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 …`, `mysqld  Ver
 /// 8.4.3 for Linux …`).
 pub fn installed_series(version_output: &str) -> Option<(u32, u32)> {
+    installed_release(version_output).map(|i| (i.release.0, i.release.1))
+}
+
+/// The server a program is, from its `--version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Installed {
+    /// MariaDB says `-MariaDB` after its number; Percona Server says
+    /// `Percona Server` in its build comment (`Ver 8.0.36-28 for Linux on
+    /// x86_64 (Percona Server (GPL), Release 28, …)`); anything else is
+    /// Oracle's MySQL.
+    pub engine: Engine,
+    /// `(major, minor, patch)`; Percona's `-28` build number is not part
+    /// of it (8.0.36-28 is built on MySQL 8.0.36).
+    pub release: (u32, u32, u32),
+}
+
+/// What `mysqld --version` or `mariadbd --version` says it is.
+pub fn installed_release(version_output: &str) -> Option<Installed> {
     let rest = version_output.split(" Ver ").nth(1)?.trim_start();
-    let mut numbers = rest.split(|c: char| !c.is_ascii_digit());
-    let major = numbers.next()?.parse().ok()?;
-    let minor = numbers.next()?.parse().ok()?;
-    Some((major, minor))
+    let number: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut parts = number.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let engine = if rest.contains("MariaDB") {
+        Engine::Mariadb
+    } else if rest.contains("Percona") {
+        Engine::Percona
+    } else {
+        Engine::Mysql
+    };
+    Some(Installed {
+        engine,
+        release: (major, minor, patch),
+    })
 }
 
 /// Where a server's files are, as its config names them.
@@ -487,7 +623,35 @@ const RETRIED_CONNECTION_ERRORS: [&str; 5] = ["2002", "2003", "2005", "2006", "2
 /// needless re-sync.
 pub const CONNECT_RETRY_SECONDS: u32 = 2;
 
+/// What a replica's status says, for a step waiting on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replicating {
+    /// Both threads run.
+    Yes,
+    /// Not yet (starting, or connecting without an error yet).
+    NotYet,
+    /// A thread stopped or cannot connect, with the server's words.
+    Failed(String),
+}
+
 impl ReplicaStatus {
+    /// Both threads running is replicating, whatever an earlier error
+    /// left in the status; otherwise an error is the server's reason.
+    pub fn verdict(&self) -> Replicating {
+        match self {
+            ReplicaStatus {
+                io_running: true,
+                sql_running: true,
+                ..
+            } => Replicating::Yes,
+            ReplicaStatus {
+                last_error: Some(error),
+                ..
+            } if !error.is_empty() => Replicating::Failed(error.clone()),
+            _ => Replicating::NotYet,
+        }
+    }
+
     /// Reads a status row by column name. MariaDB (and MySQL before
     /// 8.0.22) name the columns `Slave_*`/`*_Master`; MySQL 8 names them
     /// `Replica_*`/`*_Source`. Both are tried, so either server's row reads.

@@ -71,6 +71,13 @@ impl MysqlServer {
             status: "refused".into(),
             stderr: "not a MySQL-family engine and version".into(),
         })?;
+        if let Some(reason) = dialect.unsupported() {
+            return Err(EngineError::Command {
+                command: format!("{engine} {version}"),
+                status: "refused".into(),
+                stderr: reason,
+            });
+        }
         let programs = dialect.programs();
         let find = |program: &str| {
             let found = find_program(program);
@@ -269,9 +276,10 @@ impl MysqlServer {
         .await
     }
 
-    /// Refuses to build a server of another release series than the one
-    /// asked for: the server program is found on PATH, whatever its version
-    /// (Debian 12 ships MariaDB 10.11 only).
+    /// Refuses to build a server of another product or release series than
+    /// the one asked for, or of a release older than the statements need
+    /// (see [`Dialect::check_installed`]): the server program is found on
+    /// PATH, whatever it is (Debian 12 ships MariaDB 10.11 only).
     async fn check_installed_series(&self) -> Result<(), EngineError> {
         let mut ask = self.provider.program_query(&self.server_program);
         ask.arg("--version");
@@ -280,27 +288,32 @@ impl MysqlServer {
             &format!("{} --version", program_name(&self.server_program)),
         )
         .await?;
-        match dialect::installed_series(&said) {
-            Some(series) if series == self.dialect.series => Ok(()),
-            found => Err(EngineError::MissingBinary {
-                program: program_name(&self.server_program),
-                engine: self.dialect.engine.to_string(),
-                version: format!("{}.{}", self.dialect.series.0, self.dialect.series.1),
-                looked: match found {
-                    Some((major, minor)) => format!(
-                        "{}, which is {major}.{minor}",
-                        self.server_program.display()
+        let missing = |looked: String, remedy: String| EngineError::MissingBinary {
+            program: program_name(&self.server_program),
+            engine: self.dialect.engine.to_string(),
+            version: format!("{}.{}", self.dialect.series.0, self.dialect.series.1),
+            looked,
+            remedy,
+        };
+        match dialect::installed_release(&said) {
+            Some(installed) => self.dialect.check_installed(&installed).map_err(|remedy| {
+                let (major, minor, patch) = installed.release;
+                missing(
+                    format!(
+                        "{}, which is {major}.{minor}.{patch}, {}",
+                        self.server_program.display(),
+                        installed.engine.product_name()
                     ),
-                    None => format!(
-                        "{}, whose version is unreadable",
-                        self.server_program.display()
-                    ),
-                },
-                remedy: format!(
-                    "install that release, or set the group's version to the installed one ({})",
-                    self.dialect.availability().remedy
-                ),
+                    remedy,
+                )
             }),
+            None => Err(missing(
+                format!(
+                    "{}, whose version is unreadable",
+                    self.server_program.display()
+                ),
+                self.dialect.availability().remedy.into(),
+            )),
         }
     }
 
@@ -356,6 +369,11 @@ impl MysqlServer {
             replication_user: REPLICATION_USER,
             replication_password,
         });
+        // A restarted replica is read-only from its config, and its
+        // accounts are still set by root.
+        let statements = self
+            .dialect
+            .as_root_on_replica(statements, self.configured_read_only());
         self.execute(conn, &statements).await
     }
 
@@ -366,6 +384,9 @@ impl MysqlServer {
         database: &str,
     ) -> Result<u64, EngineError> {
         let mut conn = self.root(Some(admin_password)).await?;
+        for setting in self.dialect.size_session_settings() {
+            conn.query_drop(*setting).await.map_err(self.error())?;
+        }
         let bytes: Option<Option<u64>> = conn
             .exec_first(
                 "SELECT CAST(SUM(DATA_LENGTH + INDEX_LENGTH) AS UNSIGNED) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
@@ -478,9 +499,8 @@ impl MysqlServer {
         admin_password: &str,
     ) -> Result<(), EngineError> {
         self.write_config_read_only(false)?;
-        let mut statements = self.dialect.detach_statements();
-        statements.extend(self.dialect.before_restore());
-        self.root_query(admin_password, &statements).await?;
+        self.root_query(admin_password, &self.dialect.restore_preamble())
+            .await?;
         let dump = staging.join("dump.sql");
         let input = std::fs::File::open(&dump).map_err(io("read", &dump))?;
         let defaults = self.client_defaults(admin_password)?;
@@ -509,14 +529,14 @@ impl MysqlServer {
         database: &str,
     ) -> Result<(), EngineError> {
         let (username, database) = (checked(username)?, checked(database)?);
-        self.root_query(
-            admin_password,
-            &[
+        let statements = self.dialect.as_root_on_replica(
+            vec![
                 "SET SESSION sql_log_bin = 0".into(),
                 format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
             ],
-        )
-        .await
+            self.configured_read_only(),
+        );
+        self.root_query(admin_password, &statements).await
     }
 
     async fn root_query(
@@ -693,15 +713,12 @@ impl MysqlServer {
 /// Whether a replica's status says it replicates (`Ok(true)`), not yet
 /// (`Ok(false)`), or has stopped on an error (the server's words).
 fn replicating(status: Option<&ReplicaStatus>) -> Result<bool, EngineError> {
-    match status {
-        Some(status) if status.io_running && status.sql_running => Ok(true),
-        Some(ReplicaStatus {
-            last_error: Some(error),
-            ..
-        }) if !error.is_empty() => Err(EngineError::Command {
+    match status.map(ReplicaStatus::verdict) {
+        Some(dialect::Replicating::Yes) => Ok(true),
+        Some(dialect::Replicating::Failed(error)) => Err(EngineError::Command {
             command: "START REPLICA".into(),
             status: "replication stopped".into(),
-            stderr: error.clone(),
+            stderr: error,
         }),
         _ => Ok(false),
     }
