@@ -503,12 +503,16 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             server,
             application,
             master,
+            moved_to,
         } => {
             let pending = state
                 .journal
                 .as_mut()
                 .and_then(|j| j.pending.remove(&server));
-            if let Some(pending) = pending {
+            if let Some(mut pending) = pending {
+                if let Some(port) = moved_to {
+                    pending.server.port = Some(port);
+                }
                 if let Some(group) = state
                     .groups
                     .iter_mut()

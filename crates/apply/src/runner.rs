@@ -37,6 +37,9 @@ pub(crate) enum Effect {
         server: String,
         application: String,
         master: String,
+        /// The port a pending server moved to when the one provision chose
+        /// was taken before its first start.
+        moved_to: Option<u16>,
     },
     Detached {
         server: String,
@@ -467,15 +470,63 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             let (replica, group) = ctx.recorded_server(&application, &server)?;
             let (source, source_group) = ctx.recorded_server(&master_application, &master)?;
             let source_credentials = ctx.credentials(&master_application, source_group)?;
+            let mut moved_to = None;
             match (replica, source) {
+                // A new slave first binds its port here, at its first
+                // start, perhaps long after provision chose it: a port taken
+                // meanwhile is replaced while the slave is still pending.
                 (Server::Postgres(replica), Server::Postgres(source)) => {
-                    replica
-                        .enslave_to(
-                            &source,
-                            &admin_password(source_credentials)?,
-                            &replication_password(source_credentials)?,
-                        )
-                        .await?
+                    let (admin, replication) = (
+                        admin_password(source_credentials)?,
+                        replication_password(source_credentials)?,
+                    );
+                    let pending = ctx
+                        .state
+                        .journal
+                        .as_ref()
+                        .is_some_and(|j| j.pending.contains_key(&server));
+                    let mut replica = replica;
+                    // An apply that moved the port and crashed before
+                    // recording it left the new one in the server's config.
+                    if pending
+                        && let Some(configured) =
+                            PostgresServer::earlier_port(&ctx.provider, &server)
+                        && configured != replica.port()
+                    {
+                        replica = PostgresServer::new(
+                            &ctx.provider,
+                            &server,
+                            &group.version,
+                            configured,
+                        )?;
+                        moved_to = Some(configured);
+                    }
+                    let mut attempt = 1;
+                    loop {
+                        let _taken = pending
+                            .then(|| {
+                                crate::crash::take_first_port(&server, attempt, replica.port())
+                            })
+                            .flatten();
+                        match replica.enslave_to(&source, &admin, &replication).await {
+                            Err(err)
+                                if pending
+                                    && err.is_address_in_use()
+                                    && attempt < PORT_ATTEMPTS =>
+                            {
+                                let port = free_port()?;
+                                replica = PostgresServer::new(
+                                    &ctx.provider,
+                                    &server,
+                                    &group.version,
+                                    port,
+                                )?;
+                                moved_to = Some(port);
+                                attempt += 1;
+                            }
+                            result => break result?,
+                        }
+                    }
                 }
                 // REPLICAOF's full sync copies the data (there is no
                 // backup step), so the room for it is checked here.
@@ -543,6 +594,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 server,
                 application: master_application,
                 master,
+                moved_to,
             })
         }
         StepKind::Detach {

@@ -51,3 +51,14 @@ fn a_redis_server_whose_port_is_taken_is_provisioned_on_another() {
         "redis-main",
     );
 }
+
+/// A PostgreSQL slave first binds its port at its first start, in the
+/// enslave step, after the backup and restore: the port is taken there and
+/// the slave is started on another before it is recorded.
+#[test]
+fn a_postgresql_slave_whose_port_is_taken_before_its_first_start_moves_to_another() {
+    survives_a_taken_port(
+        "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: pg-main }\n    - server: { unique_name: pg-replica-1 }\n",
+        "pg-replica-1",
+    );
+}
