@@ -148,3 +148,109 @@ fn an_odd_group_is_left_as_declared() {
     let (_, single) = plan(&manifest(&["mongo-a"]), None);
     assert_eq!(members(&single), ["mongo-a"]);
 }
+
+/// Only voters count for the odd rule, and only seven members vote: eight
+/// declared servers have seven voters, so nothing is added; six get a
+/// seventh.
+#[test]
+fn the_odd_rule_counts_only_the_seven_voters() {
+    let eight: Vec<String> = (1..=8).map(|i| format!("mongo-{i}")).collect();
+    let names: Vec<&str> = eight.iter().map(String::as_str).collect();
+    let (_, expected) = plan(&manifest(&names), None);
+    assert_eq!(members(&expected), eight, "eight servers have 7 voters");
+    let (_, expected) = plan(&manifest(&names[..6]), None);
+    assert_eq!(members(&expected).len(), 7);
+    assert_eq!(members(&expected)[6], "default-odd-member");
+}
+
+/// A replica set has at most 50 members: the 51st server is refused when
+/// the manifest is validated, at its line.
+#[test]
+fn more_than_fifty_servers_are_refused_at_validation() {
+    let many: Vec<String> = (1..=51).map(|i| format!("mongo-{i}")).collect();
+    let names: Vec<&str> = many.iter().map(String::as_str).collect();
+    let diagnostics = crate::common::diagnose(&manifest(&names));
+    assert!(
+        diagnostics.contains("manifest.yml:56:") && diagnostics.contains("error[too-many-members]: group mongodb.default declares 51 servers, but a MongoDB replica set has at most 50 members"),
+        "{diagnostics}"
+    );
+    let fifty = crate::common::diagnose(&manifest(&names[..50]));
+    assert!(!fifty.contains("too-many-members"), "{fifty}");
+}
+
+/// `--resync` of a member: its enslave says it is a re-sync, so the engine
+/// empties the member's data before the initial sync; a scale up's
+/// enslave does not (a member in STARTUP2 is never wiped for joining).
+#[test]
+fn only_a_resync_enslave_empties_the_member() {
+    let text = manifest(&["mongo-a", "mongo-b", "mongo-c"]);
+    let state = applied(&text);
+    let intents = Intents {
+        resync: ["mongo-b".to_string()].into(),
+        ..Intents::default()
+    };
+    let (resync, _) = plan_with(
+        &text,
+        Some(&state),
+        &BTreeMap::new(),
+        &ObservedFacts::offline(),
+        &intents,
+    );
+    let enslaves: Vec<(&str, bool)> = resync
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Enslave { server, resync, .. } => Some((server.as_str(), *resync)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(enslaves, [("mongo-b", true)]);
+    let json = serde_json::to_string(&resync.steps).expect("serialises");
+    assert!(json.contains("\"resync\":true"), "{json}");
+
+    let (create, _) = plan(&text, None);
+    assert!(
+        create
+            .steps
+            .iter()
+            .all(|s| !matches!(s.kind, StepKind::Enslave { resync: true, .. })),
+        "a new member is not a re-sync"
+    );
+    let json = serde_json::to_string(&create.steps).expect("serialises");
+    assert!(!json.contains("resync"), "written only when true: {json}");
+}
+
+/// The application's user lives in `admin`, so the URL names it as
+/// `authSource`: after an import from another application the URL's
+/// database is the source's, where the user is not.
+#[test]
+fn the_url_names_the_users_database() {
+    let state = applied(&manifest(&["mongo-a"]));
+    let url = state
+        .environment
+        .get("MONGODB_URL")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        url.contains("?replicaSet=shop-default&authSource=admin"),
+        "{url}"
+    );
+}
+
+/// mongorestore guarantees nothing across major versions, least of all
+/// the oplog it replays: an import from 7.0 into 8.0 is refused.
+#[test]
+fn an_import_across_release_series_is_refused() {
+    let text = "application: shop\nmongodb:\n  groups:\n    old:\n      configuration: { version: \"7.0\" }\n      servers:\n        - server: { unique_name: mongo-old }\n    new:\n      configuration: { version: \"8.0\" }\n      import_from: old\n      servers:\n        - server: { unique_name: mongo-new }\n";
+    let diagnostics = crate::common::diagnose(text);
+    assert!(
+        diagnostics.contains("error[incompatible-versions]")
+            && diagnostics.contains("same release series"),
+        "{diagnostics}"
+    );
+    let same = text.replace("\"8.0\"", "\"7.0\"");
+    assert!(
+        !crate::common::diagnose(&same).contains("incompatible-versions"),
+        "same series is fine"
+    );
+}

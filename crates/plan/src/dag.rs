@@ -71,6 +71,12 @@ pub enum StepKind {
         server: String,
         master: String,
         master_application: String,
+        /// The enslave of a re-sync (`--resync`, or a replica observed
+        /// broken): where the engine copies the data itself on follow
+        /// (MongoDB's initial sync), it first empties the server's data.
+        /// Written only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resync: bool,
     },
     /// The server stops following `master` and becomes a standalone
     /// master; `master`, if still recorded, is cleaned up (slot, user).
@@ -185,6 +191,7 @@ impl StepKind {
                 server,
                 master,
                 master_application,
+                ..
             } => {
                 format!("{server} follows {master_application}/{master}")
             }
@@ -350,12 +357,14 @@ impl Builder<'_> {
         replaces_data: bool,
         follow: bool,
     ) -> NodeIndex {
+        let copies_by_sync = rules::for_type(from.group.db_type).replicas_copy_by_sync;
         let enslave_kind = || StepKind::Enslave {
             server: server.to_string(),
             master: from.master.to_string(),
             master_application: from.application.to_string(),
+            resync: copies_by_sync && matches!(change.kind, ChangeKind::Resync { .. }),
         };
-        if follow && rules::for_type(from.group.db_type).replicas_copy_by_sync {
+        if follow && copies_by_sync {
             // The engine copies the data itself when the server follows.
             let deps = [
                 provisioned.or_else(|| self.ready.get(server).copied()),

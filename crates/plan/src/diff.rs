@@ -1027,6 +1027,13 @@ fn refuse_in_place_change(group: &Group, recorded: &GroupState) -> Option<Blocke
             "keep version \"{}\" here; declare a new group with version \"{}\" and `import_from: {}`, add it with --add-group, move `primary: true` to it, then remove this group with --remove-group",
             recorded.version, written.value, group.name.value
         )
+    } else if wanted.compare(&current, engine).is_gt() {
+        // MongoDB: neither replication nor an oplog-replayed import
+        // crosses a release series.
+        format!(
+            "keep version \"{}\": dbgroups cannot move this group to another release series; upgrade its servers in place with the engine's own upgrade procedure",
+            recorded.version
+        )
     } else {
         format!(
             "keep version \"{}\": moving a group to an older release is not supported",

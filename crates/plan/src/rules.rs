@@ -103,6 +103,10 @@ pub fn for_type(db_type: DbType) -> EngineRules {
     }
 }
 
+/// A MongoDB replica set has at most seven voting members (manual,
+/// "Replica Set Members"); the others join with `votes: 0, priority: 0`.
+pub const MONGODB_MAX_VOTING_MEMBERS: usize = 7;
+
 /// The member dbgroups adds to `group` when its declared count is even:
 /// `<group>-odd-member`, or with a number when a declared server already
 /// has that name, in any case. A function of the manifest alone, so every plan names the
@@ -133,7 +137,11 @@ pub fn complete_manifest(manifest: &Manifest) -> (Manifest, BTreeMap<String, Gro
     let mut completed = manifest.clone();
     let mut implied = BTreeMap::new();
     for group in &mut completed.groups {
-        let even = !group.servers.is_empty() && group.servers.len() % 2 == 0;
+        // Only voters count, and only the first seven members vote: from
+        // eight servers on the set has seven voters, an odd number.
+        let even = !group.servers.is_empty()
+            && group.servers.len() % 2 == 0
+            && group.servers.len() < MONGODB_MAX_VOTING_MEMBERS;
         if !(for_type(group.db_type).odd_member_count && even) {
             continue;
         }
