@@ -254,3 +254,76 @@ fn an_import_across_release_series_is_refused() {
         "same series is fine"
     );
 }
+
+fn opted_out(servers: &[&str]) -> String {
+    manifest(servers).replace(
+        "  backups: { managed: true }\n",
+        "  backups: { managed: true }\n  add_odd_member: false\n",
+    )
+}
+
+/// `add_odd_member: false`: no undeclared member; the last declared server
+/// joins with `votes: 0, priority: 0` (the manual's alternative), and the
+/// plan says so.
+#[test]
+fn opting_out_makes_the_last_declared_server_non_voting() {
+    let (plan, expected) = plan(&opted_out(&["mongo-a", "mongo-b"]), None);
+    assert_eq!(members(&expected), ["mongo-a", "mongo-b"]);
+    let joins: Vec<(&str, bool)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Enslave {
+                server, non_voting, ..
+            } => Some((server.as_str(), *non_voting)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(joins, [("mongo-b", true)]);
+    assert!(
+        plan.changes[0]
+            .reason
+            .contains("mongo-b joins without a vote (votes: 0, priority: 0)"),
+        "{}",
+        plan.changes[0].reason
+    );
+    assert_snapshot!("mongodb_new_even_group_opted_out.text", rendered(&plan));
+    // An odd count needs nothing: every member votes.
+    let (odd, _) = self::plan(&opted_out(&["mongo-a", "mongo-b", "mongo-c"]), None);
+    assert!(odd.steps.iter().all(|s| !matches!(
+        s.kind,
+        StepKind::Enslave {
+            non_voting: true,
+            ..
+        }
+    )));
+}
+
+/// Opting out on a group that has the added member removes it.
+#[test]
+fn opting_out_later_retires_the_added_member() {
+    let state = applied(&manifest(&["mongo-a", "mongo-b"]));
+    assert_eq!(members(&state).len(), 3);
+    let (plan, expected) = plan(&opted_out(&["mongo-a", "mongo-b"]), Some(&state));
+    assert_eq!(members(&expected), ["mongo-a", "mongo-b"]);
+    assert!(
+        plan.changes
+            .iter()
+            .any(|c| c.reason.contains("now says `add_odd_member: false`")),
+        "{}",
+        text::render(&plan)
+    );
+}
+
+/// The key belongs to MongoDB groups only.
+#[test]
+fn add_odd_member_is_refused_on_other_types() {
+    let text = "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  add_odd_member: false\n  servers:\n    - server: { unique_name: redis-a }\n";
+    let diagnostics = crate::common::diagnose(text);
+    assert!(
+        diagnostics.contains(
+            "manifest.yml:4:19: error[invalid-value]: add_odd_member applies to MongoDB groups only"
+        ),
+        "{diagnostics}"
+    );
+}

@@ -459,6 +459,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             master,
             master_application,
             resync,
+            non_voting,
         } => {
             let (replica, group) = ctx.recorded_server(&application, &server)?;
             let (source, source_group) = ctx.recorded_server(&master_application, &master)?;
@@ -530,7 +531,9 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     if resync || replica.is_too_stale(&admin).await {
                         replica.start_over(&admin).await?;
                     }
-                    primary.add_member(&set, &admin, &replica, true).await?
+                    primary
+                        .add_member(&set, &admin, &replica, !non_voting)
+                        .await?
                 }
                 _ => {
                     return Err(missing(format!(

@@ -115,6 +115,24 @@ fn check_servers(manifest: &Manifest, out: &mut Diagnostics) {
                 .with_help("declare at most 50 servers; only 7 of them vote, the others join with votes: 0 and priority: 0"),
             );
         }
+        if let Some(add) = &group.add_odd_member
+            && group.db_type != DbType::Mongodb
+        {
+            out.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!(
+                        "add_odd_member applies to MongoDB groups only, and {} is a {} group",
+                        group.address(),
+                        group.db_type
+                    ),
+                    add.span,
+                )
+                .with_help(
+                    "remove add_odd_member: only a MongoDB replica set keeps an odd member count",
+                ),
+            );
+        }
         if group.servers.is_empty() {
             out.push(
                 Diagnostic::warning(

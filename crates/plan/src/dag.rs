@@ -77,6 +77,11 @@ pub enum StepKind {
         /// Written only when true.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resync: bool,
+        /// The server joins without a vote (`votes: 0, priority: 0`): a
+        /// MongoDB group with an even count and `add_odd_member: false`.
+        /// Written only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        non_voting: bool,
     },
     /// The server stops following `master` and becomes a standalone
     /// master; `master`, if still recorded, is cleaned up (slot, user).
@@ -191,9 +196,15 @@ impl StepKind {
                 server,
                 master,
                 master_application,
+                non_voting,
                 ..
             } => {
-                format!("{server} follows {master_application}/{master}")
+                let vote = if *non_voting {
+                    " (without a vote: votes 0, priority 0)"
+                } else {
+                    ""
+                };
+                format!("{server} follows {master_application}/{master}{vote}")
             }
             StepKind::Detach {
                 server,
@@ -363,6 +374,7 @@ impl Builder<'_> {
             master: from.master.to_string(),
             master_application: from.application.to_string(),
             resync: copies_by_sync && matches!(change.kind, ChangeKind::Resync { .. }),
+            non_voting: false,
         };
         if follow && copies_by_sync {
             // The engine copies the data itself when the server follows.

@@ -629,10 +629,16 @@ impl<'a> Differ<'a> {
                         group: address.clone(),
                         server: name.clone(),
                     },
-                    format!(
-                        "dbgroups added {name} to keep {address}'s member count odd, and the {} declared servers are an odd number",
-                        group.servers.len()
-                    ),
+                    if group.adds_odd_member() {
+                        format!(
+                            "dbgroups added {name} to keep {address}'s member count odd, and the {} declared servers are an odd number",
+                            group.servers.len()
+                        )
+                    } else {
+                        format!(
+                            "dbgroups added {name} to keep {address}'s member count odd, and the group now says `add_odd_member: false`"
+                        )
+                    },
                 );
                 continue;
             }
@@ -697,9 +703,19 @@ impl<'a> Differ<'a> {
             .filter(|s| self.implied.contains_key(*s))
             .map(|s| {
                 format!(
-                    "; {s} is added by dbgroups (not declared) so the replica set has an odd number of members"
+                    "; {s} is added by dbgroups (not declared) so the replica set has an odd number of members: a data-bearing, voting server the manifest does not list, which costs like any other (and on the local provider runs on this same host, so it adds a vote but no protection against losing the host); `add_odd_member: false` on the group adds none and makes its last declared server non-voting instead"
                 )
             })
+            .chain(
+                servers
+                    .iter()
+                    .filter(|s| crate::rules::non_voting_members(self.input.manifest).contains(*s))
+                    .map(|s| {
+                        format!(
+                            "; {s} joins without a vote (votes: 0, priority: 0): the group says `add_odd_member: false`, so the replica set keeps an odd number of voters without a member nobody declared; {s} can never become primary"
+                        )
+                    }),
+            )
             .collect()
     }
 
