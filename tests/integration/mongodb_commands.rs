@@ -544,3 +544,51 @@ fn users_get_the_least_role_they_need() {
         doc! { "grantRolesToUser": "analytics", "roles": [{ "role": "readWrite", "db": "shop" }] }
     );
 }
+
+/// `mongod --version` (its documented first line) gives the series the
+/// group's version is compared with before a member is built.
+#[test]
+fn the_installed_series_is_read_from_mongod_version() {
+    let said = "db version v7.0.14\nBuild Info: {\n    \"version\": \"7.0.14\",\n    \"gitVersion\": \"ce59cfc6a3c5e5c067dca0d30697edd68d4f5188\"\n}\n";
+    assert_eq!(commands::installed_series(said).as_deref(), Some("7.0"));
+    assert_eq!(
+        commands::installed_series("db version v8.0.4-rc1\n").as_deref(),
+        Some("8.0")
+    );
+    assert_eq!(commands::installed_series("mongod: not found"), None);
+    assert_eq!(commands::series_of("7.0").as_deref(), Some("7.0"));
+    assert_eq!(commands::series_of("8.0.3").as_deref(), Some("8.0"));
+    assert_eq!(commands::series_of("eight"), None);
+}
+
+/// Every MongoDB series the catalogue accepts gets the same documents and
+/// arguments, checked against the 6.0, 7.0 and 8.0 manuals (4.4 and 5.0
+/// are past end of life, accepted with a warning, and not separately
+/// checked: docs/engines.md). A series added to the catalogue fails this
+/// test until its manual has been read against them.
+#[test]
+fn every_catalogued_series_is_one_the_rules_were_checked_for() {
+    use dbgroups_manifest::Engine;
+    use dbgroups_manifest::catalogue;
+    let series: Vec<&str> = catalogue::releases(Engine::Mongodb)
+        .map(|r| r.series)
+        .collect();
+    assert_eq!(
+        series,
+        ["4.4", "5.0", "6.0", "7.0", "8.0"],
+        "a MongoDB series was added or removed: check its manual against docs/engines.md's MongoDB rules and update this list"
+    );
+    let mut matrix = String::new();
+    for release in catalogue::releases(Engine::Mongodb) {
+        let restore = commands::restore_args("/s/tools.yaml", "dbgroups-admin", 27018, "/st/dump");
+        assert!(commands::restore_argument_problems(&restore).is_empty());
+        matrix.push_str(&format!(
+            "{} (end of life: {}): initiate {}; restore {}\n",
+            release.series,
+            release.end_of_life,
+            commands::initiate("shop-default", "127.0.0.1:27017"),
+            restore.join(" ")
+        ));
+    }
+    insta::assert_snapshot!("mongodb_series_matrix", matrix);
+}

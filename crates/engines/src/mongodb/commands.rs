@@ -591,3 +591,24 @@ pub fn reconfig_retryable(code: i32) -> bool {
 pub fn shutdown_args(data_dir: &str) -> Vec<String> {
     vec!["--shutdown".into(), format!("--dbpath={data_dir}")]
 }
+
+/// The release series `mongod --version` reports: its first line is
+/// `db version v7.0.14` (manual, "mongod --version").
+pub fn installed_series(version_output: &str) -> Option<String> {
+    let line = version_output
+        .lines()
+        .find(|l| l.starts_with("db version"))?;
+    let number = line
+        .trim_start_matches("db version")
+        .trim()
+        .trim_start_matches('v');
+    series_of(number)
+}
+
+/// `7.0` of `7.0`, `7.0.14` or `7.0.14-rc1`.
+pub fn series_of(version: &str) -> Option<String> {
+    let mut parts = version.split(['.', '-']);
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    Some(format!("{major}.{minor}"))
+}

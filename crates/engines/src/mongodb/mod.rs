@@ -20,7 +20,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{ClientOptions, Credential, ServerAddress};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, find_program, log_tail, run_stoppable, wait_until};
+use crate::local::{LocalProvider, find_program, log_tail, run, run_stoppable, wait_until};
 
 pub use commands::{MemberHealth, MemberStatus};
 
@@ -223,6 +223,7 @@ impl MongoServer {
         admin_password: &str,
         app: &AppUser<'_>,
     ) -> Result<(), EngineError> {
+        self.check_installed_series().await?;
         self.write_config(set, keyfile_secret)?;
         self.ensure_running().await?;
         match self
@@ -294,8 +295,35 @@ impl MongoServer {
         set: &str,
         keyfile_secret: &str,
     ) -> Result<(), EngineError> {
+        self.check_installed_series().await?;
         self.write_config(set, keyfile_secret)?;
         self.ensure_running().await
+    }
+
+    /// Refuses to build a member of another release series than the
+    /// group's: `mongod` is found on PATH whatever its version, and members
+    /// of one set run one series (as does an oplog-replayed import).
+    async fn check_installed_series(&self) -> Result<(), EngineError> {
+        let mut ask = self.provider.program_query(&self.mongod);
+        ask.arg("--version");
+        let said = run(ask, "mongod --version").await?;
+        let wanted = commands::series_of(&self.version);
+        match commands::installed_series(&said) {
+            Some(found) if Some(&found) == wanted.as_ref() => Ok(()),
+            found => Err(EngineError::MissingBinary {
+                program: "mongod".into(),
+                engine: "mongodb".into(),
+                version: self.version.clone(),
+                looked: match found {
+                    Some(series) => format!("{}, which is {series}", self.mongod.display()),
+                    None => format!("{}, whose version is unreadable", self.mongod.display()),
+                },
+                remedy: format!(
+                    "install mongodb-org-server {} (repo.mongodb.org), or set the group's version to the installed series",
+                    self.version
+                ),
+            }),
+        }
     }
 
     /// Starts mongod detached (it outlives dbgroups) and waits for it.
