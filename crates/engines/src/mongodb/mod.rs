@@ -710,18 +710,22 @@ impl MongoServer {
         }
         // `shutdown` ends the connection instead of answering; `force`
         // lets a primary of a one-member set (or a lagging member) stop.
-        let _ = self
+        let said = self
             .admin_command(Some(admin_password), doc! { "shutdown": 1, "force": true })
             .await;
         let what = format!("shutdown of {}", self.name);
-        let stopped = poll(
-            &what,
-            SHUTDOWN_SECONDS,
-            Duration::from_millis(500),
-            || async { Ok(!self.is_running().await) },
-        )
-        .await;
-        if stopped.is_ok() {
+        // A refused login is not waited out: the fallback needs none.
+        let refused = matches!(&said, Err(error) if is_unauthorized(error));
+        if !refused
+            && poll(
+                &what,
+                SHUTDOWN_SECONDS,
+                Duration::from_millis(500),
+                || async { Ok(!self.is_running().await) },
+            )
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         let mut shutdown = self.provider.command(&self.dir(), &self.mongod);
@@ -803,7 +807,11 @@ fn is_code(error: &EngineError, wanted: i32) -> bool {
     matches!(error, EngineError::Mongodb { source, .. } if command_code(source) == Some(wanted))
 }
 
-/// Unauthorized (13) or a failed authentication (18).
+/// Unauthorized (13), a failed authentication (18), or the driver's own
+/// authentication error (a login the server refused during the handshake).
 fn is_unauthorized(error: &EngineError) -> bool {
-    is_code(error, 13) || is_code(error, 18)
+    is_code(error, 13)
+        || is_code(error, 18)
+        || matches!(error, EngineError::Mongodb { source, .. }
+            if matches!(source.kind.as_ref(), mongodb::error::ErrorKind::Authentication { .. }))
 }
