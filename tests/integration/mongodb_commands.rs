@@ -400,6 +400,15 @@ fn the_primary_is_found_by_hello_after_a_failover() {
         commands::choose_primary(&without_b, "shop-default").as_deref(),
         Ok("127.0.0.1:27018")
     );
+    // The primary is the member being changed (not among those asked).
+    let only_a = vec![answers[0].clone()];
+    let error = commands::choose_primary(&only_a, "shop-default");
+    assert!(
+        error.as_ref().is_err_and(
+            |e| e.contains("127.0.0.1:27018 is the primary") && e.contains("rs.stepDown()")
+        ),
+        "{error:?}"
+    );
     // Another set's primary is not ours; no primary at all is an error.
     assert!(commands::choose_primary(&answers, "other-set").is_err());
     let electing = doc! { "isWritablePrimary": false, "secondary": true, "setName": "shop-default", "ok": 1.0 };

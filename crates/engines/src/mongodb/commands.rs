@@ -378,10 +378,19 @@ pub fn choose_primary(answers: &[(String, Option<Hello>)], set: &str) -> Result<
         .find(|primary| answers.iter().any(|(host, _)| host == primary));
     named.ok_or_else(|| {
         let asked: Vec<&str> = answers.iter().map(|(host, _)| host.as_str()).collect();
-        format!(
-            "no member of {set} is primary (asked {}): the set has no majority, or its members are down",
-            asked.join(", ")
-        )
+        let elsewhere = answers
+            .iter()
+            .find_map(|(_, hello)| hello.as_ref().filter(of_set)?.primary.clone());
+        match elsewhere {
+            // The member this step acts on is itself the primary.
+            Some(primary) => format!(
+                "{primary} is the primary of {set}, and it is the member this step changes: step it down first (rs.stepDown() on it), then apply again"
+            ),
+            None => format!(
+                "no member of {set} is primary (asked {}): the set has no majority, or its members are down",
+                asked.join(", ")
+            ),
+        }
     })
 }
 
