@@ -601,3 +601,40 @@ fn every_catalogued_series_is_one_the_rules_were_checked_for() {
     }
     insta::assert_snapshot!("mongodb_series_matrix", matrix);
 }
+
+/// The staged dump loses `admin/` and `config/` (the source's users and
+/// cluster data) and keeps the application's databases and `oplog.bson`,
+/// which `--oplogReplay` replays.
+#[test]
+fn the_staged_dump_keeps_no_users_and_keeps_the_oplog() {
+    let dump = tempfile::tempdir().expect("a temporary directory");
+    for file in [
+        "admin/system.users.bson",
+        "admin/system.version.bson",
+        "config/system.sessions.bson",
+        "shop/orders.bson",
+        "shop/orders.metadata.json",
+    ] {
+        let path = dump.path().join(file);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, b"x").expect("write");
+    }
+    std::fs::write(dump.path().join("oplog.bson"), b"x").expect("write");
+    dbgroups_engines::mongodb::remove_system_databases(dump.path()).expect("removed");
+    let mut left: Vec<String> = crate::common::files_under(dump.path(), &[])
+        .iter()
+        .filter_map(|p| p.strip_prefix(dump.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "oplog.bson",
+            "shop/orders.bson",
+            "shop/orders.metadata.json"
+        ]
+    );
+    // Twice is fine (a re-run of the step).
+    dbgroups_engines::mongodb::remove_system_databases(dump.path()).expect("idempotent");
+}

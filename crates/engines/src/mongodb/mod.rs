@@ -651,14 +651,7 @@ impl MongoServer {
         let result = run_stoppable(dump, "mongodump --oplog").await;
         let _ = std::fs::remove_file(&config);
         result?;
-        // The source's users, roles and cluster data stay behind, so the
-        // restore needs no namespace filter (which --oplogReplay refuses).
-        for database in commands::SYSTEM_DATABASES {
-            let dir = target.join(database);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(io("remove from the dump", &dir))?;
-            }
-        }
+        remove_system_databases(&target)?;
         self.provider.private_file(&target.join(".complete"), b"")
     }
 
@@ -738,6 +731,20 @@ impl MongoServer {
         })
         .await
     }
+}
+
+/// Deletes `admin/` and `config/` from a mongodump directory: the source's
+/// users, roles and cluster data stay behind, so the restore needs no
+/// namespace filter (which `--oplogReplay` refuses). The dump's other
+/// databases and its `oplog.bson` are kept.
+pub fn remove_system_databases(dump: &Path) -> Result<(), EngineError> {
+    for database in commands::SYSTEM_DATABASES {
+        let dir = dump.join(database);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io("remove from the dump", &dir))?;
+        }
+    }
+    Ok(())
 }
 
 /// Waits like `local::wait_until`, asking every `every`.
