@@ -17,6 +17,7 @@ mod examples;
 mod file_readers;
 mod hostile;
 mod mongodb_commands;
+mod mongodb_reconfig;
 mod mysql_dialect;
 mod plan_properties;
 mod plans;

@@ -442,12 +442,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     let source_database = source_database(&ctx, &backup)?;
                     if source_database != credentials.database {
                         mongo
-                            .grant_database(
-                                &admin,
-                                &credentials.username,
-                                &credentials.database,
-                                &source_database,
-                            )
+                            .grant_database(&admin, &credentials.username, &source_database)
                             .await?;
                     }
                     restored_database = Some(source_database);
@@ -466,6 +461,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             server,
             master,
             master_application,
+            resync,
+            non_voting,
         } => {
             let (replica, group) = ctx.recorded_server(&application, &server)?;
             let (source, source_group) = ctx.recorded_server(&master_application, &master)?;
@@ -567,22 +564,27 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                         )
                         .await?
                 }
-                // A member joins its group's set; the primary's initial
-                // sync to it copies the data (no backup step).
-                // A member already in the set but not healthy (a re-sync)
-                // starts over from an empty data directory, which MongoDB
-                // fills by initial sync ("Resync a Member").
-                (Server::Mongodb(replica), Server::Mongodb(source)) => {
+                // A member joins its group's set through the set's current
+                // primary (found by `hello`: after a failover it is not the
+                // recorded master); its initial sync copies the data (no
+                // backup step). Its data is emptied first only for a
+                // re-sync the plan asked for, or when it is too stale to
+                // catch up: a member in STARTUP2 or RECOVERING is on its
+                // way, and a wipe would restart a long initial sync.
+                (Server::Mongodb(replica), Server::Mongodb(_)) => {
                     let admin = admin_password(source_credentials)?;
-                    let members = source.members(&admin).await?;
-                    let unhealthy = members.iter().any(|m| {
-                        m.host == replica.host()
-                            && !["SECONDARY", "PRIMARY"].contains(&m.state.as_str())
-                    });
-                    if unhealthy {
+                    let set = dbgroups_plan::env::replica_set_name(
+                        &master_application,
+                        &source_group.name,
+                    );
+                    let members = ctx.mongo_members(source_group, &server)?;
+                    let primary = MongoServer::find_primary(&members, &set).await?;
+                    if resync || replica.is_too_stale(&admin).await {
                         replica.start_over(&admin).await?;
                     }
-                    source.add_member(&admin, &replica, 3600).await?
+                    primary
+                        .add_member(&set, &admin, &replica, !non_voting)
+                        .await?
                 }
                 _ => {
                     return Err(missing(format!(
@@ -648,20 +650,25 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                     }
                 }
                 Server::Redis(redis) => redis.ensure_stopped(&app_password(credentials)?).await?,
-                // rs.remove first: a stopped member left in the set would
-                // still count towards its majority.
+                // rs.remove first, on the set's current primary: a stopped
+                // member left in the set would still count towards its
+                // majority.
                 Server::Mongodb(mongo) => {
                     let admin = admin_password(credentials)?;
-                    let primary = group
-                        .master()
-                        .filter(|m| m.unique_name != server)
-                        .and_then(|m| Some((m.unique_name.as_str(), m.port?)))
-                        .map(|(name, port)| {
-                            MongoServer::new(&ctx.provider, name, &group.version, port)
-                        })
-                        .transpose()?;
-                    if let Some(primary) = primary {
-                        primary.remove_member(&admin, &mongo.host()).await?;
+                    let set = dbgroups_plan::env::replica_set_name(&application, &group.name);
+                    let members = ctx.mongo_members(group, "")?;
+                    if members.len() > 1 {
+                        let primary = MongoServer::find_primary(&members, &set).await?;
+                        if primary.host() == mongo.host() {
+                            return Err(EngineError::Command {
+                                command: "replSetReconfig".into(),
+                                status: "refused".into(),
+                                stderr: format!(
+                                    "{server} is the primary of {set} (a failover made it so): step it down first (rs.stepDown() on it), then apply again"
+                                ),
+                            });
+                        }
+                        primary.remove_member(&set, &admin, &mongo.host()).await?;
                     }
                     mongo.ensure_stopped(&admin).await?
                 }
@@ -750,6 +757,21 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
 }
 
 impl StepContext {
+    /// The recorded members of a MongoDB group with a port, but `except`.
+    fn mongo_members(
+        &self,
+        group: &GroupState,
+        except: &str,
+    ) -> Result<Vec<MongoServer>, EngineError> {
+        group
+            .servers
+            .iter()
+            .filter(|s| s.unique_name != except)
+            .filter_map(|s| Some((s.unique_name.as_str(), s.port?)))
+            .map(|(name, port)| MongoServer::new(&self.provider, name, &group.version, port))
+            .collect()
+    }
+
     /// The PostgreSQL server `server` streams from, with its superuser's
     /// password: its group's master for a slave; for the master of a group
     /// that replicates from another group (of this application or

@@ -153,7 +153,7 @@ impl Version {
 
     /// Compares release series; patch levels count only when both sides
     /// name one (`8.0` means "the current 8.0", not `8.0.0`).
-    fn compare(&self, other: &Version, engine: Engine) -> std::cmp::Ordering {
+    pub fn compare(&self, other: &Version, engine: Engine) -> std::cmp::Ordering {
         let key = |v: &Version| match engine {
             Engine::Postgresql if v.major >= 10 => (v.major, 0),
             _ => (v.major, v.minor.unwrap_or(0)),
@@ -318,6 +318,21 @@ pub fn check_import(
             shown(destination_engine, destination_version)
         ));
     }
+    // mongorestore guarantees a restore only onto the same major version
+    // (or FCV), and not at all for the oplog it replays (Database Tools
+    // manual, "mongorestore Behavior, Access, and Usage": "Restore to
+    // Matching Server Version"); an import replays the dump's oplog.
+    if source_engine == Engine::Mongodb
+        && destination_engine == Engine::Mongodb
+        && source_version.series(source_engine) != destination_version.series(destination_engine)
+    {
+        return Err(format!(
+            "mongorestore --oplogReplay is supported only between servers of the same release series (source {}, destination {}); \
+             import into a group of the source's series, then upgrade that group's servers",
+            shown(source_engine, source_version),
+            shown(destination_engine, destination_version)
+        ));
+    }
     // Percona Server is numbered after the MySQL release it is built on,
     // so the two compare as one engine.
     if destination_version
@@ -396,5 +411,14 @@ mod tests {
         assert!(check_replication((redis, &v("7.2")), (redis, &v("7.0"))).is_err());
         let mongo = Engine::Mongodb;
         assert!(check_replication((mongo, &v("7.0")), (mongo, &v("8.0"))).is_err());
+        // An import replays the oplog: same series only (issue 21, item 12).
+        let across = check_import((mongo, &v("7.0")), (mongo, &v("8.0")));
+        assert!(
+            across
+                .as_ref()
+                .is_err_and(|e| e.contains("same release series")),
+            "{across:?}"
+        );
+        assert!(check_import((mongo, &v("8.0")), (mongo, &v("8.0"))).is_ok());
     }
 }

@@ -9,6 +9,7 @@ pub const GROUP_KEYS: &[&str] = &[
     "backups",
     "replicate_from",
     "import_from",
+    "add_odd_member",
 ];
 
 pub const CONFIGURATION_KEYS: &[&str] = &[

@@ -166,6 +166,9 @@ pub struct Group {
     pub backups: Backups,
     pub replicate_from: Option<GroupRef>,
     pub import_from: Option<GroupRef>,
+    /// MongoDB only: `false` keeps dbgroups from adding a member to an even
+    /// count; the last declared server then joins without a vote.
+    pub add_odd_member: Option<Spanned<bool>>,
     /// The first server is the master, the rest are its slaves.
     pub servers: Vec<Server>,
     /// The span of the `servers:` key, when present.
@@ -193,6 +196,11 @@ impl Group {
 
     pub fn is_primary(&self) -> bool {
         self.primary.as_ref().is_some_and(|p| p.value)
+    }
+
+    /// Whether dbgroups adds a member to an even count (the default).
+    pub fn adds_odd_member(&self) -> bool {
+        self.add_odd_member.as_ref().is_none_or(|a| a.value)
     }
 
     pub fn managed_backups(&self) -> bool {

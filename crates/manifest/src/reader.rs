@@ -306,6 +306,7 @@ impl<'a> Reader<'a> {
             backups: Backups::default(),
             replicate_from: None,
             import_from: None,
+            add_odd_member: None,
             servers: Vec::new(),
             servers_key: None,
         };
@@ -321,6 +322,7 @@ impl<'a> Reader<'a> {
                 "backups" => group.backups = self.read_backups(value),
                 "replicate_from" => group.replicate_from = self.read_group_ref(value),
                 "import_from" => group.import_from = self.read_group_ref(value),
+                "add_odd_member" => group.add_odd_member = self.boolean(value),
                 // "groups" in the short form's allowed list means the section
                 // was not a short form after all; handled by the caller.
                 _ => {}

@@ -182,6 +182,11 @@ fn group_property(db_type: DbType, key: &str) -> Value {
         "import_from" => {
             json!({ "$ref": "#/definitions/groupRef", "description": "Copy another group's data once, when this group is created." })
         }
+        "add_odd_member" => json!({
+            "type": "boolean",
+            "default": true,
+            "description": "MongoDB only. With an even number of servers (fewer than seven), dbgroups adds a voting member, <group>-odd-member; false adds none and makes the last declared server non-voting (votes: 0, priority: 0) instead.",
+        }),
         other => unreachable!("group key {other} has no schema"),
     }
 }

@@ -92,8 +92,47 @@ fn known_versions(engine: crate::model::Engine) -> String {
     }
 }
 
+/// A MongoDB replica set has at most 50 members (manual, "Replica Set
+/// Members"); of those at most 7 vote, which the engine sees to.
+pub(crate) const MONGODB_MAX_MEMBERS: usize = 50;
+
 fn check_servers(manifest: &Manifest, out: &mut Diagnostics) {
     for group in &manifest.groups {
+        if group.db_type == DbType::Mongodb && group.servers.len() > MONGODB_MAX_MEMBERS {
+            let first_extra = &group.servers[MONGODB_MAX_MEMBERS].unique_name;
+            out.push(
+                Diagnostic::error(
+                    Code::TooManyMembers,
+                    format!(
+                        "group {} declares {} servers, but a MongoDB replica set has at most {MONGODB_MAX_MEMBERS} members",
+                        group.address(),
+                        group.servers.len()
+                    ),
+                    first_extra.span,
+                )
+                .with_caption("server 51")
+                .with_label(group.name.span, "group declared here")
+                .with_help("declare at most 50 servers; only 7 of them vote, the others join with votes: 0 and priority: 0"),
+            );
+        }
+        if let Some(add) = &group.add_odd_member
+            && group.db_type != DbType::Mongodb
+        {
+            out.push(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!(
+                        "add_odd_member applies to MongoDB groups only, and {} is a {} group",
+                        group.address(),
+                        group.db_type
+                    ),
+                    add.span,
+                )
+                .with_help(
+                    "remove add_odd_member: only a MongoDB replica set keeps an odd member count",
+                ),
+            );
+        }
         if group.servers.is_empty() {
             out.push(
                 Diagnostic::warning(

@@ -71,6 +71,17 @@ pub enum StepKind {
         server: String,
         master: String,
         master_application: String,
+        /// The enslave of a re-sync (`--resync`, or a replica observed
+        /// broken): where the engine copies the data itself on follow
+        /// (MongoDB's initial sync), it first empties the server's data.
+        /// Written only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resync: bool,
+        /// The server joins without a vote (`votes: 0, priority: 0`): a
+        /// MongoDB group with an even count and `add_odd_member: false`.
+        /// Written only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        non_voting: bool,
     },
     /// The server stops following `master` and becomes a standalone
     /// master; `master`, if still recorded, is cleaned up (slot, user).
@@ -185,8 +196,15 @@ impl StepKind {
                 server,
                 master,
                 master_application,
+                non_voting,
+                ..
             } => {
-                format!("{server} follows {master_application}/{master}")
+                let vote = if *non_voting {
+                    " (without a vote: votes 0, priority 0)"
+                } else {
+                    ""
+                };
+                format!("{server} follows {master_application}/{master}{vote}")
             }
             StepKind::Detach {
                 server,
@@ -350,12 +368,15 @@ impl Builder<'_> {
         replaces_data: bool,
         follow: bool,
     ) -> NodeIndex {
+        let copies_by_sync = rules::for_type(from.group.db_type).replicas_copy_by_sync;
         let enslave_kind = || StepKind::Enslave {
             server: server.to_string(),
             master: from.master.to_string(),
             master_application: from.application.to_string(),
+            resync: copies_by_sync && matches!(change.kind, ChangeKind::Resync { .. }),
+            non_voting: false,
         };
-        if follow && rules::for_type(from.group.db_type).replicas_copy_by_sync {
+        if follow && copies_by_sync {
             // The engine copies the data itself when the server follows.
             let deps = [
                 provisioned.or_else(|| self.ready.get(server).copied()),

@@ -689,10 +689,16 @@ impl<'a> Differ<'a> {
                         group: address.clone(),
                         server: name.clone(),
                     },
-                    format!(
-                        "dbgroups added {name} to keep {address}'s member count odd, and the {} declared servers are an odd number",
-                        group.servers.len()
-                    ),
+                    if group.adds_odd_member() {
+                        format!(
+                            "dbgroups added {name} to keep {address}'s member count odd, and the {} declared servers are an odd number",
+                            group.servers.len()
+                        )
+                    } else {
+                        format!(
+                            "dbgroups added {name} to keep {address}'s member count odd, and the group now says `add_odd_member: false`"
+                        )
+                    },
                 );
                 continue;
             }
@@ -757,9 +763,19 @@ impl<'a> Differ<'a> {
             .filter(|s| self.implied.contains_key(*s))
             .map(|s| {
                 format!(
-                    "; {s} is added by dbgroups (not declared) so the replica set has an odd number of members"
+                    "; {s} is added by dbgroups (not declared) so the replica set has an odd number of members: a data-bearing, voting server the manifest does not list, which costs like any other (and on the local provider runs on this same host, so it adds a vote but no protection against losing the host); `add_odd_member: false` on the group adds none and makes its last declared server non-voting instead"
                 )
             })
+            .chain(
+                servers
+                    .iter()
+                    .filter(|s| crate::rules::non_voting_members(self.input.manifest).contains(*s))
+                    .map(|s| {
+                        format!(
+                            "; {s} joins without a vote (votes: 0, priority: 0): the group says `add_odd_member: false`, so the replica set keeps an odd number of voters without a member nobody declared; {s} can never become primary"
+                        )
+                    }),
+            )
             .collect()
     }
 
@@ -1095,6 +1111,13 @@ fn refuse_in_place_change(group: &Group, recorded: &GroupState) -> Option<Blocke
         format!(
             "keep version \"{}\" here; declare a new group with version \"{}\" and `import_from: {}`, add it with --add-group, move `primary: true` to it, then remove this group with --remove-group",
             recorded.version, written.value, group.name.value
+        )
+    } else if wanted.compare(&current, engine).is_gt() {
+        // MongoDB: neither replication nor an oplog-replayed import
+        // crosses a release series.
+        format!(
+            "keep version \"{}\": dbgroups cannot move this group to another release series; upgrade its servers in place with the engine's own upgrade procedure",
+            recorded.version
         )
     } else {
         format!(

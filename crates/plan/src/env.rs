@@ -135,8 +135,11 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
                         &username
                     })
                 ),
+                // The user lives in `admin` (the engine creates it there),
+                // whatever database the URL names: after an import from
+                // another application that is the source's database.
                 DbType::Mongodb => format!(
-                    "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}",
+                    "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}&authSource=admin",
                     percent_encode(&username),
                     replica_set_name(&state.application, &group.name)
                 ),

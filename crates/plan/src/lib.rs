@@ -157,13 +157,24 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         })
         .unwrap_or_default();
     let env_change = env_differs.then(|| env_change_for(&changes)).flatten();
-    let steps = dag::build(
+    let mut steps = dag::build(
         &application,
         &changes,
         &recorded_versions,
         env_change,
         !input.intents.skip_disk_check,
     );
+    let non_voting = rules::non_voting_members(input.manifest);
+    for step in &mut steps {
+        if let StepKind::Enslave {
+            server,
+            non_voting: quiet,
+            ..
+        } = &mut step.kind
+        {
+            *quiet = non_voting.contains(server.as_str());
+        }
+    }
     let environment_before = env::masked(&recorded_env, None);
     let environment_after = env::masked(&expected.environment, Some(&recorded_env));
     let plan = Plan {

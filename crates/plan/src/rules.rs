@@ -119,6 +119,32 @@ pub fn for_type(db_type: DbType) -> EngineRules {
     }
 }
 
+/// A MongoDB replica set has at most seven voting members (manual,
+/// "Replica Set Members"); the others join with `votes: 0, priority: 0`.
+pub const MONGODB_MAX_VOTING_MEMBERS: usize = 7;
+
+/// Whether a group's declared servers would make an even number of voters:
+/// two, four or six (from eight on, seven vote).
+fn has_even_voters(group: &dbgroups_manifest::Group) -> bool {
+    let count = group.servers.len();
+    count > 0 && count.is_multiple_of(2) && count < MONGODB_MAX_VOTING_MEMBERS
+}
+
+/// The declared servers that join without a vote (`votes: 0, priority:
+/// 0`, the manual's alternative to another member, "Replica Set
+/// Elections"): the last declared server of a group with an even count
+/// that says `add_odd_member: false`. A function of the manifest alone.
+pub fn non_voting_members(manifest: &Manifest) -> BTreeSet<String> {
+    manifest
+        .groups
+        .iter()
+        .filter(|g| for_type(g.db_type).odd_member_count && !g.adds_odd_member())
+        .filter(|g| has_even_voters(g))
+        .filter_map(|g| g.servers.last())
+        .map(|s| s.unique_name.value.clone())
+        .collect()
+}
+
 /// The member dbgroups adds to `group` when its declared count is even:
 /// `<group>-odd-member`, or with a number when a declared server already
 /// has that name, in any case. A function of the manifest alone, so every plan names the
@@ -149,8 +175,12 @@ pub fn complete_manifest(manifest: &Manifest) -> (Manifest, BTreeMap<String, Gro
     let mut completed = manifest.clone();
     let mut implied = BTreeMap::new();
     for group in &mut completed.groups {
-        let even = !group.servers.is_empty() && group.servers.len() % 2 == 0;
-        if !(for_type(group.db_type).odd_member_count && even) {
+        // Only voters count, and only the first seven members vote: from
+        // eight servers on the set has seven voters, an odd number.
+        if !(for_type(group.db_type).odd_member_count
+            && has_even_voters(group)
+            && group.adds_odd_member())
+        {
             continue;
         }
         let name = implied_member_name(&group.name.value, &declared);

@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use dbgroups_engines::mongodb::MemberHealth;
 use dbgroups_engines::postgres::ReplicationStatus;
 use dbgroups_engines::{LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer};
 use dbgroups_manifest::{DbType, ProviderKind};
@@ -360,8 +361,8 @@ fn running(yes: bool) -> &'static str {
     if yes { "running" } else { "stopped" }
 }
 
-/// A MongoDB member as its own `replSetGetStatus` reports it: a slave is
-/// healthy while it is SECONDARY.
+/// A MongoDB member as its own `replSetGetStatus` reports it, judged by
+/// `dbgroups_engines::mongodb::commands::own_health`.
 async fn mongodb_health(
     provider: &LocalProvider,
     group: &GroupState,
@@ -384,39 +385,26 @@ async fn mongodb_health(
             replication: None,
         });
     }
-    let own = match mongo.members(&admin).await {
-        Ok(members) => members.into_iter().find(|m| m.host == mongo.host()),
-        Err(error) => {
-            return Some(ServerHealth {
-                up: true,
-                replication: Some(ReplicationHealth {
-                    held_offset: None,
-                    reconnecting: false,
-                    streaming: false,
-                    lag_seconds: None,
-                    detail: Some(error.to_string()),
-                }),
-            });
-        }
-    };
-    let replication = match own {
-        None => ReplicationHealth {
+    // PRIMARY or SECONDARY serve (a failover may have swapped them); a
+    // member on its way (STARTUP2, RECOVERING) is not broken, so no plan
+    // wipes its sync; only one that cannot recover is.
+    let replication = match mongo.own_health(&admin).await {
+        Ok(MemberHealth::Healthy { lag_seconds }) => ReplicationHealth {
+            streaming: true,
+            lag_seconds,
+            detail: None,
             held_offset: None,
             reconnecting: false,
-            streaming: false,
+        },
+        Ok(MemberHealth::Syncing { .. }) => ReplicationHealth {
+            streaming: true,
             lag_seconds: None,
-            detail: Some("it is not a member of the group's replica set".into()),
-        },
-        Some(member) => ReplicationHealth {
+            detail: None,
             held_offset: None,
             reconnecting: false,
-            streaming: member.state == "SECONDARY",
-            lag_seconds: member.lag_seconds,
-            detail: (member.state != "SECONDARY").then(|| match member.message {
-                Some(message) => format!("{}: {message}", member.state),
-                None => member.state.clone(),
-            }),
         },
+        Ok(MemberHealth::Broken { detail }) => broken(detail),
+        Err(error) => broken(error.to_string()),
     };
     Some(ServerHealth {
         up: true,

@@ -7,9 +7,11 @@
 //! exception; further servers join through a reconfig (`rs.add`) and copy
 //! the data by initial sync; removal is a reconfig (`rs.remove`). An import
 //! is `mongodump --oplog` into `mongorestore --oplogReplay`. The documents
-//! sent are built in [`commands`].
+//! sent are built in [`commands`]; reconfigs go through [`reconfig`], one
+//! at a time per set.
 
 pub mod commands;
+pub mod reconfig;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,9 +20,21 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{ClientOptions, Credential, ServerAddress};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, find_program, log_tail, run_stoppable, wait_until};
+use crate::local::{LocalProvider, find_program, log_tail, run, run_stoppable, wait_until};
 
-pub use commands::MemberStatus;
+pub use commands::{MemberHealth, MemberStatus};
+
+/// How often a wait asks again (one client for the whole wait).
+const POLL: Duration = Duration::from_secs(3);
+
+/// An initial sync whose progress (state, optime, bytes copied, ops
+/// applied, databases cloned) stands still this long fails the step with
+/// what the member last said; one that advances is waited for.
+pub const SYNC_STALL_SECONDS: u64 = 600;
+
+/// A `shutdown` that has not ended mongod by then is followed by
+/// `mongod --shutdown --dbpath`.
+const SHUTDOWN_SECONDS: u64 = 30;
 
 /// The group's administrator, in the `admin` database.
 pub const ADMIN_USER: &str = "dbgroups-admin";
@@ -32,9 +46,6 @@ pub const REMEDY: &str = "MongoDB is not packaged by Debian: install mongodb-org
 mod code {
     pub(super) const NOT_YET_INITIALIZED: i32 = 94;
     pub(super) const ALREADY_INITIALIZED: i32 = 23;
-    pub(super) const CONFIGURATION_IN_PROGRESS: i32 = 109;
-    pub(super) const CURRENT_CONFIG_NOT_COMMITTED_YET: i32 = 308;
-    pub(super) const NEW_CONFIG_QUORUM_CHECK_FAILED: i32 = 74;
     pub(super) const USER_EXISTS: i32 = 51003;
 }
 
@@ -134,9 +145,28 @@ impl MongoServer {
             },
             self.port,
             set,
+            commands::cache_size_gb(total_ram(), self.mongods_on_host()),
         );
         self.provider
             .private_file(&self.config_path(), config.as_bytes())
+    }
+
+    /// The MongoDB servers this provider runs on this host, this one
+    /// included (each has a `mongod.conf` in its directory).
+    fn mongods_on_host(&self) -> usize {
+        let Some(root) = self.dir().parent().map(Path::to_path_buf) else {
+            return 1;
+        };
+        let others = std::fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name() != self.name.as_str())
+                    .filter(|e| e.path().join("mongod.conf").is_file())
+                    .count()
+            })
+            .unwrap_or(0);
+        others + 1
     }
 
     /// A direct connection to this server: as the administrator, or with
@@ -193,6 +223,7 @@ impl MongoServer {
         admin_password: &str,
         app: &AppUser<'_>,
     ) -> Result<(), EngineError> {
+        self.check_installed_series().await?;
         self.write_config(set, keyfile_secret)?;
         self.ensure_running().await?;
         match self
@@ -236,7 +267,8 @@ impl MongoServer {
             }
         }
         let client = self.client(Some(admin_password))?;
-        let database = client.database(app.database);
+        // In `admin`: the URL says `authSource=admin` (commands::create_app_user).
+        let database = client.database("admin");
         let created = database
             .run_command(commands::create_app_user(
                 app.username,
@@ -263,8 +295,35 @@ impl MongoServer {
         set: &str,
         keyfile_secret: &str,
     ) -> Result<(), EngineError> {
+        self.check_installed_series().await?;
         self.write_config(set, keyfile_secret)?;
         self.ensure_running().await
+    }
+
+    /// Refuses to build a member of another release series than the
+    /// group's: `mongod` is found on PATH whatever its version, and members
+    /// of one set run one series (as does an oplog-replayed import).
+    async fn check_installed_series(&self) -> Result<(), EngineError> {
+        let mut ask = self.provider.program_query(&self.mongod);
+        ask.arg("--version");
+        let said = run(ask, "mongod --version").await?;
+        let wanted = commands::series_of(&self.version);
+        match commands::installed_series(&said) {
+            Some(found) if Some(&found) == wanted.as_ref() => Ok(()),
+            found => Err(EngineError::MissingBinary {
+                program: "mongod".into(),
+                engine: "mongodb".into(),
+                version: self.version.clone(),
+                looked: match found {
+                    Some(series) => format!("{}, which is {series}", self.mongod.display()),
+                    None => format!("{}, whose version is unreadable", self.mongod.display()),
+                },
+                remedy: format!(
+                    "install mongodb-org-server {} (repo.mongodb.org), or set the group's version to the installed series",
+                    self.version
+                ),
+            }),
+        }
     }
 
     /// Starts mongod detached (it outlives dbgroups) and waits for it.
@@ -282,9 +341,12 @@ impl MongoServer {
             path: self.mongod.clone(),
             source,
         })?;
-        wait_until(&format!("{} to answer", self.name), 120, || async {
-            Ok(self.is_running().await)
-        })
+        poll(
+            &format!("{} to answer", self.name),
+            120,
+            Duration::from_millis(500),
+            || async { Ok(self.is_running().await) },
+        )
         .await
         .map_err(|_| EngineError::Command {
             command: "mongod".into(),
@@ -293,31 +355,154 @@ impl MongoServer {
         })
     }
 
+    /// The primary of `set` among `candidates` (the group's recorded
+    /// members), by `hello`: after a failover it is not the recorded
+    /// master, which then refuses reconfigs (NotWritablePrimary).
+    pub async fn find_primary(
+        candidates: &[MongoServer],
+        set: &str,
+    ) -> Result<MongoServer, EngineError> {
+        let mut answers = Vec::new();
+        for candidate in candidates {
+            let hello = candidate
+                .admin_command(None, doc! { "hello": 1 })
+                .await
+                .ok()
+                .map(|answer| commands::read_hello(&answer));
+            answers.push((candidate.host(), hello));
+        }
+        let host =
+            commands::choose_primary(&answers, set).map_err(|detail| EngineError::Command {
+                command: "hello".into(),
+                status: "no primary".into(),
+                stderr: detail,
+            })?;
+        candidates
+            .iter()
+            .find(|c| c.host() == host)
+            .cloned()
+            .ok_or_else(|| EngineError::Command {
+                command: "hello".into(),
+                status: "no primary".into(),
+                stderr: format!("{host} is not a recorded member"),
+            })
+    }
+
     /// Adds `member` to this primary's set (`rs.add`) and waits until it
-    /// has copied the data and reached SECONDARY. A reconfig changes one
-    /// voting member at a time, so one still committing is waited out.
+    /// has copied the data and reached SECONDARY, for as long as its
+    /// initial sync makes progress ([`SYNC_STALL_SECONDS`]). It votes when
+    /// `voting` and the set has fewer than seven voters.
     pub async fn add_member(
+        &self,
+        set: &str,
+        admin_password: &str,
+        member: &MongoServer,
+        voting: bool,
+    ) -> Result<(), EngineError> {
+        let host = member.host();
+        self.reconfigure(set, admin_password, |config| {
+            commands::with_member(config, &host, voting)
+        })
+        .await?;
+        self.wait_until_secondary(admin_password, member).await
+    }
+
+    async fn wait_until_secondary(
         &self,
         admin_password: &str,
         member: &MongoServer,
-        seconds: u64,
     ) -> Result<(), EngineError> {
         let host = member.host();
-        self.reconfigure(admin_password, |config| {
-            commands::with_member(config, &host)
-        })
-        .await?;
-        wait_until(
-            &format!("{} to reach SECONDARY", member.name),
-            seconds,
-            || async {
-                let members = self.members(admin_password).await?;
-                Ok(members
-                    .iter()
-                    .any(|m| m.host == host && m.state == "SECONDARY"))
-            },
+        let client = self.client(Some(admin_password))?;
+        let member_client = member.client(Some(admin_password))?;
+        let started = tokio::time::Instant::now();
+        let mut clock = commands::StallClock::default();
+        let failed = |status: String, detail: String| EngineError::Command {
+            command: format!("the initial sync of {}", member.name),
+            status,
+            stderr: detail,
+        };
+        let result = loop {
+            if crate::interrupt::stopping() {
+                break Err(crate::interrupt::stopped(&format!(
+                    "{} to reach SECONDARY",
+                    member.name
+                )));
+            }
+            let status = match client
+                .database("admin")
+                .run_command(doc! { "replSetGetStatus": 1 })
+                .await
+            {
+                Ok(status) => status,
+                Err(error) => break Err(self.error(error)),
+            };
+            let members = commands::member_statuses(&status).unwrap_or_default();
+            let Some(own) = members.iter().find(|m| m.host == host) else {
+                break Err(failed(
+                    "not a member".into(),
+                    format!("{host} is no longer in the set's config"),
+                ));
+            };
+            if own.state == "SECONDARY" || own.state == "PRIMARY" {
+                break Ok(());
+            }
+            let detail = match &own.message {
+                Some(message) => format!("{}: {message}", own.state),
+                None => own.state.clone(),
+            };
+            if commands::never_secondary(own) {
+                break Err(failed("cannot reach SECONDARY".into(), detail));
+            }
+            // The member's own status has the sync's progress (and
+            // `tooStale`) once its users are there to authenticate with.
+            let own_status = member_client
+                .database("admin")
+                .run_command(doc! { "replSetGetStatus": 1 })
+                .await
+                .ok();
+            if own_status
+                .as_ref()
+                .is_some_and(|s| s.get_bool("tooStale").unwrap_or(false))
+            {
+                break Err(failed("too stale".into(), detail));
+            }
+            let token = commands::sync_progress(own, own_status.as_ref());
+            if clock.stalled_for(&token, started.elapsed().as_secs()) >= SYNC_STALL_SECONDS {
+                break Err(failed(
+                    format!("no progress for {SYNC_STALL_SECONDS} s"),
+                    detail,
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        client.shutdown().await;
+        member_client.shutdown().await;
+        result
+    }
+
+    /// This member's own view of itself (`replSetGetStatus`), judged. A
+    /// member in its initial sync may not have the users yet, so a refused
+    /// login says it is on its way, not broken (a wipe would restart it).
+    pub async fn own_health(&self, admin_password: &str) -> Result<MemberHealth, EngineError> {
+        match self
+            .admin_command(Some(admin_password), doc! { "replSetGetStatus": 1 })
+            .await
+        {
+            Ok(status) => Ok(commands::own_health(&status, &self.host())),
+            Err(error) if is_unauthorized(&error) => Ok(MemberHealth::Syncing {
+                detail: format!("its status is not readable yet ({error})"),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether this member says it is too stale to catch up.
+    pub async fn is_too_stale(&self, admin_password: &str) -> bool {
+        matches!(
+            self.own_health(admin_password).await,
+            Ok(MemberHealth::Broken { detail }) if detail.contains("tooStale")
         )
-        .await
     }
 
     /// Stops this member, empties its data directory and starts it again:
@@ -333,57 +518,63 @@ impl MongoServer {
     }
 
     /// Removes `host` from this primary's set (`rs.remove`).
-    pub async fn remove_member(&self, admin_password: &str, host: &str) -> Result<(), EngineError> {
-        self.reconfigure(admin_password, |config| {
+    pub async fn remove_member(
+        &self,
+        set: &str,
+        admin_password: &str,
+        host: &str,
+    ) -> Result<(), EngineError> {
+        self.reconfigure(set, admin_password, |config| {
             commands::without_member(config, host)
         })
         .await
     }
 
+    /// One reconfig of `set` at a time in this process, on a config read
+    /// just before it, retried (re-read) while the server says another
+    /// reconfig is in the way ([`reconfig`]).
     async fn reconfigure(
         &self,
+        set: &str,
         admin_password: &str,
         change: impl Fn(&Document) -> Result<Option<Document>, String>,
     ) -> Result<(), EngineError> {
-        let refused = |detail: String| EngineError::Command {
-            command: "replSetReconfig".into(),
-            status: "refused".into(),
-            stderr: detail,
-        };
-        wait_until(
-            &format!("a reconfig of {}'s set", self.name),
-            120,
-            || async {
-                let answer = self
-                    .admin_command(Some(admin_password), doc! { "replSetGetConfig": 1 })
-                    .await?;
-                let config = answer
-                    .get_document("config")
-                    .map_err(|_| refused("replSetGetConfig returned no config".into()))?;
-                let Some(updated) = change(config).map_err(refused)? else {
-                    return Ok(true);
-                };
-                match self
-                    .admin_command(Some(admin_password), commands::reconfig(updated))
+        let client = self.client(Some(admin_password))?;
+        let (client_ref, this) = (&client, self);
+        let result = reconfig::reconfigure_with(
+            set,
+            reconfig::Retry::default(),
+            move || async move {
+                let answer = client_ref
+                    .database("admin")
+                    .run_command(doc! { "replSetGetConfig": 1 })
                     .await
-                {
-                    Ok(_) => Ok(true),
-                    Err(error)
-                        if [
-                            code::CONFIGURATION_IN_PROGRESS,
-                            code::CURRENT_CONFIG_NOT_COMMITTED_YET,
-                            code::NEW_CONFIG_QUORUM_CHECK_FAILED,
-                        ]
-                        .iter()
-                        .any(|c| is_code(&error, *c)) =>
-                    {
-                        Ok(false)
-                    }
-                    Err(error) => Err(error),
-                }
+                    .map_err(|e| this.error(e))?;
+                answer
+                    .get_document("config")
+                    .cloned()
+                    .map_err(|_| EngineError::Command {
+                        command: "replSetGetConfig".into(),
+                        status: "refused".into(),
+                        stderr: "replSetGetConfig returned no config".into(),
+                    })
             },
+            move |updated| async move {
+                client_ref
+                    .database("admin")
+                    .run_command(commands::reconfig(updated))
+                    .await
+                    .map(drop)
+                    .map_err(|e| reconfig::Refusal {
+                        code: command_code(&e),
+                        error: this.error(e),
+                    })
+            },
+            change,
         )
-        .await
+        .await;
+        client.shutdown().await;
+        result.map(drop)
     }
 
     /// `replSetGetStatus`'s members.
@@ -406,20 +597,28 @@ impl MongoServer {
         )
     }
 
-    /// The bytes a dump copies.
+    /// The bytes a dump copies: `dbStats.dataSize` summed over the
+    /// databases it copies (commands::copied_databases).
     pub async fn data_size(&self, admin_password: &str) -> Result<u64, EngineError> {
-        let answer = self
-            .admin_command(Some(admin_password), doc! { "listDatabases": 1 })
-            .await?;
-        Ok(answer
-            .get("totalSize")
-            .and_then(|v| match v {
-                mongodb::bson::Bson::Int64(n) => u64::try_from(*n).ok(),
-                mongodb::bson::Bson::Int32(n) => u64::try_from(*n).ok(),
-                mongodb::bson::Bson::Double(n) => Some(*n as u64),
-                _ => None,
-            })
-            .unwrap_or(0))
+        let client = self.client(Some(admin_password))?;
+        let result = async {
+            let list = client
+                .database("admin")
+                .run_command(doc! { "listDatabases": 1, "nameOnly": true })
+                .await?;
+            let mut total = 0u64;
+            for name in commands::copied_databases(&list) {
+                let stats = client
+                    .database(&name)
+                    .run_command(doc! { "dbStats": 1 })
+                    .await?;
+                total = total.saturating_add(commands::data_size_of(&stats));
+            }
+            Ok::<u64, mongodb::error::Error>(total)
+        }
+        .await;
+        client.shutdown().await;
+        result.map_err(|e| self.error(e))
     }
 
     /// A file for the database tools' `--config`, holding the password.
@@ -452,6 +651,7 @@ impl MongoServer {
         let result = run_stoppable(dump, "mongodump --oplog").await;
         let _ = std::fs::remove_file(&config);
         result?;
+        remove_system_databases(&target)?;
         self.provider.private_file(&target.join(".complete"), b"")
     }
 
@@ -475,38 +675,124 @@ impl MongoServer {
         result.map(drop)
     }
 
-    /// Gives the application's user (kept in its own database) read and
+    /// Gives the application's user (kept in `admin`) read and
     /// write on a database a copy brought under another name.
     pub async fn grant_database(
         &self,
         admin_password: &str,
         username: &str,
-        user_database: &str,
         database: &str,
     ) -> Result<(), EngineError> {
         let client = self.client(Some(admin_password))?;
         let answer = client
-            .database(user_database)
+            .database("admin")
             .run_command(commands::grant_read_write(username, database))
             .await;
         client.shutdown().await;
         answer.map(drop).map_err(|e| self.error(e))
     }
 
+    /// Stops mongod: `shutdown` as the administrator, and when that does
+    /// not end it within [`SHUTDOWN_SECONDS`] (a member that has not joined
+    /// the set has no users yet, so the administrator cannot log in),
+    /// `mongod --shutdown --dbpath`, which signals the process that holds
+    /// the data directory (Linux; manual, "mongod --shutdown").
     pub async fn ensure_stopped(&self, admin_password: &str) -> Result<(), EngineError> {
         if !self.is_running().await {
             return Ok(());
         }
         // `shutdown` ends the connection instead of answering; `force`
         // lets a primary of a one-member set (or a lagging member) stop.
-        let _ = self
+        let said = self
             .admin_command(Some(admin_password), doc! { "shutdown": 1, "force": true })
             .await;
-        wait_until(&format!("shutdown of {}", self.name), 120, || async {
+        let what = format!("shutdown of {}", self.name);
+        // A refused login is not waited out: the fallback needs none.
+        let refused = matches!(&said, Err(error) if is_unauthorized(error));
+        if !refused
+            && poll(
+                &what,
+                SHUTDOWN_SECONDS,
+                Duration::from_millis(500),
+                || async { Ok(!self.is_running().await) },
+            )
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let mut shutdown = self.provider.command(&self.dir(), &self.mongod);
+        shutdown.args(commands::shutdown_args(
+            &self.data_dir().display().to_string(),
+        ));
+        run_stoppable(shutdown, "mongod --shutdown").await?;
+        poll(&what, 60, Duration::from_millis(500), || async {
             Ok(!self.is_running().await)
         })
         .await
     }
+}
+
+/// Deletes `admin/` and `config/` from a mongodump directory: the source's
+/// users, roles and cluster data stay behind, so the restore needs no
+/// namespace filter (which `--oplogReplay` refuses). The dump's other
+/// databases and its `oplog.bson` are kept.
+pub fn remove_system_databases(dump: &Path) -> Result<(), EngineError> {
+    for database in commands::SYSTEM_DATABASES {
+        let dir = dump.join(database);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io("remove from the dump", &dir))?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits like `local::wait_until`, asking every `every`.
+async fn poll<F, Fut>(
+    what: &str,
+    seconds: u64,
+    every: Duration,
+    mut ready: F,
+) -> Result<(), EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, EngineError>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if crate::interrupt::stopping() {
+            return Err(crate::interrupt::stopped(what));
+        }
+        if ready().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(EngineError::Timeout {
+                what: what.to_string(),
+                seconds,
+            });
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// This machine's memory (`MemTotal` of /proc/meminfo), or 4 GiB when it
+/// cannot be read.
+fn total_ram() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(4 << 30, |kb| kb * 1024)
 }
 
 /// The application's account.
@@ -528,7 +814,11 @@ fn is_code(error: &EngineError, wanted: i32) -> bool {
     matches!(error, EngineError::Mongodb { source, .. } if command_code(source) == Some(wanted))
 }
 
-/// Unauthorized (13) or a failed authentication (18).
+/// Unauthorized (13), a failed authentication (18), or the driver's own
+/// authentication error (a login the server refused during the handshake).
 fn is_unauthorized(error: &EngineError) -> bool {
-    is_code(error, 13) || is_code(error, 18)
+    is_code(error, 13)
+        || is_code(error, 18)
+        || matches!(error, EngineError::Mongodb { source, .. }
+            if matches!(source.kind.as_ref(), mongodb::error::ErrorKind::Authentication { .. }))
 }
