@@ -243,3 +243,21 @@ fn application_names_cannot_escape_the_directory() {
         );
     }
 }
+
+#[test]
+fn a_private_file_is_replaced_whole_with_owner_only_modes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("env/shop.env");
+    dbgroups_state::write_private_file(&path, b"A=1\n").expect("writes");
+    dbgroups_state::write_private_file(&path, b"A=2\n").expect("replaces");
+    assert_eq!(std::fs::read(&path).expect("reads"), b"A=2\n");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("env")), 0o700);
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("env"))
+        .expect("lists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["shop.env"], "no temporary file is left");
+}

@@ -6,10 +6,10 @@ pub enum ApplyError {
     State(#[from] dbgroups_state::StateError),
     #[error(transparent)]
     Engine(#[from] dbgroups_engines::EngineError),
-    #[error("cannot write the environment file {path}: {source}")]
+    #[error("cannot write the environment file {path}")]
     EnvironmentFile {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: dbgroups_state::StateError,
     },
 }

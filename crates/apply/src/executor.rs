@@ -585,29 +585,16 @@ fn finalize(state: &mut AppState, plan: &Plan) {
     }
 }
 
+/// The environment file holds every password: written the way the state
+/// file is (temporary file, fsync, rename, directory fsync; mode 0600), so a
+/// crash leaves the old file or the new one.
 fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(), ApplyError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let variables = dbgroups_plan::env::variables(state);
-    let io = |source| ApplyError::EnvironmentFile {
-        path: path.display().to_string(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let temp = path.with_extension("env.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(dbgroups_state::PRIVATE_MODE)
-        .open(&temp)
-        .map_err(io)?;
-    file.write_all(dbgroups_plan::env::dotenv(&variables).as_bytes())
-        .map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temp, path).map_err(io)?;
+    dbgroups_state::write_private_file(path, dbgroups_plan::env::dotenv(&variables).as_bytes())
+        .map_err(|source| ApplyError::EnvironmentFile {
+            path: path.display().to_string(),
+            source,
+        })?;
     state.environment = variables;
     Ok(())
 }

@@ -71,12 +71,9 @@ enum Server {
     Mongodb(MongoServer),
 }
 
+/// What a step found missing from the recorded state.
 fn missing(what: String) -> EngineError {
-    EngineError::Command {
-        command: "dbgroups".into(),
-        status: "state is incomplete".into(),
-        stderr: what,
-    }
+    EngineError::StateMismatch(what)
 }
 
 impl StepContext {

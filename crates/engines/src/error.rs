@@ -71,6 +71,12 @@ pub enum EngineError {
     },
     #[error("{what} did not happen within {seconds} s")]
     Timeout { what: String, seconds: u64 },
+    /// The step needs something the recorded state does not hold: the
+    /// state and the plan disagree, which is no command's failure.
+    #[error(
+        "the recorded state does not match the plan: {0}; run `dbgroups plan` again (and `dbgroups state show` to inspect it)"
+    )]
+    StateMismatch(String),
 }
 
 pub(crate) fn io(

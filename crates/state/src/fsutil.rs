@@ -53,6 +53,16 @@ pub(crate) fn write_atomically(
     result
 }
 
+/// Replaces `path` (mode 0600) durably, creating its directory (0700) if
+/// needed: for the other files that hold secrets, such as the environment
+/// file, so they get the state file's guarantees.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StateError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    write_atomically(path, contents, None)
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())

@@ -16,7 +16,7 @@ mod model;
 mod store;
 
 pub use error::{LockHolder, StateError};
-pub use fsutil::PRIVATE_MODE;
+pub use fsutil::{PRIVATE_MODE, write_private_file};
 pub use lock::{LockGuard, LockInfo};
 pub use model::{
     AppState, BackupRecord, Credentials, FORMAT_VERSION, GroupState, Journal, MASK, PendingServer,
