@@ -10,6 +10,6 @@ pub enum ApplyError {
     EnvironmentFile {
         path: String,
         #[source]
-        source: dbgroups_state::StateError,
+        source: Box<dbgroups_state::StateError>,
     },
 }

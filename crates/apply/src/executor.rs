@@ -593,7 +593,7 @@ fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(),
     dbgroups_state::write_private_file(path, dbgroups_plan::env::dotenv(&variables).as_bytes())
         .map_err(|source| ApplyError::EnvironmentFile {
             path: path.display().to_string(),
-            source,
+            source: Box::new(source),
         })?;
     state.environment = variables;
     Ok(())
