@@ -70,7 +70,7 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
 /// dbgroups's 2 s MySQL connect retry, Redis's 1 s), so a replica caught
 /// between its master's restart and its next retry is not planned for a
 /// re-sync that would replace its data for nothing.
-const RECONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+const RECONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
 
 /// Asks again, once a second until [`RECONNECT_GRACE`] is over, each
 /// replica that is up and not streaming while its master is up, keeping
