@@ -18,6 +18,7 @@ pub mod env;
 mod error;
 mod expected;
 mod input;
+pub mod lint;
 pub mod planfile;
 pub mod render;
 pub mod rules;
@@ -191,6 +192,12 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         expected_state: expected.redacted(),
         disk_check: !input.intents.skip_disk_check,
     };
+    let mut plan = plan;
+    let notes = lint::lint(&plan);
+    lint::errors(&notes).map_err(PlanError::Lint)?;
+    plan.report
+        .warnings
+        .extend(notes.iter().map(|n| format!("plan check: {n}")));
     Ok((plan, expected))
 }
 
