@@ -468,3 +468,60 @@ fn apply_refuses_a_plan_file_that_breaks_a_rule() {
         "nothing was built"
     );
 }
+
+/// A planner plan with a warning note carries it in its report: a new group
+/// replicating from a server whose own replication the same plan ends (the
+/// shape the property tests found; docs/decisions.md).
+#[test]
+fn a_warning_note_goes_into_the_plans_report() {
+    let before = r#"
+application: shop
+redis:
+  groups:
+    reporting:
+      configuration: { version: "7.0" }
+      replicate_from: cache
+      servers:
+        - server: { unique_name: rd-reporting-0 }
+    cache:
+      configuration: { version: "7.0" }
+      servers:
+        - server: { unique_name: rd-cache-0 }
+"#;
+    let after = r#"
+application: shop
+redis:
+  groups:
+    default:
+      configuration: { version: "7.0" }
+      replicate_from: reporting
+      servers:
+        - server: { unique_name: rd-default-0 }
+    reporting:
+      configuration: { version: "7.0" }
+      servers:
+        - server: { unique_name: rd-reporting-0 }
+"#;
+    let state = applied(before);
+    let plan = plan(
+        after,
+        Some(&state),
+        &Intents {
+            add_groups: ["redis.default".parse::<GroupAddress>().expect("address")].into(),
+            remove_groups: ["redis.cache".parse::<GroupAddress>().expect("address")].into(),
+            ..Intents::default()
+        },
+    );
+    let notes = lint(&plan);
+    assert!(!notes.is_empty());
+    assert!(notes.iter().all(|n| n.severity == Severity::Warning));
+    for note in &notes {
+        assert!(
+            plan.report
+                .warnings
+                .contains(&format!("plan check: {note}")),
+            "{:?}",
+            plan.report.warnings
+        );
+    }
+}
