@@ -19,6 +19,7 @@ mod hostile;
 mod mongodb_commands;
 mod mongodb_reconfig;
 mod mysql_dialect;
+mod plan_lint;
 mod plan_properties;
 mod plans;
 mod plans_mongodb;

@@ -6,6 +6,11 @@ pub enum PlanError {
     NoApplication,
     #[error("the recorded state is for application \"{found}\", not \"{expected}\"")]
     StateOfAnotherApplication { expected: String, found: String },
+    /// The plan made breaks one of its invariants (`lint`): a planner bug.
+    #[error(
+        "the planner made a plan that breaks its own rules (a bug in dbgroups; please report it): {0}"
+    )]
+    Lint(crate::lint::LintError),
     #[error("{flag} {subject}: {reason}")]
     Intent {
         flag: &'static str,

@@ -5,8 +5,9 @@
 //! [`Change`]s (each with its reason and whether it is destructive), the
 //! ordered DAG of [`Step`]s that carries them out, the environment
 //! variables before and after (secrets masked), the expected state, and a
-//! must-use [`Report`] of blocked changes and warnings. [`render`] turns a
-//! plan into text, JSON, Markdown, DOT or Mermaid.
+//! must-use [`Report`] of blocked changes and warnings. Every plan passes
+//! [`lint`] (its warnings join the report's). [`render`] turns a plan into
+//! text, JSON, Markdown, DOT or Mermaid.
 //!
 //! Invariant: this crate does no I/O, has no async runtime and reads no
 //! clock or randomness. The same inputs give the same plan, byte for byte.
@@ -18,6 +19,7 @@ pub mod env;
 mod error;
 mod expected;
 mod input;
+pub mod lint;
 pub mod planfile;
 pub mod render;
 pub mod rules;
@@ -177,7 +179,7 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
     }
     let environment_before = env::masked(&recorded_env, None);
     let environment_after = env::masked(&expected.environment, Some(&recorded_env));
-    let plan = Plan {
+    let mut plan = Plan {
         application,
         base: input.state.map(|s| BaseState {
             lineage: s.lineage.clone(),
@@ -191,6 +193,12 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         expected_state: expected.redacted(),
         disk_check: !input.intents.skip_disk_check,
     };
+    // A plan that breaks its own rules is a planner bug: no plan.
+    let notes = lint::lint(&plan);
+    lint::errors(&notes).map_err(PlanError::Lint)?;
+    plan.report
+        .warnings
+        .extend(notes.iter().map(|n| format!("plan check: {n}")));
     Ok((plan, expected))
 }
 

@@ -43,6 +43,11 @@ pub enum PlanFileError {
         "the plan file was modified after it was written (its checksum does not match); make a new plan"
     )]
     Tampered,
+    /// The plan in the file breaks one of a plan's invariants (`lint`).
+    #[error(
+        "the plan in the file breaks a plan's rules and will not be applied; make a new plan: {0}"
+    )]
+    Lint(crate::lint::LintError),
 }
 
 /// Why a plan file no longer applies. Each says what moved.
@@ -128,6 +133,7 @@ impl PlanFile {
         if file.checksum != file.compute_checksum() {
             return Err(PlanFileError::Tampered);
         }
+        crate::lint::errors(&crate::lint::lint(&file.plan)).map_err(PlanFileError::Lint)?;
         Ok(file)
     }
 
