@@ -21,8 +21,11 @@ if [ "${PROFILE:-release}" = dev ]; then profile_args=(); fi
 
 export DBGROUPS_LOAD_SCALE=${1:-10}
 export DBGROUPS_LOAD_BASELINE_SECONDS=${2:-10}
+# The tests' output is shown as it comes through a copy to the inherited
+# stderr: `tee /dev/stderr` would reopen it, and when stderr is a file (a
+# CI log) that truncates everything written before.
 rows=$(cargo test "${profile_args[@]}" --locked -q --test integration -- \
-  apply_live::writes --nocapture --test-threads 1 2>&1 | tee /dev/stderr | grep -oE '\| (PostgreSQL|MariaDB|Redis) .*' || true)
+  apply_live::writes --nocapture --test-threads 1 2>&1 | tee >(cat >&2) | grep -oE '\| (PostgreSQL|MariaDB|Redis) .*' || true)
 printf '\n| engine (scale %s, baseline %s s) | apply s | writes/s quiet | writes/s during apply | throughput ratio | p99 ms quiet | p99 ms during | p99 ratio | failed writes |\n|---|---|---|---|---|---|---|---|---|\n' \
   "$DBGROUPS_LOAD_SCALE" "$DBGROUPS_LOAD_BASELINE_SECONDS"
 printf '%s\n' "$rows"
