@@ -590,6 +590,48 @@ fn a_redis_master_down_while_its_replica_holds_data_is_not_just_started() {
 }
 
 #[test]
+fn a_replica_reconnecting_to_a_running_master_is_not_resynchronised() {
+    let state = applied(BASE);
+    let reconnecting = ServerHealth {
+        up: true,
+        replication: Some(ReplicationHealth {
+            streaming: false,
+            lag_seconds: None,
+            detail: Some("error reconnecting to master".into()),
+            held_offset: None,
+            reconnecting: true,
+        }),
+    };
+    let facts = observed(&[("pg-replica-1", reconnecting)]);
+    let (plan, _) = plan_with(
+        BASE,
+        Some(&state),
+        &BTreeMap::new(),
+        &facts,
+        &Intents::default(),
+    );
+    assert!(kinds(&plan).is_empty(), "{:?}", kinds(&plan));
+    assert!(
+        plan.report
+            .warnings
+            .iter()
+            .any(|w| w.contains("pg-replica-1 is not re-synchronised: it is reconnecting")),
+        "{:?}",
+        plan.report.warnings
+    );
+    // Asked for, it is re-synchronised all the same.
+    let asked = Intents {
+        resync: ["pg-replica-1".to_string()].into(),
+        ..Intents::default()
+    };
+    let (forced, _) = plan_with(BASE, Some(&state), &BTreeMap::new(), &facts, &asked);
+    assert_eq!(
+        kinds(&forced),
+        vec!["re-synchronise pg-replica-1 in postgresql.default"]
+    );
+}
+
+#[test]
 fn a_stopped_replica_without_its_slot_is_resynchronised_not_started() {
     let state = applied(BASE);
     let facts = observed(&[(

@@ -1116,7 +1116,7 @@ fn refuse_in_place_change(group: &Group, recorded: &GroupState) -> Option<Blocke
         // MongoDB: neither replication nor an oplog-replayed import
         // crosses a release series.
         format!(
-            "keep version \"{}\": dbgroups cannot move this group to another release series; upgrade its servers in place with the engine's own upgrade procedure",
+            "keep version \"{}\": dbgroups cannot move a MongoDB group to another release series, neither by replication nor by import; an upgrade in place outside dbgroups leaves the recorded version behind, and later provisions of this group are then refused",
             recorded.version
         )
     } else {

@@ -609,7 +609,7 @@ impl MysqlServer {
     /// Waits until both replication threads run; a thread that stopped on
     /// an error fails at once with the server's words.
     pub async fn wait_replicating(&self, admin_password: &str) -> Result<(), EngineError> {
-        wait_until(
+        let waited = wait_until(
             &format!("replication threads of {}", self.name),
             120,
             || async {
@@ -617,7 +617,21 @@ impl MysqlServer {
                 replicating(status.as_ref())
             },
         )
-        .await
+        .await;
+        // A replica still retrying its master at the deadline says why.
+        if let Err(EngineError::Timeout { .. }) = &waited
+            && let Ok(Some(ReplicaStatus {
+                last_error: Some(error),
+                ..
+            })) = self.replication(admin_password).await
+        {
+            return Err(EngineError::Command {
+                command: "START REPLICA".into(),
+                status: "not replicating after 120 s".into(),
+                stderr: error,
+            });
+        }
+        waited
     }
 
     /// The GTID set this server has executed (its binlog's position).
@@ -712,7 +726,13 @@ impl MysqlServer {
 
 /// Whether a replica's status says it replicates (`Ok(true)`), not yet
 /// (`Ok(false)`), or has stopped on an error (the server's words).
+/// A replica retrying a connection its master refused or lost is "not
+/// yet": it reconnects by itself every 2 s (a master that starts after it,
+/// as in a host's reboot), and the wait's deadline bounds it.
 fn replicating(status: Option<&ReplicaStatus>) -> Result<bool, EngineError> {
+    if status.is_some_and(|s| s.reconnecting) {
+        return Ok(false);
+    }
     match status.map(ReplicaStatus::verdict) {
         Some(dialect::Replicating::Yes) => Ok(true),
         Some(dialect::Replicating::Failed(error)) => Err(EngineError::Command {
@@ -759,4 +779,34 @@ fn program_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(io_running: bool, last_error: Option<&str>, reconnecting: bool) -> ReplicaStatus {
+        ReplicaStatus {
+            io_running,
+            sql_running: true,
+            seconds_behind: None,
+            last_error: last_error.map(str::to_string),
+            reconnecting,
+        }
+    }
+
+    #[test]
+    fn a_replica_retrying_its_master_is_waited_for_and_a_stopped_one_fails() {
+        let lost = "error reconnecting to master 'replicator@127.0.0.1:3306' - retry-time: 2";
+        assert!(matches!(
+            replicating(Some(&status(false, Some(lost), true))),
+            Ok(false)
+        ));
+        assert!(replicating(Some(&status(false, Some("Access denied"), false))).is_err());
+        assert!(matches!(
+            replicating(Some(&status(true, None, false))),
+            Ok(true)
+        ));
+        assert!(matches!(replicating(None), Ok(false)));
+    }
 }

@@ -103,7 +103,13 @@ impl Differ<'_> {
         }
         let listed = holders
             .iter()
-            .map(|(replica, offset)| format!("{replica} (offset {offset})"))
+            // Redis reports 1 when the replica has no master to count
+            // from (it restarted from its own files): it holds data, but
+            // its offset says nothing.
+            .map(|(replica, offset)| match offset {
+                1 => format!("{replica} (offset unknown)"),
+                _ => format!("{replica} (offset {offset})"),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let consequence = format!(
@@ -222,7 +228,7 @@ impl Differ<'_> {
             .is_some_and(|r| r.reconnecting);
         if reconnecting && !asked {
             self.report.warnings.push(format!(
-                "{name} is not re-synchronised: it is reconnecting to its master {master} ({reason}) and resumes by itself once the connection is made; if a later plan still finds it so, `--resync {name}` replaces its data"
+                "{name} is not re-synchronised: it is reconnecting to its master {master} or copying from it ({reason}) and resumes by itself; if a later plan still finds it so, `--resync {name}` replaces its data"
             ));
             return Verdict::Healthy;
         }
