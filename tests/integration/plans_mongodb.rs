@@ -235,6 +235,31 @@ fn the_url_names_the_users_database() {
         url.contains("?replicaSet=shop-default&authSource=admin"),
         "{url}"
     );
+    // A group made before its user moved to `admin` keeps it in its own
+    // database: its URL, unchanged, names no authSource, and a refreshed
+    // plan changes no variable.
+    let mut older = state.clone();
+    for credentials in older.credentials.values_mut() {
+        credentials.auth_database = None;
+    }
+    older.environment = dbgroups_plan::env::variables(&older);
+    let url = &older.environment["MONGODB_URL"];
+    assert!(
+        url.ends_with("?replicaSet=shop-default") && !url.contains("authSource"),
+        "{url}"
+    );
+    let (plan, _) = crate::common::plan_with(
+        &manifest(&["mongo-a"]),
+        Some(&older),
+        &std::collections::BTreeMap::new(),
+        &dbgroups_plan::ObservedFacts::offline(),
+        &dbgroups_plan::Intents::default(),
+    );
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        dbgroups_plan::render::text::render(&plan)
+    );
 }
 
 /// mongorestore guarantees nothing across major versions, least of all

@@ -21,6 +21,7 @@ fn state_with_secret(app: &str) -> AppState {
             database: "0".into(),
             admin_password: None,
             replication_password: None,
+            auth_database: None,
         },
     );
     state

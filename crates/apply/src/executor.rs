@@ -385,6 +385,7 @@ fn prepare_credentials(state: &mut AppState, plan: &Plan) {
             .unwrap_or_else(|| {
                 dbgroups_plan::env::default_account(group.db_type, &state.application)
             });
+        let auth_database = dbgroups_plan::env::account_home(group.db_type);
         state.credentials.insert(
             key,
             Credentials {
@@ -393,6 +394,7 @@ fn prepare_credentials(state: &mut AppState, plan: &Plan) {
                 database,
                 admin_password: Some(Secret::new(generate_password())),
                 replication_password: Some(Secret::new(generate_password())),
+                auth_database,
             },
         );
     }

@@ -254,6 +254,7 @@ async fn provision(
                             username: &credentials.username,
                             password: &app_password(credentials)?,
                             database: &credentials.database,
+                            home: credentials.account_database(),
                         },
                     )
                     .await?;
@@ -508,7 +509,11 @@ async fn restore_step(
             let source_database = source_database(ctx, &backup)?;
             if source_database != credentials.database {
                 mongo
-                    .grant_database(&admin, &credentials.username, &source_database)
+                    .grant_database(
+                        &admin,
+                        (&credentials.username, credentials.account_database()),
+                        &source_database,
+                    )
                     .await?;
             }
             restored_database = Some(source_database);

@@ -22,6 +22,13 @@ pub fn default_port(db_type: DbType) -> u16 {
 
 /// The user and database a new group's application account gets; decided in
 /// the plan so that apply has nothing to choose.
+/// Where a new group's account lives when that is not its database:
+/// MongoDB's `admin`, so the user still authenticates after an import
+/// gives the group another database.
+pub fn account_home(db_type: DbType) -> Option<String> {
+    (db_type == DbType::Mongodb).then(|| "admin".to_string())
+}
+
 pub fn default_account(db_type: DbType, application: &str) -> (String, String) {
     let name: String = application
         .chars()
@@ -135,13 +142,19 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
                         &username
                     })
                 ),
-                // The user lives in `admin` (the engine creates it there),
-                // whatever database the URL names: after an import from
-                // another application that is the source's database.
+                // The user lives in its account database (`admin` for the
+                // groups made since issue 21), whatever database the URL
+                // names: after an import from another application that is
+                // the source's database. Older groups keep their user in
+                // `database` and their URL as it was.
                 DbType::Mongodb => format!(
-                    "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}&authSource=admin",
+                    "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}{}",
                     percent_encode(&username),
-                    replica_set_name(&state.application, &group.name)
+                    replica_set_name(&state.application, &group.name),
+                    credentials
+                        .and_then(|c| c.auth_database.as_deref())
+                        .map(|home| format!("&authSource={}", percent_encode(home)))
+                        .unwrap_or_default()
                 ),
                 DbType::Postgresql => format!(
                     "postgresql://{}:{pass}@{hosts}/{database}",

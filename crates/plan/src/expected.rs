@@ -129,6 +129,7 @@ fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) 
                     database,
                     admin_password: None,
                     replication_password: None,
+                    auth_database: env::account_home(group.db_type),
                 },
             );
         }

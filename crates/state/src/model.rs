@@ -193,6 +193,20 @@ pub struct Credentials {
     /// The role replicas stream with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_password: Option<Secret>,
+    /// Where the account lives when that is not `database`: MongoDB
+    /// groups made since issue 21 keep their user in `admin`, so it still
+    /// authenticates after an import renames `database`. `None` for the
+    /// other engines, and for MongoDB groups made before, whose user lives
+    /// in `database` (their URL stays as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_database: Option<String>,
+}
+
+impl Credentials {
+    /// The database the account authenticates against.
+    pub fn account_database(&self) -> &str {
+        self.auth_database.as_deref().unwrap_or(&self.database)
+    }
 }
 
 /// A secret value. Debug output never shows it; it is serialised as is,
@@ -280,6 +294,7 @@ mod tests {
                 database: "shop".into(),
                 admin_password: Some(Secret::new("hunter3")),
                 replication_password: None,
+                auth_database: None,
             },
         );
         state

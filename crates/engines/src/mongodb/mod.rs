@@ -267,8 +267,9 @@ impl MongoServer {
             }
         }
         let client = self.client(Some(admin_password))?;
-        // In `admin`: the URL says `authSource=admin` (commands::create_app_user).
-        let database = client.database("admin");
+        // In its home (`admin`): the URL names it as `authSource`
+        // (commands::create_app_user).
+        let database = client.database(app.home);
         let created = database
             .run_command(commands::create_app_user(
                 app.username,
@@ -680,12 +681,13 @@ impl MongoServer {
     pub async fn grant_database(
         &self,
         admin_password: &str,
-        username: &str,
+        user: (&str, &str),
         database: &str,
     ) -> Result<(), EngineError> {
+        let (username, home) = user;
         let client = self.client(Some(admin_password))?;
         let answer = client
-            .database("admin")
+            .database(home)
             .run_command(commands::grant_read_write(username, database))
             .await;
         client.shutdown().await;
@@ -801,6 +803,9 @@ pub struct AppUser<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub database: &'a str,
+    /// Where the user is made: `admin` for groups made since issue 21,
+    /// `database` for older ones (the URL's `authSource` says the same).
+    pub home: &'a str,
 }
 
 fn command_code(error: &mongodb::error::Error) -> Option<i32> {
