@@ -264,7 +264,22 @@ pub fn configured_port(config: &Path) -> Option<u16> {
 /// Polls `ready` until it says yes: `Ok(true)` ends the wait, `Ok(false)`
 /// waits on, an error ends it at once. After `seconds` it gives up with a
 /// timeout naming `what`. Every engine's "wait until the server …" is this.
-pub async fn wait_until<F, Fut>(what: &str, seconds: u64, mut ready: F) -> Result<(), EngineError>
+pub async fn wait_until<F, Fut>(what: &str, seconds: u64, ready: F) -> Result<(), EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, EngineError>>,
+{
+    wait_every(what, seconds, std::time::Duration::from_millis(100), ready).await
+}
+
+/// [`wait_until`], asking every `every` (MongoDB's member states change
+/// over seconds, and each question opens a connection).
+pub async fn wait_every<F, Fut>(
+    what: &str,
+    seconds: u64,
+    every: std::time::Duration,
+    mut ready: F,
+) -> Result<(), EngineError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, EngineError>>,
@@ -285,7 +300,7 @@ where
                 seconds,
             });
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -20,7 +20,9 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{ClientOptions, Credential, ServerAddress};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, find_program, log_tail, run, run_stoppable, wait_until};
+use crate::local::{
+    LocalProvider, find_program, log_tail, run, run_stoppable, wait_every, wait_until,
+};
 
 pub use commands::{MemberHealth, MemberStatus};
 
@@ -342,7 +344,7 @@ impl MongoServer {
             path: self.mongod.clone(),
             source,
         })?;
-        poll(
+        wait_every(
             &format!("{} to answer", self.name),
             120,
             Duration::from_millis(500),
@@ -712,7 +714,7 @@ impl MongoServer {
         // A refused login is not waited out: the fallback needs none.
         let refused = matches!(&said, Err(error) if is_unauthorized(error));
         if !refused
-            && poll(
+            && wait_every(
                 &what,
                 SHUTDOWN_SECONDS,
                 Duration::from_millis(500),
@@ -728,7 +730,7 @@ impl MongoServer {
             &self.data_dir().display().to_string(),
         ));
         run_stoppable(shutdown, "mongod --shutdown").await?;
-        poll(&what, 60, Duration::from_millis(500), || async {
+        wait_every(&what, 60, Duration::from_millis(500), || async {
             Ok(!self.is_running().await)
         })
         .await
@@ -747,35 +749,6 @@ pub fn remove_system_databases(dump: &Path) -> Result<(), EngineError> {
         }
     }
     Ok(())
-}
-
-/// Waits like `local::wait_until`, asking every `every`.
-async fn poll<F, Fut>(
-    what: &str,
-    seconds: u64,
-    every: Duration,
-    mut ready: F,
-) -> Result<(), EngineError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, EngineError>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if crate::interrupt::stopping() {
-            return Err(crate::interrupt::stopped(what));
-        }
-        if ready().await? {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(EngineError::Timeout {
-                what: what.to_string(),
-                seconds,
-            });
-        }
-        tokio::time::sleep(every).await;
-    }
 }
 
 /// This machine's memory (`MemTotal` of /proc/meminfo), or 4 GiB when it
