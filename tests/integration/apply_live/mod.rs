@@ -392,6 +392,25 @@ pub(super) fn scaled_and_replicating(manifest: &str, master: &str, slave: &str) 
     grown
 }
 
+/// A Redis group of a master and one slave.
+pub(super) const REDIS_PAIR: &str = "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  servers:\n    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n";
+
+/// A connection to a Redis server of `redis.default` as its application.
+pub(super) async fn redis_client(
+    state: &AppState,
+    server: &str,
+) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!(
+        "redis://default:{}@127.0.0.1:{}/0",
+        password(state, "redis.default"),
+        port(state, server)
+    ))
+    .expect("url")
+    .get_multiplexed_async_connection()
+    .await
+    .expect("connects")
+}
+
 /// A connection to a PostgreSQL server as its superuser.
 pub(super) async fn pg_superuser(port: u16, admin: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::Config::new()

@@ -473,6 +473,18 @@ fn a_refused_destroy_shows_no_plan_and_a_destroyed_application_is_new_again() {
     assert_eq!(rebuilt.groups.len(), before.groups.len());
 }
 
+/// A Redis replica's `INFO replication` and its key count (empty and 0
+/// while it does not answer).
+async fn link_and_keys(conn: &mut redis::aio::MultiplexedConnection) -> (String, u64) {
+    let link: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    let keys: u64 = redis::cmd("DBSIZE").query_async(conn).await.unwrap_or(0);
+    (link, keys)
+}
+
 /// Issue 13.11: a Redis master killed under a closed write loop. The next
 /// plan refuses to just start it while its replica is up holding the data
 /// (a restarted master would make the replica copy it again and drop what
@@ -483,39 +495,21 @@ fn a_refused_destroy_shows_no_plan_and_a_destroyed_application_is_new_again() {
 #[allow(clippy::print_stdout)] // what survived is this test's figure
 fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() {
     let (dir, _servers) = quickstart();
-    set_manifest(
-        dir.path(),
-        "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  servers:\n    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n",
-    );
+    set_manifest(dir.path(), REDIS_PAIR);
     apply_ok(dir.path(), &[]);
     let recorded = state(dir.path());
     let redis_password = password(&recorded, "redis.default");
-    let url = |server: &str| {
-        format!(
-            "redis://:{redis_password}@127.0.0.1:{}/0",
-            port(&recorded, server)
-        )
-    };
     let provider = provider(dir.path());
     let master =
         RedisServer::new(&provider, "redis-main", port(&recorded, "redis-main")).expect("a server");
     let runtime = runtime();
     runtime.block_on(async {
-        let replica = redis::Client::open(url("redis-replica-1")).expect("url");
-        let mut on_replica = replica
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connects");
+        let mut on_replica = redis_client(&recorded, "redis-replica-1").await;
         // One writer, one key per acknowledged write, in order: what
         // survives is then a count.
         let writer = {
-            let master_url = url("redis-main");
+            let mut conn = redis_client(&recorded, "redis-main").await;
             tokio::spawn(async move {
-                let client = redis::Client::open(master_url).expect("url");
-                let mut conn = client
-                    .get_multiplexed_async_connection()
-                    .await
-                    .expect("connects");
                 let mut acknowledged = 0_u64;
                 loop {
                     let written: redis::RedisResult<()> =
@@ -549,15 +543,7 @@ fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() 
         let acknowledged = writer.await.expect("the writer ends");
         let held = poll(
             async || {
-                let link: String = redis::cmd("INFO")
-                    .arg("replication")
-                    .query_async(&mut on_replica)
-                    .await
-                    .unwrap_or_default();
-                let keys: u64 = redis::cmd("DBSIZE")
-                    .query_async(&mut on_replica)
-                    .await
-                    .unwrap_or(0);
+                let (link, keys) = link_and_keys(&mut on_replica).await;
                 (link.contains("master_link_status:down"), keys)
             },
             |(down, _)| *down,
@@ -613,11 +599,7 @@ fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() 
             "{}",
             restarted.stdout
         );
-        let on_master = redis::Client::open(url("redis-main")).expect("url");
-        let mut on_master = on_master
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connects");
+        let mut on_master = redis_client(&recorded, "redis-main").await;
         let survived: u64 = redis::cmd("DBSIZE")
             .query_async(&mut on_master)
             .await
@@ -630,15 +612,7 @@ fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() 
         assert_eq!(last, Some(held - 1), "the writes survive as a prefix");
         let synced = poll(
             async || {
-                let link: String = redis::cmd("INFO")
-                    .arg("replication")
-                    .query_async(&mut on_replica)
-                    .await
-                    .unwrap_or_default();
-                let keys: u64 = redis::cmd("DBSIZE")
-                    .query_async(&mut on_replica)
-                    .await
-                    .unwrap_or(0);
+                let (link, keys) = link_and_keys(&mut on_replica).await;
                 (link.contains("master_link_status:up"), keys)
             },
             |(up, keys)| *up && *keys == held,

@@ -271,20 +271,6 @@ fn a_postgresql_resync_under_writes_leaves_master_and_slave_identical() {
     converged(dir.path(), "manifest.yml");
 }
 
-const REDIS_PAIR: &str = "application: shop\nredis:\n  configuration: { version: \"7.0\" }\n  servers:\n    - server: { unique_name: redis-main }\n    - server: { unique_name: redis-replica-1 }\n";
-
-async fn redis_client(state: &AppState, server: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(format!(
-        "redis://default:{}@127.0.0.1:{}/0",
-        password(state, "redis.default"),
-        port(state, server)
-    ))
-    .expect("url")
-    .get_multiplexed_async_connection()
-    .await
-    .expect("connects")
-}
-
 /// How many keys, and the sum of the counter values written.
 async fn redis_digest(conn: &mut redis::aio::MultiplexedConnection, written: u64) -> (u64, u64) {
     let size: u64 = redis::cmd("DBSIZE")
