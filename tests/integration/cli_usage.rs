@@ -176,14 +176,11 @@ fn out_dash_writes_the_plan_file_to_stdout_and_the_rendering_to_stderr() {
     assert!(!dir.path().join("-").exists(), "no file named -");
 }
 
-#[test]
-fn dash_f_dash_reads_the_manifest_from_stdin() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let manifest =
-        std::fs::read(crate::common::repo_path("examples/quickstart/manifest.yml")).expect("read");
+/// `dbgroups ARGS` in `dir` with `input` on its stdin.
+fn with_stdin(dir: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dbgroups"))
-        .args(["plan", "--refresh=false", "-f", "-"])
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -194,9 +191,21 @@ fn dash_f_dash_reads_the_manifest_from_stdin() {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(&manifest)
+        .write_all(input)
         .expect("write the manifest");
-    let output = child.wait_with_output().expect("dbgroups ends");
+    child.wait_with_output().expect("dbgroups ends")
+}
+
+#[test]
+fn dash_f_dash_reads_the_manifest_from_stdin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest =
+        std::fs::read(crate::common::repo_path("examples/quickstart/manifest.yml")).expect("read");
+    let output = with_stdin(
+        dir.path(),
+        &["plan", "--refresh=false", "-f", "-"],
+        &manifest,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -214,22 +223,11 @@ fn dash_f_dash_reads_the_manifest_from_stdin() {
 fn validate_reads_the_manifest_from_stdin_and_names_it_in_each_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = "application: x\npostgresql:\n  groups:\n    d:\n      bogus: 1\n      servers:\n        - server: { unique_name: pg-one }\n";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbgroups"))
-        .args(["validate", "-f", "-", "--format", "short"])
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dbgroups runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(manifest.as_bytes())
-        .expect("write the manifest");
-    let output = child.wait_with_output().expect("dbgroups ends");
+    let output = with_stdin(
+        dir.path(),
+        &["validate", "-f", "-", "--format", "short"],
+        manifest.as_bytes(),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert_eq!(
