@@ -213,3 +213,9 @@ pub(crate) fn client_tool(program: impl AsRef<std::ffi::OsStr>) -> std::process:
         .env("HOME", std::env::temp_dir());
     command
 }
+
+/// Runs one future to its end on a runtime of its own, for the sync tests'
+/// one-off calls (an engine's constructor, say).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    runtime().block_on(future)
+}

@@ -1,15 +1,21 @@
 //! The MariaDB engine on real servers started by the test (issue 5's start).
 
-use dbgroups_engines::{LocalProvider, MysqlServer, free_port, generate_password};
+use dbgroups_engines::{LocalHost, MysqlServer, free_port, generate_password};
 use dbgroups_manifest::Engine;
 use mysql_async::prelude::Queryable;
 
 /// Shuts the server down when the test ends, pass or fail.
 struct Running(MysqlServer, String);
 
-fn mariadb(provider: &LocalProvider, name: &str, port: u16) -> MysqlServer {
-    MysqlServer::new(provider, Engine::Mariadb, "10.11", name, port)
-        .expect("mariadb-server is installed")
+fn mariadb(provider: &dbgroups_engines::HostRef, name: &str, port: u16) -> MysqlServer {
+    crate::common::block_on(MysqlServer::new(
+        provider,
+        Engine::Mariadb,
+        "10.11",
+        name,
+        port,
+    ))
+    .expect("mariadb-server is installed")
 }
 
 impl Drop for Running {
@@ -29,7 +35,10 @@ impl Drop for Running {
 #[test]
 fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let port = free_port().expect("port");
     let server = mariadb(&provider, "db-main", port);
     let (admin, app, replication) = (
@@ -124,13 +133,13 @@ fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent()
             "a nameless login is refused"
         );
     });
-    if let Some(user) = provider.service_user() {
+    if let Some(uid) = provider.service_uid() {
         use std::os::unix::fs::MetadataExt;
         let owner = std::fs::metadata(server.data_dir())
             .expect("data dir")
             .uid();
         assert_eq!(
-            owner, user.uid,
+            owner, uid,
             "running as root, the server runs as the unprivileged user"
         );
     }
@@ -139,7 +148,10 @@ fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent()
 #[test]
 fn dump_restore_gtid_replication_and_detach_on_real_servers() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let (admin, app, replication) = (
         generate_password(),
         generate_password(),
@@ -241,7 +253,10 @@ async fn root(server: &MysqlServer, admin: &str) -> mysql_async::Conn {
 #[test]
 fn a_restore_stops_replication_first_and_enslave_returns_caught_up() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let (admin, app, replication) = (
         generate_password(),
         generate_password(),
@@ -352,7 +367,10 @@ fn a_restore_stops_replication_first_and_enslave_returns_caught_up() {
 #[test]
 fn a_restarted_replica_stays_read_only_and_a_detached_one_stays_writable() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let (admin, app, replication) = (
         generate_password(),
         generate_password(),

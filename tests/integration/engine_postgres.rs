@@ -1,6 +1,6 @@
 //! The PostgreSQL engine on real servers started by the test.
 
-use dbgroups_engines::{LocalProvider, PostgresServer, free_port, generate_password};
+use dbgroups_engines::{LocalHost, PostgresServer, free_port, generate_password};
 
 use crate::common::runtime;
 
@@ -17,9 +17,17 @@ impl Drop for Running {
 fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
     let dir = tempfile::tempdir().expect("temp dir");
     let state_dir = dir.path().join(".dbgroups");
-    let (provider, _notes) = LocalProvider::prepare(&state_dir).expect("provider");
-    let server = PostgresServer::new(&provider, "pg-main", "15", free_port().expect("port"))
-        .expect("postgresql 15 is installed");
+    let provider = LocalHost::prepare(&state_dir)
+        .expect("provider")
+        .0
+        .into_ref();
+    let server = crate::common::block_on(PostgresServer::new(
+        &provider,
+        "pg-main",
+        "15",
+        free_port().expect("port"),
+    ))
+    .expect("postgresql 15 is installed");
     let (superuser, app, replication) = (
         generate_password(),
         generate_password(),
@@ -105,11 +113,11 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
         );
     });
 
-    if let Some(user) = provider.service_user() {
+    if let Some(uid) = provider.service_uid() {
         // Running as root: the server runs as the unprivileged user.
         assert_eq!(
             dbgroups_engines::postgres::owner_uid(&server.data_dir()),
-            Some(user.uid)
+            Some(uid)
         );
     }
     let log = std::fs::read_to_string(server.dir().join("postgresql.log")).unwrap_or_default();
@@ -151,11 +159,24 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
     use dbgroups_engines::postgres::{ReplicationStatus, slot_name};
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
-    let master = PostgresServer::new(&provider, "pg-main", "15", free_port().expect("port"))
-        .expect("installed");
-    let slave = PostgresServer::new(&provider, "pg-replica-1", "15", free_port().expect("port"))
-        .expect("installed");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
+    let master = crate::common::block_on(PostgresServer::new(
+        &provider,
+        "pg-main",
+        "15",
+        free_port().expect("port"),
+    ))
+    .expect("installed");
+    let slave = crate::common::block_on(PostgresServer::new(
+        &provider,
+        "pg-replica-1",
+        "15",
+        free_port().expect("port"),
+    ))
+    .expect("installed");
     let (superuser, app, replication) = (
         generate_password(),
         generate_password(),
@@ -241,11 +262,24 @@ fn a_slaves_start_waits_for_streaming_and_fails_without_its_slot() {
     use dbgroups_engines::postgres::{ReplicationStatus, slot_name};
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
-    let master = PostgresServer::new(&provider, "pg-main", "15", free_port().expect("port"))
-        .expect("installed");
-    let slave = PostgresServer::new(&provider, "pg-replica-1", "15", free_port().expect("port"))
-        .expect("installed");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
+    let master = crate::common::block_on(PostgresServer::new(
+        &provider,
+        "pg-main",
+        "15",
+        free_port().expect("port"),
+    ))
+    .expect("installed");
+    let slave = crate::common::block_on(PostgresServer::new(
+        &provider,
+        "pg-replica-1",
+        "15",
+        free_port().expect("port"),
+    ))
+    .expect("installed");
     let (_m, _s) = (Running(master.clone()), Running(slave.clone()));
     let (superuser, app, replication) = (
         generate_password(),

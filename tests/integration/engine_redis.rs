@@ -1,6 +1,6 @@
 //! The Redis engine on real servers started by the test.
 
-use dbgroups_engines::{LocalProvider, RedisServer, free_port, generate_password};
+use dbgroups_engines::{LocalHost, RedisServer, free_port, generate_password};
 use redis::AsyncCommands;
 
 /// Shuts the server down when the test ends, pass or fail.
@@ -23,12 +23,23 @@ impl Drop for Running {
 #[test]
 fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let password = generate_password();
-    let master = RedisServer::new(&provider, "redis-main", free_port().expect("port"))
-        .expect("redis-server is installed");
-    let slave = RedisServer::new(&provider, "redis-replica-1", free_port().expect("port"))
-        .expect("installed");
+    let master = crate::common::block_on(RedisServer::new(
+        &provider,
+        "redis-main",
+        free_port().expect("port"),
+    ))
+    .expect("redis-server is installed");
+    let slave = crate::common::block_on(RedisServer::new(
+        &provider,
+        "redis-replica-1",
+        free_port().expect("port"),
+    ))
+    .expect("installed");
     let _scanned = crate::transcripts::ScannedDeployment::new(dir.path(), &[&password]);
     let _guards = (
         Running(master.clone(), password.clone()),
@@ -176,10 +187,17 @@ fn rdb_backup_restore_replicaof_and_detach_on_real_servers() {
 #[test]
 fn redis_runs_with_the_append_only_file_and_keeps_rdb_data_when_it_is_switched_on() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let password = generate_password();
-    let server =
-        RedisServer::new(&provider, "redis-main", free_port().expect("port")).expect("installed");
+    let server = crate::common::block_on(RedisServer::new(
+        &provider,
+        "redis-main",
+        free_port().expect("port"),
+    ))
+    .expect("installed");
     let _guard = Running(server.clone(), password.clone());
     crate::common::runtime().block_on(async {
         server

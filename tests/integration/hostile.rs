@@ -131,11 +131,19 @@ fn hostile_names_given_as_flags_are_refused_too() {
 /// arrive as exactly themselves and nothing else runs.
 #[test]
 fn postgresql_accounts_with_hostile_names_and_passwords_are_quoted_by_the_server() {
-    use dbgroups_engines::{LocalProvider, PostgresServer, free_port, generate_password};
+    use dbgroups_engines::{LocalHost, PostgresServer, free_port, generate_password};
     let dir = tempfile::tempdir().expect("dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
-    let server = PostgresServer::new(&provider, "pg-hostile", "15", free_port().expect("port"))
-        .expect("postgresql 15");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
+    let server = crate::common::block_on(PostgresServer::new(
+        &provider,
+        "pg-hostile",
+        "15",
+        free_port().expect("port"),
+    ))
+    .expect("postgresql 15");
     struct Stop(PostgresServer);
     impl Drop for Stop {
         fn drop(&mut self) {
@@ -191,16 +199,19 @@ fn postgresql_accounts_with_hostile_names_and_passwords_are_quoted_by_the_server
 /// is not plain letters, digits, `_` and `-` before connecting.
 #[test]
 fn the_mysql_engine_refuses_unsafe_identifiers_before_any_sql() {
-    use dbgroups_engines::{LocalProvider, MysqlServer};
+    use dbgroups_engines::{LocalHost, MysqlServer};
     let dir = tempfile::tempdir().expect("dir");
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
-    let server = MysqlServer::new(
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
+    let server = crate::common::block_on(MysqlServer::new(
         &provider,
         dbgroups_manifest::Engine::Mariadb,
         "10.11",
         "db-hostile",
         1,
-    )
+    ))
     .expect("mariadb is installed");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use dbgroups_engines::{LocalProvider, generate_password};
+use dbgroups_engines::{LocalHost, generate_password};
 use dbgroups_plan::{ChangeKind, Plan, StepKind};
 use dbgroups_state::{
     AppState, Credentials, GroupState, Journal, LockGuard, PendingServer, Role, Secret,
@@ -33,7 +33,7 @@ pub struct Apply<'a, S: StateStore> {
     /// This application's state, `None` if new.
     pub state: Option<AppState>,
     pub others: BTreeMap<String, AppState>,
-    pub provider: LocalProvider,
+    pub provider: LocalHost,
     pub parallelism: usize,
     pub reporter: &'a dyn Reporter,
     /// Where the environment file is written (mode 0600).
@@ -183,6 +183,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                     disk_check: plan.disk_check,
                     staging_prefix: staging_prefix.clone(),
                     provider: apply.provider.clone(),
+                    host: std::sync::Arc::new(apply.provider.clone()),
                     state: state.clone(),
                     others: Arc::clone(&others),
                 };
@@ -294,6 +295,7 @@ async fn disk_checks_first<S: StateStore>(
             disk_check: apply.plan.disk_check,
             staging_prefix: staging_prefix.to_string(),
             provider: apply.provider.clone(),
+            host: std::sync::Arc::new(apply.provider.clone()),
             state: state.clone(),
             others: Arc::clone(others),
         };
@@ -601,7 +603,7 @@ fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(),
     Ok(())
 }
 
-fn remove_staging(provider: &LocalProvider, prefix: &str) {
+fn remove_staging(provider: &LocalHost, prefix: &str) {
     let dir = provider.staging_dir("");
     for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().starts_with(prefix) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dbgroups_engines::{
-    EngineError, LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer, free_port,
+    EngineError, LocalHost, MongoServer, MysqlServer, PostgresServer, RedisServer, free_port,
 };
 use dbgroups_manifest::{DbType, Engine};
 use dbgroups_plan::rules::BackupMethod;
@@ -58,7 +58,9 @@ pub(crate) struct StepContext {
     /// Names this apply's staging area: a backup taken by an earlier apply
     /// is never mistaken for this one's.
     pub(crate) staging_prefix: String,
-    pub(crate) provider: LocalProvider,
+    pub(crate) provider: LocalHost,
+    /// The same machine behind the host interface.
+    pub(crate) host: dbgroups_engines::HostRef,
     pub(crate) state: AppState,
     pub(crate) others: Arc<BTreeMap<String, AppState>>,
 }
@@ -120,7 +122,7 @@ impl StepContext {
             })
     }
 
-    fn server(
+    async fn server(
         &self,
         engine: Engine,
         name: &str,
@@ -128,30 +130,22 @@ impl StepContext {
         port: u16,
     ) -> Result<Server, EngineError> {
         match engine.db_type() {
-            DbType::Mysql => Ok(Server::Mysql(MysqlServer::new(
-                &self.provider,
-                engine,
-                version,
-                name,
-                port,
-            )?)),
-            DbType::Postgresql => Ok(Server::Postgres(PostgresServer::new(
-                &self.provider,
-                name,
-                version,
-                port,
-            )?)),
-            DbType::Redis => Ok(Server::Redis(RedisServer::new(&self.provider, name, port)?)),
-            DbType::Mongodb => Ok(Server::Mongodb(MongoServer::new(
-                &self.provider,
-                name,
-                version,
-                port,
-            )?)),
+            DbType::Mysql => Ok(Server::Mysql(
+                MysqlServer::new(&self.host, engine, version, name, port).await?,
+            )),
+            DbType::Postgresql => Ok(Server::Postgres(
+                PostgresServer::new(&self.host, name, version, port).await?,
+            )),
+            DbType::Redis => Ok(Server::Redis(
+                RedisServer::new(&self.host, name, port).await?,
+            )),
+            DbType::Mongodb => Ok(Server::Mongodb(
+                MongoServer::new(&self.host, name, version, port).await?,
+            )),
         }
     }
 
-    fn recorded_server(
+    async fn recorded_server(
         &self,
         application: &str,
         name: &str,
@@ -161,7 +155,8 @@ impl StepContext {
             .port
             .ok_or_else(|| missing(format!("{name} has no recorded port")))?;
         Ok((
-            self.server(group.engine, name, &group.version, port)?,
+            self.server(group.engine, name, &group.version, port)
+                .await?,
             group,
         ))
     }
@@ -214,7 +209,7 @@ async fn provision(
         version,
         master,
     } = new;
-    match ctx.server(engine, server, version, port)? {
+    match ctx.server(engine, server, version, port).await? {
         // A slave's data comes from its restore; only a master is
         // initialised and given the accounts.
         Server::Postgres(pg) if master => {
@@ -362,10 +357,10 @@ async fn provision_step(
         .and_then(|j| j.pending.get(&server))
         .and_then(|p| p.server.port);
     let port = match group.db_type {
-        DbType::Postgresql => PostgresServer::earlier_port(&ctx.provider, &server),
-        DbType::Redis => RedisServer::earlier_port(&ctx.provider, &server),
-        DbType::Mysql => MysqlServer::earlier_port(&ctx.provider, &server),
-        DbType::Mongodb => MongoServer::earlier_port(&ctx.provider, &server),
+        DbType::Postgresql => PostgresServer::earlier_port(&ctx.host, &server),
+        DbType::Redis => RedisServer::earlier_port(&ctx.host, &server),
+        DbType::Mysql => MysqlServer::earlier_port(&ctx.host, &server),
+        DbType::Mongodb => MongoServer::earlier_port(&ctx.host, &server),
     }
     .or(pending_port);
     let credentials = ctx
@@ -410,7 +405,9 @@ async fn backup_step(
     server: String,
     method: BackupMethod,
 ) -> Result<Effect, EngineError> {
-    let (engine, group) = ctx.recorded_server(&application_of(ctx, &server), &server)?;
+    let (engine, group) = ctx
+        .recorded_server(&application_of(ctx, &server), &server)
+        .await?;
     let owner = application_of(ctx, &server);
     let credentials = ctx.credentials(&owner, group)?;
     let staging = ctx.provider.staging_dir(&ctx.staging_name(step_id));
@@ -464,7 +461,7 @@ async fn restore_step(
     takes_backup: bool,
 ) -> Result<Effect, EngineError> {
     let application = ctx.state.application.clone();
-    let (engine, group) = ctx.recorded_server(&application, &server)?;
+    let (engine, group) = ctx.recorded_server(&application, &server).await?;
     let staging = ctx.provider.staging_dir(&ctx.staging_name(&backup));
     check_restore_room(ctx, &staging, &server)?;
     let credentials = ctx.credentials(&application, group)?;
@@ -539,8 +536,8 @@ async fn enslave_step(
     non_voting: bool,
 ) -> Result<Effect, EngineError> {
     let application = ctx.state.application.clone();
-    let (replica, group) = ctx.recorded_server(&application, &server)?;
-    let (source, source_group) = ctx.recorded_server(&master_application, &master)?;
+    let (replica, group) = ctx.recorded_server(&application, &server).await?;
+    let (source, source_group) = ctx.recorded_server(&master_application, &master).await?;
     let source_credentials = ctx.credentials(&master_application, source_group)?;
     let mut moved_to = None;
     match (replica, source) {
@@ -561,10 +558,11 @@ async fn enslave_step(
             // An apply that moved the port and crashed before
             // recording it left the new one in the server's config.
             if pending
-                && let Some(configured) = PostgresServer::earlier_port(&ctx.provider, &server)
+                && let Some(configured) = PostgresServer::earlier_port(&ctx.host, &server)
                 && configured != replica.port()
             {
-                replica = PostgresServer::new(&ctx.provider, &server, &group.version, configured)?;
+                replica =
+                    PostgresServer::new(&ctx.host, &server, &group.version, configured).await?;
                 moved_to = Some(configured);
             }
             let mut attempt = 1;
@@ -576,7 +574,7 @@ async fn enslave_step(
                     Err(err) if pending && err.is_address_in_use() && attempt < PORT_ATTEMPTS => {
                         let port = free_port()?;
                         replica =
-                            PostgresServer::new(&ctx.provider, &server, &group.version, port)?;
+                            PostgresServer::new(&ctx.host, &server, &group.version, port).await?;
                         moved_to = Some(port);
                         attempt += 1;
                     }
@@ -632,7 +630,7 @@ async fn enslave_step(
         (Server::Mongodb(replica), Server::Mongodb(_)) => {
             let admin = admin_password(source_credentials)?;
             let set = dbgroups_plan::env::replica_set_name(&master_application, &source_group.name);
-            let members = ctx.mongo_members(source_group, &server)?;
+            let members = ctx.mongo_members(source_group, &server).await?;
             let primary = MongoServer::find_primary(&members, &set).await?;
             if resync || replica.is_too_stale(&admin).await {
                 replica.start_over(&admin).await?;
@@ -664,13 +662,13 @@ async fn detach_step(
     master_application: String,
 ) -> Result<Effect, EngineError> {
     let application = ctx.state.application.clone();
-    let (replica, group) = ctx.recorded_server(&application, &server)?;
+    let (replica, group) = ctx.recorded_server(&application, &server).await?;
     let credentials = ctx.credentials(&application, group)?;
     match replica {
         Server::Postgres(pg) => {
             let admin = admin_password(credentials)?;
             let old = match &master {
-                Some(master) => ctx.recorded_server(&master_application, master).ok(),
+                Some(master) => ctx.recorded_server(&master_application, master).await.ok(),
                 None => None,
             };
             match old {
@@ -699,7 +697,7 @@ async fn detach_step(
 /// directory deleted.
 async fn remove_step(ctx: &StepContext, server: String) -> Result<Effect, EngineError> {
     let application = ctx.state.application.clone();
-    let (engine, group) = ctx.recorded_server(&application, &server)?;
+    let (engine, group) = ctx.recorded_server(&application, &server).await?;
     let credentials = ctx.credentials(&application, group)?;
     match engine {
         // The server's slot on whatever it streamed from goes with
@@ -707,7 +705,7 @@ async fn remove_step(ctx: &StepContext, server: String) -> Result<Effect, Engine
         Server::Postgres(pg) => {
             pg.ensure_stopped().await?;
             if let Some((upstream, upstream_admin)) =
-                ctx.postgres_upstream(&application, group, &server)?
+                ctx.postgres_upstream(&application, group, &server).await?
                 && upstream.is_running().await
             {
                 upstream.drop_slot_of(&server, &upstream_admin).await?;
@@ -720,7 +718,7 @@ async fn remove_step(ctx: &StepContext, server: String) -> Result<Effect, Engine
         Server::Mongodb(mongo) => {
             let admin = admin_password(credentials)?;
             let set = dbgroups_plan::env::replica_set_name(&application, &group.name);
-            let members = ctx.mongo_members(group, "")?;
+            let members = ctx.mongo_members(group, "").await?;
             if members.len() > 1 {
                 let primary = MongoServer::find_primary(&members, &set).await?;
                 if primary.host() == mongo.host() {
@@ -756,14 +754,14 @@ async fn remove_step(ctx: &StepContext, server: String) -> Result<Effect, Engine
 /// The server runs again; a replica only once it follows again.
 async fn start_step(ctx: &StepContext, server: String) -> Result<Effect, EngineError> {
     let application = ctx.state.application.clone();
-    let (engine, group) = ctx.recorded_server(&application, &server)?;
+    let (engine, group) = ctx.recorded_server(&application, &server).await?;
     let credentials = ctx.credentials(&application, group)?;
     // A replica's start is done only once it follows its master
     // again: a process that runs but cannot stream (its slot was
     // dropped, say) fails the step with the reason.
     match engine {
         Server::Postgres(pg) => {
-            let upstream = ctx.postgres_upstream(&application, group, &server)?;
+            let upstream = ctx.postgres_upstream(&application, group, &server).await?;
             pg.ensure_running_and_streaming(
                 &admin_password(credentials)?,
                 upstream
@@ -797,7 +795,7 @@ async fn disk_check_step(
     staged: bool,
     destinations: Vec<String>,
 ) -> Result<Effect, EngineError> {
-    let (engine, group) = ctx.recorded_server(&master_application, &server)?;
+    let (engine, group) = ctx.recorded_server(&master_application, &server).await?;
     let credentials = ctx.credentials(&master_application, group)?;
     let size = data_size(&engine, credentials, method).await?;
     if staged {
@@ -820,25 +818,27 @@ async fn disk_check_step(
 
 impl StepContext {
     /// The recorded members of a MongoDB group with a port, but `except`.
-    fn mongo_members(
+    async fn mongo_members(
         &self,
         group: &GroupState,
         except: &str,
     ) -> Result<Vec<MongoServer>, EngineError> {
-        group
-            .servers
-            .iter()
-            .filter(|s| s.unique_name != except)
-            .filter_map(|s| Some((s.unique_name.as_str(), s.port?)))
-            .map(|(name, port)| MongoServer::new(&self.provider, name, &group.version, port))
-            .collect()
+        let mut members = Vec::new();
+        for server in group.servers.iter().filter(|s| s.unique_name != except) {
+            if let Some(port) = server.port {
+                members.push(
+                    MongoServer::new(&self.host, &server.unique_name, &group.version, port).await?,
+                );
+            }
+        }
+        Ok(members)
     }
 
     /// The PostgreSQL server `server` streams from, with its superuser's
     /// password: its group's master for a slave; for the master of a group
     /// that replicates from another group (of this application or
     /// another), that group's master.
-    fn postgres_upstream(
+    async fn postgres_upstream(
         &self,
         application: &str,
         group: &GroupState,
@@ -868,11 +868,12 @@ impl StepContext {
         };
         let admin = admin_password(self.credentials(&owner, upstream_group)?)?;
         let upstream = PostgresServer::new(
-            &self.provider,
+            &self.host,
             &master.unique_name,
             &upstream_group.version,
             port,
-        )?;
+        )
+        .await?;
         Ok(Some((upstream, admin)))
     }
 

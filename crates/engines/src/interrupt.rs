@@ -1,6 +1,6 @@
 //! A second Ctrl-C: the tools copying data (backups, dumps, restores,
 //! copies) are stopped, and no new one starts. Each such tool runs in its own
-//! process group (see [`crate::LocalProvider::command`]), so it is stopped
+//! process group (see [`crate::LocalHost::command`]), so it is stopped
 //! with its children by signalling that group. Servers are never in this
 //! list: they are started by other means and keep running.
 

@@ -1,6 +1,6 @@
 //! Where servers live and how each database does things.
 //!
-//! [`LocalProvider`] runs real server processes on this machine, with data
+//! [`LocalHost`] runs real server processes on this machine, with data
 //! under the state directory, on loopback ports, as the unprivileged
 //! [`SERVICE_USER`] when dbgroups runs as root. [`PostgresServer`] is the
 //! PostgreSQL engine on it: initdb, a replication-ready configuration,
@@ -20,6 +20,7 @@
 
 pub mod disk;
 mod error;
+pub mod host;
 pub mod interrupt;
 pub mod local;
 pub mod mongodb;
@@ -29,9 +30,8 @@ pub mod process;
 pub mod redis_engine;
 
 pub use error::{EngineError, with_causes};
-pub use local::{
-    LocalProvider, SERVICE_USER, ServiceUser, find_program, free_port, generate_password,
-};
+pub use host::{Host, HostRef, Program};
+pub use local::{LocalHost, SERVICE_USER, ServiceUser, find_program, free_port, generate_password};
 pub use mongodb::MongoServer;
 pub use mysql::MysqlServer;
 pub use postgres::PostgresServer;

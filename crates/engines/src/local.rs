@@ -8,7 +8,7 @@
 //! user (mode 0700), and the directories above the state directory are made
 //! traversable (`o+x`, never readable) so that user can reach them.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,6 +16,7 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 use crate::error::{EngineError, io};
+use crate::host::{Host, Input, Output, Program};
 
 /// The user servers run as when dbgroups runs as root.
 pub const SERVICE_USER: &str = "dbgroups";
@@ -28,13 +29,13 @@ pub struct ServiceUser {
 }
 
 #[derive(Debug, Clone)]
-pub struct LocalProvider {
+pub struct LocalHost {
     state_dir: PathBuf,
     /// `Some` when running as root.
     service_user: Option<ServiceUser>,
 }
 
-impl LocalProvider {
+impl LocalHost {
     /// Prepares the provider for a state directory, creating the service
     /// user when running as root. Returns the provider and a sentence for
     /// each change it made to the machine, for the user to read.
@@ -87,6 +88,11 @@ impl LocalProvider {
             state_dir,
             service_user,
         })
+    }
+
+    /// This host behind the host interface, as engines take it.
+    pub fn into_ref(self) -> crate::HostRef {
+        std::sync::Arc::new(self)
     }
 
     pub fn service_user(&self) -> Option<&ServiceUser> {
@@ -190,6 +196,192 @@ impl LocalProvider {
     }
 }
 
+impl LocalHost {
+    /// `program` as a local process: the environment `process` builds,
+    /// as the servers' user when dbgroups is root, in its own process
+    /// group so that Ctrl-C in the terminal does not reach the servers it
+    /// starts.
+    fn process(&self, program: &Program) -> Result<std::process::Command, EngineError> {
+        use std::os::unix::process::CommandExt;
+        let run_as = if program.as_service_user {
+            self.service_user.as_ref()
+        } else {
+            None
+        };
+        let mut command = crate::process::built_command(&program.program, &program.home, run_as);
+        command.args(&program.args);
+        for (key, value) in &program.env {
+            command.env(key, value);
+        }
+        if let Some(dir) = &program.current_dir {
+            command.current_dir(dir);
+        }
+        command.process_group(0).stderr(Stdio::piped());
+        match &program.stdin {
+            Input::Null => command.stdin(Stdio::null()),
+            Input::File(path) => command.stdin(Stdio::from(
+                std::fs::File::open(path).map_err(io("read", path))?,
+            )),
+        };
+        match &program.stdout {
+            Output::Captured => command.stdout(Stdio::piped()),
+            Output::Null => command.stdout(Stdio::null()),
+            Output::File(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(io("create", path))?;
+                self.give(path)?;
+                command.stdout(Stdio::from(file))
+            }
+        };
+        Ok(command)
+    }
+}
+
+#[async_trait::async_trait]
+impl Host for LocalHost {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn listen_address(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    }
+
+    fn dial_address(&self) -> String {
+        Ipv4Addr::LOCALHOST.to_string()
+    }
+
+    fn servers_dir(&self) -> PathBuf {
+        self.state_dir.join("servers")
+    }
+
+    fn staging_dir(&self, backup: &str) -> PathBuf {
+        self.state_dir.join("backups").join(backup)
+    }
+
+    async fn run(&self, program: &Program, shown_as: &str) -> Result<String, EngineError> {
+        let command = Command::from(self.process(program)?);
+        run(command, shown_as).await
+    }
+
+    async fn run_stoppable(
+        &self,
+        program: &Program,
+        shown_as: &str,
+    ) -> Result<String, EngineError> {
+        let command = Command::from(self.process(program)?);
+        run_stoppable(command, shown_as).await
+    }
+
+    async fn start_detached(&self, program: &Program, shown_as: &str) -> Result<(), EngineError> {
+        let mut command = self.process(program)?;
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        // The child is not waited on: the server outlives this call (and
+        // dbgroups); the kernel reaps it when dbgroups exits.
+        command.spawn().map(drop).map_err(|source| EngineError::Io {
+            action: "start",
+            path: PathBuf::from(shown_as),
+            source,
+        })
+    }
+
+    fn run_blocking(&self, program: &Program) -> bool {
+        self.process(program)
+            .and_then(|mut command| {
+                command.output().map_err(|source| EngineError::Io {
+                    action: "run",
+                    path: program.program.clone(),
+                    source,
+                })
+            })
+            .is_ok_and(|output| output.status.success())
+    }
+
+    async fn write_private_file(&self, path: &Path, contents: &[u8]) -> Result<(), EngineError> {
+        self.private_file(path, contents)
+    }
+
+    async fn private_dir(&self, dir: &Path) -> Result<(), EngineError> {
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("set permissions on", dir))?;
+        self.give(dir)
+    }
+
+    async fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, EngineError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io("read", path)(err)),
+        }
+    }
+
+    async fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    async fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    async fn file_len(&self, path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    async fn owner_of(&self, path: &Path) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| m.uid())
+    }
+
+    async fn remove_dir(&self, path: &Path) -> Result<(), EngineError> {
+        match std::fs::remove_dir_all(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io("delete", path)(err)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn remove_file(&self, path: &Path) -> Result<(), EngineError> {
+        match std::fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(io("delete", path)(err)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> Result<(), EngineError> {
+        std::fs::rename(from, to).map_err(io("rename", from))
+    }
+
+    async fn free_bytes(&self, path: &Path) -> Result<u64, EngineError> {
+        crate::disk::free_bytes(path)
+    }
+
+    async fn size_of(&self, path: &Path) -> u64 {
+        crate::disk::size_of(path)
+    }
+
+    async fn choose_port(&self) -> Result<u16, EngineError> {
+        free_port()
+    }
+
+    async fn find_program(&self, names: &[&str]) -> Option<PathBuf> {
+        names.iter().find_map(|name| find_program(name))
+    }
+
+    fn service_uid(&self) -> Option<u32> {
+        self.service_user.as_ref().map(|u| u.uid)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// Runs a prepared command, returning its stdout, or its stderr as the error.
 pub async fn run(mut command: Command, shown_as: &str) -> Result<String, EngineError> {
     let output = command.output().await.map_err(|source| EngineError::Io {
@@ -224,7 +416,7 @@ fn outcome(output: std::process::Output, shown_as: &str) -> Result<String, Engin
 
 /// [`run`] for a tool that copies data and may take long (a backup, a
 /// dump, a restore, a copy): a second Ctrl-C stops it (its process group
-/// must be its own, as [`LocalProvider::command`] makes it), and it does not
+/// must be its own, as [`LocalHost::command`] makes it), and it does not
 /// start after one. Never for a command that starts or stops a server.
 pub async fn run_stoppable(mut command: Command, shown_as: &str) -> Result<String, EngineError> {
     if crate::interrupt::stopping() {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, run, run_stoppable, wait_until};
+use crate::host::HostRef;
+use crate::local::{LocalHost, run, run_stoppable, wait_until};
 
 /// The superuser every server is initialised with.
 pub const SUPERUSER: &str = "postgres";
@@ -16,7 +17,11 @@ pub const REPLICATION_USER: &str = "replicator";
 /// One PostgreSQL server of the local provider.
 #[derive(Debug, Clone)]
 pub struct PostgresServer {
-    provider: LocalProvider,
+    provider: LocalHost,
+    /// The machine the server lives on.
+    // Read once this engine runs everything through it (issue 15).
+    #[allow(dead_code)]
+    host: HostRef,
     name: String,
     port: u16,
     bin: PathBuf,
@@ -30,8 +35,8 @@ pub fn binaries(major: &str) -> PathBuf {
 impl PostgresServer {
     /// Finds the programs for `version` (its major part), or says which
     /// Debian package provides them.
-    pub fn new(
-        provider: &LocalProvider,
+    pub async fn new(
+        host: &HostRef,
         name: &str,
         version: &str,
         port: u16,
@@ -48,7 +53,8 @@ impl PostgresServer {
             });
         }
         Ok(Self {
-            provider: provider.clone(),
+            provider: crate::host::local_of(host)?,
+            host: host.clone(),
             name: name.to_string(),
             port,
             bin,
@@ -60,7 +66,8 @@ impl PostgresServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(provider: &LocalProvider, name: &str) -> Option<u16> {
+    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let provider = crate::host::local_of(host).ok()?;
         crate::local::configured_port(&provider.server_dir(name).join("data").join("dbgroups.conf"))
     }
 

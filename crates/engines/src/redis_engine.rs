@@ -7,13 +7,18 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, log_tail, run, run_stoppable, wait_until};
+use crate::host::HostRef;
+use crate::local::{LocalHost, log_tail, run, run_stoppable, wait_until};
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
 #[derive(Debug, Clone)]
 pub struct RedisServer {
-    provider: LocalProvider,
+    provider: LocalHost,
+    /// The machine the server lives on.
+    // Read once this engine runs everything through it (issue 15).
+    #[allow(dead_code)]
+    host: HostRef,
     name: String,
     port: u16,
 }
@@ -36,7 +41,7 @@ pub struct RedisReplication {
 }
 
 impl RedisServer {
-    pub fn new(provider: &LocalProvider, name: &str, port: u16) -> Result<Self, EngineError> {
+    pub async fn new(host: &HostRef, name: &str, port: u16) -> Result<Self, EngineError> {
         if !Path::new(REDIS_SERVER).is_file() {
             return Err(EngineError::MissingBinary {
                 program: "redis-server".into(),
@@ -47,7 +52,8 @@ impl RedisServer {
             });
         }
         Ok(Self {
-            provider: provider.clone(),
+            provider: crate::host::local_of(host)?,
+            host: host.clone(),
             name: name.to_string(),
             port,
         })
@@ -58,7 +64,8 @@ impl RedisServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(provider: &LocalProvider, name: &str) -> Option<u16> {
+    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let provider = crate::host::local_of(host).ok()?;
         crate::local::configured_port(&provider.server_dir(name).join("redis.conf"))
     }
 

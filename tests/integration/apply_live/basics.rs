@@ -196,13 +196,16 @@ fn ndjson_events_a_stale_plan_file_and_a_planned_start() {
 
     // A server that stopped (a reboot, say) is planned to start, and started.
     let recorded = state(dir.path());
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
-    PostgresServer::new(
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
+    crate::common::block_on(PostgresServer::new(
         &provider,
         "pg-replica-1",
         "15",
         port(&recorded, "pg-replica-1"),
-    )
+    ))
     .expect("installed")
     .stop_now();
     let plan = dbgroups_in(dir.path(), &["plan", "--detailed-exitcode"]);
@@ -228,9 +231,9 @@ fn ndjson_events_a_stale_plan_file_and_a_planned_start() {
 #[test]
 fn a_version_that_is_not_installed_names_its_package() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let provider = LocalProvider::inspect(dir.path()).expect("provider");
-    let err =
-        PostgresServer::new(&provider, "pg-old", "13", 5432).expect_err("13 is not installed");
+    let provider = LocalHost::inspect(dir.path()).expect("provider").into_ref();
+    let err = crate::common::block_on(PostgresServer::new(&provider, "pg-old", "13", 5432))
+        .expect_err("13 is not installed");
     assert_eq!(
         err.to_string(),
         "postgres for postgresql 13 is not installed (looked in /usr/lib/postgresql/13/bin); install the Debian package postgresql-13"

@@ -176,12 +176,15 @@ fn a_broken_mariadb_slave_is_planned_for_resync_and_repaired() {
         // A row only the slave has, then the same key from the master: the
         // SQL thread stops on a duplicate key, as a drifted replica does.
         let slave = dbgroups_engines::MysqlServer::new(
-            &LocalProvider::inspect(&dir.path().join(".dbgroups")).expect("provider"),
+            &LocalHost::inspect(&dir.path().join(".dbgroups"))
+                .expect("provider")
+                .into_ref(),
             dbgroups_manifest::Engine::Mariadb,
             "10.11",
             "db-replica-1",
             port(&recorded, "db-replica-1"),
         )
+        .await
         .expect("installed");
         let mut master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
         master

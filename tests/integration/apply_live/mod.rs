@@ -22,7 +22,7 @@ mod writes;
 use crate::cli::dbgroups_in;
 use crate::common::repo_path;
 pub(super) use crate::common::runtime;
-use dbgroups_engines::{LocalProvider, PostgresServer, RedisServer};
+use dbgroups_engines::{LocalHost, PostgresServer, RedisServer};
 use dbgroups_state::{AppState, DirectoryStore, StateStore};
 use redis::AsyncCommands;
 use std::os::unix::fs::PermissionsExt;
@@ -47,7 +47,7 @@ fn stop_all(state_dir: &Path, application: &str) {
     if let Some(deployment) = state_dir.parent() {
         crate::transcripts::record_deployment(deployment, &all_secrets(&state));
     }
-    let Ok((provider, _)) = LocalProvider::prepare(state_dir) else {
+    let Ok(provider) = LocalHost::prepare(state_dir).map(|(p, _)| p.into_ref()) else {
         return;
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -78,30 +78,40 @@ fn stop_all(state_dir: &Path, application: &str) {
             let (name, port) = (server.unique_name.as_str(), server.port.unwrap_or_default());
             match group.db_type {
                 dbgroups_manifest::DbType::Postgresql => {
-                    if let Ok(pg) = PostgresServer::new(&provider, name, &group.version, port) {
+                    if let Ok(pg) = crate::common::block_on(PostgresServer::new(
+                        &provider,
+                        name,
+                        &group.version,
+                        port,
+                    )) {
                         pg.stop_now();
                     }
                 }
                 dbgroups_manifest::DbType::Mysql => {
-                    if let Ok(mysql) = dbgroups_engines::MysqlServer::new(
+                    if let Ok(mysql) = crate::common::block_on(dbgroups_engines::MysqlServer::new(
                         &provider,
                         group.engine,
                         &group.version,
                         name,
                         port,
-                    ) {
+                    )) {
                         let _ = runtime.block_on(mysql.ensure_stopped(&admin));
                     }
                 }
                 dbgroups_manifest::DbType::Mongodb => {
-                    if let Ok(mongo) =
-                        dbgroups_engines::MongoServer::new(&provider, name, &group.version, port)
-                    {
+                    if let Ok(mongo) = crate::common::block_on(dbgroups_engines::MongoServer::new(
+                        &provider,
+                        name,
+                        &group.version,
+                        port,
+                    )) {
                         let _ = runtime.block_on(mongo.ensure_stopped(&admin));
                     }
                 }
                 dbgroups_manifest::DbType::Redis => {
-                    if let Ok(redis) = RedisServer::new(&provider, name, port) {
+                    if let Ok(redis) =
+                        crate::common::block_on(RedisServer::new(&provider, name, port))
+                    {
                         let _ = runtime.block_on(redis.ensure_stopped(&password));
                     }
                 }
@@ -264,7 +274,7 @@ pub(super) async fn mariadb_follows_nothing(
     group: &str,
     server: &str,
 ) {
-    let provider = LocalProvider::inspect(state_dir).expect("provider");
+    let provider = LocalHost::inspect(state_dir).expect("provider").into_ref();
     let admin = state.credentials[group]
         .admin_password
         .as_ref()
@@ -278,6 +288,7 @@ pub(super) async fn mariadb_follows_nothing(
         server,
         port(state, server),
     )
+    .await
     .expect("MariaDB is installed");
     let _ = crate::common::eventually(
         &format!("{server} has no replication configured"),

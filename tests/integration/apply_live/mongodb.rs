@@ -73,11 +73,14 @@ fn two_declared_servers_make_a_replica_set_of_three_that_replicates_and_converge
             .to_string();
         for server in ["mongo-b", "default-odd-member"] {
             let member = dbgroups_engines::MongoServer::new(
-                &LocalProvider::inspect(&dir.path().join(".dbgroups")).expect("provider"),
+                &LocalHost::inspect(&dir.path().join(".dbgroups"))
+                    .expect("provider")
+                    .into_ref(),
                 server,
                 "7.0",
                 port(&recorded, server),
             )
+            .await
             .expect("installed");
             let statuses = member.members(&admin).await.expect("replSetGetStatus");
             assert!(

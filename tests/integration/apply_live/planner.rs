@@ -8,8 +8,10 @@ use super::*;
 
 const STATE_DIR: &str = ".dbgroups";
 
-fn provider(dir: &Path) -> LocalProvider {
-    LocalProvider::inspect(&dir.join(STATE_DIR)).expect("a provider")
+fn provider(dir: &Path) -> dbgroups_engines::HostRef {
+    LocalHost::inspect(&dir.join(STATE_DIR))
+        .expect("a provider")
+        .into_ref()
 }
 
 fn admin(state: &AppState, group: &str) -> String {
@@ -22,7 +24,13 @@ fn admin(state: &AppState, group: &str) -> String {
 }
 
 fn postgres(dir: &Path, state: &AppState, server: &str) -> PostgresServer {
-    PostgresServer::new(&provider(dir), server, "15", port(state, server)).expect("a server")
+    crate::common::block_on(PostgresServer::new(
+        &provider(dir),
+        server,
+        "15",
+        port(state, server),
+    ))
+    .expect("a server")
 }
 
 /// One variable of the environment file apply wrote.
@@ -173,6 +181,7 @@ fn the_disk_checks_refuse_before_anything_is_built() {
             "redis-main",
             port(&before, "redis-main"),
         )
+        .await
         .expect("a server");
         let password = password(&before, "redis.default");
         let client = redis::Client::open(format!(
@@ -500,8 +509,12 @@ fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() 
     let recorded = state(dir.path());
     let redis_password = password(&recorded, "redis.default");
     let provider = provider(dir.path());
-    let master =
-        RedisServer::new(&provider, "redis-main", port(&recorded, "redis-main")).expect("a server");
+    let master = crate::common::block_on(RedisServer::new(
+        &provider,
+        "redis-main",
+        port(&recorded, "redis-main"),
+    ))
+    .expect("a server");
     let runtime = runtime();
     runtime.block_on(async {
         let mut on_replica = redis_client(&recorded, "redis-replica-1").await;
@@ -584,7 +597,7 @@ fn a_redis_master_killed_under_writes_is_not_restarted_over_its_replicas_data() 
             &provider,
             "redis-replica-1",
             port(&recorded, "redis-replica-1"),
-        )
+        ).await
         .expect("a server");
         std::fs::remove_dir_all(master.rdb_file().with_file_name("appendonlydir"))
             .expect("the master's append-only file goes");
@@ -648,13 +661,13 @@ fn a_mariadb_slave_reconnecting_after_its_master_restarts_is_not_resynchronised(
     let recorded = state(dir.path());
     let admin = admin(&recorded, "mysql.default");
     let provider = provider(dir.path());
-    let replica = dbgroups_engines::MysqlServer::new(
+    let replica = crate::common::block_on(dbgroups_engines::MysqlServer::new(
         &provider,
         dbgroups_manifest::Engine::Mariadb,
         "10.11",
         "db-replica-1",
         port(&recorded, "db-replica-1"),
-    )
+    ))
     .expect("a server");
     let runtime = runtime();
     runtime.block_on(async {

@@ -143,13 +143,15 @@ fn a_mariadb_resync_under_writes_leaves_master_and_slave_identical() {
 }
 
 fn mariadb_server(dir: &Path, state: &AppState, server: &str) -> dbgroups_engines::MysqlServer {
-    dbgroups_engines::MysqlServer::new(
-        &LocalProvider::inspect(&dir.join(".dbgroups")).expect("provider"),
+    crate::common::block_on(dbgroups_engines::MysqlServer::new(
+        &LocalHost::inspect(&dir.join(".dbgroups"))
+            .expect("provider")
+            .into_ref(),
         dbgroups_manifest::Engine::Mariadb,
         "10.11",
         server,
         port(state, server),
-    )
+    ))
     .expect("installed")
 }
 

@@ -1,7 +1,7 @@
 //! `status` as a script and a person read it, and `apply --json` as a
 //! machine reads it, on real servers.
 
-use dbgroups_engines::{LocalProvider, MysqlServer, PostgresServer, free_port};
+use dbgroups_engines::{LocalHost, MysqlServer, PostgresServer, free_port};
 use dbgroups_state::{DirectoryStore, PendingServer, StateStore};
 
 use super::{Servers, apply_ok, quickstart, set_manifest, state};
@@ -78,9 +78,12 @@ fn status_names_servers_sorts_rows_and_exits_1_when_one_is_down() {
     // The master stops: its row says why, the replica shows no lag, and
     // status exits 1.
     let recorded = state(dir.path());
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
     let port = super::port(&recorded, "pg-main");
-    PostgresServer::new(&provider, "pg-main", "15", port)
+    crate::common::block_on(PostgresServer::new(&provider, "pg-main", "15", port))
         .expect("engine")
         .stop_now();
     let down = status_until(dir.path(), |run| run.stdout.contains("NOT STREAMING"));
@@ -171,15 +174,15 @@ fn status_shows_a_slave_an_interrupted_apply_provisioned() {
 #[test]
 fn servers_that_are_down_are_reported_with_their_cause() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let provider = LocalProvider::inspect(dir.path()).expect("provider");
+    let provider = LocalHost::inspect(dir.path()).expect("provider").into_ref();
     let port = free_port().expect("port");
-    let mariadb = MysqlServer::new(
+    let mariadb = crate::common::block_on(MysqlServer::new(
         &provider,
         dbgroups_manifest::Engine::Mariadb,
         "10.11",
         "db-down",
         port,
-    )
+    ))
     .expect("engine");
     let err = crate::common::runtime()
         .block_on(mariadb.replication("pw"))
@@ -190,7 +193,8 @@ fn servers_that_are_down_are_reported_with_their_cause() {
         !message.contains("Input/output error: Input/output error"),
         "{message}"
     );
-    let postgres = PostgresServer::new(&provider, "pg-down", "15", port).expect("engine");
+    let postgres = crate::common::block_on(PostgresServer::new(&provider, "pg-down", "15", port))
+        .expect("engine");
     let message = crate::common::runtime()
         .block_on(postgres.replication_status("pw"))
         .expect_err("nothing runs")
@@ -254,12 +258,15 @@ fn json_events_open_with_a_version_and_close_with_the_result() {
 
     // Stopped, the server is planned to start: one step, said in the singular.
     let recorded = state(dir.path());
-    let (provider, _) = LocalProvider::prepare(&dir.path().join(".dbgroups")).expect("provider");
-    let redis = dbgroups_engines::RedisServer::new(
+    let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
+        .expect("provider")
+        .0
+        .into_ref();
+    let redis = crate::common::block_on(dbgroups_engines::RedisServer::new(
         &provider,
         "redis-main",
         super::port(&recorded, "redis-main"),
-    )
+    ))
     .expect("engine");
     crate::common::runtime()
         .block_on(redis.ensure_stopped(&super::password(&recorded, "redis.default")))

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use dbgroups_apply::{Apply, Event, Reporter};
-use dbgroups_engines::LocalProvider;
+use dbgroups_engines::LocalHost;
 use dbgroups_plan::planfile::sha256_hex;
 use dbgroups_state::StateStore;
 
@@ -281,7 +281,7 @@ fn run_executor(
         });
         boxed.as_ref()
     };
-    let (provider, notes) = LocalProvider::prepare(store.root())?;
+    let (provider, notes) = LocalHost::prepare(store.root())?;
     for note in notes {
         reporter.report(Event::Note(note));
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use dbgroups_engines::mongodb::MemberHealth;
 use dbgroups_engines::postgres::ReplicationStatus;
-use dbgroups_engines::{LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer};
+use dbgroups_engines::{LocalHost, MongoServer, MysqlServer, PostgresServer, RedisServer};
 use dbgroups_manifest::{DbType, ProviderKind};
 use dbgroups_plan::{ObservedFacts, ReplicationHealth, ServerHealth};
 use dbgroups_state::{AppState, GroupState, Role, ServerState};
@@ -25,7 +25,9 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
         return facts;
     };
     facts.refreshed = true;
-    let Ok(provider) = LocalProvider::inspect(state_dir) else {
+    let Ok(provider) =
+        LocalHost::inspect(state_dir).map(|p| std::sync::Arc::new(p) as dbgroups_engines::HostRef)
+    else {
         return facts;
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -77,7 +79,7 @@ const RECONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
 /// its last answer. A replica whose master is down (or not observed) is
 /// left as it is: the planner does not judge it.
 async fn settle(
-    provider: &LocalProvider,
+    provider: &dbgroups_engines::HostRef,
     state: &Arc<AppState>,
     observed: &mut std::collections::BTreeMap<String, ServerHealth>,
 ) {
@@ -154,7 +156,7 @@ fn master_of<'a>(
 }
 
 async fn health(
-    provider: &LocalProvider,
+    provider: &dbgroups_engines::HostRef,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
@@ -165,7 +167,9 @@ async fn health(
     match group.db_type {
         DbType::Postgresql => postgres_health(provider, state, group, server, port).await,
         DbType::Redis => {
-            let redis = RedisServer::new(provider, &server.unique_name, port).ok()?;
+            let redis = RedisServer::new(provider, &server.unique_name, port)
+                .await
+                .ok()?;
             let password = credentials.password.as_ref()?.expose().to_string();
             match redis.replication(&password).await {
                 Err(_) => Some(ServerHealth {
@@ -213,6 +217,7 @@ async fn health(
                 &server.unique_name,
                 port,
             )
+            .await
             .ok()?;
             let admin = credentials.admin_password.as_ref()?.expose().to_string();
             match mysql.replication(&admin).await {
@@ -260,7 +265,7 @@ async fn health(
 /// replica that does not stream (running or not) is also checked against
 /// its master's replication slots: without its slot it cannot resume.
 async fn postgres_health(
-    provider: &LocalProvider,
+    provider: &dbgroups_engines::HostRef,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
@@ -268,7 +273,9 @@ async fn postgres_health(
 ) -> Option<ServerHealth> {
     let credentials = state.credentials.get(&group.address())?;
     let is_replica = server.role == Role::Slave || group.replicate_from.is_some();
-    let pg = PostgresServer::new(provider, &server.unique_name, &group.version, port).ok()?;
+    let pg = PostgresServer::new(provider, &server.unique_name, &group.version, port)
+        .await
+        .ok()?;
     let admin = credentials.admin_password.as_ref()?.expose().to_string();
     let (up, replication) = match pg.replication_status(&admin).await {
         Err(_) => (false, None),
@@ -314,7 +321,7 @@ async fn postgres_health(
 /// The master of a PostgreSQL replica (its group's, or its source group's
 /// in this application), if that master runs and has no slot for it.
 async fn missing_slot(
-    provider: &LocalProvider,
+    provider: &dbgroups_engines::HostRef,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
@@ -342,6 +349,7 @@ async fn missing_slot(
         &source_group.version,
         master.port?,
     )
+    .await
     .ok()?;
     // An unreachable master says nothing about the slot.
     match pg.has_slot_for(&server.unique_name, &admin).await {
@@ -367,14 +375,16 @@ fn running(yes: bool) -> &'static str {
 /// A MongoDB member as its own `replSetGetStatus` reports it, judged by
 /// `dbgroups_engines::mongodb::commands::own_health`.
 async fn mongodb_health(
-    provider: &LocalProvider,
+    provider: &dbgroups_engines::HostRef,
     group: &GroupState,
     server: &ServerState,
     port: u16,
     credentials: &dbgroups_state::Credentials,
     is_replica: bool,
 ) -> Option<ServerHealth> {
-    let mongo = MongoServer::new(provider, &server.unique_name, &group.version, port).ok()?;
+    let mongo = MongoServer::new(provider, &server.unique_name, &group.version, port)
+        .await
+        .ok()?;
     let admin = credentials.admin_password.as_ref()?.expose().to_string();
     if !mongo.is_running().await {
         return Some(ServerHealth {

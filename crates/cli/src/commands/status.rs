@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use dbgroups_engines::postgres::{ReplicationStatus, slot_name};
-use dbgroups_engines::{LocalProvider, MongoServer, MysqlServer, PostgresServer, RedisServer};
+use dbgroups_engines::{LocalHost, MongoServer, MysqlServer, PostgresServer, RedisServer};
 use dbgroups_manifest::DbType;
 use dbgroups_plan::render::escape_controls;
 use dbgroups_state::{AppState, GroupState, ServerState, StateStore};
@@ -45,7 +45,8 @@ pub(crate) fn run(
         .flat_map(|s| s.groups.iter().flat_map(|g| &g.servers))
         .map(|s| (slot_name(&s.unique_name), s.unique_name.clone()))
         .collect();
-    let provider = LocalProvider::inspect(store.root())?;
+    let provider = LocalHost::inspect(store.root())
+        .map(|p| std::sync::Arc::new(p) as dbgroups_engines::HostRef)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -157,7 +158,7 @@ fn print_json(application: &str, rows: &[Row]) {
 
 /// Whether the server answers, and what it says about replication.
 async fn ask(
-    provider: &LocalProvider,
+    provider: &dbgroups_engines::HostRef,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
@@ -173,6 +174,7 @@ async fn ask(
     match group.db_type {
         DbType::Postgresql => {
             let pg = match PostgresServer::new(provider, &server.unique_name, &group.version, port)
+                .await
             {
                 Ok(pg) => pg,
                 Err(err) => return not_installed(err),
@@ -208,7 +210,7 @@ async fn ask(
             }
         }
         DbType::Redis => {
-            let redis = match RedisServer::new(provider, &server.unique_name, port) {
+            let redis = match RedisServer::new(provider, &server.unique_name, port).await {
                 Ok(redis) => redis,
                 Err(err) => return not_installed(err),
             };
@@ -243,7 +245,9 @@ async fn ask(
                 &group.version,
                 &server.unique_name,
                 port,
-            ) {
+            )
+            .await
+            {
                 Ok(mysql) => mysql,
                 Err(err) => return not_installed(err),
             };
@@ -268,11 +272,11 @@ async fn ask(
             }
         }
         DbType::Mongodb => {
-            let mongo = match MongoServer::new(provider, &server.unique_name, &group.version, port)
-            {
-                Ok(mongo) => mongo,
-                Err(err) => return not_installed(err),
-            };
+            let mongo =
+                match MongoServer::new(provider, &server.unique_name, &group.version, port).await {
+                    Ok(mongo) => mongo,
+                    Err(err) => return not_installed(err),
+                };
             match mongo.members(&admin).await {
                 Ok(members) => match members.iter().find(|m| m.host == mongo.host()) {
                     Some(own) => (

@@ -20,9 +20,8 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{ClientOptions, Credential, ServerAddress};
 
 use crate::error::{EngineError, io};
-use crate::local::{
-    LocalProvider, find_program, log_tail, run, run_stoppable, wait_every, wait_until,
-};
+use crate::host::HostRef;
+use crate::local::{LocalHost, find_program, log_tail, run, run_stoppable, wait_every, wait_until};
 
 pub use commands::{MemberHealth, MemberStatus};
 
@@ -53,7 +52,11 @@ mod code {
 
 #[derive(Debug, Clone)]
 pub struct MongoServer {
-    provider: LocalProvider,
+    provider: LocalHost,
+    /// The machine the server lives on.
+    // Read once this engine runs everything through it (issue 15).
+    #[allow(dead_code)]
+    host: HostRef,
     name: String,
     port: u16,
     version: String,
@@ -61,14 +64,15 @@ pub struct MongoServer {
 }
 
 impl MongoServer {
-    pub fn new(
-        provider: &LocalProvider,
+    pub async fn new(
+        host: &HostRef,
         name: &str,
         version: &str,
         port: u16,
     ) -> Result<Self, EngineError> {
         Ok(Self {
-            provider: provider.clone(),
+            provider: crate::host::local_of(host)?,
+            host: host.clone(),
             name: name.to_string(),
             port,
             version: version.to_string(),
@@ -116,7 +120,8 @@ impl MongoServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(provider: &LocalProvider, name: &str) -> Option<u16> {
+    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let provider = crate::host::local_of(host).ok()?;
         let text = std::fs::read_to_string(provider.server_dir(name).join("mongod.conf")).ok()?;
         text.lines()
             .find_map(|line| line.trim().strip_prefix("port:"))

@@ -18,14 +18,19 @@ use mysql_async::prelude::Queryable;
 pub use dialect::{Dialect, ReplicaStatus};
 
 use crate::error::{EngineError, io};
-use crate::local::{LocalProvider, find_program, log_tail, run, run_stoppable, wait_until};
+use crate::host::HostRef;
+use crate::local::{LocalHost, find_program, log_tail, run, run_stoppable, wait_until};
 
 /// The role replicas connect as.
 pub const REPLICATION_USER: &str = "replicator";
 
 #[derive(Debug, Clone)]
 pub struct MysqlServer {
-    provider: LocalProvider,
+    provider: LocalHost,
+    /// The machine the server lives on.
+    // Read once this engine runs everything through it (issue 15).
+    #[allow(dead_code)]
+    host: HostRef,
     name: String,
     port: u16,
     dialect: Dialect,
@@ -59,8 +64,8 @@ fn checked(name: &str) -> Result<&str, EngineError> {
 
 impl MysqlServer {
     /// Finds the engine's programs, or says what to install.
-    pub fn new(
-        provider: &LocalProvider,
+    pub async fn new(
+        host: &HostRef,
         engine: Engine,
         version: &str,
         name: &str,
@@ -103,7 +108,8 @@ impl MysqlServer {
             }
         };
         Ok(Self {
-            provider: provider.clone(),
+            provider: crate::host::local_of(host)?,
+            host: host.clone(),
             name: name.to_string(),
             port,
             dialect,
@@ -190,7 +196,8 @@ impl MysqlServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(provider: &LocalProvider, name: &str) -> Option<u16> {
+    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let provider = crate::host::local_of(host).ok()?;
         crate::local::configured_port(&provider.server_dir(name).join("my.cnf"))
     }
 

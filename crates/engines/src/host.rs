@@ -1,0 +1,243 @@
+//! The host interface: everything an engine does to a machine.
+//!
+//! An engine never touches `std::fs`, starts a process or names a loopback
+//! address itself (`tests/integration/architecture.rs` checks it): it
+//! describes a [`Program`] and asks its [`Host`] to run it, and reads and
+//! writes files through the host. [`crate::LocalHost`] is this machine (the
+//! local provider); the ssh provider is another implementation of the same
+//! trait, which is why every path an engine passes here is a path *on that
+//! host* and why secrets travel in files (written with
+//! [`Host::write_private_file`]), never in arguments or the environment:
+//! over ssh both end up on a command line.
+
+use std::ffi::OsString;
+use std::fmt::Debug;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::EngineError;
+
+/// A host as engines hold it.
+pub type HostRef = Arc<dyn Host>;
+
+/// Where a program's standard input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Nothing (`/dev/null`).
+    Null,
+    /// A file on the host.
+    File(PathBuf),
+}
+
+/// Where a program's standard output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Captured and returned by [`Host::run`].
+    Captured,
+    /// A file on the host (created 0600, replaced if present).
+    File(PathBuf),
+    /// Discarded.
+    Null,
+}
+
+/// A program to run on a host: plain data, so that a host decides how it
+/// is started (a local process with the environment `process.rs` builds,
+/// or a command over ssh). Its environment holds only what the step sets
+/// here on top of the built one; never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(String, OsString)>,
+    /// `HOME` (the server's own directory, or one of dbgroups' own).
+    pub home: PathBuf,
+    pub current_dir: Option<PathBuf>,
+    pub stdin: Input,
+    pub stdout: Output,
+    /// Run as the servers' unprivileged user (always, but for root's own
+    /// tools such as `useradd`).
+    pub as_service_user: bool,
+}
+
+impl Program {
+    /// `program` with `HOME` set to `home`, output captured, run as the
+    /// servers' user.
+    pub fn new(home: &Path, program: &Path) -> Self {
+        Self {
+            program: program.to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            home: home.to_path_buf(),
+            current_dir: None,
+            stdin: Input::Null,
+            stdout: Output::Captured,
+            as_service_user: true,
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl Into<OsString>) -> &mut Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(&mut self, key: &str, value: impl Into<OsString>) -> &mut Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: &Path) -> &mut Self {
+        self.current_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    pub fn stdin_from(&mut self, file: &Path) -> &mut Self {
+        self.stdin = Input::File(file.to_path_buf());
+        self
+    }
+
+    pub fn stdout_to(&mut self, file: &Path) -> &mut Self {
+        self.stdout = Output::File(file.to_path_buf());
+        self
+    }
+
+    pub fn stdout_null(&mut self) -> &mut Self {
+        self.stdout = Output::Null;
+        self
+    }
+}
+
+/// Everything an engine does to a machine.
+///
+/// Object-safe (the engines hold a [`HostRef`]), so its async methods come
+/// through `async-trait` (docs/decisions.md says why).
+#[async_trait::async_trait]
+pub trait Host: Send + Sync + Debug {
+    /// The host's name as plans and errors show it (`local`).
+    fn name(&self) -> &str;
+
+    /// The address servers listen on (also listened on: loopback, by the
+    /// engine's own config where it takes several).
+    fn listen_address(&self) -> IpAddr;
+
+    /// The address a peer or dbgroups dials to reach a server here.
+    fn dial_address(&self) -> String;
+
+    /// The directory all servers' directories live under.
+    fn servers_dir(&self) -> PathBuf;
+
+    /// Where one server keeps everything: data, logs, sockets, config.
+    fn server_dir(&self, server: &str) -> PathBuf {
+        self.servers_dir().join(server)
+    }
+
+    /// The staging area a backup named `backup` is taken into.
+    fn staging_dir(&self, backup: &str) -> PathBuf;
+
+    /// Runs `program` to its end: its stdout (when captured), or its stderr
+    /// as the error. `shown_as` names it in errors (never a secret).
+    async fn run(&self, program: &Program, shown_as: &str) -> Result<String, EngineError>;
+
+    /// [`Host::run`] for a tool that copies data and may take long: a
+    /// second Ctrl-C stops it, and it does not start after one. Never for
+    /// a command that starts or stops a server.
+    async fn run_stoppable(&self, program: &Program, shown_as: &str)
+    -> Result<String, EngineError>;
+
+    /// Starts `program` and does not wait for it: a server that stays in
+    /// the foreground (it survives dbgroups; its output is discarded).
+    async fn start_detached(&self, program: &Program, shown_as: &str) -> Result<(), EngineError>;
+
+    /// [`Host::run`] for paths that cannot await (guards and teardown on
+    /// drop): its exit status, `false` when it could not run.
+    fn run_blocking(&self, program: &Program) -> bool;
+
+    /// Writes a file (mode 0600) the servers' user owns, durably.
+    async fn write_private_file(&self, path: &Path, contents: &[u8]) -> Result<(), EngineError>;
+
+    /// Creates `dir` and its parents (mode 0700), owned by the servers' user.
+    async fn private_dir(&self, dir: &Path) -> Result<(), EngineError>;
+
+    /// A file's bytes; `None` when it does not exist.
+    async fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// A text file's contents; `None` when it does not exist or cannot be
+    /// read.
+    async fn read_text(&self, path: &Path) -> Option<String> {
+        self.read_file(path)
+            .await
+            .ok()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The last `lines` lines of a text file (empty when absent): where a
+    /// database says why it would not start.
+    async fn tail(&self, path: &Path, lines: usize) -> String {
+        let text = self.read_text(path).await.unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Whether `path` is a regular file.
+    async fn is_file(&self, path: &Path) -> bool;
+
+    /// Whether anything exists at `path`.
+    async fn exists(&self, path: &Path) -> bool;
+
+    /// A file's length in bytes (0 when absent).
+    async fn file_len(&self, path: &Path) -> u64;
+
+    /// The owner's uid of `path`.
+    async fn owner_of(&self, path: &Path) -> Option<u32>;
+
+    /// Removes a directory and everything in it; absent is not an error.
+    async fn remove_dir(&self, path: &Path) -> Result<(), EngineError>;
+
+    /// Removes a file; absent is not an error.
+    async fn remove_file(&self, path: &Path) -> Result<(), EngineError>;
+
+    /// Renames `from` to `to` on this host (one filesystem: the caller
+    /// falls back to a copy when it fails).
+    async fn rename(&self, from: &Path, to: &Path) -> Result<(), EngineError>;
+
+    /// Free bytes for an unprivileged writer on the filesystem holding
+    /// `path` (or its nearest existing ancestor).
+    async fn free_bytes(&self, path: &Path) -> Result<u64, EngineError>;
+
+    /// The bytes of every file under `path` (0 when absent).
+    async fn size_of(&self, path: &Path) -> u64;
+
+    /// A port nothing listens on now, for a new server.
+    async fn choose_port(&self) -> Result<u16, EngineError>;
+
+    /// The first of `names` installed on the host, on `PATH` or in the
+    /// system directories packages put servers in.
+    async fn find_program(&self, names: &[&str]) -> Option<PathBuf>;
+
+    /// The uid servers run as here, when it differs from dbgroups' own
+    /// (the engines compare it with their data directory's owner).
+    fn service_uid(&self) -> Option<u32>;
+
+    /// For [`local_of`] only, while it lasts.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// The local host behind `host`, while the engines still build their
+/// processes through it: a bridge for the steps of issue 15, gone when the
+/// last engine runs everything through [`Host`].
+pub(crate) fn local_of(host: &HostRef) -> Result<crate::LocalHost, EngineError> {
+    host.as_any()
+        .downcast_ref::<crate::LocalHost>()
+        .cloned()
+        .ok_or_else(|| EngineError::StateMismatch(format!("{} is not this machine", host.name())))
+}
