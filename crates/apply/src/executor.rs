@@ -182,7 +182,6 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                 let ctx = StepContext {
                     disk_check: plan.disk_check,
                     staging_prefix: staging_prefix.clone(),
-                    provider: apply.provider.clone(),
                     host: std::sync::Arc::new(apply.provider.clone()),
                     state: state.clone(),
                     others: Arc::clone(&others),
@@ -294,7 +293,6 @@ async fn disk_checks_first<S: StateStore>(
         let ctx = StepContext {
             disk_check: apply.plan.disk_check,
             staging_prefix: staging_prefix.to_string(),
-            provider: apply.provider.clone(),
             host: std::sync::Arc::new(apply.provider.clone()),
             state: state.clone(),
             others: Arc::clone(others),

@@ -16,6 +16,7 @@ mod error;
 mod executor;
 mod reporter;
 mod runner;
+pub mod servers;
 
 pub use error::ApplyError;
 pub use executor::{Apply, Outcome, run};

@@ -19,6 +19,7 @@
 //! [`disk`] is the free-space guard run before backups and restores.
 
 pub mod disk;
+pub mod engine;
 mod error;
 pub mod host;
 pub mod interrupt;
@@ -29,6 +30,7 @@ pub mod postgres;
 pub mod process;
 pub mod redis_engine;
 
+pub use engine::{DatabaseEngine, engine_for};
 pub use error::{EngineError, with_causes};
 pub use host::{Host, HostRef, Program};
 pub use local::{LocalHost, SERVICE_USER, ServiceUser, find_program, free_port, generate_password};

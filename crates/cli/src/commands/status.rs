@@ -2,11 +2,9 @@
 //! apply provisioned), asked how it is. Exits 1 when one is down, so a
 //! script or a monitor can rely on it.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use dbgroups_engines::postgres::{ReplicationStatus, slot_name};
-use dbgroups_engines::{LocalHost, MongoServer, MysqlServer, PostgresServer, RedisServer};
+use dbgroups_engines::{HostRef, LocalHost};
 use dbgroups_manifest::DbType;
 use dbgroups_plan::render::escape_controls;
 use dbgroups_state::{AppState, GroupState, ServerState, StateStore};
@@ -38,15 +36,14 @@ pub(crate) fn run(
     let state = all
         .remove(&application)
         .ok_or_else(|| CliError::Usage(format!("no recorded state for \"{application}\"")))?;
-    // pg_stat_replication names a replica by its slot; a person knows it by
-    // its server name, which may be in another application.
-    let slot_owners: BTreeMap<String, String> = std::iter::once(&state)
+    // A master names its replicas by server, and they may be in another
+    // application.
+    let known_servers: Vec<String> = std::iter::once(&state)
         .chain(all.values())
         .flat_map(|s| s.groups.iter().flat_map(|g| &g.servers))
-        .map(|s| (slot_name(&s.unique_name), s.unique_name.clone()))
+        .map(|s| s.unique_name.clone())
         .collect();
-    let provider = LocalHost::inspect(store.root())
-        .map(|p| std::sync::Arc::new(p) as dbgroups_engines::HostRef)?;
+    let provider = LocalHost::inspect(store.root()).map(LocalHost::into_ref)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,7 +56,7 @@ pub(crate) fn run(
         .into_iter()
         .map(|(group, server, pending)| {
             let (up, replication) =
-                runtime.block_on(ask(&provider, &state, group, server, &slot_owners));
+                runtime.block_on(ask(&provider, &state, group, server, &known_servers));
             Row {
                 server: server.unique_name.clone(),
                 group: group.address(),
@@ -158,154 +155,14 @@ fn print_json(application: &str, rows: &[Row]) {
 
 /// Whether the server answers, and what it says about replication.
 async fn ask(
-    provider: &dbgroups_engines::HostRef,
+    host: &HostRef,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
-    slot_owners: &BTreeMap<String, String>,
+    known_servers: &[String],
 ) -> (bool, String) {
-    let credentials = state.credentials.get(&group.address());
-    let port = server.port.unwrap_or_default();
-    let admin = credentials
-        .and_then(|c| c.admin_password.as_ref())
-        .map(|s| s.expose().to_string())
-        .unwrap_or_default();
-    let not_installed = |err: dbgroups_engines::EngineError| (false, err.to_string());
-    match group.db_type {
-        DbType::Postgresql => {
-            let pg = match PostgresServer::new(provider, &server.unique_name, &group.version, port)
-                .await
-            {
-                Ok(pg) => pg,
-                Err(err) => return not_installed(err),
-            };
-            match pg.replication_status(&admin).await {
-                Ok(ReplicationStatus::Master { replicas }) => {
-                    let names: Vec<String> = replicas
-                        .iter()
-                        .map(|slot| slot_owners.get(slot).unwrap_or(slot).clone())
-                        .collect();
-                    (true, master_of(&names))
-                }
-                Ok(ReplicationStatus::Replica {
-                    streaming,
-                    receiver_status,
-                    lag_seconds,
-                }) => (
-                    true,
-                    if streaming {
-                        format!(
-                            "streaming (receiver streaming), lag {}",
-                            lag_seconds.map_or("unknown".into(), |l| format!("{l:.1}s"))
-                        )
-                    } else {
-                        // A lag is only meaningful while WAL arrives.
-                        format!(
-                            "NOT STREAMING (receiver {})",
-                            receiver_status.unwrap_or_else(|| "absent".into())
-                        )
-                    },
-                ),
-                Err(err) => (false, err.to_string()),
-            }
-        }
-        DbType::Redis => {
-            let redis = match RedisServer::new(provider, &server.unique_name, port).await {
-                Ok(redis) => redis,
-                Err(err) => return not_installed(err),
-            };
-            let password = credentials
-                .and_then(|c| c.password.as_ref())
-                .map(|s| s.expose().to_string())
-                .unwrap_or_default();
-            match redis.replication(&password).await {
-                Ok(info) if info.role == "slave" => (
-                    true,
-                    format!(
-                        "link {}, last contact {}",
-                        info.master_link_status.unwrap_or_default(),
-                        info.master_last_io_seconds_ago
-                            .map_or("unknown".into(), |s| format!("{s}s ago"))
-                    ),
-                ),
-                Ok(info) => (
-                    true,
-                    match info.connected_slaves {
-                        0 => "master, no replica connected".to_string(),
-                        n => format!("master of {}", plural(n, "replica", "replicas")),
-                    },
-                ),
-                Err(err) => (false, err.to_string()),
-            }
-        }
-        DbType::Mysql => {
-            let mysql = match MysqlServer::new(
-                provider,
-                group.engine,
-                &group.version,
-                &server.unique_name,
-                port,
-            )
-            .await
-            {
-                Ok(mysql) => mysql,
-                Err(err) => return not_installed(err),
-            };
-            match mysql.replication(&admin).await {
-                Ok(None) => (true, "not a replica".to_string()),
-                Ok(Some(status)) => (
-                    true,
-                    format!(
-                        "IO thread {}, SQL thread {}, {} behind{}",
-                        running(status.io_running),
-                        running(status.sql_running),
-                        status
-                            .seconds_behind
-                            .map_or("unknown".into(), |s| format!("{s}s")),
-                        status
-                            .last_error
-                            .map(|e| format!("; error: {e}"))
-                            .unwrap_or_default()
-                    ),
-                ),
-                Err(err) => (false, err.to_string()),
-            }
-        }
-        DbType::Mongodb => {
-            let mongo =
-                match MongoServer::new(provider, &server.unique_name, &group.version, port).await {
-                    Ok(mongo) => mongo,
-                    Err(err) => return not_installed(err),
-                };
-            match mongo.members(&admin).await {
-                Ok(members) => match members.iter().find(|m| m.host == mongo.host()) {
-                    Some(own) => (
-                        true,
-                        format!(
-                            "{} of a set of {}{}",
-                            own.state,
-                            members.len(),
-                            own.lag_seconds
-                                .map(|l| format!(", lag {l}s"))
-                                .unwrap_or_default()
-                        ),
-                    ),
-                    None => (true, "not a member of its group's set".to_string()),
-                },
-                Err(err) => (mongo.is_running().await, err.to_string()),
-            }
-        }
+    match dbgroups_apply::servers::observe(host, state, group, server, known_servers).await {
+        Ok(observation) => (observation.up, observation.summary),
+        Err(err) => (false, err.to_string()),
     }
-}
-
-fn master_of(replicas: &[String]) -> String {
-    if replicas.is_empty() {
-        "master, no replica streaming".to_string()
-    } else {
-        format!("master of {}", replicas.join(", "))
-    }
-}
-
-fn running(running: bool) -> &'static str {
-    if running { "running" } else { "STOPPED" }
 }

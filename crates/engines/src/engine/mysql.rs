@@ -1,0 +1,243 @@
+//! The MySQL family (MariaDB, MySQL, Percona) behind the engine interface:
+//! [`MysqlServer`] does the work with its dialect.
+
+use std::path::Path;
+
+use dbgroups_manifest::DbType;
+
+use super::{
+    Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
+    ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+};
+use crate::error::EngineError;
+use crate::host::HostRef;
+use crate::mysql::MysqlServer;
+
+#[derive(Debug)]
+pub(super) struct MysqlFamily;
+
+async fn server(server: &ServerRef) -> Result<MysqlServer, EngineError> {
+    MysqlServer::new(
+        &server.host,
+        server.engine,
+        &server.version,
+        &server.name,
+        server.port,
+    )
+    .await
+}
+
+fn running(yes: bool) -> &'static str {
+    if yes { "running" } else { "STOPPED" }
+}
+
+#[async_trait::async_trait]
+impl DatabaseEngine for MysqlFamily {
+    fn db_type(&self) -> DbType {
+        DbType::Mysql
+    }
+
+    fn secrets_for(&self, operation: Operation) -> &'static [SecretKind] {
+        match operation {
+            // A logical dump is loaded into a running server, so a slave
+            // is provisioned in full, accounts included.
+            Operation::Provision => &[SecretKind::Admin, SecretKind::App, SecretKind::Replication],
+            Operation::Follow => &[SecretKind::Admin, SecretKind::Replication],
+            Operation::MeasureData
+            | Operation::Backup
+            | Operation::Restore
+            | Operation::Detach
+            | Operation::Remove
+            | Operation::Start
+            | Operation::Observe => &[SecretKind::Admin],
+        }
+    }
+
+    async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
+        MysqlServer::earlier_port(host, server)
+    }
+
+    async fn provision(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _master: bool,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .ensure_provisioned(
+                access.admin()?,
+                &access.username,
+                access.app()?,
+                &access.database,
+                access.replication()?,
+            )
+            .await
+    }
+
+    async fn data_size(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _copy: Copy,
+    ) -> Result<u64, EngineError> {
+        server(target)
+            .await?
+            .data_size(access.admin()?, &access.database)
+            .await
+    }
+
+    async fn backup(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _copy: Copy,
+        into: &Path,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .dump_to(into, access.admin()?, &access.database)
+            .await
+    }
+
+    async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {
+        any_file(host, at, &["dump.sql"]).await
+    }
+
+    /// The dump recreates the source's database under its own name (the
+    /// replication events name it); the group's user is given it.
+    async fn restore(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        from: &Path,
+        _copy: Copy,
+        _take: bool,
+        source_database: &str,
+    ) -> Result<Restored, EngineError> {
+        let mysql = server(target).await?;
+        let admin = access.admin()?;
+        mysql.restore_dump(from, admin).await?;
+        if source_database != access.database {
+            mysql
+                .grant_database(admin, &access.username, source_database)
+                .await?;
+        }
+        Ok(Restored {
+            database: Some(source_database.to_string()),
+        })
+    }
+
+    fn follow_copies_data(&self) -> bool {
+        false
+    }
+
+    /// The replica starts from the GTID position of the dump this apply
+    /// took of the source and restored on it.
+    async fn follow(&self, request: FollowRequest<'_>) -> Result<(), EngineError> {
+        let replica = server(request.replica).await?;
+        let source = server(request.source).await?;
+        let position = match request.restored_from {
+            Some(dump) => replica.dump_gtid_position(dump)?,
+            None => None,
+        };
+        replica
+            .enslave_to(
+                &source,
+                request.source_access.admin()?,
+                request.replica_access.admin()?,
+                request.source_access.replication()?,
+                position.as_deref(),
+            )
+            .await
+    }
+
+    async fn detach(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _old_source: Option<&Peer>,
+    ) -> Result<(), EngineError> {
+        server(target).await?.detach(access.admin()?).await
+    }
+
+    async fn remove(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _around: &Surroundings,
+    ) -> Result<(), EngineError> {
+        server(target).await?.ensure_stopped(access.admin()?).await
+    }
+
+    async fn start(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _around: &Surroundings,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .ensure_running_and_replicating(access.admin()?)
+            .await
+    }
+
+    async fn observe(&self, request: ObserveRequest<'_>) -> Result<Observation, EngineError> {
+        let mysql = server(request.server).await?;
+        let status = match mysql.replication(request.access.admin()?).await {
+            Err(err) => return Ok(down(err)),
+            Ok(status) => status,
+        };
+        let summary = match &status {
+            None => "not a replica".to_string(),
+            Some(status) => format!(
+                "IO thread {}, SQL thread {}, {} behind{}",
+                running(status.io_running),
+                running(status.sql_running),
+                status
+                    .seconds_behind
+                    .map_or("unknown".into(), |s| format!("{s}s")),
+                status
+                    .last_error
+                    .as_ref()
+                    .map(|e| format!("; error: {e}"))
+                    .unwrap_or_default()
+            ),
+        };
+        let replication = match (request.replica, status) {
+            (false, _) => None,
+            (true, None) => Some(ReplicaHealth::broken("it follows no master".into())),
+            (true, Some(status)) => {
+                let streaming = status.io_running && status.sql_running;
+                Some(ReplicaHealth {
+                    reconnecting: status.reconnecting,
+                    streaming,
+                    lag_seconds: status.seconds_behind,
+                    detail: (!streaming).then(|| {
+                        status.last_error.unwrap_or_else(|| {
+                            format!(
+                                "replication threads: IO {}, SQL {}",
+                                if status.io_running {
+                                    "running"
+                                } else {
+                                    "stopped"
+                                },
+                                if status.sql_running {
+                                    "running"
+                                } else {
+                                    "stopped"
+                                },
+                            )
+                        })
+                    }),
+                    held_offset: None,
+                })
+            }
+        };
+        Ok(Observation {
+            up: true,
+            replication,
+            summary,
+        })
+    }
+}

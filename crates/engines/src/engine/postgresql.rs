@@ -1,0 +1,311 @@
+//! PostgreSQL behind the engine interface: [`PostgresServer`] does the
+//! work; this decides which of its operations each step is.
+
+use std::path::Path;
+
+use dbgroups_manifest::DbType;
+
+use super::{
+    Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
+    ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+};
+use crate::error::EngineError;
+use crate::host::HostRef;
+use crate::postgres::{PostgresServer, ReplicationStatus, slot_name};
+
+#[derive(Debug)]
+pub(super) struct Postgresql;
+
+async fn server(server: &ServerRef) -> Result<PostgresServer, EngineError> {
+    PostgresServer::new(&server.host, &server.name, &server.version, server.port).await
+}
+
+/// The upstream as the server type takes it: the server and its
+/// superuser's password.
+async fn upstream(peer: Option<&Peer>) -> Result<Option<(PostgresServer, String)>, EngineError> {
+    match peer {
+        Some(peer) => Ok(Some((
+            server(&peer.server).await?,
+            peer.access.admin()?.to_string(),
+        ))),
+        None => Ok(None),
+    }
+}
+
+#[async_trait::async_trait]
+impl DatabaseEngine for Postgresql {
+    fn db_type(&self) -> DbType {
+        DbType::Postgresql
+    }
+
+    fn secrets_for(&self, operation: Operation) -> &'static [SecretKind] {
+        match operation {
+            Operation::Provision => &[SecretKind::Admin, SecretKind::App, SecretKind::Replication],
+            // pg_basebackup connects as the replication role; pg_dump as
+            // the superuser.
+            Operation::Backup => &[SecretKind::Admin, SecretKind::Replication],
+            Operation::Follow => &[SecretKind::Admin, SecretKind::Replication],
+            Operation::MeasureData
+            | Operation::Restore
+            | Operation::Detach
+            | Operation::Remove
+            | Operation::Start
+            | Operation::Observe => &[SecretKind::Admin],
+        }
+    }
+
+    async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
+        PostgresServer::earlier_port(host, server)
+    }
+
+    async fn provision(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        master: bool,
+    ) -> Result<(), EngineError> {
+        // A slave's data comes from its restore; only a master is
+        // initialised and given the accounts.
+        if !master {
+            return target
+                .host
+                .private_dir(&target.host.server_dir(&target.name))
+                .await;
+        }
+        let pg = server(target).await?;
+        pg.ensure_initialised(access.admin()?).await?;
+        pg.ensure_running().await?;
+        pg.ensure_accounts(
+            access.admin()?,
+            &access.username,
+            access.app()?,
+            &access.database,
+            access.replication()?,
+        )
+        .await
+    }
+
+    async fn data_size(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        copy: Copy,
+    ) -> Result<u64, EngineError> {
+        let database = (copy == Copy::Logical).then_some(access.database.as_str());
+        server(target)
+            .await?
+            .data_size(access.admin()?, database)
+            .await
+    }
+
+    async fn backup(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        copy: Copy,
+        into: &Path,
+    ) -> Result<(), EngineError> {
+        let pg = server(target).await?;
+        match copy {
+            Copy::Physical => pg.backup_to(into, access.replication()?).await,
+            Copy::Logical => pg.dump_to(into, access.admin()?, &access.database).await,
+        }
+    }
+
+    async fn backup_is_complete(&self, host: &HostRef, at: &Path, copy: Copy) -> bool {
+        let file = match copy {
+            Copy::Physical => "backup_manifest",
+            Copy::Logical => "dump.pgdump",
+        };
+        any_file(host, at, &[file]).await
+    }
+
+    async fn restore(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        from: &Path,
+        copy: Copy,
+        take: bool,
+        _source_database: &str,
+    ) -> Result<Restored, EngineError> {
+        let pg = server(target).await?;
+        match copy {
+            // A dump (an import) goes into the running server's own
+            // database; a physical backup replaces its data files.
+            Copy::Logical => {
+                pg.restore_dump(from, access.admin()?, &access.username, &access.database)
+                    .await?
+            }
+            Copy::Physical => pg.restore_from(from, take).await?,
+        }
+        Ok(Restored::default())
+    }
+
+    fn follow_copies_data(&self) -> bool {
+        false
+    }
+
+    async fn follow(&self, request: FollowRequest<'_>) -> Result<(), EngineError> {
+        let replica = server(request.replica).await?;
+        let source = server(request.source).await?;
+        replica
+            .enslave_to(
+                &source,
+                request.source_access.admin()?,
+                request.source_access.replication()?,
+            )
+            .await
+    }
+
+    async fn detach(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        old_source: Option<&Peer>,
+    ) -> Result<(), EngineError> {
+        let pg = server(target).await?;
+        let old = upstream(old_source).await.ok().flatten();
+        pg.promote(
+            access.admin()?,
+            old.as_ref().map(|(old, admin)| (old, admin.as_str())),
+        )
+        .await
+    }
+
+    async fn remove(
+        &self,
+        target: &ServerRef,
+        _access: &GroupAccess,
+        around: &Surroundings,
+    ) -> Result<(), EngineError> {
+        server(target).await?.ensure_stopped().await?;
+        // The server's slot on whatever it streamed from goes with it: a
+        // slot nobody reads keeps WAL until the disk is full.
+        if let Some((upstream, admin)) = upstream(around.upstream.as_ref()).await?
+            && upstream.is_running().await
+        {
+            upstream.drop_slot_of(&target.name, &admin).await?;
+        }
+        Ok(())
+    }
+
+    async fn start(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        around: &Surroundings,
+    ) -> Result<(), EngineError> {
+        let upstream = upstream(around.upstream.as_ref()).await?;
+        server(target)
+            .await?
+            .ensure_running_and_streaming(
+                access.admin()?,
+                upstream
+                    .as_ref()
+                    .map(|(master, password)| (master, password.as_str())),
+            )
+            .await
+    }
+
+    async fn observe(&self, request: ObserveRequest<'_>) -> Result<Observation, EngineError> {
+        let pg = server(request.server).await?;
+        let mut observation = match pg.replication_status(request.access.admin()?).await {
+            Err(err) => down(err),
+            Ok(status) => Observation {
+                up: true,
+                summary: summary(&status, request.known_servers),
+                replication: request.replica.then(|| replica_health(status)),
+            },
+        };
+        let streaming = observation
+            .replication
+            .as_ref()
+            .is_some_and(|r| r.streaming);
+        if request.replica
+            && !streaming
+            && let Some(broken) = missing_slot(&request).await
+        {
+            observation.replication = Some(broken);
+        }
+        Ok(observation)
+    }
+}
+
+fn replica_health(status: ReplicationStatus) -> ReplicaHealth {
+    match status {
+        ReplicationStatus::Master { .. } => {
+            ReplicaHealth::broken("it is not in recovery: it runs as a master".into())
+        }
+        ReplicationStatus::Replica {
+            streaming,
+            receiver_status,
+            lag_seconds,
+        } => ReplicaHealth {
+            streaming,
+            // Whole seconds are enough to compare with the limit.
+            lag_seconds: lag_seconds.map(|lag| lag.max(0.0).round() as u64),
+            detail: (!streaming).then(|| match receiver_status {
+                Some(status) => format!("WAL receiver {status}"),
+                None => "no WAL receiver is running".to_string(),
+            }),
+            ..ReplicaHealth::default()
+        },
+    }
+}
+
+/// A replica that does not stream is also checked against its master's
+/// slots: without its slot it cannot resume. Down servers are checked too.
+async fn missing_slot(request: &ObserveRequest<'_>) -> Option<ReplicaHealth> {
+    let upstream = request.upstream?;
+    let master = server(&upstream.server).await.ok()?;
+    // An unreachable master says nothing about the slot.
+    match master
+        .has_slot_for(&request.server.name, upstream.access.admin().ok()?)
+        .await
+    {
+        Ok(false) => Some(ReplicaHealth::broken(format!(
+            "its replication slot {} no longer exists on its master {}",
+            slot_name(&request.server.name),
+            upstream.server.name
+        ))),
+        _ => None,
+    }
+}
+
+fn summary(status: &ReplicationStatus, known_servers: &[String]) -> String {
+    match status {
+        ReplicationStatus::Master { replicas } => {
+            let names: Vec<String> = replicas
+                .iter()
+                .map(|slot| {
+                    known_servers
+                        .iter()
+                        .find(|name| slot_name(name) == *slot)
+                        .unwrap_or(slot)
+                        .clone()
+                })
+                .collect();
+            if names.is_empty() {
+                "master, no replica streaming".to_string()
+            } else {
+                format!("master of {}", names.join(", "))
+            }
+        }
+        ReplicationStatus::Replica {
+            streaming: true,
+            lag_seconds,
+            ..
+        } => format!(
+            "streaming (receiver streaming), lag {}",
+            lag_seconds.map_or("unknown".into(), |l| format!("{l:.1}s"))
+        ),
+        // A lag is only meaningful while WAL arrives.
+        ReplicationStatus::Replica {
+            receiver_status, ..
+        } => format!(
+            "NOT STREAMING (receiver {})",
+            receiver_status.as_deref().unwrap_or("absent")
+        ),
+    }
+}
