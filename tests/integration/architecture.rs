@@ -166,3 +166,118 @@ fn every_process_is_built_in_one_place() {
         "{THE_PLACE} builds the environment from nothing"
     );
 }
+
+/// Every function in `text` with its first line number and its length in
+/// lines, found the way rustfmt lays code out: a line starting (after its
+/// indentation) with `fn`, `pub fn`, `async fn` … and ending at the first
+/// line that is its indentation followed by `}`.
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let signature = trimmed
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ")
+            .trim_start_matches("const ")
+            .trim_start_matches("async ");
+        let Some(rest) = signature.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let closing = format!("{indent}}}");
+        // A declaration without a body (a trait's) ends with `;`.
+        let end = lines[start..].iter().position(|l| {
+            *l == closing
+                || (l.trim_end().ends_with(';')
+                    && !l.contains('{')
+                    && l.starts_with(indent)
+                    && l.trim_start().starts_with("fn "))
+        });
+        if let Some(length) = end.filter(|n| lines[start + n] == closing) {
+            found.push((name, start + 1, length + 1));
+        }
+    }
+    found
+}
+
+/// The executor and the CLI stay readable: each step, effect and command
+/// is its own function, none longer than about a screen and a half.
+#[test]
+fn no_function_in_apply_or_the_cli_is_over_120_lines() {
+    const LIMIT: usize = 120;
+    let mut longest = (String::new(), 0);
+    let mut offenders = Vec::new();
+    for dir in ["crates/apply/src", "crates/cli/src"] {
+        for (path, text) in sources(dir) {
+            for (name, line, length) in functions(&text) {
+                if length > longest.1 {
+                    longest = (format!("{path}:{line} {name}"), length);
+                }
+                if length > LIMIT {
+                    offenders.push(format!("{path}:{line}: {name} is {length} lines"));
+                }
+            }
+        }
+    }
+    // The scanner must see functions at all, or the check proves nothing.
+    assert!(longest.1 > 20, "no function found: the scanner is broken");
+    assert!(
+        offenders.is_empty(),
+        "functions over {LIMIT} lines:\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// Database knowledge lives in its engine: the executor and the CLI never
+/// match on a database type nor name an engine's server type; they go
+/// through `dbgroups_engines::engine_for` and the `DatabaseEngine` trait.
+#[test]
+fn apply_and_the_cli_know_no_engine_by_name() {
+    let engine_specific = [
+        "DbType::Postgresql",
+        "DbType::Redis",
+        "DbType::Mysql",
+        "DbType::Mongodb",
+        "PostgresServer",
+        "RedisServer",
+        "MysqlServer",
+        "MongoServer",
+        "dbgroups_engines::postgres",
+        "dbgroups_engines::redis_engine",
+        "dbgroups_engines::mysql",
+        "dbgroups_engines::mongodb",
+        "Engine::Mariadb",
+        "Engine::Postgresql",
+    ];
+    let mut offenders = Vec::new();
+    for dir in ["crates/apply/src", "crates/cli/src"] {
+        for (path, text) in sources(dir) {
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if engine_specific.iter().any(|needle| code.contains(needle)) {
+                    offenders.push(format!("{path}:{}: {line}", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "engine-specific code outside crates/engines:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_function_scanner_measures_what_it_is_shown() {
+    let text = "fn short() {\n    one();\n}\n\n    pub async fn longer(\n        a: u8,\n    ) {\n        two();\n        three();\n    }\n";
+    assert_eq!(
+        functions(text),
+        vec![("short".to_string(), 1, 3), ("longer".to_string(), 5, 6)]
+    );
+}

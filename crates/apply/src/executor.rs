@@ -100,24 +100,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         Err(refused) => return Ok(*refused),
     };
     prepare_credentials(&mut state, plan);
-    // An interrupted apply's intent carries over: this one finishes it.
-    let previous = state.journal.take();
-    let mut creating = previous
-        .as_ref()
-        .map(|j| j.creating.clone())
-        .unwrap_or_default();
-    creating.extend(plan.changes.iter().filter_map(|c| match &c.kind {
-        ChangeKind::CreateGroup { group, .. } => Some(group.to_string()),
-        _ => None,
-    }));
-    state.journal = Some(Journal {
-        plan_id: apply.plan_id.clone(),
-        started_at: now(),
-        steps: BTreeMap::new(),
-        new_application: new_application || previous.as_ref().is_some_and(|j| j.new_application),
-        creating,
-        pending: previous.map(|j| j.pending).unwrap_or_default(),
-    });
+    begin_journal(&mut state, plan, &apply.plan_id, new_application);
     apply.store.save(apply.lock, &mut state)?;
 
     // Backups left by an interrupted apply belong to an older plan (a new
@@ -128,19 +111,10 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     let mut failed: Vec<(String, String)> = Vec::new();
     let mut interrupted = false;
     let mut environment_written = false;
-    let mut running: JoinSet<(
-        String,
-        Instant,
-        Result<Effect, dbgroups_engines::EngineError>,
-    )> = JoinSet::new();
+    let mut running: Running = JoinSet::new();
     // One listener for every Ctrl-C: the first stops the scheduling, the
     // second the running tools.
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|source| dbgroups_engines::EngineError::Io {
-            action: "listen for",
-            path: "Ctrl-C (SIGINT)".into(),
-            source,
-        })?;
+    let mut interrupts = listen_for_interrupts()?;
     let mut tools_stopped = false;
 
     loop {
@@ -164,34 +138,14 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                 apply.store.save(apply.lock, &mut state)?;
                 crash::point(Moment::Before, &step.id);
                 if matches!(step.kind, StepKind::UpdateEnvironment) {
-                    let began = Instant::now();
-                    finalize(&mut state, plan);
-                    write_environment(&apply.env_file, &mut state)?;
+                    update_environment(&apply, &mut state, &step.id)?;
                     environment_written = true;
-                    crash::point(Moment::After, &step.id);
-                    set_journal(&mut state, &step.id, StepStatus::Done);
-                    apply.store.save(apply.lock, &mut state)?;
                     done.insert(step.id.clone());
-                    apply.reporter.report(Event::StepFinished {
-                        step: step.id.clone(),
-                        seconds: began.elapsed().as_secs_f64(),
-                    });
                     progressed = true;
                     continue;
                 }
-                let ctx = StepContext {
-                    disk_check: plan.disk_check,
-                    staging_prefix: staging_prefix.clone(),
-                    host: std::sync::Arc::new(apply.provider.clone()),
-                    state: state.clone(),
-                    others: Arc::clone(&others),
-                };
-                let step = step.clone();
-                running.spawn(async move {
-                    let began = Instant::now();
-                    let id = step.id.clone();
-                    (id, began, run_step(step, ctx).await)
-                });
+                let ctx = step_context(&apply, &staging_prefix, &state, &others);
+                spawn_step(&mut running, step.clone(), ctx);
                 progressed = true;
             }
         }
@@ -210,12 +164,8 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                 };
                 match result {
                     Ok(effect) => {
-                        crash::point(Moment::After, &id);
-                        record(&mut state, plan, &others, effect);
-                        set_journal(&mut state, &id, StepStatus::Done);
-                        apply.store.save(apply.lock, &mut state)?;
-                        done.insert(id.clone());
-                        apply.reporter.report(Event::StepFinished { step: id, seconds: began.elapsed().as_secs_f64() });
+                        finish_step(&apply, &mut state, &others, (&id, began), effect)?;
+                        done.insert(id);
                     }
                     Err(error) => {
                         apply.reporter.report(Event::StepFailed { step: id.clone(), error: error.to_string() });
@@ -225,22 +175,59 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                 }
             }
             _ = interrupts.recv(), if !tools_stopped => {
-                if !interrupted {
+                if interrupted {
+                    tools_stopped = true;
+                    stop_running_tools(apply.reporter);
+                } else {
                     interrupted = true;
                     apply.reporter.report(Event::Interrupted);
-                } else {
-                    tools_stopped = true;
-                    let stopped = dbgroups_engines::interrupt::stop_running_tools();
-                    apply.reporter.report(Event::Note(format!(
-                        "second Ctrl-C: stopped {stopped} running tool{} (backups, dumps, restores, copies) by {} process group; the database servers keep running, and the steps in flight fail",
-                        if stopped == 1 { "" } else { "s" },
-                        if stopped == 1 { "its" } else { "their" },
-                    )));
                 }
             }
         }
     }
 
+    conclude(
+        &apply,
+        state,
+        &staging_prefix,
+        Progress {
+            done,
+            started,
+            failed,
+            interrupted,
+            tools_stopped,
+            environment_written,
+        },
+    )
+}
+
+/// Where the scheduling loop ended.
+struct Progress {
+    done: BTreeSet<String>,
+    started: BTreeSet<String>,
+    failed: Vec<(String, String)>,
+    interrupted: bool,
+    tools_stopped: bool,
+    environment_written: bool,
+}
+
+/// The apply's end: the state finished or left for the next apply, the
+/// staging area removed, the outcome.
+fn conclude<S: StateStore>(
+    apply: &Apply<'_, S>,
+    mut state: AppState,
+    staging_prefix: &str,
+    progress: Progress,
+) -> Result<Outcome, ApplyError> {
+    let plan = apply.plan;
+    let Progress {
+        done,
+        started,
+        failed,
+        interrupted,
+        tools_stopped,
+        environment_written,
+    } = progress;
     let not_started: Vec<String> = plan
         .steps
         .iter()
@@ -255,7 +242,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     }
     // Staged backups are full copies of the data, and no later apply uses
     // them (each plan takes its own): gone once this one ends, however.
-    remove_staging(&apply.provider, &staging_prefix);
+    remove_staging(&apply.provider, staging_prefix);
     apply.store.save(apply.lock, &mut state)?;
     let unfinished_intents = unfinished_intents(plan, &done);
     Ok(Outcome {
@@ -268,6 +255,120 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         environment_written,
         state,
     })
+}
+
+/// What a step may read: this moment's state, copied.
+fn step_context<S: StateStore>(
+    apply: &Apply<'_, S>,
+    staging_prefix: &str,
+    state: &AppState,
+    others: &Arc<BTreeMap<String, AppState>>,
+) -> StepContext {
+    StepContext {
+        disk_check: apply.plan.disk_check,
+        staging_prefix: staging_prefix.to_string(),
+        host: apply.provider.clone().into_ref(),
+        state: state.clone(),
+        others: Arc::clone(others),
+    }
+}
+
+/// Ctrl-C, heard once for the whole apply.
+fn listen_for_interrupts() -> Result<tokio::signal::unix::Signal, ApplyError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map_err(|source| {
+        ApplyError::from(dbgroups_engines::EngineError::Io {
+            action: "listen for",
+            path: "Ctrl-C (SIGINT)".into(),
+            source,
+        })
+    })
+}
+
+/// What a running step hands back: its id, when it began, and its result.
+type Running = JoinSet<(
+    String,
+    Instant,
+    Result<Effect, dbgroups_engines::EngineError>,
+)>;
+
+fn spawn_step(running: &mut Running, step: dbgroups_plan::Step, ctx: StepContext) {
+    running.spawn(async move {
+        let began = Instant::now();
+        let id = step.id.clone();
+        (id, began, run_step(step, ctx).await)
+    });
+}
+
+/// The journal of this apply, carrying over an interrupted one's intent
+/// (this one finishes it).
+fn begin_journal(state: &mut AppState, plan: &Plan, plan_id: &str, new_application: bool) {
+    let previous = state.journal.take();
+    let mut creating = previous
+        .as_ref()
+        .map(|j| j.creating.clone())
+        .unwrap_or_default();
+    creating.extend(plan.changes.iter().filter_map(|c| match &c.kind {
+        ChangeKind::CreateGroup { group, .. } => Some(group.to_string()),
+        _ => None,
+    }));
+    state.journal = Some(Journal {
+        plan_id: plan_id.to_string(),
+        started_at: now(),
+        steps: BTreeMap::new(),
+        new_application: new_application || previous.as_ref().is_some_and(|j| j.new_application),
+        creating,
+        pending: previous.map(|j| j.pending).unwrap_or_default(),
+    });
+}
+
+/// The env update: written by the executor, which owns the state it is
+/// made from, once every other step is done.
+fn update_environment<S: StateStore>(
+    apply: &Apply<'_, S>,
+    state: &mut AppState,
+    id: &str,
+) -> Result<(), ApplyError> {
+    let began = Instant::now();
+    finalize(state, apply.plan);
+    write_environment(&apply.env_file, state)?;
+    crash::point(Moment::After, id);
+    set_journal(state, id, StepStatus::Done);
+    apply.store.save(apply.lock, state)?;
+    apply.reporter.report(Event::StepFinished {
+        step: id.to_string(),
+        seconds: began.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+/// A step that finished: what it learnt is recorded and saved before it
+/// counts as done.
+fn finish_step<S: StateStore>(
+    apply: &Apply<'_, S>,
+    state: &mut AppState,
+    others: &BTreeMap<String, AppState>,
+    (id, began): (&str, Instant),
+    effect: Effect,
+) -> Result<(), ApplyError> {
+    crash::point(Moment::After, id);
+    record(state, apply.plan, others, effect);
+    set_journal(state, id, StepStatus::Done);
+    apply.store.save(apply.lock, state)?;
+    apply.reporter.report(Event::StepFinished {
+        step: id.to_string(),
+        seconds: began.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+/// A second Ctrl-C: the running data tools stop; the servers run on.
+fn stop_running_tools(reporter: &dyn Reporter) {
+    let stopped = dbgroups_engines::interrupt::stop_running_tools();
+    reporter.report(Event::Note(format!(
+        "second Ctrl-C: stopped {stopped} running tool{} (backups, dumps, restores, copies) by {} process group; the database servers keep running, and the steps in flight fail",
+        if stopped == 1 { "" } else { "s" },
+        if stopped == 1 { "its" } else { "their" },
+    )));
 }
 
 /// Runs the plan's disk checks that depend on no other step, in order,
@@ -407,7 +508,9 @@ fn group_of_server<'s>(state: &'s mut AppState, server: &str) -> Option<&'s mut 
         .find(|g| g.servers.iter().any(|s| s.unique_name == server))
 }
 
-/// Records what a step learnt.
+/// Records what a step learnt: a dispatcher, each effect in its own
+/// function. It reads the effect as the step reported it and never
+/// interprets it again with an engine's rules.
 fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>, effect: Effect) {
     match effect {
         Effect::Provisioned {
@@ -415,162 +518,206 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             server,
             master,
             port,
-        } => {
-            let entry = ServerState {
-                unique_name: server.clone(),
-                role: if master { Role::Master } else { Role::Slave },
-                provider: dbgroups_manifest::ProviderKind::Local,
-                address: Some("127.0.0.1".into()),
-                port: Some(port),
-                provider_data: BTreeMap::new(),
-            };
-            if !master {
-                // A slave is a member once it follows its master; until then
-                // a re-plan must still see it as missing.
-                if let Some(journal) = &mut state.journal {
-                    journal.pending.insert(
-                        server,
-                        PendingServer {
-                            group: group.to_string(),
-                            server: entry,
-                        },
-                    );
-                }
-                return;
-            }
-            if state.group(group.db_type, &group.name).is_none() {
-                let template = plan.expected_state.group(group.db_type, &group.name);
-                state.groups.push(GroupState {
-                    db_type: group.db_type,
-                    name: group.name.clone(),
-                    engine: template.map_or(group.db_type.default_engine(), |g| g.engine),
-                    version: template.map(|g| g.version.clone()).unwrap_or_default(),
-                    primary: false,
-                    managed_backups: template.is_some_and(|g| g.managed_backups),
-                    replicate_from: None,
-                    imported_from: None,
-                    servers: Vec::new(),
-                });
-            }
-            let Some(recorded) = state.group_mut(group.db_type, &group.name) else {
-                return;
-            };
-            recorded.servers.retain(|s| s.unique_name != server);
-            recorded.servers.insert(0, entry);
-        }
+            provider,
+            address,
+        } => record_provisioned(
+            state,
+            plan,
+            group,
+            server,
+            master,
+            (port, provider, address),
+        ),
         Effect::Restored {
             server,
-            source: (application, source_group),
-            physical,
+            source,
+            accounts_copied,
             database,
-        } => {
-            // A PostgreSQL copy carries the source's roles and passwords, so
-            // a group seeded from another group takes its credentials.
-            let own_application = state.application.clone();
-            let Some(group) = group_of_server(state, &server) else {
-                return;
-            };
-            let own = group.address();
-            let is_master = group.master().is_some_and(|m| m.unique_name == server);
-            let from_elsewhere = application != own_application || source_group.to_string() != own;
-            // A MySQL-family copy keeps the destination's accounts, and its
-            // data keeps the source's database name, which the group's
-            // variables then name.
-            if let Some(database) = database.filter(|_| is_master && from_elsewhere)
-                && let Some(credentials) = state.credentials.get_mut(&own)
-            {
-                credentials.database = database;
-                return;
-            }
-            // A logical import keeps the destination's own roles.
-            if physical
-                && is_master
-                && from_elsewhere
-                && source_group.db_type == dbgroups_manifest::DbType::Postgresql
-            {
-                let source_state = if application == own_application {
-                    Some(&*state)
-                } else {
-                    others.get(&application)
-                };
-                if let Some(credentials) = source_state
-                    .and_then(|s| s.credentials.get(&source_group.to_string()))
-                    .cloned()
-                {
-                    state.credentials.insert(own, credentials);
-                }
-            }
-        }
+        } => record_restored(state, others, server, source, accounts_copied, database),
         Effect::Enslaved {
             server,
             application,
             master,
             moved_to,
-        } => {
-            let pending = state
-                .journal
-                .as_mut()
-                .and_then(|j| j.pending.remove(&server));
-            if let Some(mut pending) = pending {
-                if let Some(port) = moved_to {
-                    pending.server.port = Some(port);
-                }
-                if let Some(group) = state
-                    .groups
-                    .iter_mut()
-                    .find(|g| g.address() == pending.group)
-                {
-                    group.servers.retain(|s| s.unique_name != server);
-                    group.servers.push(pending.server);
-                }
-                return;
-            }
-            let own_application = state.application.clone();
-            let Some(group) = group_of_server(state, &server) else {
-                return;
-            };
-            let is_master = group.master().is_some_and(|m| m.unique_name == server);
-            let same_group = application == own_application
-                && group.servers.iter().any(|s| s.unique_name == master);
-            if is_master && !same_group {
-                let source_group = plan
-                    .expected_state
-                    .groups
-                    .iter()
-                    .find(|g| g.name == group.name && g.db_type == group.db_type)
-                    .and_then(|g| g.replicate_from.clone());
-                group.replicate_from = source_group.or(Some(SourceRef {
-                    application,
-                    group: master,
-                }));
-            }
-        }
-        Effect::Detached { server } => {
-            if let Some(group) = group_of_server(state, &server)
-                && group.master().is_some_and(|m| m.unique_name == server)
-            {
-                group.replicate_from = None;
-            }
-        }
-        Effect::Removed { server } => {
-            if let Some(group) = group_of_server(state, &server) {
-                group.servers.retain(|s| s.unique_name != server);
-            }
-            if let Some(journal) = &mut state.journal {
-                journal.pending.remove(&server);
-            }
-            let emptied: Vec<String> = state
-                .groups
-                .iter()
-                .filter(|g| g.servers.is_empty())
-                .map(GroupState::address)
-                .collect();
-            state.groups.retain(|g| !g.servers.is_empty());
-            for address in emptied {
-                state.credentials.remove(&address);
-            }
-        }
+        } => record_enslaved(state, plan, server, (application, master), moved_to),
+        Effect::Detached { server } => record_detached(state, &server),
+        Effect::Removed { server } => record_removed(state, &server),
         Effect::Nothing => {}
+    }
+}
+
+/// A new server: a member once provisioned if it is a master, pending
+/// until it follows if it is a slave.
+fn record_provisioned(
+    state: &mut AppState,
+    plan: &Plan,
+    group: dbgroups_plan::GroupAddress,
+    server: String,
+    master: bool,
+    (port, provider, address): (u16, dbgroups_manifest::ProviderKind, String),
+) {
+    let entry = ServerState {
+        unique_name: server.clone(),
+        role: if master { Role::Master } else { Role::Slave },
+        provider,
+        address: Some(address),
+        port: Some(port),
+        provider_data: BTreeMap::new(),
+    };
+    if !master {
+        // A slave is a member once it follows its master; until then
+        // a re-plan must still see it as missing.
+        if let Some(journal) = &mut state.journal {
+            journal.pending.insert(
+                server,
+                PendingServer {
+                    group: group.to_string(),
+                    server: entry,
+                },
+            );
+        }
+        return;
+    }
+    if state.group(group.db_type, &group.name).is_none() {
+        let template = plan.expected_state.group(group.db_type, &group.name);
+        state.groups.push(GroupState {
+            db_type: group.db_type,
+            name: group.name.clone(),
+            engine: template.map_or(group.db_type.default_engine(), |g| g.engine),
+            version: template.map(|g| g.version.clone()).unwrap_or_default(),
+            primary: false,
+            managed_backups: template.is_some_and(|g| g.managed_backups),
+            replicate_from: None,
+            imported_from: None,
+            servers: Vec::new(),
+        });
+    }
+    let Some(recorded) = state.group_mut(group.db_type, &group.name) else {
+        return;
+    };
+    recorded.servers.retain(|s| s.unique_name != server);
+    recorded.servers.insert(0, entry);
+}
+
+/// A copy of another group's data: the group takes the source's accounts
+/// or database name when the copy carried them.
+fn record_restored(
+    state: &mut AppState,
+    others: &BTreeMap<String, AppState>,
+    server: String,
+    (application, source_group): (String, dbgroups_plan::GroupAddress),
+    accounts_copied: bool,
+    database: Option<String>,
+) {
+    // A copy that carries the source's accounts (PostgreSQL's data
+    // files hold its roles and passwords) makes a group seeded from
+    // another group take its credentials.
+    let own_application = state.application.clone();
+    let Some(group) = group_of_server(state, &server) else {
+        return;
+    };
+    let own = group.address();
+    let is_master = group.master().is_some_and(|m| m.unique_name == server);
+    let from_elsewhere = application != own_application || source_group.to_string() != own;
+    // A copy that keeps the source's database name (the MySQL
+    // family's, MongoDB's) keeps the destination's accounts; the
+    // group's variables then name that database.
+    if let Some(database) = database.filter(|_| is_master && from_elsewhere)
+        && let Some(credentials) = state.credentials.get_mut(&own)
+    {
+        credentials.database = database;
+        return;
+    }
+    // Otherwise (a logical import) the destination keeps its own.
+    if accounts_copied && is_master && from_elsewhere {
+        let source_state = if application == own_application {
+            Some(&*state)
+        } else {
+            others.get(&application)
+        };
+        if let Some(credentials) = source_state
+            .and_then(|s| s.credentials.get(&source_group.to_string()))
+            .cloned()
+        {
+            state.credentials.insert(own, credentials);
+        }
+    }
+}
+
+/// A replica follows: a pending slave becomes a member; a group's master
+/// following another group records where its group replicates from.
+fn record_enslaved(
+    state: &mut AppState,
+    plan: &Plan,
+    server: String,
+    (application, master): (String, String),
+    moved_to: Option<u16>,
+) {
+    let pending = state
+        .journal
+        .as_mut()
+        .and_then(|j| j.pending.remove(&server));
+    if let Some(mut pending) = pending {
+        if let Some(port) = moved_to {
+            pending.server.port = Some(port);
+        }
+        if let Some(group) = state
+            .groups
+            .iter_mut()
+            .find(|g| g.address() == pending.group)
+        {
+            group.servers.retain(|s| s.unique_name != server);
+            group.servers.push(pending.server);
+        }
+        return;
+    }
+    let own_application = state.application.clone();
+    let Some(group) = group_of_server(state, &server) else {
+        return;
+    };
+    let is_master = group.master().is_some_and(|m| m.unique_name == server);
+    let same_group =
+        application == own_application && group.servers.iter().any(|s| s.unique_name == master);
+    if is_master && !same_group {
+        let source_group = plan
+            .expected_state
+            .groups
+            .iter()
+            .find(|g| g.name == group.name && g.db_type == group.db_type)
+            .and_then(|g| g.replicate_from.clone());
+        group.replicate_from = source_group.or(Some(SourceRef {
+            application,
+            group: master,
+        }));
+    }
+}
+
+fn record_detached(state: &mut AppState, server: &str) {
+    if let Some(group) = group_of_server(state, server)
+        && group.master().is_some_and(|m| m.unique_name == server)
+    {
+        group.replicate_from = None;
+    }
+}
+
+/// A removed server leaves its group; a group left empty goes, with its
+/// credentials.
+fn record_removed(state: &mut AppState, server: &str) {
+    if let Some(group) = group_of_server(state, server) {
+        group.servers.retain(|s| s.unique_name != server);
+    }
+    if let Some(journal) = &mut state.journal {
+        journal.pending.remove(server);
+    }
+    let emptied: Vec<String> = state
+        .groups
+        .iter()
+        .filter(|g| g.servers.is_empty())
+        .map(GroupState::address)
+        .collect();
+    state.groups.retain(|g| !g.servers.is_empty());
+    for address in emptied {
+        state.credentials.remove(&address);
     }
 }
 

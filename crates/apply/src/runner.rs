@@ -23,13 +23,17 @@ pub(crate) enum Effect {
         server: String,
         master: bool,
         port: u16,
+        /// Who manages the host it is on, and the address peers dial.
+        provider: dbgroups_manifest::ProviderKind,
+        address: String,
     },
     /// The server now holds a copy of `source` (application, group).
-    /// `physical` when its data files (and so its roles) were copied.
+    /// `accounts_copied` when the copy carried the source's accounts (its
+    /// engine says which copies do).
     Restored {
         server: String,
         source: (String, GroupAddress),
-        physical: bool,
+        accounts_copied: bool,
         /// The database the data now lives in, when a logical copy kept
         /// the source's database name (the MySQL family: its replication
         /// events name the database).
@@ -332,6 +336,8 @@ async fn provision_step(
         server: server.clone(),
         master,
         port,
+        provider: ctx.host.provider(),
+        address: ctx.host.dial_address(),
     };
     if let Some(port) = earlier.or(pending_port) {
         target.port = port;
@@ -428,7 +434,7 @@ async fn restore_step(
     Ok(Effect::Restored {
         server,
         source: backup_source(ctx, &backup)?,
-        physical: copy == Copy::Physical,
+        accounts_copied: target.engine.copy_carries_accounts(copy),
         database: restored.database,
     })
 }

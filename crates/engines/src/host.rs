@@ -125,6 +125,9 @@ pub trait Host: Send + Sync + Debug {
     /// The host's name as plans and errors show it (`local`).
     fn name(&self) -> &str;
 
+    /// The provider that manages this host, as state records it.
+    fn provider(&self) -> dbgroups_manifest::ProviderKind;
+
     /// The address servers listen on (also listened on: loopback, by the
     /// engine's own config where it takes several).
     fn listen_address(&self) -> IpAddr;

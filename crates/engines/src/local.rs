@@ -249,6 +249,10 @@ impl Host for LocalHost {
         "local"
     }
 
+    fn provider(&self) -> dbgroups_manifest::ProviderKind {
+        dbgroups_manifest::ProviderKind::Local
+    }
+
     fn listen_address(&self) -> IpAddr {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     }

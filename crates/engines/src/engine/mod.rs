@@ -299,6 +299,13 @@ pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
         source_database: &str,
     ) -> Result<Restored, EngineError>;
 
+    /// Whether a copy by `copy` carries the source's accounts with its
+    /// data (PostgreSQL's data files hold its roles), so the destination's
+    /// recorded credentials become the source's.
+    fn copy_carries_accounts(&self, _copy: Copy) -> bool {
+        false
+    }
+
     /// Whether following copies the data itself (a full or initial sync),
     /// so the room for it is checked before.
     fn follow_copies_data(&self) -> bool;

@@ -142,6 +142,10 @@ impl DatabaseEngine for Postgresql {
         Ok(Restored::default())
     }
 
+    fn copy_carries_accounts(&self, copy: Copy) -> bool {
+        copy == Copy::Physical
+    }
+
     fn follow_copies_data(&self) -> bool {
         false
     }
