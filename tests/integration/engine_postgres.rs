@@ -116,7 +116,7 @@ fn provision_is_replication_ready_runs_unprivileged_and_is_idempotent() {
     if let Some(uid) = provider.service_uid() {
         // Running as root: the server runs as the unprivileged user.
         assert_eq!(
-            dbgroups_engines::postgres::owner_uid(&server.data_dir()),
+            crate::common::block_on(provider.owner_of(&server.data_dir())),
             Some(uid)
         );
     }

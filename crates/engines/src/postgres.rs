@@ -1,26 +1,24 @@
-//! The PostgreSQL engine on the local provider: initdb, a configuration that
-//! is replication-ready from birth (so a master never needs a restart when
-//! it gets its first slave), pg_ctl, and accounts through tokio-postgres.
+//! The PostgreSQL engine on a host: initdb, a configuration that is
+//! replication-ready from birth (so a master never needs a restart when it
+//! gets its first slave), pg_ctl, and accounts through tokio-postgres.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{EngineError, io};
-use crate::host::HostRef;
-use crate::local::{LocalHost, run, run_stoppable, wait_until};
+use crate::host::{HostRef, Program};
+use crate::local::wait_until;
 
 /// The superuser every server is initialised with.
 pub const SUPERUSER: &str = "postgres";
 /// The role slaves stream with.
 pub const REPLICATION_USER: &str = "replicator";
 
-/// One PostgreSQL server of the local provider.
+/// One PostgreSQL server on a host.
 #[derive(Debug, Clone)]
 pub struct PostgresServer {
-    provider: LocalHost,
     /// The machine the server lives on.
-    // Read once this engine runs everything through it (issue 15).
-    #[allow(dead_code)]
     host: HostRef,
     name: String,
     port: u16,
@@ -43,7 +41,7 @@ impl PostgresServer {
     ) -> Result<Self, EngineError> {
         let major = version.split('.').next().unwrap_or(version);
         let bin = binaries(major);
-        if !bin.join("postgres").is_file() {
+        if !host.is_file(&bin.join("postgres")).await {
             return Err(EngineError::MissingBinary {
                 program: "postgres".into(),
                 engine: "postgresql".into(),
@@ -53,7 +51,6 @@ impl PostgresServer {
             });
         }
         Ok(Self {
-            provider: crate::host::local_of(host)?,
             host: host.clone(),
             name: name.to_string(),
             port,
@@ -66,13 +63,15 @@ impl PostgresServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
-        let provider = crate::host::local_of(host).ok()?;
-        crate::local::configured_port(&provider.server_dir(name).join("data").join("dbgroups.conf"))
+    pub async fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let settings = host
+            .read_text(&host.server_dir(name).join("data").join("dbgroups.conf"))
+            .await?;
+        port_in_config(&settings)
     }
 
     pub fn dir(&self) -> PathBuf {
-        self.provider.server_dir(&self.name)
+        self.host.server_dir(&self.name)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -87,28 +86,44 @@ impl PostgresServer {
         self.dir().join("postgresql.log")
     }
 
-    fn tool(&self, name: &str) -> tokio::process::Command {
-        self.provider.command(&self.dir(), &self.bin.join(name))
+    /// One of the version's programs, run with the server's directory as
+    /// its `HOME`.
+    fn tool(&self, name: &str) -> Program {
+        Program::new(&self.dir(), &self.bin.join(name))
     }
 
-    fn is_initialised(&self) -> bool {
-        self.data_dir().join("PG_VERSION").is_file()
+    async fn is_initialised(&self) -> bool {
+        self.host.is_file(&self.data_dir().join("PG_VERSION")).await
+    }
+
+    /// A text file this engine wrote and needs: its absence is an error
+    /// (in the words a local read gives: "No such file or directory").
+    async fn read_required(&self, path: &Path) -> Result<String, EngineError> {
+        let bytes = self
+            .host
+            .read_file(path)
+            .await?
+            .ok_or_else(|| io("read", path)(std::io::Error::from(rustix::io::Errno::NOENT)))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// initdb (unless done), then the configuration dbgroups owns.
     pub async fn ensure_initialised(&self, superuser_password: &str) -> Result<(), EngineError> {
-        self.provider.private_dir(&self.dir())?;
-        self.provider.private_dir(&self.socket_dir())?;
-        if !self.is_initialised() {
+        self.host.private_dir(&self.dir()).await?;
+        self.host.private_dir(&self.socket_dir()).await?;
+        if !self.is_initialised().await {
             // A half-made data directory from an interrupted initdb is
             // removed: initdb refuses a non-empty one, and it holds nothing.
-            if self.data_dir().exists() {
-                std::fs::remove_dir_all(self.data_dir())
-                    .map_err(io("remove the unfinished", self.data_dir()))?;
+            if self.host.exists(&self.data_dir()).await {
+                self.host
+                    .remove_dir(&self.data_dir())
+                    .await
+                    .map_err(|err| worded(err, "remove the unfinished", &self.data_dir()))?;
             }
             let password_file = self.dir().join("initdb.password");
-            self.provider
-                .private_file(&password_file, superuser_password.as_bytes())?;
+            self.host
+                .write_private_file(&password_file, superuser_password.as_bytes())
+                .await?;
             let mut initdb = self.tool("initdb");
             initdb
                 .arg("--pgdata")
@@ -117,21 +132,22 @@ impl PostgresServer {
                 .arg("--pwfile")
                 .arg(&password_file)
                 .args(["--auth=scram-sha-256", "--encoding=UTF8", "--no-locale"]);
-            let result = run(initdb, "initdb").await;
-            let _ = std::fs::remove_file(&password_file);
+            let result = self.host.run(&initdb, "initdb").await;
+            let _ = self.host.remove_file(&password_file).await;
             result.map(drop)?;
         }
-        self.write_configuration()
+        self.write_configuration().await
     }
 
     /// Settings dbgroups owns, in their own file included by
     /// postgresql.conf. Replication-ready: wal_level, senders and slots are
     /// set before the first start, so enslaving never restarts a master.
-    fn write_configuration(&self) -> Result<(), EngineError> {
+    async fn write_configuration(&self) -> Result<(), EngineError> {
         let data = self.data_dir();
+        let listen = self.host.listen_address();
         let settings = format!(
             "# Written by dbgroups; changes here are overwritten.\n\
-             listen_addresses = '127.0.0.1'\n\
+             listen_addresses = '{listen}'\n\
              port = {port}\n\
              unix_socket_directories = '{socket}'\n\
              password_encryption = 'scram-sha-256'\n\
@@ -143,27 +159,27 @@ impl PostgresServer {
             port = self.port,
             socket = self.socket_dir().display()
         );
-        self.provider
-            .private_file(&data.join("dbgroups.conf"), settings.as_bytes())?;
+        self.host
+            .write_private_file(&data.join("dbgroups.conf"), settings.as_bytes())
+            .await?;
         let conf = data.join("postgresql.conf");
-        let current = std::fs::read_to_string(&conf).map_err(io("read", &conf))?;
+        let current = self.read_required(&conf).await?;
         let include = "include_if_exists = 'dbgroups.conf'";
         if !current.contains(include) {
-            self.provider
-                .private_file(&conf, format!("{current}\n{include}\n").as_bytes())?;
+            self.host
+                .write_private_file(&conf, format!("{current}\n{include}\n").as_bytes())
+                .await?;
         }
-        let hba = "# Written by dbgroups: password authentication only, loopback only.\n\
-                   local   all          all                   scram-sha-256\n\
-                   host    all          all          127.0.0.1/32  scram-sha-256\n\
-                   host    replication  all          127.0.0.1/32  scram-sha-256\n";
-        self.provider
-            .private_file(&data.join("pg_hba.conf"), hba.as_bytes())
+        let hba = pg_hba(listen);
+        self.host
+            .write_private_file(&data.join("pg_hba.conf"), hba.as_bytes())
+            .await
     }
 
     pub async fn is_running(&self) -> bool {
         let mut status = self.tool("pg_ctl");
         status.arg("status").arg("--pgdata").arg(self.data_dir());
-        run(status, "pg_ctl status").await.is_ok()
+        self.host.run(&status, "pg_ctl status").await.is_ok()
     }
 
     /// Starts the server (detached: it outlives dbgroups) unless it runs.
@@ -179,10 +195,12 @@ impl PostgresServer {
             .arg("--log")
             .arg(self.log_file())
             .args(["--wait", "--timeout=120"]);
-        run(start, "pg_ctl start")
-            .await
-            .map(drop)
-            .map_err(|err| self.with_log(err))
+        // pg_ctl itself puts the server in the background and returns once
+        // it accepts connections: a run to its end, not a detached start.
+        match self.host.run(&start, "pg_ctl start").await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(self.with_log(err).await),
+        }
     }
 
     pub async fn ensure_stopped(&self) -> Result<(), EngineError> {
@@ -194,12 +212,12 @@ impl PostgresServer {
             .arg("--pgdata")
             .arg(self.data_dir())
             .args(["--mode=fast", "--wait"]);
-        run(stop, "pg_ctl stop").await.map(drop)
+        self.host.run(&stop, "pg_ctl stop").await.map(drop)
     }
 
     /// Adds the server log's last lines to a start failure: that is where
     /// PostgreSQL says why.
-    fn with_log(&self, err: EngineError) -> EngineError {
+    async fn with_log(&self, err: EngineError) -> EngineError {
         match err {
             EngineError::Command {
                 command,
@@ -208,7 +226,7 @@ impl PostgresServer {
             } => EngineError::Command {
                 command,
                 status,
-                stderr: format!("{stderr}\n{}", crate::local::log_tail(&self.log_file()))
+                stderr: format!("{stderr}\n{}", self.host.tail(&self.log_file(), 5).await)
                     .trim()
                     .to_string(),
             },
@@ -225,7 +243,7 @@ impl PostgresServer {
     ) -> Result<tokio_postgres::Client, EngineError> {
         let mut config = tokio_postgres::Config::new();
         config
-            .host("127.0.0.1")
+            .host(self.host.dial_address())
             .port(self.port)
             .user(user)
             .password(password)
@@ -299,22 +317,57 @@ impl PostgresServer {
     /// Stops the server immediately and synchronously (for guards and
     /// teardown paths that cannot await).
     pub fn stop_now(&self) {
-        let mut stop = self
-            .provider
-            .blocking_command(&self.dir(), &self.bin.join("pg_ctl"));
-        let _ = stop
-            .arg("stop")
+        let mut stop = self.tool("pg_ctl");
+        stop.arg("stop")
             .arg("--pgdata")
             .arg(self.data_dir())
-            .args(["--mode=immediate", "--wait"])
-            .output();
+            .args(["--mode=immediate", "--wait"]);
+        // Best effort: a server that is not running is already stopped.
+        let _ = self.host.run_blocking(&stop);
     }
 }
 
-/// The data directory's owner, for checking who the server runs as.
-pub fn owner_uid(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| m.uid())
+/// The port in a `dbgroups.conf` an earlier (perhaps interrupted)
+/// provision wrote (`port = 5433`), so a re-run keeps it instead of moving
+/// the server.
+pub fn port_in_config(text: &str) -> Option<u16> {
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("port")?;
+        rest.trim_start_matches([' ', '=']).trim().parse().ok()
+    })
+}
+
+/// pg_hba.conf: password authentication only, and over TCP only from the
+/// address the server listens on (loopback on the local host).
+fn pg_hba(listen: IpAddr) -> String {
+    let network = match listen {
+        IpAddr::V4(_) => format!("{listen}/32"),
+        IpAddr::V6(_) => format!("{listen}/128"),
+    };
+    let only = if listen.is_loopback() {
+        "loopback".to_string()
+    } else {
+        listen.to_string()
+    };
+    format!(
+        "# Written by dbgroups: password authentication only, {only} only.\n\
+         local   all          all                   scram-sha-256\n\
+         host    all          all          {network}  scram-sha-256\n\
+         host    replication  all          {network}  scram-sha-256\n"
+    )
+}
+
+/// A host's file error in this engine's own words (`cannot remove the
+/// unfinished backup …`), the words it used before the host interface.
+fn worded(err: EngineError, action: &'static str, path: &Path) -> EngineError {
+    match err {
+        EngineError::Io { source, .. } => EngineError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        },
+        other => other,
+    }
 }
 
 /// A replication slot's name for a replica: letters, digits and `_` only.
@@ -352,11 +405,17 @@ impl PostgresServer {
 
     /// A libpq password file for the replication role, read by
     /// pg_basebackup and by the replica's WAL receiver: the password never
-    /// appears in an argument or in postgresql.conf.
-    fn write_passfile(&self, replication_password: &str) -> Result<(), EngineError> {
-        let line = format!("127.0.0.1:*:*:{REPLICATION_USER}:{replication_password}\n");
-        self.provider
-            .private_file(&self.passfile(), line.as_bytes())
+    /// appears in an argument or in postgresql.conf. `dialled` is the
+    /// address the client connects to (libpq matches the line by it).
+    async fn write_passfile(
+        &self,
+        dialled: &str,
+        replication_password: &str,
+    ) -> Result<(), EngineError> {
+        let line = format!("{dialled}:*:*:{REPLICATION_USER}:{replication_password}\n");
+        self.host
+            .write_private_file(&self.passfile(), line.as_bytes())
+            .await
     }
 
     /// A full physical backup of this (master) server into `staging`, with
@@ -366,20 +425,23 @@ impl PostgresServer {
         staging: &Path,
         replication_password: &str,
     ) -> Result<(), EngineError> {
-        if staging.join("backup_manifest").is_file() {
+        if self.host.is_file(&staging.join("backup_manifest")).await {
             return Ok(()); // done before, and complete: pg_basebackup writes it last
         }
-        if staging.exists() {
-            std::fs::remove_dir_all(staging)
-                .map_err(io("remove the unfinished backup", staging))?;
+        if self.host.exists(staging).await {
+            self.host
+                .remove_dir(staging)
+                .await
+                .map_err(|err| worded(err, "remove the unfinished backup", staging))?;
         }
-        self.provider.private_dir(staging)?;
-        self.write_passfile(replication_password)?;
+        self.host.private_dir(staging).await?;
+        let dialled = self.host.dial_address();
+        self.write_passfile(&dialled, replication_password).await?;
         let mut basebackup = self.tool("pg_basebackup");
         basebackup
             .env("PGPASSFILE", self.passfile())
             .args([
-                "--host=127.0.0.1",
+                &format!("--host={dialled}"),
                 &format!("--port={}", self.port),
                 &format!("--username={REPLICATION_USER}"),
             ])
@@ -391,7 +453,10 @@ impl PostgresServer {
                 "--format=plain",
                 "--no-password",
             ]);
-        run_stoppable(basebackup, "pg_basebackup").await.map(drop)
+        self.host
+            .run_stoppable(&basebackup, "pg_basebackup")
+            .await
+            .map(drop)
     }
 
     /// Replaces this server's data with a backup, keeping its own settings.
@@ -400,26 +465,28 @@ impl PostgresServer {
     /// both are on one filesystem; otherwise the backup is copied.
     pub async fn restore_from(&self, staging: &Path, take: bool) -> Result<(), EngineError> {
         self.ensure_stopped().await?;
-        self.provider.private_dir(&self.dir())?;
-        self.provider.private_dir(&self.socket_dir())?;
-        if self.data_dir().exists() {
-            std::fs::remove_dir_all(self.data_dir())
-                .map_err(io("remove the old data in", self.data_dir()))?;
+        self.host.private_dir(&self.dir()).await?;
+        self.host.private_dir(&self.socket_dir()).await?;
+        if self.host.exists(&self.data_dir()).await {
+            self.host
+                .remove_dir(&self.data_dir())
+                .await
+                .map_err(|err| worded(err, "remove the old data in", &self.data_dir()))?;
         }
-        let renamed = take && std::fs::rename(staging, self.data_dir()).is_ok();
+        let renamed = take && self.host.rename(staging, &self.data_dir()).await.is_ok();
         if !renamed {
-            let mut copy = self.provider.command(&self.dir(), Path::new("/bin/cp"));
+            let mut copy = Program::new(&self.dir(), Path::new("/bin/cp"));
             // A clone where the filesystem can (btrfs, XFS): no data copied.
             copy.args(["-a", "--reflink=auto"])
                 .arg(staging)
                 .arg(self.data_dir());
-            run_stoppable(copy, "cp -a").await?;
+            self.host.run_stoppable(&copy, "cp -a").await?;
         }
         // The copy carries the master's own settings (its port); write ours.
         for leftover in ["standby.signal", "postmaster.pid", "backup_manifest"] {
-            let _ = std::fs::remove_file(self.data_dir().join(leftover));
+            let _ = self.host.remove_file(&self.data_dir().join(leftover)).await;
         }
-        self.write_configuration()
+        self.write_configuration().await
     }
 
     /// Makes this server a streaming replica of `master` through a slot,
@@ -451,26 +518,30 @@ impl PostgresServer {
                 .await
                 .map_err(pg)?;
         }
-        self.write_passfile(replication_password)?;
-        self.write_configuration()?;
+        // The replica's WAL receiver dials the master's host.
+        let master_address = master.host.dial_address();
+        self.write_passfile(&master_address, replication_password)
+            .await?;
+        self.write_configuration().await?;
         let standby = format!(
-            "primary_conninfo = 'host=127.0.0.1 port={port} user={REPLICATION_USER} passfile={passfile} application_name={name}'\n\
+            "primary_conninfo = 'host={master_address} port={port} user={REPLICATION_USER} passfile={passfile} application_name={name}'\n\
              primary_slot_name = '{slot}'\n",
             port = master.port,
             passfile = self.passfile().display(),
             name = slot,
         );
         let settings_path = self.data_dir().join("dbgroups.conf");
-        let settings =
-            std::fs::read_to_string(&settings_path).map_err(io("read", &settings_path))?;
-        self.provider
-            .private_file(&settings_path, format!("{settings}{standby}").as_bytes())?;
-        self.provider
-            .private_file(&self.data_dir().join("standby.signal"), b"")?;
+        let settings = self.read_required(&settings_path).await?;
+        self.host
+            .write_private_file(&settings_path, format!("{settings}{standby}").as_bytes())
+            .await?;
+        self.host
+            .write_private_file(&self.data_dir().join("standby.signal"), b"")
+            .await?;
         if self.is_running().await {
             self.ensure_stopped().await?;
         }
-        let log_from = self.log_length();
+        let log_from = self.log_length().await;
         self.ensure_running().await?;
         self.wait_streaming_since(
             master_superuser_password,
@@ -489,28 +560,31 @@ impl PostgresServer {
         superuser_password: &str,
         master: Option<(&PostgresServer, &str)>,
     ) -> Result<(), EngineError> {
-        let log_from = self.log_length();
+        let log_from = self.log_length().await;
         self.ensure_running().await?;
-        if self.data_dir().join("standby.signal").is_file() {
+        if self
+            .host
+            .is_file(&self.data_dir().join("standby.signal"))
+            .await
+        {
             self.wait_streaming_since(superuser_password, master, log_from)
                 .await?;
         }
         Ok(())
     }
 
-    fn log_length(&self) -> u64 {
-        std::fs::metadata(self.log_file()).map_or(0, |m| m.len())
+    async fn log_length(&self) -> u64 {
+        self.host.file_len(&self.log_file()).await
     }
 
     /// The WAL receiver's last FATAL line in the log written since
     /// `offset`: where PostgreSQL says why a replica does not stream.
-    fn receiver_failure_since(&self, offset: u64) -> Option<String> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = std::fs::File::open(self.log_file()).ok()?;
-        file.seek(SeekFrom::Start(offset)).ok()?;
-        let mut text = Vec::new();
-        file.read_to_end(&mut text).ok()?;
-        String::from_utf8_lossy(&text)
+    async fn receiver_failure_since(&self, offset: u64) -> Option<String> {
+        // The host reads whole files only (it has no read from an offset),
+        // so the part before `offset` is read and skipped.
+        let log = self.host.read_file(&self.log_file()).await.ok()??;
+        let since = log.get(usize::try_from(offset).ok()?..)?;
+        String::from_utf8_lossy(since)
             .lines()
             .rev()
             .find(|line| line.contains("FATAL:") && line.contains("WAL"))
@@ -552,7 +626,7 @@ impl PostgresServer {
                 if here && there {
                     return Ok(true);
                 }
-                match self.receiver_failure_since(log_from) {
+                match self.receiver_failure_since(log_from).await {
                     Some(line)
                         if line.contains("replication slot") && line.contains("does not exist") =>
                     {
@@ -563,7 +637,7 @@ impl PostgresServer {
             },
         )
         .await;
-        match (waited, self.receiver_failure_since(log_from)) {
+        match (waited, self.receiver_failure_since(log_from).await) {
             (Err(EngineError::Timeout { .. }), Some(line)) => Err(self.not_streaming(line)),
             (waited, _) => waited,
         }
@@ -610,8 +684,8 @@ impl PostgresServer {
             }
         }
         // Without standby settings a restart stays a master.
-        self.write_configuration()?;
-        let _ = std::fs::remove_file(self.passfile());
+        self.write_configuration().await?;
+        let _ = self.host.remove_file(&self.passfile()).await;
         if let Some((master, master_password)) = old_master
             && master.is_running().await
         {
@@ -735,10 +809,13 @@ impl PostgresServer {
 impl PostgresServer {
     /// A passfile for the superuser, for pg_dump and pg_restore (never an
     /// argument or an environment variable holding the password itself).
-    fn write_superuser_passfile(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
+    async fn write_superuser_passfile(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
         let path = self.dir().join("pgpass-admin");
-        let line = format!("127.0.0.1:*:*:{SUPERUSER}:{admin_password}\n");
-        self.provider.private_file(&path, line.as_bytes())?;
+        let line = format!(
+            "{dialled}:*:*:{SUPERUSER}:{admin_password}\n",
+            dialled = self.host.dial_address()
+        );
+        self.host.write_private_file(&path, line.as_bytes()).await?;
         Ok(path)
     }
 
@@ -751,16 +828,16 @@ impl PostgresServer {
         database: &str,
     ) -> Result<(), EngineError> {
         let target = staging.join("dump.pgdump");
-        if target.is_file() {
+        if self.host.is_file(&target).await {
             return Ok(());
         }
-        self.provider.private_dir(staging)?;
-        let passfile = self.write_superuser_passfile(admin_password)?;
+        self.host.private_dir(staging).await?;
+        let passfile = self.write_superuser_passfile(admin_password).await?;
         let partial = staging.join("dump.pgdump.partial");
         let mut dump = self.tool("pg_dump");
         dump.env("PGPASSFILE", &passfile)
             .args([
-                "--host=127.0.0.1",
+                &format!("--host={}", self.host.dial_address()),
                 &format!("--port={}", self.port),
                 &format!("--username={SUPERUSER}"),
             ])
@@ -768,10 +845,13 @@ impl PostgresServer {
             .arg("--file")
             .arg(&partial)
             .arg(database);
-        let result = run_stoppable(dump, "pg_dump").await;
-        let _ = std::fs::remove_file(&passfile);
+        let result = self.host.run_stoppable(&dump, "pg_dump").await;
+        let _ = self.host.remove_file(&passfile).await;
         result?;
-        std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
+        self.host
+            .rename(&partial, &target)
+            .await
+            .map_err(|err| worded(err, "finish the dump", &target))
     }
 
     /// Restores a logical dump into `database`, its objects owned by
@@ -783,12 +863,12 @@ impl PostgresServer {
         owner: &str,
         database: &str,
     ) -> Result<(), EngineError> {
-        let passfile = self.write_superuser_passfile(admin_password)?;
+        let passfile = self.write_superuser_passfile(admin_password).await?;
         let mut restore = self.tool("pg_restore");
         restore
             .env("PGPASSFILE", &passfile)
             .args([
-                "--host=127.0.0.1",
+                &format!("--host={}", self.host.dial_address()),
                 &format!("--port={}", self.port),
                 &format!("--username={SUPERUSER}"),
             ])
@@ -803,8 +883,8 @@ impl PostgresServer {
             .arg(format!("--role={owner}"))
             .arg(format!("--dbname={database}"))
             .arg(staging.join("dump.pgdump"));
-        let result = run_stoppable(restore, "pg_restore").await;
-        let _ = std::fs::remove_file(&passfile);
+        let result = self.host.run_stoppable(&restore, "pg_restore").await;
+        let _ = self.host.remove_file(&passfile).await;
         result.map(drop)
     }
 }
