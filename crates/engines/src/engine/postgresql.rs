@@ -55,7 +55,7 @@ impl DatabaseEngine for Postgresql {
     }
 
     async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
-        PostgresServer::earlier_port(host, server)
+        PostgresServer::earlier_port(host, server).await
     }
 
     async fn provision(
