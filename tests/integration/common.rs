@@ -214,8 +214,18 @@ pub(crate) fn client_tool(program: impl AsRef<std::ffi::OsStr>) -> std::process:
     command
 }
 
-/// Runs one future to its end on a runtime of its own, for the sync tests'
-/// one-off calls (an engine's constructor, say).
-pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    runtime().block_on(future)
+/// Runs one future to its end on a runtime of its own, in a thread of its
+/// own, for the sync helpers' one-off calls (an engine's constructor, say):
+/// it works whether or not the caller is itself inside a runtime.
+pub(crate) fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| runtime().block_on(future))
+            .join()
+            .expect("the future does not panic")
+    })
 }

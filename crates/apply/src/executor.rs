@@ -115,6 +115,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     // One listener for every Ctrl-C: the first stops the scheduling, the
     // second the running tools.
     let mut interrupts = listen_for_interrupts()?;
+    let mut progress = tokio::sync::mpsc::unbounded_channel();
     let mut tools_stopped = false;
 
     loop {
@@ -145,7 +146,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                     continue;
                 }
                 let ctx = step_context(&apply, &staging_prefix, &state, &others);
-                spawn_step(&mut running, step.clone(), ctx);
+                spawn_step(&mut running, step.clone(), ctx, progress.0.clone());
                 progressed = true;
             }
         }
@@ -168,11 +169,14 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
                         done.insert(id);
                     }
                     Err(error) => {
-                        apply.reporter.report(Event::StepFailed { step: id.clone(), error: error.to_string() });
-                        failed.push((id, error.to_string()));
+                        failed.push((id.clone(), error.to_string()));
+                        apply.reporter.report(Event::StepFailed { step: id, error: Arc::new(error) });
                         apply.store.save(apply.lock, &mut state)?;
                     }
                 }
+            }
+            Some((step, message)) = progress.1.recv() => {
+                apply.reporter.report(Event::StepProgress { step, message });
             }
             _ = interrupts.recv(), if !tools_stopped => {
                 if interrupted {
@@ -291,11 +295,24 @@ type Running = JoinSet<(
     Result<Effect, dbgroups_engines::EngineError>,
 )>;
 
-fn spawn_step(running: &mut Running, step: dbgroups_plan::Step, ctx: StepContext) {
+/// Starts a step; what it says of its long waits goes to `progress`.
+fn spawn_step(
+    running: &mut Running,
+    step: dbgroups_plan::Step,
+    ctx: StepContext,
+    progress: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+) {
+    let id = step.id.clone();
+    let sink: dbgroups_engines::progress::Sink = {
+        let id = id.clone();
+        Arc::new(move |message| {
+            let _ = progress.send((id.clone(), message));
+        })
+    };
     running.spawn(async move {
         let began = Instant::now();
-        let id = step.id.clone();
-        (id, began, run_step(step, ctx).await)
+        let result = dbgroups_engines::progress::scoped(sink, run_step(step, ctx)).await;
+        (id, began, result)
     });
 }
 
@@ -414,9 +431,10 @@ async fn disk_checks_first<S: StateStore>(
                 checked.insert(step.id.clone());
             }
             Err(error) => {
+                let text = error.to_string();
                 apply.reporter.report(Event::StepFailed {
                     step: step.id.clone(),
-                    error: error.to_string(),
+                    error: Arc::new(error),
                 });
                 let not_started = apply
                     .plan
@@ -427,7 +445,7 @@ async fn disk_checks_first<S: StateStore>(
                     .collect();
                 return Err(Box::new(Outcome {
                     completed: checked.into_iter().collect(),
-                    failed: vec![(step.id.clone(), error.to_string())],
+                    failed: vec![(step.id.clone(), text)],
                     not_started,
                     interrupted: false,
                     tools_stopped: false,

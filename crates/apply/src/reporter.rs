@@ -2,7 +2,7 @@
 //! happens, and the CLI decides how it looks (lines, NDJSON, bars).
 
 /// What the executor reports, each once.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// Something the user should know (a change made to the machine).
     Note(String),
@@ -14,10 +14,17 @@ pub enum Event {
         step: String,
         seconds: f64,
     },
-    /// The engine's own error text, reported once, where it happened.
+    /// A long wait in a running step is still going (a member's initial
+    /// sync, a BGSAVE, a large restore), said every 15 seconds.
+    StepProgress {
+        step: String,
+        message: String,
+    },
+    /// The engine's own error, reported once, where it happened; typed, so
+    /// a reporter can show its whole chain of causes.
     StepFailed {
         step: String,
-        error: String,
+        error: std::sync::Arc<dbgroups_engines::EngineError>,
     },
     /// Ctrl-C: no new steps start; running ones finish.
     Interrupted,

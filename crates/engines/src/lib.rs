@@ -28,6 +28,7 @@ pub mod mongodb;
 pub mod mysql;
 pub mod postgres;
 pub mod process;
+pub mod progress;
 pub mod redis_engine;
 
 pub use engine::{DatabaseEngine, engine_for};

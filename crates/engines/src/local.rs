@@ -432,14 +432,23 @@ pub async fn run_stoppable(mut command: Command, shown_as: &str) -> Result<Strin
         source,
     })?;
     let _registered = crate::interrupt::Registered::new(child.id());
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|source| EngineError::Io {
-            action: "run",
-            path: PathBuf::from(shown_as),
-            source,
-        })?;
+    // A copy of a large database takes minutes: the step says it is still
+    // running while it waits.
+    let output = child.wait_with_output();
+    tokio::pin!(output);
+    let mut ticker = crate::progress::Ticker::default();
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    let output = loop {
+        tokio::select! {
+            finished = &mut output => break finished,
+            _ = every.tick() => ticker.tick(&format!("running {shown_as}")),
+        }
+    }
+    .map_err(|source| EngineError::Io {
+        action: "run",
+        path: PathBuf::from(shown_as),
+        source,
+    })?;
     if crate::interrupt::stopping() && !output.status.success() {
         return Err(crate::interrupt::stopped(shown_as));
     }
@@ -481,6 +490,7 @@ where
     Fut: std::future::Future<Output = Result<bool, EngineError>>,
 {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let mut ticker = crate::progress::Ticker::default();
     loop {
         // After a second Ctrl-C nobody waits on: the step fails (and a
         // caller that was about to delete something does not go on).
@@ -490,6 +500,7 @@ where
         if ready().await? {
             return Ok(());
         }
+        ticker.tick(&format!("waiting for {what}"));
         if tokio::time::Instant::now() >= deadline {
             return Err(EngineError::Timeout {
                 what: what.to_string(),

@@ -3,6 +3,7 @@ use std::time::Instant;
 
 use dbgroups_apply::{Apply, Event, Reporter};
 use dbgroups_engines::LocalHost;
+use dbgroups_engines::with_causes;
 use dbgroups_plan::planfile::sha256_hex;
 use dbgroups_state::StateStore;
 
@@ -25,7 +26,10 @@ impl Reporter for LineReporter {
                 format!("{at} start  {step}: {description}")
             }
             Event::StepFinished { step, seconds } => format!("{at} done   {step} ({seconds:.1}s)"),
-            Event::StepFailed { step, error } => format!("{at} FAILED {step}: {error}"),
+            Event::StepProgress { step, message } => format!("{at} ...    {step}: {message}"),
+            Event::StepFailed { step, error } => {
+                format!("{at} FAILED {step}: {}", with_causes(error.as_ref()))
+            }
             Event::Interrupted => {
                 format!("{at} interrupted: no new steps start; waiting for the running ones")
             }
@@ -80,11 +84,20 @@ impl Reporter for BarReporter {
                 }
                 let _ = self.bars.println(format!("done   {step} ({seconds:.1}s)"));
             }
+            Event::StepProgress { step, message } => {
+                if let Ok(running) = self.running.lock()
+                    && let Some(bar) = running.get(&step)
+                {
+                    bar.set_message(format!("{step}: {message}"));
+                }
+            }
             Event::StepFailed { step, error } => {
                 if let Some(bar) = self.take(&step) {
                     bar.finish_and_clear();
                 }
-                let _ = self.bars.println(format!("FAILED {step}: {error}"));
+                let _ = self
+                    .bars
+                    .println(format!("FAILED {step}: {}", with_causes(error.as_ref())));
             }
             Event::Interrupted => {
                 let _ = self

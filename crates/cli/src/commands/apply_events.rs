@@ -116,7 +116,11 @@ impl Reporter for JsonReporter {
             Event::StepFinished { step, seconds } => {
                 self.emit("step_finished", json!({ "step": step, "seconds": seconds }))
             }
+            Event::StepProgress { step, message } => {
+                self.emit("step_progress", json!({ "step": step, "message": message }))
+            }
             Event::StepFailed { step, error } => {
+                let error = dbgroups_engines::with_causes(error.as_ref());
                 self.emit("step_failed", json!({ "step": step, "error": error }));
             }
             Event::Interrupted => self.emit("interrupted", json!({})),
