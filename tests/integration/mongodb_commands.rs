@@ -2,6 +2,8 @@
 //! without a server (MongoDB cannot be installed here). Each test names the
 //! page it follows.
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use dbgroups_engines::mongodb::commands::{self, ConfigPaths};
 use mongodb::bson::{DateTime, Document, doc};
 
@@ -146,6 +148,7 @@ fn the_config_file_has_the_set_the_keyfile_and_authorization_from_birth() {
             log_file: "/srv/m/mongod.log",
             pid_file: "/srv/m/run/mongod.pid",
         },
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
         27018,
         "shop-default",
         1.5,
@@ -174,6 +177,25 @@ fn the_config_file_has_the_set_the_keyfile_and_authorization_from_birth() {
     assert_eq!(cache.as_deref(), Some("1.50"));
 }
 
+/// An earlier provision's port is read back from the config it wrote.
+#[test]
+fn the_port_is_read_back_from_the_config_file() {
+    let text = commands::config_file(
+        &ConfigPaths {
+            data_dir: "/srv/m/data",
+            keyfile: "/srv/m/keyfile",
+            log_file: "/srv/m/mongod.log",
+            pid_file: "/srv/m/run/mongod.pid",
+        },
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        27018,
+        "shop-default",
+        1.5,
+    );
+    assert_eq!(commands::port_in_config(&text), Some(27018));
+    assert_eq!(commands::port_in_config("net:\n  bindIp: \"x\"\n"), None);
+}
+
 /// YAML scalars are quoted: a path holding `: `, `#` or a quote is read
 /// back exactly as written (unquoted, `# x` would start a comment and
 /// `a: b` a mapping).
@@ -187,6 +209,7 @@ fn config_values_with_yaml_characters_are_read_back_as_written() {
             log_file: "/l",
             pid_file: "/p",
         },
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
         27017,
         "shop-default",
         0.25,
@@ -236,7 +259,13 @@ fn members_on_one_host_share_the_wiredtiger_cache() {
 /// `config` out of the staged dump, not by `--nsExclude`.
 #[test]
 fn dump_and_restore_take_the_oplog_and_no_password_argument() {
-    let dump = commands::dump_args("/s/tools.yaml", "dbgroups-admin", 27017, "/st/dump");
+    let dump = commands::dump_args(
+        "/s/tools.yaml",
+        "dbgroups-admin",
+        "127.0.0.1",
+        27017,
+        "/st/dump",
+    );
     assert!(dump.contains(&"--oplog".to_string()));
     assert!(dump.contains(&"--config=/s/tools.yaml".to_string()));
     assert!(
@@ -244,7 +273,13 @@ fn dump_and_restore_take_the_oplog_and_no_password_argument() {
             .iter()
             .any(|a| a.starts_with("--db") || a.starts_with("--password"))
     );
-    let restore = commands::restore_args("/s/tools.yaml", "dbgroups-admin", 27018, "/st/dump");
+    let restore = commands::restore_args(
+        "/s/tools.yaml",
+        "dbgroups-admin",
+        "127.0.0.1",
+        27018,
+        "/st/dump",
+    );
     for arg in ["--oplogReplay", "--drop"] {
         assert!(restore.contains(&arg.to_string()), "missing {arg}");
     }
@@ -589,7 +624,13 @@ fn every_catalogued_series_is_one_the_rules_were_checked_for() {
     );
     let mut matrix = String::new();
     for release in catalogue::releases(Engine::Mongodb) {
-        let restore = commands::restore_args("/s/tools.yaml", "dbgroups-admin", 27018, "/st/dump");
+        let restore = commands::restore_args(
+            "/s/tools.yaml",
+            "dbgroups-admin",
+            "127.0.0.1",
+            27018,
+            "/st/dump",
+        );
         assert!(commands::restore_argument_problems(&restore).is_empty());
         matrix.push_str(&format!(
             "{} (end of life: {}): initiate {}; restore {}\n",
@@ -620,7 +661,15 @@ fn the_staged_dump_keeps_no_users_and_keeps_the_oplog() {
         std::fs::write(&path, b"x").expect("write");
     }
     std::fs::write(dump.path().join("oplog.bson"), b"x").expect("write");
-    dbgroups_engines::mongodb::remove_system_databases(dump.path()).expect("removed");
+    let state = tempfile::tempdir().expect("a temporary directory");
+    let host = dbgroups_engines::LocalHost::inspect(state.path())
+        .expect("a host")
+        .into_ref();
+    crate::common::block_on(dbgroups_engines::mongodb::remove_system_databases(
+        &host,
+        dump.path(),
+    ))
+    .expect("removed");
     let mut left: Vec<String> = crate::common::files_under(dump.path(), &[])
         .iter()
         .filter_map(|p| p.strip_prefix(dump.path()).ok())
@@ -636,5 +685,9 @@ fn the_staged_dump_keeps_no_users_and_keeps_the_oplog() {
         ]
     );
     // Twice is fine (a re-run of the step).
-    dbgroups_engines::mongodb::remove_system_databases(dump.path()).expect("idempotent");
+    crate::common::block_on(dbgroups_engines::mongodb::remove_system_databases(
+        &host,
+        dump.path(),
+    ))
+    .expect("idempotent");
 }

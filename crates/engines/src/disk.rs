@@ -2,16 +2,23 @@
 //! space of at least twice the data; before a restore, the destination at
 //! least twice the backup. Otherwise the step refuses, with the figures,
 //! before touching anything.
+//!
+//! Engines and the executor measure through the host the place lives on
+//! ([`ensure_room_on`], [`crate::Host::free_bytes`], [`crate::Host::size_of`]);
+//! the sync functions measuring this machine are what [`crate::LocalHost`]
+//! implements those with.
 
 use std::path::Path;
 
 use crate::error::EngineError;
+use crate::host::HostRef;
 
 /// How much free space a copy needs, as a multiple of its size.
 pub const FACTOR: u64 = 2;
 
 /// Free bytes (for an unprivileged writer) on the filesystem holding
-/// `path`, or its nearest existing ancestor.
+/// `path`, or its nearest existing ancestor, on this machine. Engines and
+/// the executor go through the host ([`crate::Host::free_bytes`]).
 pub fn free_bytes(path: &Path) -> Result<u64, EngineError> {
     let existing = path
         .ancestors()
@@ -25,7 +32,8 @@ pub fn free_bytes(path: &Path) -> Result<u64, EngineError> {
     Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
-/// The bytes of every file under `path`.
+/// The bytes of every file under `path`, on this machine. Engines and the
+/// executor go through the host ([`crate::Host::size_of`]).
 pub fn size_of(path: &Path) -> u64 {
     let Ok(metadata) = std::fs::symlink_metadata(path) else {
         return 0;
@@ -41,9 +49,22 @@ pub fn size_of(path: &Path) -> u64 {
         .sum()
 }
 
-/// Refuses unless `place` has room for `FACTOR` times `size` bytes.
+/// Refuses unless `place` has room for `FACTOR` times `size` bytes, on
+/// this machine. Engines and the executor go through the host
+/// ([`ensure_room_on`]).
 pub fn ensure_room(what: &str, place: &Path, size: u64) -> Result<(), EngineError> {
     check_room(what, place, free_bytes(place)?, size)
+}
+
+/// Refuses unless `place`, a path on `host`, has room for `FACTOR` times
+/// `size` bytes: the host measures its free space.
+pub async fn ensure_room_on(
+    host: &HostRef,
+    what: &str,
+    place: &Path,
+    size: u64,
+) -> Result<(), EngineError> {
+    check_room(what, place, host.free_bytes(place).await?, size)
 }
 
 /// The verdict of [`ensure_room`] for `free` bytes: exactly `FACTOR` times

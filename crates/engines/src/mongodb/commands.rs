@@ -9,6 +9,8 @@
 //! is created through the localhost exception), mongodump `--oplog` and
 //! mongorestore `--oplogReplay`.
 
+use std::net::IpAddr;
+
 use mongodb::bson::{Bson, Document, doc};
 
 /// The recorded master's `priority`: higher than every other member's
@@ -421,23 +423,38 @@ pub fn update_password(username: &str, password: &str) -> Document {
 /// mongod's config file (YAML). Authorization and the keyfile are on from
 /// the first start, so adding members never restarts the primary. Every
 /// string is a double-quoted YAML scalar, so a path with `: ` or `#` in it
-/// is read as written. `cache_size_gb` is WiredTiger's cache
-/// ([`cache_size_gb`]).
-pub fn config_file(paths: &ConfigPaths<'_>, port: u16, set: &str, cache_size_gb: f64) -> String {
+/// is read as written. `bind_ip` is the host's listen address;
+/// `cache_size_gb` is WiredTiger's cache ([`cache_size_gb`]).
+pub fn config_file(
+    paths: &ConfigPaths<'_>,
+    bind_ip: IpAddr,
+    port: u16,
+    set: &str,
+    cache_size_gb: f64,
+) -> String {
     format!(
         "# Written by dbgroups; changes here are overwritten.\n\
          storage:\n  dbPath: {data}\n  wiredTiger:\n    engineConfig:\n      cacheSizeGB: {cache_size_gb:.2}\n\
-         net:\n  bindIp: \"127.0.0.1\"\n  port: {port}\n\
+         net:\n  bindIp: {bind_ip}\n  port: {port}\n\
          replication:\n  replSetName: {set}\n\
          security:\n  keyFile: {keyfile}\n  authorization: \"enabled\"\n\
          systemLog:\n  destination: \"file\"\n  path: {log}\n  logAppend: true\n\
          processManagement:\n  pidFilePath: {pid}\n",
         data = yaml_string(paths.data_dir),
+        bind_ip = yaml_string(&bind_ip.to_string()),
         set = yaml_string(set),
         keyfile = yaml_string(paths.keyfile),
         log = yaml_string(paths.log_file),
         pid = yaml_string(paths.pid_file),
     )
+}
+
+/// The port a config written by [`config_file`] names (`  port: 27018`
+/// under `net:`), so a re-run keeps an earlier provision's port.
+pub fn port_in_config(text: &str) -> Option<u16> {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("port:"))
+        .and_then(|port| port.trim().parse().ok())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -481,12 +498,19 @@ pub fn cache_size_gb(ram_bytes: u64, mongods: usize) -> f64 {
 
 /// mongodump of the whole instance with the oplog written during the dump,
 /// so the copy is consistent to one moment (`--oplog` works only on a whole
-/// instance of a replica set member). The password comes from `--config`.
-pub fn dump_args(config: &str, username: &str, port: u16, out: &str) -> Vec<String> {
+/// instance of a replica set member). The password comes from `--config`;
+/// `dial_address` is the server's host as a client dials it.
+pub fn dump_args(
+    config: &str,
+    username: &str,
+    dial_address: &str,
+    port: u16,
+    out: &str,
+) -> Vec<String> {
     vec![
         format!("--config={config}"),
         format!("--username={username}"),
-        format!("--host=127.0.0.1:{port}"),
+        format!("--host={dial_address}:{port}"),
         "--authenticationDatabase=admin".into(),
         "--oplog".into(),
         format!("--out={out}"),
@@ -498,12 +522,19 @@ pub fn dump_args(config: &str, username: &str, port: u16, out: &str) -> Vec<Stri
 /// from it after mongodump, [`SYSTEM_DATABASES`]), so the target keeps its
 /// own users, roles and replica set data; mongorestore refuses
 /// `--oplogReplay` with any namespace filter, so the filter cannot be an
-/// argument ([`restore_argument_problems`]).
-pub fn restore_args(config: &str, username: &str, port: u16, dir: &str) -> Vec<String> {
+/// argument ([`restore_argument_problems`]). `dial_address` is as in
+/// [`dump_args`].
+pub fn restore_args(
+    config: &str,
+    username: &str,
+    dial_address: &str,
+    port: u16,
+    dir: &str,
+) -> Vec<String> {
     vec![
         format!("--config={config}"),
         format!("--username={username}"),
-        format!("--host=127.0.0.1:{port}"),
+        format!("--host={dial_address}:{port}"),
         "--authenticationDatabase=admin".into(),
         "--oplogReplay".into(),
         "--drop".into(),

@@ -1,4 +1,4 @@
-//! The MongoDB engine on the local provider, written to MongoDB's manual
+//! The MongoDB engine on a [`crate::Host`], written to MongoDB's manual
 //! (mongod cannot be installed on the machines this was built on; the live
 //! tests run wherever `mongod` is on PATH). [`MongoServer`] is one `mongod`
 //! with `--replSet`, a keyfile and authorization on from its first start;
@@ -19,9 +19,9 @@ use std::time::Duration;
 use mongodb::bson::{Document, doc};
 use mongodb::options::{ClientOptions, Credential, ServerAddress};
 
-use crate::error::{EngineError, io};
-use crate::host::HostRef;
-use crate::local::{LocalHost, find_program, log_tail, run, run_stoppable, wait_every, wait_until};
+use crate::error::EngineError;
+use crate::host::{HostRef, Program};
+use crate::local::{wait_every, wait_until};
 
 pub use commands::{MemberHealth, MemberStatus};
 
@@ -52,10 +52,7 @@ mod code {
 
 #[derive(Debug, Clone)]
 pub struct MongoServer {
-    provider: LocalHost,
     /// The machine the server lives on.
-    // Read once this engine runs everything through it (issue 15).
-    #[allow(dead_code)]
     host: HostRef,
     name: String,
     port: u16,
@@ -71,23 +68,24 @@ impl MongoServer {
         port: u16,
     ) -> Result<Self, EngineError> {
         Ok(Self {
-            provider: crate::host::local_of(host)?,
             host: host.clone(),
             name: name.to_string(),
             port,
             version: version.to_string(),
-            mongod: Self::program("mongod", version)?,
+            mongod: Self::program(host, "mongod", version).await?,
         })
     }
 
-    fn program(name: &str, version: &str) -> Result<PathBuf, EngineError> {
-        find_program(name).ok_or_else(|| EngineError::MissingBinary {
-            program: name.into(),
-            engine: "mongodb".into(),
-            version: version.into(),
-            looked: "PATH, /usr/sbin and /usr/local/sbin".into(),
-            remedy: REMEDY.into(),
-        })
+    async fn program(host: &HostRef, name: &str, version: &str) -> Result<PathBuf, EngineError> {
+        host.find_program(&[name])
+            .await
+            .ok_or_else(|| EngineError::MissingBinary {
+                program: name.into(),
+                engine: "mongodb".into(),
+                version: version.into(),
+                looked: "PATH, /usr/sbin and /usr/local/sbin".into(),
+                remedy: REMEDY.into(),
+            })
     }
 
     pub fn port(&self) -> u16 {
@@ -96,11 +94,11 @@ impl MongoServer {
 
     /// `host:port` as replica set members name each other.
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host.dial_address(), self.port)
     }
 
     pub fn dir(&self) -> PathBuf {
-        self.provider.server_dir(&self.name)
+        self.host.server_dir(&self.name)
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -120,23 +118,23 @@ impl MongoServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
-        let provider = crate::host::local_of(host).ok()?;
-        let text = std::fs::read_to_string(provider.server_dir(name).join("mongod.conf")).ok()?;
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix("port:"))
-            .and_then(|port| port.trim().parse().ok())
+    pub async fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let text = host
+            .read_text(&host.server_dir(name).join("mongod.conf"))
+            .await?;
+        commands::port_in_config(&text)
     }
 
     /// The config and the keyfile. Every member of a set shares the
     /// keyfile (the group's replication secret): members authenticate to
     /// each other with it.
-    fn write_config(&self, set: &str, keyfile_secret: &str) -> Result<(), EngineError> {
-        self.provider.private_dir(&self.dir())?;
-        self.provider.private_dir(&self.data_dir())?;
-        self.provider.private_dir(&self.dir().join("run"))?;
-        self.provider
-            .private_file(&self.keyfile(), keyfile_secret.as_bytes())?;
+    async fn write_config(&self, set: &str, keyfile_secret: &str) -> Result<(), EngineError> {
+        self.host.private_dir(&self.dir()).await?;
+        self.host.private_dir(&self.data_dir()).await?;
+        self.host.private_dir(&self.dir().join("run")).await?;
+        self.host
+            .write_private_file(&self.keyfile(), keyfile_secret.as_bytes())
+            .await?;
         let (data, keyfile, log, pid) = (
             self.data_dir().display().to_string(),
             self.keyfile().display().to_string(),
@@ -150,30 +148,50 @@ impl MongoServer {
                 log_file: &log,
                 pid_file: &pid,
             },
+            self.host.listen_address(),
             self.port,
             set,
-            commands::cache_size_gb(total_ram(), self.mongods_on_host()),
+            commands::cache_size_gb(self.total_ram().await, self.mongods_on_host().await),
         );
-        self.provider
-            .private_file(&self.config_path(), config.as_bytes())
+        self.host
+            .write_private_file(&self.config_path(), config.as_bytes())
+            .await
     }
 
-    /// The MongoDB servers this provider runs on this host, this one
-    /// included (each has a `mongod.conf` in its directory).
-    fn mongods_on_host(&self) -> usize {
-        let Some(root) = self.dir().parent().map(Path::to_path_buf) else {
+    /// The MongoDB servers dbgroups runs on this host, this one included
+    /// (each has a `mongod.conf` in its directory). The host has no
+    /// directory listing, so `find` lists the servers' configs: `-L` because
+    /// a server's directory may be a symlink, one level down because each
+    /// server has its own directory. It runs as dbgroups itself, as the
+    /// host's other file reads do, so it sees what those see. When it
+    /// cannot run, the others count as none.
+    async fn mongods_on_host(&self) -> usize {
+        let Some(find) = self.host.find_program(&["find"]).await else {
             return 1;
         };
-        let others = std::fs::read_dir(root)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.file_name() != self.name.as_str())
-                    .filter(|e| e.path().join("mongod.conf").is_file())
-                    .count()
-            })
-            .unwrap_or(0);
-        others + 1
+        let servers = self.host.servers_dir();
+        let mut list = Program::new(&servers, &find);
+        list.arg("-L")
+            .arg(&servers)
+            .args(["-mindepth", "2", "-maxdepth", "2"])
+            .args(["-name", "mongod.conf", "-type", "f"]);
+        list.as_service_user = false;
+        let listing = self
+            .host
+            .run(&list, "find mongod.conf")
+            .await
+            .unwrap_or_default();
+        other_servers_in(&listing, &self.name) + 1
+    }
+
+    /// The host's memory (`MemTotal` of /proc/meminfo), or 4 GiB when it
+    /// cannot be read.
+    async fn total_ram(&self) -> u64 {
+        self.host
+            .read_text(Path::new("/proc/meminfo"))
+            .await
+            .and_then(|text| mem_total_bytes(&text))
+            .unwrap_or(4 << 30)
     }
 
     /// A direct connection to this server: as the administrator, or with
@@ -181,7 +199,7 @@ impl MongoServer {
     fn client(&self, admin_password: Option<&str>) -> Result<mongodb::Client, EngineError> {
         let mut options = ClientOptions::builder()
             .hosts(vec![ServerAddress::Tcp {
-                host: "127.0.0.1".into(),
+                host: self.host.dial_address(),
                 port: Some(self.port),
             }])
             .direct_connection(true)
@@ -231,7 +249,7 @@ impl MongoServer {
         app: &AppUser<'_>,
     ) -> Result<(), EngineError> {
         self.check_installed_series().await?;
-        self.write_config(set, keyfile_secret)?;
+        self.write_config(set, keyfile_secret).await?;
         self.ensure_running().await?;
         match self
             .admin_command(None, commands::initiate(set, &self.host()))
@@ -304,7 +322,7 @@ impl MongoServer {
         keyfile_secret: &str,
     ) -> Result<(), EngineError> {
         self.check_installed_series().await?;
-        self.write_config(set, keyfile_secret)?;
+        self.write_config(set, keyfile_secret).await?;
         self.ensure_running().await
     }
 
@@ -312,9 +330,10 @@ impl MongoServer {
     /// group's: `mongod` is found on PATH whatever its version, and members
     /// of one set run one series (as does an oplog-replayed import).
     async fn check_installed_series(&self) -> Result<(), EngineError> {
-        let mut ask = self.provider.program_query(&self.mongod);
+        // It belongs to no server, so its `HOME` is the servers' directory.
+        let mut ask = Program::new(&self.host.servers_dir(), &self.mongod);
         ask.arg("--version");
-        let said = run(ask, "mongod --version").await?;
+        let said = self.host.run(&ask, "mongod --version").await?;
         let wanted = commands::series_of(&self.version);
         match commands::installed_series(&said) {
             Some(found) if Some(&found) == wanted.as_ref() => Ok(()),
@@ -339,27 +358,28 @@ impl MongoServer {
         if self.is_running().await {
             return Ok(());
         }
-        let mut start = self.provider.command(&self.dir(), &self.mongod);
+        let mut start = Program::new(&self.dir(), &self.mongod);
         start
             .arg(format!("--config={}", self.config_path().display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        start.spawn().map_err(|source| EngineError::Io {
-            action: "start",
-            path: self.mongod.clone(),
-            source,
-        })?;
-        wait_every(
+            .stdout_null();
+        // Named by its path: a failed start says which mongod it was.
+        self.host
+            .start_detached(&start, &self.mongod.display().to_string())
+            .await?;
+        let answered = wait_every(
             &format!("{} to answer", self.name),
             120,
             Duration::from_millis(500),
             || async { Ok(self.is_running().await) },
         )
-        .await
-        .map_err(|_| EngineError::Command {
+        .await;
+        if answered.is_ok() {
+            return Ok(());
+        }
+        Err(EngineError::Command {
             command: "mongod".into(),
             status: "not answering after 120 s".into(),
-            stderr: log_tail(&self.log_file()),
+            stderr: self.host.tail(&self.log_file(), 5).await,
         })
     }
 
@@ -517,11 +537,11 @@ impl MongoServer {
     /// MongoDB then copies everything from the set by initial sync.
     pub async fn start_over(&self, admin_password: &str) -> Result<(), EngineError> {
         self.ensure_stopped(admin_password).await?;
-        if self.data_dir().exists() {
-            std::fs::remove_dir_all(self.data_dir())
-                .map_err(io("empty the data directory", self.data_dir()))?;
-        }
-        self.provider.private_dir(&self.data_dir())?;
+        self.host
+            .remove_dir(&self.data_dir())
+            .await
+            .map_err(worded("empty the data directory"))?;
+        self.host.private_dir(&self.data_dir()).await?;
         self.ensure_running().await
     }
 
@@ -630,37 +650,42 @@ impl MongoServer {
     }
 
     /// A file for the database tools' `--config`, holding the password.
-    fn tools_config(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
+    async fn tools_config(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
         let path = self.dir().join("tools.yaml");
-        self.provider
-            .private_file(&path, commands::tools_config(admin_password).as_bytes())?;
+        self.host
+            .write_private_file(&path, commands::tools_config(admin_password).as_bytes())
+            .await?;
         Ok(path)
     }
 
     /// `mongodump --oplog` into `staging/dump`.
     pub async fn dump_to(&self, staging: &Path, admin_password: &str) -> Result<(), EngineError> {
         let target = staging.join("dump");
-        if target.join(".complete").is_file() {
+        if self.host.is_file(&target.join(".complete")).await {
             return Ok(());
         }
-        self.provider.private_dir(staging)?;
-        if target.exists() {
-            std::fs::remove_dir_all(&target).map_err(io("remove the unfinished", &target))?;
-        }
-        let tool = Self::program("mongodump", &self.version)?;
-        let config = self.tools_config(admin_password)?;
-        let mut dump = self.provider.command(&self.dir(), &tool);
+        self.host.private_dir(staging).await?;
+        self.host
+            .remove_dir(&target)
+            .await
+            .map_err(worded("remove the unfinished"))?;
+        let tool = Self::program(&self.host, "mongodump", &self.version).await?;
+        let config = self.tools_config(admin_password).await?;
+        let mut dump = Program::new(&self.dir(), &tool);
         dump.args(commands::dump_args(
             &config.display().to_string(),
             ADMIN_USER,
+            &self.host.dial_address(),
             self.port,
             &target.display().to_string(),
         ));
-        let result = run_stoppable(dump, "mongodump --oplog").await;
-        let _ = std::fs::remove_file(&config);
+        let result = self.host.run_stoppable(&dump, "mongodump --oplog").await;
+        let _ = self.host.remove_file(&config).await;
         result?;
-        remove_system_databases(&target)?;
-        self.provider.private_file(&target.join(".complete"), b"")
+        remove_system_databases(&self.host, &target).await?;
+        self.host
+            .write_private_file(&target.join(".complete"), b"")
+            .await
     }
 
     /// `mongorestore --oplogReplay` of `staging/dump` into this server.
@@ -669,17 +694,21 @@ impl MongoServer {
         staging: &Path,
         admin_password: &str,
     ) -> Result<(), EngineError> {
-        let tool = Self::program("mongorestore", &self.version)?;
-        let config = self.tools_config(admin_password)?;
-        let mut restore = self.provider.command(&self.dir(), &tool);
+        let tool = Self::program(&self.host, "mongorestore", &self.version).await?;
+        let config = self.tools_config(admin_password).await?;
+        let mut restore = Program::new(&self.dir(), &tool);
         restore.args(commands::restore_args(
             &config.display().to_string(),
             ADMIN_USER,
+            &self.host.dial_address(),
             self.port,
             &staging.join("dump").display().to_string(),
         ));
-        let result = run_stoppable(restore, "mongorestore --oplogReplay").await;
-        let _ = std::fs::remove_file(&config);
+        let result = self
+            .host
+            .run_stoppable(&restore, "mongorestore --oplogReplay")
+            .await;
+        let _ = self.host.remove_file(&config).await;
         result.map(drop)
     }
 
@@ -730,11 +759,13 @@ impl MongoServer {
         {
             return Ok(());
         }
-        let mut shutdown = self.provider.command(&self.dir(), &self.mongod);
+        let mut shutdown = Program::new(&self.dir(), &self.mongod);
         shutdown.args(commands::shutdown_args(
             &self.data_dir().display().to_string(),
         ));
-        run_stoppable(shutdown, "mongod --shutdown").await?;
+        self.host
+            .run_stoppable(&shutdown, "mongod --shutdown")
+            .await?;
         wait_every(&what, 60, Duration::from_millis(500), || async {
             Ok(!self.is_running().await)
         })
@@ -746,33 +777,53 @@ impl MongoServer {
 /// users, roles and cluster data stay behind, so the restore needs no
 /// namespace filter (which `--oplogReplay` refuses). The dump's other
 /// databases and its `oplog.bson` are kept.
-pub fn remove_system_databases(dump: &Path) -> Result<(), EngineError> {
+pub async fn remove_system_databases(host: &HostRef, dump: &Path) -> Result<(), EngineError> {
     for database in commands::SYSTEM_DATABASES {
         let dir = dump.join(database);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io("remove from the dump", &dir))?;
-        }
+        host.remove_dir(&dir)
+            .await
+            .map_err(worded("remove from the dump"))?;
     }
     Ok(())
 }
 
-/// This machine's memory (`MemTotal` of /proc/meminfo), or 4 GiB when it
-/// cannot be read.
-fn total_ram() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix("MemTotal:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
+/// The host's error for a removal in the words this engine used for it
+/// before the host did it (`cannot empty the data directory …`, not
+/// `cannot delete …`): the step says what it was doing.
+fn worded(action: &'static str) -> impl FnOnce(EngineError) -> EngineError {
+    move |error| match error {
+        EngineError::Io { path, source, .. } => EngineError::Io {
+            action,
+            path,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// How many servers other than `own` have a config in `find`'s listing
+/// (one `<servers>/<name>/mongod.conf` a line).
+fn other_servers_in(listing: &str, own: &str) -> usize {
+    listing
+        .lines()
+        .filter_map(|line| Path::new(line).parent()?.file_name())
+        .filter(|name| *name != own)
+        .count()
+}
+
+/// `MemTotal` of a /proc/meminfo text, in bytes.
+fn mem_total_bytes(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
         })
-        .map_or(4 << 30, |kb| kb * 1024)
+        .map(|kb| kb * 1024)
 }
 
 /// The application's account.
@@ -804,4 +855,26 @@ fn is_unauthorized(error: &EngineError) -> bool {
         || is_code(error, 18)
         || matches!(error, EngineError::Mongodb { source, .. }
             if matches!(source.kind.as_ref(), mongodb::error::ErrorKind::Authentication { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `find` prints for the servers' configs: this server's own
+    /// does not count among the others.
+    #[test]
+    fn the_other_servers_are_those_with_a_config_but_this_one() {
+        let listing = "/s/servers/shop-a/mongod.conf\n/s/servers/shop-b/mongod.conf\n";
+        assert_eq!(other_servers_in(listing, "shop-a"), 1);
+        assert_eq!(other_servers_in(listing, "shop-c"), 2);
+        assert_eq!(other_servers_in("", "shop-a"), 0);
+    }
+
+    #[test]
+    fn the_host_memory_is_read_from_meminfo_in_bytes() {
+        let meminfo = "MemTotal:       16315412 kB\nMemFree:         1234 kB\n";
+        assert_eq!(mem_total_bytes(meminfo), Some(16_315_412 * 1024));
+        assert_eq!(mem_total_bytes("MemFree: 1 kB\n"), None);
+    }
 }
