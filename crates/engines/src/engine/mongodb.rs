@@ -51,7 +51,7 @@ impl DatabaseEngine for Mongodb {
     }
 
     async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
-        MongoServer::earlier_port(host, server)
+        MongoServer::earlier_port(host, server).await
     }
 
     /// The first member initiates the set and makes the users; the others
