@@ -182,7 +182,7 @@ fn dump_restore_gtid_replication_and_detach_on_real_servers() {
 
         let staging = provider.staging_dir("dump-db-main");
         master.dump_to(&staging, &admin, "shop").await.expect("mariadb-dump");
-        let position = slave.dump_gtid_position(&staging).expect("the dump records its GTID position");
+        let position = slave.dump_gtid_position(&staging).await.expect("the dump records its GTID position");
         slave.ensure_provisioned(&admin, "shop", &app, "shop", &replication).await.expect("slave");
         slave.restore_dump(&staging, &admin).await.expect("restore");
         slave.enslave_to(&master, &admin, &admin, &replication, position.as_deref()).await.expect("enslave");
@@ -288,7 +288,7 @@ fn a_restore_stops_replication_first_and_enslave_returns_caught_up() {
         let first = provider.staging_dir("dump-1");
         master.dump_to(&first, &admin, "shop").await.expect("dump");
         slave.restore_dump(&first, &admin).await.expect("restore");
-        let position = slave.dump_gtid_position(&first).expect("position");
+        let position = slave.dump_gtid_position(&first).await.expect("position");
         slave
             .enslave_to(&master, &admin, &admin, &replication, position.as_deref())
             .await
@@ -333,7 +333,7 @@ fn a_restore_stops_replication_first_and_enslave_returns_caught_up() {
             .query_first("SELECT COUNT(*) FROM orders")
             .await
             .expect("reads");
-        let position = slave.dump_gtid_position(&second).expect("position");
+        let position = slave.dump_gtid_position(&second).await.expect("position");
         slave
             .enslave_to(&master, &admin, &admin, &replication, position.as_deref())
             .await
@@ -403,7 +403,7 @@ fn a_restarted_replica_stays_read_only_and_a_detached_one_stays_writable() {
             .await
             .expect("dump");
         slave.restore_dump(&staging, &admin).await.expect("restore");
-        let position = slave.dump_gtid_position(&staging).expect("position");
+        let position = slave.dump_gtid_position(&staging).await.expect("position");
         slave
             .enslave_to(&master, &admin, &admin, &replication, position.as_deref())
             .await

@@ -9,6 +9,7 @@ use dbgroups_engines::mysql::dialect::{
 };
 use dbgroups_manifest::Engine;
 use dbgroups_manifest::catalogue;
+use std::net::{IpAddr, Ipv4Addr};
 
 fn dialect(engine: Engine, version: &str) -> Dialect {
     Dialect::new(engine, version).expect("a MySQL-family engine")
@@ -21,6 +22,9 @@ const PATHS: ConfigPaths<'static> = ConfigPaths {
     log_file: "/srv/db/mysqld.log",
     tmp_dir: "/srv/db/tmp",
 };
+
+/// What the local host binds (the snapshots were taken with it).
+const LISTEN: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 const SOURCE: Source<'static> = Source {
     host: "127.0.0.1",
@@ -45,7 +49,7 @@ fn transcript(dialect: &Dialect) -> String {
         format!("programs: {programs:?}"),
         format!("remedy when missing: {}", dialect.availability().remedy),
         "--- config".into(),
-        dialect.config(&PATHS, 40002),
+        dialect.config(&PATHS, LISTEN, 40002),
         format!("--- initialise: {:?}", dialect.install_args()),
         "--- accounts".into(),
     ];
@@ -815,7 +819,7 @@ fn replica_status_is_read_from_the_manuals_samples_through_a_failover() {
 #[test]
 fn mysql_8_servers_have_gtids_and_a_binary_log_from_their_first_start() {
     for engine in [Engine::Mysql, Engine::Percona] {
-        let config = dialect(engine, "8.4").config(&PATHS, 40002);
+        let config = dialect(engine, "8.4").config(&PATHS, LISTEN, 40002);
         for line in [
             "[mysqld]",
             "gtid_mode = ON",
@@ -843,7 +847,7 @@ fn mysql_8_servers_have_gtids_and_a_binary_log_from_their_first_start() {
 /// always on; the section `[mariadbd]` is read by MariaDB 10.4.6+.
 #[test]
 fn mariadb_servers_use_mariadb_variables() {
-    let config = dialect(Engine::Mariadb, "10.11").config(&PATHS, 40002);
+    let config = dialect(Engine::Mariadb, "10.11").config(&PATHS, LISTEN, 40002);
     for line in ["[mariadbd]", "gtid_strict_mode = ON", "binlog_format = ROW"] {
         assert!(config.lines().any(|l| l == line), "missing `{line}`");
     }

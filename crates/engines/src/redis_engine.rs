@@ -1,4 +1,4 @@
-//! The Redis engine on the local provider: a config file with
+//! The Redis engine, on the host it is given: a config file with
 //! `requirepass`/`masterauth` and the append-only file on (`everysec`),
 //! RDB snapshots for backups, `REPLICAOF` (and a
 //! wait until the link is up and the first sync is done, because the
@@ -6,18 +6,18 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{EngineError, io};
-use crate::host::HostRef;
-use crate::local::{LocalHost, log_tail, run, run_stoppable, wait_until};
+use crate::error::EngineError;
+use crate::host::{HostRef, Program};
+use crate::local::wait_until;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
+/// How much of the server's log an error about its start or its link shows.
+const LOG_LINES: usize = 5;
+
 #[derive(Debug, Clone)]
 pub struct RedisServer {
-    provider: LocalHost,
     /// The machine the server lives on.
-    // Read once this engine runs everything through it (issue 15).
-    #[allow(dead_code)]
     host: HostRef,
     name: String,
     port: u16,
@@ -42,7 +42,7 @@ pub struct RedisReplication {
 
 impl RedisServer {
     pub async fn new(host: &HostRef, name: &str, port: u16) -> Result<Self, EngineError> {
-        if !Path::new(REDIS_SERVER).is_file() {
+        if !host.is_file(Path::new(REDIS_SERVER)).await {
             return Err(EngineError::MissingBinary {
                 program: "redis-server".into(),
                 engine: "redis".into(),
@@ -52,7 +52,6 @@ impl RedisServer {
             });
         }
         Ok(Self {
-            provider: crate::host::local_of(host)?,
             host: host.clone(),
             name: name.to_string(),
             port,
@@ -64,13 +63,15 @@ impl RedisServer {
     }
 
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
-        let provider = crate::host::local_of(host).ok()?;
-        crate::local::configured_port(&provider.server_dir(name).join("redis.conf"))
+    pub async fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let config = host
+            .read_text(&host.server_dir(name).join("redis.conf"))
+            .await?;
+        port_in_config(&config)
     }
 
     pub fn dir(&self) -> PathBuf {
-        self.provider.server_dir(&self.name)
+        self.host.server_dir(&self.name)
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -87,14 +88,19 @@ impl RedisServer {
 
     /// The config file (0600: it holds the passwords). A full sync waits
     /// one second, not Redis's default five, for more replicas to share
-    /// it: the replicas one plan adds start following within that second. `master_port`, when
-    /// given, makes the server a replica that stays one across restarts.
-    fn write_config(&self, password: &str, master: Option<(u16, &str)>) -> Result<(), EngineError> {
-        self.provider.private_dir(&self.dir())?;
-        self.provider.private_dir(&self.data_dir())?;
+    /// it: the replicas one plan adds start following within that second. `master`, when
+    /// given (with its password), makes the server a replica that stays one
+    /// across restarts.
+    async fn write_config(
+        &self,
+        password: &str,
+        master: Option<(&RedisServer, &str)>,
+    ) -> Result<(), EngineError> {
+        self.host.private_dir(&self.dir()).await?;
+        self.host.private_dir(&self.data_dir()).await?;
         let mut config = format!(
             "# Written by dbgroups; changes here are overwritten.\n\
-             bind 127.0.0.1\n\
+             bind {listen}\n\
              port {port}\n\
              protected-mode yes\n\
              daemonize yes\n\
@@ -107,17 +113,21 @@ impl RedisServer {
              repl-diskless-sync-delay 1\n\
              appendonly yes\n\
              appendfsync everysec\n",
+            listen = self.host.listen_address(),
             port = self.port,
             dir = self.dir().display(),
             data = self.data_dir().display(),
         );
-        if let Some((master_port, master_password)) = master {
+        if let Some((master, master_password)) = master {
             config.push_str(&format!(
-                "masterauth {master_password}\nreplicaof 127.0.0.1 {master_port}\n"
+                "masterauth {master_password}\nreplicaof {} {}\n",
+                master.host.dial_address(),
+                master.port
             ));
         }
-        self.provider
-            .private_file(&self.config_file(), config.as_bytes())
+        self.host
+            .write_private_file(&self.config_file(), config.as_bytes())
+            .await
     }
 
     async fn connect(
@@ -125,7 +135,7 @@ impl RedisServer {
         password: &str,
     ) -> Result<redis::aio::MultiplexedConnection, EngineError> {
         let info = redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Tcp("127.0.0.1".into(), self.port),
+            addr: redis::ConnectionAddr::Tcp(self.host.dial_address(), self.port),
             redis: redis::RedisConnectionInfo {
                 db: 0,
                 username: None,
@@ -184,7 +194,7 @@ impl RedisServer {
     /// Writes the configuration (a master's; always, so a config left by an
     /// interrupted run is corrected) and starts the server.
     pub async fn ensure_provisioned(&self, password: &str) -> Result<(), EngineError> {
-        self.write_config(password, None)?;
+        self.write_config(password, None).await?;
         self.ensure_running(password).await
     }
 
@@ -203,23 +213,30 @@ impl RedisServer {
     }
 
     async fn start(&self, password: &str) -> Result<(), EngineError> {
-        let mut start = self.provider.command(&self.dir(), Path::new(REDIS_SERVER));
+        let mut start = Program::new(&self.dir(), Path::new(REDIS_SERVER));
         start.arg(self.config_file());
         // With `appendonly yes` and no AOF yet, Redis starts empty and
         // ignores dump.rdb (measured on 7.0): a restored snapshot, or the
         // data of a server from before AOF was on, would be lost. So such
         // a server starts from its RDB, and the AOF is switched on live
         // (which writes it from the loaded data).
-        if !self.aof_dir().exists() {
+        if !self.host.exists(&self.aof_dir()).await {
             start.args(["--appendonly", "no"]);
         }
         let log = self.dir().join("redis.log");
-        let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len());
-        run(start, "redis-server").await?;
-        wait_until(&format!("{} to answer", self.name), 60, || async {
+        let logged_before = self.host.file_len(&log).await;
+        // `daemonize yes`: the program returns once the server is forked off.
+        self.host.run(&start, "redis-server").await?;
+        let answering = wait_until(&format!("{} to answer", self.name), 60, || async {
             // A daemonised server that cannot bind its port says so in its
             // log and exits: fail at once, with its words, rather than wait.
-            let logged = std::fs::read(&log).unwrap_or_default();
+            let logged = self
+                .host
+                .read_file(&log)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             let since_start = String::from_utf8_lossy(
                 logged
                     .get(usize::try_from(logged_before).unwrap_or(0)..)
@@ -229,20 +246,20 @@ impl RedisServer {
                 return Err(EngineError::Command {
                     command: "redis-server".into(),
                     status: "could not listen".into(),
-                    stderr: log_tail(&log),
+                    stderr: self.host.tail(&log, LOG_LINES).await,
                 });
             }
             Ok(self.is_running(password).await)
         })
-        .await
-        .map_err(|err| match err {
-            EngineError::Timeout { .. } => EngineError::Command {
+        .await;
+        match answering {
+            Err(EngineError::Timeout { .. }) => Err(EngineError::Command {
                 command: "redis-server".into(),
                 status: "not answering after 60 s".into(),
-                stderr: log_tail(&log),
-            },
+                stderr: self.host.tail(&log, LOG_LINES).await,
+            }),
             other => other,
-        })
+        }
     }
 
     /// `appendonly yes` with `appendfsync everysec`, switched on live when
@@ -294,7 +311,7 @@ impl RedisServer {
     /// An RDB snapshot (BGSAVE, waited for), copied into `staging`.
     pub async fn backup_to(&self, staging: &Path, password: &str) -> Result<(), EngineError> {
         let target = staging.join("dump.rdb");
-        if target.is_file() {
+        if self.host.is_file(&target).await {
             return Ok(());
         }
         // `rdb_saves` counts snapshots since start (Redis 7); LASTSAVE has a
@@ -324,12 +341,12 @@ impl RedisServer {
             Ok(true)
         })
         .await?;
-        self.provider.private_dir(staging)?;
+        self.host.private_dir(staging).await?;
         let partial = staging.join("dump.rdb.partial");
-        let mut copy = self.provider.command(&self.dir(), Path::new("/bin/cp"));
+        let mut copy = Program::new(&self.dir(), Path::new("/bin/cp"));
         copy.arg(self.rdb_file()).arg(&partial);
-        run_stoppable(copy, "cp dump.rdb").await?;
-        std::fs::rename(&partial, &target).map_err(io("finish the backup", &target))
+        self.host.run_stoppable(&copy, "cp dump.rdb").await?;
+        self.host.rename(&partial, &target).await
     }
 
     /// Replaces this server's data with an RDB snapshot (stopped while the
@@ -343,21 +360,18 @@ impl RedisServer {
         take: bool,
     ) -> Result<(), EngineError> {
         self.ensure_stopped(password).await?;
-        if !self.config_file().is_file() {
-            self.write_config(password, None)?;
+        if !self.host.is_file(&self.config_file()).await {
+            self.write_config(password, None).await?;
         }
         // The AOF, when there is one, is what Redis loads at start: it
         // goes, so the snapshot is loaded (and a new AOF written from it).
-        if self.aof_dir().exists() {
-            std::fs::remove_dir_all(self.aof_dir())
-                .map_err(io("remove the old append-only file in", self.aof_dir()))?;
-        }
+        self.host.remove_dir(&self.aof_dir()).await?;
         let snapshot = staging.join("dump.rdb");
-        let moved = take && std::fs::rename(&snapshot, self.rdb_file()).is_ok();
+        let moved = take && self.host.rename(&snapshot, &self.rdb_file()).await.is_ok();
         if !moved {
-            let mut copy = self.provider.command(&self.dir(), Path::new("/bin/cp"));
+            let mut copy = Program::new(&self.dir(), Path::new("/bin/cp"));
             copy.arg(&snapshot).arg(self.rdb_file());
-            run_stoppable(copy, "cp dump.rdb").await?;
+            self.host.run_stoppable(&copy, "cp dump.rdb").await?;
         }
         self.ensure_running(password).await
     }
@@ -371,7 +385,8 @@ impl RedisServer {
         password: &str,
         master_password: &str,
     ) -> Result<(), EngineError> {
-        self.write_config(password, Some((master.port, master_password)))?;
+        self.write_config(password, Some((master, master_password)))
+            .await?;
         self.query::<String>(
             password,
             redis::cmd("CONFIG")
@@ -382,7 +397,9 @@ impl RedisServer {
         .await?;
         self.query::<String>(
             password,
-            redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port),
+            redis::cmd("REPLICAOF")
+                .arg(master.host.dial_address())
+                .arg(master.port),
         )
         .await?;
         self.wait_linked(password).await
@@ -399,7 +416,7 @@ impl RedisServer {
     }
 
     async fn wait_linked(&self, password: &str) -> Result<(), EngineError> {
-        wait_until(
+        let linked = wait_until(
             &format!("replication link of {}", self.name),
             600,
             || async {
@@ -408,23 +425,26 @@ impl RedisServer {
                     && !status.master_sync_in_progress)
             },
         )
-        .await
-        .map_err(|error| match error {
+        .await;
+        match linked {
             // The log says why a link stays down (a refused password, say).
-            EngineError::Timeout { what, .. } => EngineError::Command {
+            Err(EngineError::Timeout { what, .. }) => Err(EngineError::Command {
                 command: what,
                 status: "the link to the master is not up after 600 s".into(),
-                stderr: log_tail(&self.dir().join("redis.log")),
-            },
+                stderr: self
+                    .host
+                    .tail(&self.dir().join("redis.log"), LOG_LINES)
+                    .await,
+            }),
             other => other,
-        })
+        }
     }
 
     /// Stops following; the server keeps its data and accepts writes.
     pub async fn detach(&self, password: &str) -> Result<(), EngineError> {
         self.query::<String>(password, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
             .await?;
-        self.write_config(password, None)
+        self.write_config(password, None).await
     }
 
     /// The bytes a snapshot of this server takes: the dataset in memory (an
@@ -449,6 +469,14 @@ impl RedisServer {
             .await?;
         Ok(parse_replication(&info))
     }
+}
+
+/// The port a config file written by [`RedisServer`] names (`port 6380`).
+pub fn port_in_config(config: &str) -> Option<u16> {
+    config.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("port")?;
+        rest.trim_start_matches([' ', '=']).trim().parse().ok()
+    })
 }
 
 /// One `name:value` field of an `INFO` section.
@@ -483,8 +511,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_port_of_an_earlier_config_is_read_back() {
+        let config = "# Written by dbgroups; changes here are overwritten.\nbind 192.0.2.10\nport 6380\nprotected-mode yes\n";
+        assert_eq!(port_in_config(config), Some(6380));
+        assert_eq!(port_in_config("bind 192.0.2.10\n"), None);
+    }
+
+    #[test]
     fn parses_info_replication_of_a_slave() {
-        let info = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_offset:4812\r\nslave_repl_offset:4812\r\nconnected_slaves:0\r\n";
+        let info = "# Replication\r\nrole:slave\r\nmaster_host:192.0.2.10\r\nmaster_link_status:up\r\nmaster_last_io_seconds_ago:1\r\nmaster_sync_in_progress:0\r\nslave_read_repl_offset:4812\r\nslave_repl_offset:4812\r\nconnected_slaves:0\r\n";
         assert_eq!(
             parse_replication(info),
             RedisReplication {

@@ -448,8 +448,12 @@ fn a_mysql_group_is_refused_with_where_to_get_mysql_unless_mysql_is_installed() 
         "application: shop\nmysql:\n  configuration: { engine: mysql, version: \"8.4\" }\n  servers:\n    - server: { unique_name: db-main }\n",
     );
     let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
-    let real_mysql = dbgroups_engines::find_program("mysqld")
-        .is_some_and(|path| !dbgroups_engines::mysql::is_mariadb_program(&path));
+    let host = dbgroups_engines::LocalHost::inspect(&dir.path().join(".dbgroups"))
+        .expect("host")
+        .into_ref();
+    let real_mysql = dbgroups_engines::find_program("mysqld").is_some_and(|path| {
+        !crate::common::block_on(dbgroups_engines::mysql::is_mariadb_program(&host, &path))
+    });
     if real_mysql {
         assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
         return;

@@ -12,6 +12,8 @@
 //! MySQL 8.0 manual for `RESET MASTER` (8.0 has no RESET BINARY LOGS AND
 //! GTIDS before 8.2). Percona Server 8 follows MySQL 8's syntax.
 
+use std::net::IpAddr;
+
 use dbgroups_manifest::Engine;
 use dbgroups_manifest::catalogue::{self, Version};
 
@@ -164,7 +166,8 @@ impl Dialect {
     /// The server's config: binary log and GTIDs on from the first start,
     /// so a master never restarts to gain a replica. `server_id` must be
     /// unique among servers that replicate; the caller passes the port.
-    pub fn config(&self, paths: &ConfigPaths<'_>, port: u16) -> String {
+    /// `listen` is the address the server binds (its host's).
+    pub fn config(&self, paths: &ConfigPaths<'_>, listen: IpAddr, port: u16) -> String {
         let mut lines = vec![
             "# Written by dbgroups; changes here are overwritten.".to_string(),
             format!("[{}]", self.server_section()),
@@ -172,7 +175,7 @@ impl Dialect {
             format!("socket = {}", paths.socket),
             format!("pid-file = {}", paths.pid_file),
             format!("port = {port}"),
-            "bind-address = 127.0.0.1".to_string(),
+            format!("bind-address = {listen}"),
             format!("server_id = {port}"),
             "log_bin = binlog".to_string(),
             "skip_name_resolve = ON".to_string(),

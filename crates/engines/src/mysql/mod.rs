@@ -1,4 +1,4 @@
-//! The MySQL family's engine on the local provider: MariaDB (which Debian
+//! The MySQL family's engine, on the host it is given: MariaDB (which Debian
 //! ships and the live tests run), MySQL and Percona Server 8. [`MysqlServer`]
 //! does the work with the words its [`Dialect`] gives it: a config with the
 //! binary log and GTIDs on from the first start and a unique `server_id`,
@@ -17,19 +17,22 @@ use mysql_async::prelude::Queryable;
 
 pub use dialect::{Dialect, ReplicaStatus};
 
-use crate::error::{EngineError, io};
-use crate::host::HostRef;
-use crate::local::{LocalHost, find_program, log_tail, run, run_stoppable, wait_until};
+use crate::error::EngineError;
+use crate::host::{HostRef, Program};
+use crate::local::wait_until;
 
 /// The role replicas connect as.
 pub const REPLICATION_USER: &str = "replicator";
 
+/// How much of the server's log an error about its start shows.
+const LOG_LINES: usize = 5;
+
+/// How much of a dump's end is read for its GTID position.
+const DUMP_TAIL_BYTES: u64 = 64 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct MysqlServer {
-    provider: LocalHost,
     /// The machine the server lives on.
-    // Read once this engine runs everything through it (issue 15).
-    #[allow(dead_code)]
     host: HostRef,
     name: String,
     port: u16,
@@ -84,39 +87,23 @@ impl MysqlServer {
             });
         }
         let programs = dialect.programs();
-        let find = |program: &str| {
-            let found = find_program(program);
-            // Debian's MariaDB installs `mysqld`, `mysql` and `mysqldump`
-            // as links to its own programs, which speak another dialect.
-            let mariadb_in_disguise = engine != Engine::Mariadb
-                && found.as_ref().is_some_and(|path| is_mariadb_program(path));
-            match found {
-                Some(path) if !mariadb_in_disguise => Ok(path),
-                _ => Err(EngineError::MissingBinary {
-                    program: program.into(),
-                    engine: engine.to_string(),
-                    version: version.into(),
-                    looked: if mariadb_in_disguise {
-                        format!(
-                            "PATH, /usr/sbin and /usr/local/sbin; the {program} found is MariaDB's"
-                        )
-                    } else {
-                        "PATH, /usr/sbin and /usr/local/sbin".into()
-                    },
-                    remedy: dialect.availability().remedy.into(),
-                }),
-            }
+        let find = |program| find_engine_program(host, &dialect, version, program);
+        let server_program = find(programs.server).await?;
+        let installer = match programs.installer {
+            Some(installer) => Some(find(installer).await?),
+            None => None,
         };
+        let dump_program = find(programs.dump).await?;
+        let client_program = find(programs.client).await?;
         Ok(Self {
-            provider: crate::host::local_of(host)?,
             host: host.clone(),
             name: name.to_string(),
             port,
             dialect,
-            server_program: find(programs.server)?,
-            installer: programs.installer.map(find).transpose()?,
-            dump_program: find(programs.dump)?,
-            client_program: find(programs.client)?,
+            server_program,
+            installer,
+            dump_program,
+            client_program,
         })
     }
 
@@ -125,7 +112,7 @@ impl MysqlServer {
     }
 
     pub fn dir(&self) -> PathBuf {
-        self.provider.server_dir(&self.name)
+        self.host.server_dir(&self.name)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -142,31 +129,34 @@ impl MysqlServer {
 
     /// The server's own config (see [`Dialect::config`]). A replica's
     /// read-only setting is kept: a rewrite must not make it writable.
-    fn write_config(&self) -> Result<(), EngineError> {
-        self.write_config_read_only(self.configured_read_only())
+    async fn write_config(&self) -> Result<(), EngineError> {
+        self.write_config_read_only(self.configured_read_only().await)
+            .await
     }
 
     /// Whether the config file makes the server read-only from its start
     /// (a replica's; see [`Dialect::read_only_settings`]).
-    fn configured_read_only(&self) -> bool {
+    async fn configured_read_only(&self) -> bool {
         let settings = self.dialect.read_only_settings();
-        std::fs::read_to_string(self.config_file())
-            .is_ok_and(|text| text.lines().any(|line| settings.contains(&line.trim())))
+        self.host
+            .read_text(&self.config_file())
+            .await
+            .is_some_and(|text| text.lines().any(|line| settings.contains(&line.trim())))
     }
 
     /// The config, read-only at start or not. `SET GLOBAL read_only` alone
     /// lasts until the next restart, after which a replica would accept the
     /// application's writes while replication resumes, and diverge.
-    fn write_config_read_only(&self, read_only: bool) -> Result<(), EngineError> {
-        self.provider.private_dir(&self.dir())?;
-        self.provider.private_dir(&self.dir().join("run"))?;
-        self.provider.private_dir(&self.dir().join("tmp"))?;
+    async fn write_config_read_only(&self, read_only: bool) -> Result<(), EngineError> {
+        self.host.private_dir(&self.dir()).await?;
+        self.host.private_dir(&self.dir().join("run")).await?;
+        self.host.private_dir(&self.dir().join("tmp")).await?;
         let tmp = self.dir().join("tmp").display().to_string();
         let (data, socket, pid, log) = (
             self.data_dir().display().to_string(),
             self.socket().display().to_string(),
             self.pid_file().display().to_string(),
-            self.dir().join("mysqld.log").display().to_string(),
+            self.log_file().display().to_string(),
         );
         let config = self.dialect.config(
             &dialect::ConfigPaths {
@@ -176,6 +166,7 @@ impl MysqlServer {
                 log_file: &log,
                 tmp_dir: &tmp,
             },
+            self.host.listen_address(),
             self.port,
         );
         let mut config = config;
@@ -187,18 +178,46 @@ impl MysqlServer {
                 config.push('\n');
             }
         }
-        self.provider
-            .private_file(&self.config_file(), config.as_bytes())
+        self.host
+            .write_private_file(&self.config_file(), config.as_bytes())
+            .await
     }
 
     fn pid_file(&self) -> PathBuf {
         self.dir().join("run").join("mysqld.pid")
     }
 
+    fn log_file(&self) -> PathBuf {
+        self.dir().join("mysqld.log")
+    }
+
+    /// The server's own log says why an initialisation failed; the tool's
+    /// output only says that it did.
+    async fn with_log(&self, error: EngineError) -> EngineError {
+        match error {
+            EngineError::Command {
+                command,
+                status,
+                stderr,
+            } => EngineError::Command {
+                command,
+                status,
+                stderr: format!(
+                    "{}\nserver log: {}",
+                    stderr.lines().next().unwrap_or(""),
+                    self.host.tail(&self.log_file(), LOG_LINES).await
+                ),
+            },
+            other => other,
+        }
+    }
+
     /// The port an earlier provision of this server chose, if any.
-    pub fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
-        let provider = crate::host::local_of(host).ok()?;
-        crate::local::configured_port(&provider.server_dir(name).join("my.cnf"))
+    pub async fn earlier_port(host: &HostRef, name: &str) -> Option<u16> {
+        let config = host
+            .read_text(&host.server_dir(name).join("my.cnf"))
+            .await?;
+        port_in_config(&config)
     }
 
     /// The error for a failed query or connection on this server.
@@ -225,7 +244,7 @@ impl MysqlServer {
         database: &str,
     ) -> Result<mysql_async::Conn, EngineError> {
         let options = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
+            .ip_or_hostname(self.host.dial_address())
             .tcp_port(self.port)
             .user(Some(user))
             .pass(Some(password))
@@ -256,21 +275,20 @@ impl MysqlServer {
         replication_password: &str,
     ) -> Result<(), EngineError> {
         self.check_installed_series().await?;
-        self.write_config()?;
-        if !self.data_dir().join("mysql").is_dir() {
-            if self.data_dir().exists() {
-                std::fs::remove_dir_all(self.data_dir())
-                    .map_err(io("remove the unfinished", self.data_dir()))?;
-            }
-            self.provider.private_dir(&self.data_dir())?;
+        self.write_config().await?;
+        // The system schema's directory is the installer's last word: a
+        // data directory without it is an unfinished one, made again.
+        if !self.host.exists(&self.data_dir().join("mysql")).await {
+            self.host.remove_dir(&self.data_dir()).await?;
+            self.host.private_dir(&self.data_dir()).await?;
             let installer = self.installer.as_ref().unwrap_or(&self.server_program);
-            let mut install = self.provider.command(&self.dir(), installer);
+            let mut install = Program::new(&self.dir(), installer);
             install
                 .arg(format!("--defaults-file={}", self.config_file().display()))
                 .args(self.dialect.install_args());
-            run(install, &program_name(installer))
-                .await
-                .map_err(|error| with_log(error, &self.dir().join("mysqld.log")))?;
+            if let Err(error) = self.host.run(&install, &program_name(installer)).await {
+                return Err(self.with_log(error).await);
+            }
         }
         self.ensure_running(admin_password).await?;
         self.ensure_accounts(
@@ -288,13 +306,16 @@ impl MysqlServer {
     /// (see [`Dialect::check_installed`]): the server program is found on
     /// PATH, whatever it is (Debian 12 ships MariaDB 10.11 only).
     async fn check_installed_series(&self) -> Result<(), EngineError> {
-        let mut ask = self.provider.program_query(&self.server_program);
+        // It belongs to no server, so its `HOME` is the servers' directory.
+        let mut ask = Program::new(&self.host.servers_dir(), &self.server_program);
         ask.arg("--version");
-        let said = run(
-            ask,
-            &format!("{} --version", program_name(&self.server_program)),
-        )
-        .await?;
+        let said = self
+            .host
+            .run(
+                &ask,
+                &format!("{} --version", program_name(&self.server_program)),
+            )
+            .await?;
         let missing = |looked: String, remedy: String| EngineError::MissingBinary {
             program: program_name(&self.server_program),
             engine: self.dialect.engine.to_string(),
@@ -329,26 +350,26 @@ impl MysqlServer {
         if self.is_running(admin_password).await {
             return Ok(());
         }
-        let mut start = self.provider.command(&self.dir(), &self.server_program);
+        let mut start = Program::new(&self.dir(), &self.server_program);
         start
             .arg(format!("--defaults-file={}", self.config_file().display()))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stdout_null();
         // Not waited for: the server runs in the foreground of its own group.
-        start.spawn().map_err(|source| EngineError::Io {
-            action: "start",
-            path: self.server_program.clone(),
-            source,
-        })?;
-        wait_until(&format!("{} to answer", self.name), 120, || async {
+        self.host
+            .start_detached(&start, &self.server_program.display().to_string())
+            .await?;
+        let answering = wait_until(&format!("{} to answer", self.name), 120, || async {
             Ok(self.is_running(admin_password).await)
         })
-        .await
-        .map_err(|_| EngineError::Command {
-            command: program_name(&self.server_program),
-            status: "not answering after 120 s".into(),
-            stderr: log_tail(&self.dir().join("mysqld.log")),
-        })
+        .await;
+        match answering {
+            Ok(()) => Ok(()),
+            Err(_) => Err(EngineError::Command {
+                command: program_name(&self.server_program),
+                status: "not answering after 120 s".into(),
+                stderr: self.host.tail(&self.log_file(), LOG_LINES).await,
+            }),
+        }
     }
 
     async fn ensure_accounts(
@@ -380,7 +401,7 @@ impl MysqlServer {
         // accounts are still set by root.
         let statements = self
             .dialect
-            .as_root_on_replica(statements, self.configured_read_only());
+            .as_root_on_replica(statements, self.configured_read_only().await);
         self.execute(conn, &statements).await
     }
 
@@ -426,7 +447,7 @@ impl MysqlServer {
         let _ = conn.query_drop("SHUTDOWN").await;
         let pid_file = self.pid_file();
         wait_until(&format!("shutdown of {}", self.name), 120, || async {
-            Ok(!pid_file.exists() && !self.is_running(admin_password).await)
+            Ok(!self.host.exists(&pid_file).await && !self.is_running(admin_password).await)
         })
         .await
     }
@@ -435,13 +456,13 @@ impl MysqlServer {
 impl MysqlServer {
     /// A client defaults file holding root's password, for the command-line
     /// tools: the password never appears in an argument.
-    fn client_defaults(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
+    async fn client_defaults(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
         let path = self.dir().join("client.cnf");
         let text = format!(
             "[client]\nuser = root\npassword = {admin_password}\nsocket = {}\n",
             self.socket().display()
         );
-        self.provider.private_file(&path, text.as_bytes())?;
+        self.host.write_private_file(&path, text.as_bytes()).await?;
         Ok(path)
     }
 
@@ -454,36 +475,41 @@ impl MysqlServer {
         database: &str,
     ) -> Result<(), EngineError> {
         let target = staging.join("dump.sql");
-        if target.is_file() {
+        if self.host.is_file(&target).await {
             return Ok(());
         }
-        self.provider.private_dir(staging)?;
-        let defaults = self.client_defaults(admin_password)?;
+        self.host.private_dir(staging).await?;
+        let defaults = self.client_defaults(admin_password).await?;
         let partial = staging.join("dump.sql.partial");
-        let mut dump = self.provider.command(&self.dir(), &self.dump_program);
+        let mut dump = Program::new(&self.dir(), &self.dump_program);
         dump.arg(format!("--defaults-extra-file={}", defaults.display()))
             .args(self.dialect.dump_args(checked(database)?))
             .arg(format!("--result-file={}", partial.display()));
-        let result = run_stoppable(dump, &program_name(&self.dump_program)).await;
-        let _ = std::fs::remove_file(&defaults);
+        let result = self
+            .host
+            .run_stoppable(&dump, &program_name(&self.dump_program))
+            .await;
+        let _ = self.host.remove_file(&defaults).await;
         result?;
-        std::fs::rename(&partial, &target).map_err(io("finish the dump", &target))
+        self.host.rename(&partial, &target).await
     }
 
     /// The GTID position a dump was taken at, when the replica must be told
     /// it (MariaDB; MySQL auto-positions from the dump's GTID_PURGED).
-    /// MariaDB writes it at the end of the dump, so only the tail is read.
-    pub fn dump_gtid_position(&self, staging: &Path) -> Result<Option<String>, EngineError> {
-        use std::io::{Read, Seek, SeekFrom};
+    /// MariaDB writes it at the end of the dump, so only the tail is read,
+    /// by coreutils' `tail` on the dump's host (found on the system `PATH`
+    /// every program gets): the dump may be far larger than memory, and the
+    /// host has no call that reads part of a file.
+    pub async fn dump_gtid_position(&self, staging: &Path) -> Result<Option<String>, EngineError> {
         let path = staging.join("dump.sql");
-        let mut file = std::fs::File::open(&path).map_err(io("read", &path))?;
-        let length = file.metadata().map_err(io("read", &path))?.len();
-        file.seek(SeekFrom::Start(length.saturating_sub(64 * 1024)))
-            .map_err(io("read", &path))?;
-        let mut tail = Vec::new();
-        file.read_to_end(&mut tail).map_err(io("read", &path))?;
+        let mut read_tail = Program::new(&self.dir(), Path::new("tail"));
+        read_tail
+            .arg("-c")
+            .arg(DUMP_TAIL_BYTES.to_string())
+            .arg(&path);
+        let tail = self.host.run(&read_tail, "tail dump.sql").await?;
         self.dialect
-            .gtid_position(&String::from_utf8_lossy(&tail))
+            .gtid_position(&tail)
             .ok_or_else(|| EngineError::Command {
                 command: program_name(&self.dump_program),
                 status: "incomplete".into(),
@@ -505,25 +531,26 @@ impl MysqlServer {
         staging: &Path,
         admin_password: &str,
     ) -> Result<(), EngineError> {
-        self.write_config_read_only(false)?;
+        self.write_config_read_only(false).await?;
         self.root_query(admin_password, &self.dialect.restore_preamble())
             .await?;
         let dump = staging.join("dump.sql");
-        let input = std::fs::File::open(&dump).map_err(io("read", &dump))?;
-        let defaults = self.client_defaults(admin_password)?;
-        let mut load = self.provider.command(&self.dir(), &self.client_program);
+        let defaults = self.client_defaults(admin_password).await?;
+        let mut load = Program::new(&self.dir(), &self.client_program);
         load.arg(format!("--defaults-extra-file={}", defaults.display()))
             .arg(format!(
                 "--init-command={}",
                 self.dialect.restore_init_command()
             ))
-            .stdin(std::process::Stdio::from(input));
-        let result = run_stoppable(
-            load,
-            &format!("{} < dump.sql", program_name(&self.client_program)),
-        )
-        .await;
-        let _ = std::fs::remove_file(&defaults);
+            .stdin_from(&dump);
+        let result = self
+            .host
+            .run_stoppable(
+                &load,
+                &format!("{} < dump.sql", program_name(&self.client_program)),
+            )
+            .await;
+        let _ = self.host.remove_file(&defaults).await;
         result.map(drop)
     }
 
@@ -541,7 +568,7 @@ impl MysqlServer {
                 "SET SESSION sql_log_bin = 0".into(),
                 format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
             ],
-            self.configured_read_only(),
+            self.configured_read_only().await,
         );
         self.root_query(admin_password, &statements).await
     }
@@ -595,16 +622,17 @@ impl MysqlServer {
                 });
             }
         }
+        let master_address = master.host.dial_address();
         let statements = self.dialect.enslave_statements(
             &dialect::Source {
-                host: "127.0.0.1",
+                host: &master_address,
                 port: master.port,
                 user: REPLICATION_USER,
                 password: replication_password,
             },
             gtid_position,
         );
-        self.write_config_read_only(true)?;
+        self.write_config_read_only(true).await?;
         self.root_query(admin_password, &statements).await?;
         self.wait_replicating(admin_password).await?;
         let target = master.gtid_executed(master_admin_password).await?;
@@ -692,7 +720,7 @@ impl MysqlServer {
     /// Stops following; the server keeps its data and accepts writes, also
     /// after a restart (the config no longer makes it read-only).
     pub async fn detach(&self, admin_password: &str) -> Result<(), EngineError> {
-        self.write_config_read_only(false)?;
+        self.write_config_read_only(false).await?;
         self.root_query(admin_password, &self.dialect.detach_statements())
             .await
     }
@@ -751,34 +779,63 @@ fn replicating(status: Option<&ReplicaStatus>) -> Result<bool, EngineError> {
     }
 }
 
-/// Whether a program is MariaDB's under a MySQL name (a link to `mariadbd`,
-/// `mariadb` or `mariadb-dump`).
-pub fn is_mariadb_program(path: &Path) -> bool {
-    std::fs::canonicalize(path)
+/// `program` on `host`, refused when it is MariaDB's under a MySQL name, or
+/// the error saying what to install.
+async fn find_engine_program(
+    host: &HostRef,
+    dialect: &Dialect,
+    version: &str,
+    program: &str,
+) -> Result<PathBuf, EngineError> {
+    let engine = dialect.engine;
+    let found = host.find_program(&[program]).await;
+    // Debian's MariaDB installs `mysqld`, `mysql` and `mysqldump` as links
+    // to its own programs, which speak another dialect.
+    let mariadb_in_disguise = match &found {
+        Some(path) if engine != Engine::Mariadb => is_mariadb_program(host, path).await,
+        _ => false,
+    };
+    match found {
+        Some(path) if !mariadb_in_disguise => Ok(path),
+        _ => Err(EngineError::MissingBinary {
+            program: program.into(),
+            engine: engine.to_string(),
+            version: version.into(),
+            looked: if mariadb_in_disguise {
+                format!("PATH, /usr/sbin and /usr/local/sbin; the {program} found is MariaDB's")
+            } else {
+                "PATH, /usr/sbin and /usr/local/sbin".into()
+            },
+            remedy: dialect.availability().remedy.into(),
+        }),
+    }
+}
+
+/// Whether a program on `host` is MariaDB's under a MySQL name (a link to
+/// `mariadbd`, `mariadb` or `mariadb-dump`). The link is resolved on the
+/// host by coreutils' `readlink -f` (found on the system `PATH` every
+/// program gets): the host has no call that resolves a path.
+pub async fn is_mariadb_program(host: &HostRef, path: &Path) -> bool {
+    // It belongs to no server, so its `HOME` is the servers' directory.
+    let mut resolve = Program::new(&host.servers_dir(), Path::new("readlink"));
+    resolve.arg("-f").arg(path);
+    host.run(&resolve, "readlink -f")
+        .await
         .ok()
-        .and_then(|real| real.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .and_then(|real| {
+            Path::new(real.trim_end_matches('\n'))
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .is_some_and(|name| name.starts_with("mariadb"))
 }
 
-/// The server's own log says why an initialisation failed; the tool's
-/// output only says that it did.
-fn with_log(error: EngineError, log: &Path) -> EngineError {
-    match error {
-        EngineError::Command {
-            command,
-            status,
-            stderr,
-        } => EngineError::Command {
-            command,
-            status,
-            stderr: format!(
-                "{}\nserver log: {}",
-                stderr.lines().next().unwrap_or(""),
-                log_tail(log)
-            ),
-        },
-        other => other,
-    }
+/// The port a config file written by [`MysqlServer`] names (`port = 3306`).
+pub fn port_in_config(config: &str) -> Option<u16> {
+    config.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("port")?;
+        rest.trim_start_matches([' ', '=']).trim().parse().ok()
+    })
 }
 
 fn program_name(path: &Path) -> String {
@@ -803,8 +860,15 @@ mod tests {
     }
 
     #[test]
+    fn the_port_of_an_earlier_config_is_read_back() {
+        let config = "# Written by dbgroups; changes here are overwritten.\n[mariadbd]\ndatadir = /srv/db/data\nport = 40002\nserver_id = 40002\n";
+        assert_eq!(port_in_config(config), Some(40002));
+        assert_eq!(port_in_config("[mariadbd]\n"), None);
+    }
+
+    #[test]
     fn a_replica_retrying_its_master_is_waited_for_and_a_stopped_one_fails() {
-        let lost = "error reconnecting to master 'replicator@127.0.0.1:3306' - retry-time: 2";
+        let lost = "error reconnecting to master 'replicator@192.0.2.10:3306' - retry-time: 2";
         assert!(matches!(
             replicating(Some(&status(false, Some(lost), true))),
             Ok(false)
