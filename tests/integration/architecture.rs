@@ -281,3 +281,53 @@ fn the_function_scanner_measures_what_it_is_shown() {
         vec![("short".to_string(), 1, 3), ("longer".to_string(), 5, 6)]
     );
 }
+
+/// Machine access lives in its host: the engines read and write files,
+/// start programs and name addresses only through `Host`, so the same
+/// engine runs on this machine (`LocalHost`) and over ssh. Only the local
+/// host's own implementation touches this machine.
+#[test]
+fn engines_reach_the_machine_only_through_their_host() {
+    const THE_LOCAL_HOST: [&str; 3] = [
+        "crates/engines/src/local.rs",
+        "crates/engines/src/process.rs",
+        "crates/engines/src/disk.rs",
+    ];
+    let machine_access = [
+        "std::fs",
+        "std::process",
+        "tokio::process",
+        "Command::",
+        ".spawn(",
+        ".is_file()",
+        ".exists()",
+        "read_dir(",
+        "canonicalize(",
+        "std::net::TcpListener",
+        "local::find_program",
+        "crate::find_program",
+        "127.0.0.1",
+        "Ipv4Addr::LOCALHOST",
+    ];
+    let mut offenders = Vec::new();
+    for (path, text) in sources("crates/engines/src") {
+        if THE_LOCAL_HOST.iter().any(|own| path.ends_with(own)) {
+            continue;
+        }
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            // A MySQL account's host part in SQL (`'root'@'127.0.0.1'`,
+            // an account mariadb-install-db makes) names no address that
+            // anyone dials.
+            let code = code.replace("@'127.0.0.1'", "@'…'");
+            if let Some(word) = machine_access.iter().find(|w| code.contains(*w)) {
+                offenders.push(format!("{path}:{}: {word}: {line}", number + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "machine access in the engines outside the local host:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -766,7 +766,11 @@ fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(),
     Ok(())
 }
 
+/// Removes this machine's staging entries starting with `prefix` (all of them
+/// for an empty one). Every staging area is the local host's until the ssh
+/// provider stages backups on the hosts themselves.
 fn remove_staging(provider: &LocalHost, prefix: &str) {
+    use dbgroups_engines::Host;
     let dir = provider.staging_dir("");
     for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         if entry.file_name().to_string_lossy().starts_with(prefix) {

@@ -230,17 +230,4 @@ pub trait Host: Send + Sync + Debug {
     /// The uid servers run as here, when it differs from dbgroups' own
     /// (the engines compare it with their data directory's owner).
     fn service_uid(&self) -> Option<u32>;
-
-    /// For [`local_of`] only, while it lasts.
-    fn as_any(&self) -> &dyn std::any::Any;
-}
-
-/// The local host behind `host`, while the engines still build their
-/// processes through it: a bridge for the steps of issue 15, gone when the
-/// last engine runs everything through [`Host`].
-pub(crate) fn local_of(host: &HostRef) -> Result<crate::LocalHost, EngineError> {
-    host.as_any()
-        .downcast_ref::<crate::LocalHost>()
-        .cloned()
-        .ok_or_else(|| EngineError::StateMismatch(format!("{} is not this machine", host.name())))
 }

@@ -95,47 +95,8 @@ impl LocalHost {
         std::sync::Arc::new(self)
     }
 
-    pub fn service_user(&self) -> Option<&ServiceUser> {
-        self.service_user.as_ref()
-    }
-
-    pub fn servers_dir(&self) -> PathBuf {
-        self.state_dir.join("servers")
-    }
-
-    /// The staging area backups are taken into before they are restored.
-    pub fn staging_dir(&self, backup: &str) -> PathBuf {
-        self.state_dir.join("backups").join(backup)
-    }
-
-    /// Where one server keeps everything: data, logs, sockets, config.
-    pub fn server_dir(&self, server: &str) -> PathBuf {
-        self.servers_dir().join(server)
-    }
-
-    /// Removes what a first, failed provision of `server` left (its server
-    /// never ran: it could not bind its port), so it can be made again on
-    /// another port. Only for a server nothing was recorded of.
-    pub fn discard_unrecorded_server(&self, server: &str) -> Result<(), EngineError> {
-        let dir = self.server_dir(server);
-        match std::fs::remove_dir_all(&dir) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(io("remove the unfinished", &dir)(err))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Creates `dir` (mode 0700) owned by whoever the servers run as.
-    pub fn private_dir(&self, dir: &Path) -> Result<(), EngineError> {
-        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io("set permissions on", dir))?;
-        self.give(dir)
-    }
-
     /// Writes a file (mode 0600) the servers' user owns.
-    pub fn private_file(&self, path: &Path, contents: &[u8]) -> Result<(), EngineError> {
+    fn private_file(&self, path: &Path, contents: &[u8]) -> Result<(), EngineError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new()
@@ -156,43 +117,6 @@ impl LocalHost {
                 .map_err(io("change the owner of", path)),
             None => Ok(()),
         }
-    }
-
-    /// A command that runs as the servers' user, with the environment
-    /// `process` builds (`HOME` is `home`: the server's own directory), in
-    /// its own process group so that Ctrl-C in the terminal does not reach
-    /// the servers it starts.
-    pub fn command(&self, home: &Path, program: &Path) -> Command {
-        let mut command = Command::from(crate::process::built_command(
-            program,
-            home,
-            self.service_user.as_ref(),
-        ));
-        command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(false);
-        command
-    }
-
-    /// The same, for paths that cannot await (guards and teardown).
-    pub fn blocking_command(&self, home: &Path, program: &Path) -> std::process::Command {
-        use std::os::unix::process::CommandExt;
-        let mut command = crate::process::built_command(program, home, self.service_user.as_ref());
-        command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    /// The command to ask an installed program about itself (`--version`):
-    /// it belongs to no server, so its `HOME` is the servers' directory.
-    pub fn program_query(&self, program: &Path) -> Command {
-        self.command(&self.servers_dir(), program)
     }
 }
 
@@ -379,10 +303,6 @@ impl Host for LocalHost {
 
     fn service_uid(&self) -> Option<u32> {
         self.service_user.as_ref().map(|u| u.uid)
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -54,7 +54,7 @@ impl DatabaseEngine for MysqlFamily {
     }
 
     async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
-        MysqlServer::earlier_port(host, server)
+        MysqlServer::earlier_port(host, server).await
     }
 
     async fn provision(
@@ -138,7 +138,7 @@ impl DatabaseEngine for MysqlFamily {
         let replica = server(request.replica).await?;
         let source = server(request.source).await?;
         let position = match request.restored_from {
-            Some(dump) => replica.dump_gtid_position(dump)?,
+            Some(dump) => replica.dump_gtid_position(dump).await?,
             None => None,
         };
         replica

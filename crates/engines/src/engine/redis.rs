@@ -31,7 +31,7 @@ impl DatabaseEngine for Redis {
     }
 
     async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
-        RedisServer::earlier_port(host, server)
+        RedisServer::earlier_port(host, server).await
     }
 
     async fn provision(

@@ -504,8 +504,7 @@ impl MysqlServer {
         let path = staging.join("dump.sql");
         let mut read_tail = Program::new(&self.dir(), Path::new("tail"));
         read_tail
-            .arg("-c")
-            .arg(DUMP_TAIL_BYTES.to_string())
+            .arg(format!("--bytes={DUMP_TAIL_BYTES}"))
             .arg(&path);
         let tail = self.host.run(&read_tail, "tail dump.sql").await?;
         self.dialect
