@@ -445,6 +445,7 @@ impl MongoServer {
         let member_client = member.client(Some(admin_password))?;
         let started = tokio::time::Instant::now();
         let mut clock = commands::StallClock::default();
+        let mut ticker = crate::progress::Ticker::default();
         let failed = |status: String, detail: String| EngineError::Command {
             command: format!("the initial sync of {}", member.name),
             status,
@@ -482,6 +483,11 @@ impl MongoServer {
             if commands::never_secondary(own) {
                 break Err(failed("cannot reach SECONDARY".into(), detail));
             }
+            // An initial sync of a large set takes long: say how it goes.
+            ticker.tick(&format!(
+                "waiting for {} to reach SECONDARY ({detail})",
+                member.name
+            ));
             // The member's own status has the sync's progress (and
             // `tooStale`) once its users are there to authenticate with.
             let own_status = member_client
