@@ -298,14 +298,30 @@ impl RedisServer {
         if !self.is_running(password).await {
             return Ok(());
         }
-        // SHUTDOWN closes the connection instead of answering.
-        let _ = self
-            .query::<()>(password, redis::cmd("SHUTDOWN").arg("SAVE"))
-            .await;
-        wait_until(&format!("shutdown of {}", self.name), 60, || async {
-            Ok(!self.is_running(password).await)
+        // SHUTDOWN closes the connection instead of answering. A server
+        // that refuses it for now (its save failed, or it was busy loading
+        // a full sync's data) is asked again: one refusal must not leave it
+        // running for the whole wait. The log's last lines say why when it
+        // never stops.
+        let what = format!("shutdown of {}", self.name);
+        for _ in 0..6 {
+            let mut command = redis::cmd("SHUTDOWN");
+            command.arg("SAVE");
+            let shutdown = self.query::<()>(password, &command);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), shutdown).await;
+            let stopped =
+                wait_until(&what, 10, || async { Ok(!self.is_running(password).await) }).await;
+            match stopped {
+                Err(EngineError::Timeout { .. }) => continue,
+                other => return other,
+            }
+        }
+        let log = self.host.tail(&self.dir().join("redis.log"), 5).await;
+        Err(EngineError::Command {
+            command: what,
+            status: "did not happen within 60 s".into(),
+            stderr: log,
         })
-        .await
     }
 
     /// An RDB snapshot (BGSAVE, waited for), copied into `staging`.
