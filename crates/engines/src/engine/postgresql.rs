@@ -188,8 +188,15 @@ impl DatabaseEngine for Postgresql {
         // slot nobody reads keeps WAL until the disk is full.
         if let Some((upstream, admin)) = upstream(around.upstream.as_ref()).await?
             && upstream.is_running().await
+            && let Err(err) = upstream.drop_slot_of(&target.name, &admin).await
         {
-            upstream.drop_slot_of(&target.name, &admin).await?;
+            // An upstream being shut down meanwhile (its own removal, in
+            // the same wave) takes the slot with it; only a running one's
+            // refusal is a failure.
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if upstream.is_running().await {
+                return Err(err);
+            }
         }
         Ok(())
     }
