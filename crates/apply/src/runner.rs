@@ -216,8 +216,7 @@ impl StepContext {
         place: &std::path::Path,
         size: u64,
     ) -> Result<(), EngineError> {
-        let free = self.host.free_bytes(place).await?;
-        dbgroups_engines::disk::check_room(what, place, free, size)
+        dbgroups_engines::disk::ensure_room_on(&self.host, what, place, size).await
     }
 }
 

@@ -376,10 +376,10 @@ pub async fn run_stoppable(mut command: Command, shown_as: &str) -> Result<Strin
 }
 
 /// The port an earlier (perhaps interrupted) provision wrote into a
-/// server's config file, found by `key` (`port = 5433` or `port 6380`), so a
-/// re-run keeps it instead of moving the server.
-pub fn configured_port(config: &Path) -> Option<u16> {
-    let text = std::fs::read_to_string(config).ok()?;
+/// server's config text (`port = 5433` or `port 6380`), so a re-run keeps it
+/// instead of moving the server. Pure: the engines read the file through
+/// their host.
+pub fn port_in_config(text: &str) -> Option<u16> {
     text.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("port")?;
         rest.trim_start_matches([' ', '=']).trim().parse().ok()

@@ -330,12 +330,7 @@ impl PostgresServer {
 /// The port in a `dbgroups.conf` an earlier (perhaps interrupted)
 /// provision wrote (`port = 5433`), so a re-run keeps it instead of moving
 /// the server.
-pub fn port_in_config(text: &str) -> Option<u16> {
-    text.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("port")?;
-        rest.trim_start_matches([' ', '=']).trim().parse().ok()
-    })
-}
+pub use crate::local::port_in_config;
 
 /// pg_hba.conf: password authentication only, and over TCP only from the
 /// address the server listens on (loopback on the local host).

@@ -488,12 +488,7 @@ impl RedisServer {
 }
 
 /// The port a config file written by [`RedisServer`] names (`port 6380`).
-pub fn port_in_config(config: &str) -> Option<u16> {
-    config.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("port")?;
-        rest.trim_start_matches([' ', '=']).trim().parse().ok()
-    })
-}
+pub use crate::local::port_in_config;
 
 /// One `name:value` field of an `INFO` section.
 fn info_field(info: &str, name: &str) -> Option<String> {

@@ -830,12 +830,7 @@ pub async fn is_mariadb_program(host: &HostRef, path: &Path) -> bool {
 }
 
 /// The port a config file written by [`MysqlServer`] names (`port = 3306`).
-pub fn port_in_config(config: &str) -> Option<u16> {
-    config.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("port")?;
-        rest.trim_start_matches([' ', '=']).trim().parse().ok()
-    })
-}
+pub use crate::local::port_in_config;
 
 fn program_name(path: &Path) -> String {
     path.file_name().map_or_else(
