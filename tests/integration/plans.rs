@@ -805,3 +805,39 @@ fn destroy_says_why_each_group_goes() {
             .any(|c| c.reason == "`destroy --app shop` removes every group of the application")
     );
 }
+
+#[test]
+fn destroy_removes_a_group_following_another_before_the_group_it_follows() {
+    let manifest = with_reporting("      replicate_from: default\n");
+    let state = applied(&manifest);
+    let intents = Intents {
+        remove_groups: state
+            .groups
+            .iter()
+            .map(|g| GroupAddress::new(g.db_type, g.name.clone()))
+            .collect(),
+        destroy: true,
+        ..Intents::default()
+    };
+    let plan = plan("application: shop\n", Some(&state), &intents);
+    // Every step that must come before `id`, following depends_on.
+    let before = |id: &str| {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut queue = vec![id.to_string()];
+        while let Some(next) = queue.pop() {
+            let step = plan.steps.iter().find(|s| s.id == next).expect("step");
+            for dep in &step.depends_on {
+                if seen.insert(dep.clone()) {
+                    queue.push(dep.clone());
+                }
+            }
+        }
+        seen
+    };
+    assert!(
+        before("remove:pg-main").contains("remove:pg-report"),
+        "pg-report replicates from pg-main, so it goes first: {:?}",
+        before("remove:pg-main")
+    );
+    assert!(!before("remove:pg-report").contains("remove:pg-main"));
+}

@@ -665,6 +665,18 @@ impl Builder<'_> {
 }
 
 impl Builder<'_> {
+    /// A group master removed together with the master it follows (another
+    /// group of this application) goes first, as a group's slaves go before
+    /// its master.
+    fn remove_followers_first(&mut self, upstreams: &BTreeMap<String, String>) {
+        for (follower, upstream) in upstreams {
+            let removal = |server: &str| self.by_id.get(&format!("remove:{server}")).copied();
+            if let (Some(first), Some(then)) = (removal(follower), removal(upstream)) {
+                self.graph.update_edge(first, then, ());
+            }
+        }
+    }
+
     /// Each backup of data files (`BackupMethod::can_be_moved`) is taken by
     /// its last restore, which waits for the backup's other restores, so
     /// moving it into place (a rename) saves one full copy of the data: of
@@ -706,6 +718,7 @@ pub(crate) fn build(
     application: &str,
     changes: &[Change],
     recorded_versions: &BTreeMap<GroupAddress, (Engine, String)>,
+    upstreams: &BTreeMap<String, String>,
     env_change: Option<&Change>,
     disk_check: bool,
 ) -> Vec<Step> {
@@ -722,6 +735,7 @@ pub(crate) fn build(
         builder.build_change(change, recorded_versions);
     }
     builder.hand_over_backups();
+    builder.remove_followers_first(upstreams);
     if let Some(change) = env_change {
         // Last: after every step whose outcome changes addresses, and after
         // everything else too, so the variables are written for servers

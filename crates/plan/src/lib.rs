@@ -159,10 +159,12 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         })
         .unwrap_or_default();
     let env_change = env_differs.then(|| env_change_for(&changes)).flatten();
+    let upstreams = input.state.map(recorded_upstreams).unwrap_or_default();
     let mut steps = dag::build(
         &application,
         &changes,
         &recorded_versions,
+        &upstreams,
         env_change,
         !input.intents.skip_disk_check,
     );
@@ -214,4 +216,26 @@ fn env_change_for(changes: &[Change]) -> Option<&Change> {
             )
         })
         .or_else(|| changes.first())
+}
+
+/// Each recorded group master that follows another group of its own
+/// application, and the master it follows. A plan removing both must stop
+/// the follower first: its removal drops its replication (a PostgreSQL
+/// slot on the upstream), which fails once the upstream is shutting down.
+fn recorded_upstreams(state: &AppState) -> BTreeMap<String, String> {
+    state
+        .groups
+        .iter()
+        .filter_map(|group| {
+            let source = group.replicate_from.as_ref()?;
+            if source.application != state.application {
+                return None;
+            }
+            let upstream = state.group(group.db_type, &source.group)?.master()?;
+            Some((
+                group.master()?.unique_name.clone(),
+                upstream.unique_name.clone(),
+            ))
+        })
+        .collect()
 }

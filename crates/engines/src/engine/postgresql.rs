@@ -190,9 +190,11 @@ impl DatabaseEngine for Postgresql {
             && upstream.is_running().await
             && let Err(err) = upstream.drop_slot_of(&target.name, &admin).await
         {
-            // An upstream being shut down meanwhile (its own removal, in
-            // the same wave) takes the slot with it; only a running one's
-            // refusal is a failure.
+            // An upstream being shut down meanwhile takes the slot with it;
+            // only a running one's refusal is a failure. The planner orders
+            // a follower's removal before its upstream's in one plan, but
+            // the upstream may belong to another application whose own
+            // destroy runs at the same time.
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             if upstream.is_running().await {
                 return Err(err);
