@@ -304,13 +304,32 @@ fn a_tampered_or_truncated_plan_file_is_refused() {
         PlanFile::parse(truncated),
         Err(PlanFileError::Unreadable(_))
     ));
-    let newer = text.replacen("\"format_version\": 1", "\"format_version\": 9", 1);
+    let newer = text.replacen("\"format_version\": 2", "\"format_version\": 9", 1);
     assert_eq!(
         PlanFile::parse(newer.as_bytes()),
         Err(PlanFileError::NewerFormat {
             found: 9,
-            supported: 1
+            supported: 2
         })
+    );
+    // A file of version 1 named its backups by step id: refused, with what
+    // to do.
+    let older = text.replacen("\"format_version\": 2", "\"format_version\": 1", 1);
+    assert_eq!(
+        PlanFile::parse(older.as_bytes()),
+        Err(PlanFileError::OlderFormat {
+            found: 1,
+            supported: 2
+        })
+    );
+    std::fs::write(&path, &older).expect("write");
+    let shown = dbgroups_in(dir.path(), &["show", "plan.json"]);
+    assert_eq!(shown.code, 1);
+    assert!(
+        shown.stderr.contains("format version 1")
+            && shown.stderr.contains("dbgroups plan --out FILE"),
+        "{}",
+        shown.stderr
     );
 }
 

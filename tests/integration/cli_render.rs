@@ -181,7 +181,7 @@ fn json_and_markdown_plans_carry_the_failure_on_stdout() {
         assert_eq!(run.code, 1);
         let document: serde_json::Value = serde_json::from_str(&run.stdout)
             .unwrap_or_else(|e| panic!("{manifest}: {e}: {}", run.stdout));
-        assert_eq!(document["format_version"], 1);
+        assert_eq!(document["format_version"], 2);
         let said = document["error"]["message"].as_str().expect("a message");
         assert!(said.starts_with(message), "{manifest}: {said}");
         let markdown = dbgroups_in(

@@ -75,7 +75,7 @@ fn readers(plan: &Plan) -> (String, String) {
             takes_backup,
             ..
         } = &s.kind
-            && backup == "backup:pg-main"
+            && backup.step == "backup:pg-main"
         {
             if *takes_backup {
                 taker = Some(s.id.clone());
@@ -148,9 +148,58 @@ fn a_restore_without_its_backup_before_it_is_reported() {
     let mut plan = scale_up();
     let (copier, _) = readers(&plan);
     if let StepKind::Restore { backup, .. } = &mut step(&mut plan, &copier).kind {
-        *backup = "backup:pg-elsewhere".into();
+        backup.step = "backup:pg-elsewhere".into();
     }
     assert_eq!(codes(&plan), [LintCode::RestoreWithoutBackup]);
+}
+
+#[test]
+fn a_reference_that_names_another_location_than_its_backup_is_reported() {
+    let mut plan = scale_up();
+    let (copier, _) = readers(&plan);
+    if let StepKind::Restore { backup, .. } = &mut step(&mut plan, &copier).kind {
+        backup.location = "backup-pg-elsewhere".into();
+    }
+    assert_eq!(codes(&plan), [LintCode::BackupMismatch]);
+    // A staged disk check names the backup it makes room for.
+    let mut plan = scale_up();
+    if let StepKind::DiskCheck { backup, .. } =
+        &mut step(&mut plan, "disk-check:backup:pg-main").kind
+    {
+        *backup = None;
+    }
+    assert_eq!(codes(&plan), [LintCode::BackupMismatch]);
+}
+
+/// Every reference to `backup:pg-main`, and the step itself, say it lands
+/// on `host`.
+fn land_backup_on(plan: &mut Plan, host: &str) {
+    for s in &mut plan.steps {
+        match &mut s.kind {
+            StepKind::Backup { host: landed, .. } if s.id == "backup:pg-main" => {
+                *landed = host.to_string()
+            }
+            StepKind::Restore { backup, .. }
+            | StepKind::DiskCheck {
+                backup: Some(backup),
+                ..
+            } if backup.step == "backup:pg-main" => backup.host = host.to_string(),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_backup_taken_over_on_another_host_is_reported() {
+    let mut plan = scale_up();
+    land_backup_on(&mut plan, "db-1.example");
+    assert_eq!(codes(&plan), [LintCode::TakenFromAnotherHost]);
+    let (_, taker) = readers(&plan);
+    if let StepKind::Restore { takes_backup, .. } = &mut step(&mut plan, &taker).kind {
+        *takes_backup = false;
+    }
+    // Copied by both: no reader could have moved it, so no warning either.
+    assert_eq!(codes(&plan), []);
 }
 
 #[test]

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use dbgroups_plan::render::{graph, json, markdown, text};
-use dbgroups_plan::{GroupAddress, Intents, ObservedFacts, Plan, ReplicationHealth, ServerHealth};
+use dbgroups_plan::{
+    GroupAddress, Intents, ObservedFacts, Plan, ReplicationHealth, ServerHealth, StepKind,
+};
 use dbgroups_state::AppState;
 use insta::assert_snapshot;
 
@@ -98,6 +100,68 @@ fn scale_up_with_two_new_slaves_sharing_one_backup() {
         .count();
     assert_eq!(backups, 1, "one backup serves both new slaves");
     snapshot_all("scale_up", &plan);
+}
+
+/// The backup lands on its master's host, and only a restore on that host
+/// may take it by rename: with the master recorded on another host (an
+/// existing host, `address:`), both new slaves copy it.
+#[test]
+fn a_backup_is_taken_by_rename_only_on_its_own_host() {
+    let mut state = applied(BASE);
+    let manifest = BASE.replace(
+        "        - server: { unique_name: pg-replica-1 }\n",
+        "        - server: { unique_name: pg-replica-1 }\n        - server: { unique_name: pg-replica-2 }\n        - server: { unique_name: pg-replica-3 }\n",
+    );
+    let restores = |plan: &Plan| -> Vec<(String, String, bool)> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Restore {
+                    server,
+                    backup,
+                    takes_backup,
+                    ..
+                } => Some((server.clone(), backup.host.clone(), *takes_backup)),
+                _ => None,
+            })
+            .collect()
+    };
+    let local = plan(&manifest, Some(&state), &Intents::default());
+    assert_eq!(
+        restores(&local),
+        [
+            ("pg-replica-2".to_string(), "local".to_string(), false),
+            ("pg-replica-3".to_string(), "local".to_string(), true),
+        ]
+    );
+    let master = state
+        .groups
+        .iter_mut()
+        .flat_map(|g| &mut g.servers)
+        .find(|s| s.unique_name == "pg-main")
+        .expect("pg-main");
+    master.provider = dbgroups_manifest::ProviderKind::Ssh;
+    master.address = Some("db-1.example".to_string());
+    let elsewhere = plan(&manifest, Some(&state), &Intents::default());
+    assert_eq!(
+        restores(&elsewhere),
+        [
+            (
+                "pg-replica-2".to_string(),
+                "db-1.example".to_string(),
+                false
+            ),
+            (
+                "pg-replica-3".to_string(),
+                "db-1.example".to_string(),
+                false
+            ),
+        ]
+    );
+    assert!(elsewhere.steps.iter().any(|s| matches!(
+        &s.kind,
+        StepKind::Backup { host, location, .. } if host == "db-1.example" && location == "backup-pg-main"
+    )));
 }
 
 #[test]

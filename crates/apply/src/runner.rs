@@ -10,7 +10,7 @@ use dbgroups_engines::engine::{
 use dbgroups_engines::{EngineError, HostRef, engine_for};
 use dbgroups_manifest::Engine;
 use dbgroups_plan::rules::BackupMethod;
-use dbgroups_plan::{GroupAddress, Step, StepKind};
+use dbgroups_plan::{BackupRef, GroupAddress, Step, StepKind};
 use dbgroups_state::{AppState, GroupState, ServerState};
 
 use crate::servers::{group_access, server_ref, upstream_of};
@@ -200,13 +200,10 @@ impl StepContext {
     }
 
     /// Backups are staged under a directory named after this apply and
-    /// their step.
-    fn staging(&self, step_id: &str) -> std::path::PathBuf {
-        self.host.staging_dir(&format!(
-            "{}-{}",
-            self.staging_prefix,
-            step_id.replace(':', "-")
-        ))
+    /// the location the plan gives them.
+    fn staging(&self, location: &str) -> std::path::PathBuf {
+        self.host
+            .staging_dir(&format!("{}-{location}", self.staging_prefix))
     }
 
     /// Refuses unless `place` has room for twice `size` bytes.
@@ -241,9 +238,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             version,
             master,
         } => provision_step(&ctx, group, server, engine, version, master).await,
-        StepKind::Backup { server, method, .. } => {
-            backup_step(&ctx, &step.id, server, method).await
-        }
+        StepKind::Backup {
+            server,
+            method,
+            location,
+            ..
+        } => backup_step(&ctx, &location, server, method).await,
         StepKind::Restore {
             server,
             backup,
@@ -256,6 +256,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             master_application,
             resync,
             non_voting,
+            from_backup,
         } => {
             let follow = Follow {
                 server,
@@ -263,6 +264,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 master_application,
                 resync,
                 voting: !non_voting,
+                from_backup,
             };
             enslave_step(&ctx, follow).await
         }
@@ -277,8 +279,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             server,
             master_application,
             method,
-            staged,
             destinations,
+            backup,
             ..
         } => {
             disk_check_step(
@@ -286,8 +288,8 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
                 server,
                 master_application,
                 method,
-                staged,
                 destinations,
+                backup,
             )
             .await
         }
@@ -367,12 +369,12 @@ async fn provision_step(
 /// an interrupted apply already finished it.
 async fn backup_step(
     ctx: &StepContext,
-    step_id: &str,
+    location: &str,
     server: String,
     method: BackupMethod,
 ) -> Result<Effect, EngineError> {
     let source = ctx.locate(&application_of(ctx, &server), &server)?;
-    let staging = ctx.staging(step_id);
+    let staging = ctx.staging(location);
     let copy = copy_of(method);
     // A backup this apply finished before a crash is reused; only a new
     // one needs room.
@@ -402,21 +404,17 @@ async fn backup_step(
 async fn restore_step(
     ctx: &StepContext,
     server: String,
-    backup: String,
+    backup: BackupRef,
     takes_backup: bool,
 ) -> Result<Effect, EngineError> {
     let target = ctx.locate(&ctx.state.application, &server)?;
-    let staging = ctx.staging(&backup);
+    let staging = ctx.staging(&backup.location);
     if ctx.disk_check {
         let size = ctx.host.size_of(&staging).await;
         ctx.ensure_room("the restore", &ctx.host.server_dir(&server), size)
             .await?;
     }
-    let copy = if backup.starts_with(BackupMethod::Logical.step_prefix()) {
-        Copy::Logical
-    } else {
-        Copy::Physical
-    };
+    let copy = copy_of(backup.method);
     let access = target.access(ctx, Operation::Restore)?;
     let source_database = source_database(ctx, &backup)?;
     let restored = target
@@ -432,7 +430,10 @@ async fn restore_step(
         .await?;
     Ok(Effect::Restored {
         server,
-        source: backup_source(ctx, &backup)?,
+        source: (
+            backup.source.application.clone(),
+            backup.source.group.clone(),
+        ),
         accounts_copied: target.engine.copy_carries_accounts(copy),
         database: restored.database,
     })
@@ -445,6 +446,8 @@ struct Follow {
     master_application: String,
     resync: bool,
     voting: bool,
+    /// The dump restored on the server just before, if any.
+    from_backup: Option<BackupRef>,
 }
 
 /// The server follows its master; done only once it does. A new server
@@ -465,11 +468,10 @@ async fn enslave_step(ctx: &StepContext, follow: Follow) -> Result<Effect, Engin
         ctx.ensure_room("the full sync", &ctx.host.server_dir(&follow.server), size)
             .await?;
     }
-    let restored_from = ctx.staging(&format!(
-        "{}:{}",
-        BackupMethod::Logical.step_prefix(),
-        follow.master
-    ));
+    let restored_from = follow
+        .from_backup
+        .as_ref()
+        .map(|b| ctx.staging(&b.location));
     let source_members = ctx.members(source.group, &follow.server);
     let pending = ctx
         .state
@@ -498,7 +500,7 @@ async fn enslave_step(ctx: &StepContext, follow: Follow) -> Result<Effect, Engin
             source: &source.server,
             source_access: &source_access,
             source_members: &source_members,
-            restored_from: Some(&restored_from),
+            restored_from: restored_from.as_deref(),
             resync: follow.resync,
             voting: follow.voting,
         };
@@ -582,8 +584,8 @@ async fn disk_check_step(
     server: String,
     master_application: String,
     method: BackupMethod,
-    staged: bool,
     destinations: Vec<String>,
+    backup: Option<BackupRef>,
 ) -> Result<Effect, EngineError> {
     let source = ctx.locate(&master_application, &server)?;
     let access = source.access(ctx, Operation::MeasureData)?;
@@ -592,8 +594,10 @@ async fn disk_check_step(
         .engine
         .data_size(&source.server, &access, copy)
         .await?;
-    if staged {
-        let staging = ctx.staging(&format!("{}:{server}", method.step_prefix()));
+    // A staged check names the backup whose landing place it checks.
+    let staged = backup.is_some();
+    if let Some(backup) = &backup {
+        let staging = ctx.staging(&backup.location);
         if !source
             .engine
             .backup_is_complete(&source.server.host, &staging, copy)
@@ -625,22 +629,11 @@ fn application_of(ctx: &StepContext, server: &str) -> String {
         .map_or_else(|| ctx.state.application.clone(), |(app, _)| app.clone())
 }
 
-/// Which group a backup step copied (`backup:pg-main` → pg-main's group).
-fn backup_source(ctx: &StepContext, backup: &str) -> Result<(String, GroupAddress), EngineError> {
-    let server = backup.split_once(':').map_or(backup, |(_, s)| s);
-    let application = application_of(ctx, server);
-    let (group, _) = ctx.find(&application, server)?;
-    Ok((
-        application,
-        GroupAddress::new(group.db_type, group.name.clone()),
-    ))
-}
-
 /// The database a backup step copied, as its group records it.
-fn source_database(ctx: &StepContext, backup: &str) -> Result<String, EngineError> {
-    let (application, group) = backup_source(ctx, backup)?;
-    ctx.application_state(&application)
-        .and_then(|s| s.credentials.get(&group.to_string()))
+fn source_database(ctx: &StepContext, backup: &BackupRef) -> Result<String, EngineError> {
+    let source = &backup.source;
+    ctx.application_state(&source.application)
+        .and_then(|s| s.credentials.get(&source.group.to_string()))
         .map(|c| c.database.clone())
-        .ok_or_else(|| missing(format!("no credentials recorded for {group}")))
+        .ok_or_else(|| missing(format!("no credentials recorded for {}", source.group)))
 }

@@ -7,6 +7,7 @@ use dbgroups_manifest::Engine;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
+use crate::backup::{BackupRef, Servers};
 use crate::change::{Change, ChangeKind};
 use crate::input::GroupAddress;
 use crate::rules::{self, BackupMethod};
@@ -40,12 +41,19 @@ pub enum StepKind {
         method: BackupMethod,
         staged: bool,
         destinations: Vec<String>,
+        /// The backup whose landing place is checked, when `staged`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup: Option<BackupRef>,
     },
-    /// A full backup of a master, into the staging area.
+    /// A full backup of a master, into the staging area of `host` (the
+    /// master's host, where it lands), at `location` in it: what its
+    /// readers' `BackupRef` names.
     Backup {
         group: GroupAddress,
         server: String,
         method: BackupMethod,
+        host: String,
+        location: String,
     },
     /// A new server, replication-ready, with the application's account.
     Provision {
@@ -56,12 +64,12 @@ pub enum StepKind {
         master: bool,
     },
     /// A backup restored onto a server; `replaces_data` when it had data.
-    /// `takes_backup`: the last reader of a backup of data files, run after
-    /// the others, so the engine moves the backup into place instead of
-    /// copying it.
+    /// `takes_backup`: the last reader of a backup of data files that is on
+    /// the server's host, run after the others, so the engine moves the
+    /// backup into place instead of copying it.
     Restore {
         server: String,
-        backup: String,
+        backup: BackupRef,
         replaces_data: bool,
         #[serde(default)]
         takes_backup: bool,
@@ -82,6 +90,12 @@ pub enum StepKind {
         /// Written only when true.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         non_voting: bool,
+        /// The dump restored on the server just before, which an engine
+        /// may read to know where in the master's history to start
+        /// (MariaDB's GTID position). Written only for a restore of a
+        /// logical backup.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_backup: Option<BackupRef>,
     },
     /// The server stops following `master` and becomes a standalone
     /// master; `master`, if still recorded, is cleaned up (slot, user).
@@ -160,6 +174,7 @@ impl StepKind {
                 group,
                 server,
                 method,
+                ..
             } => match method {
                 BackupMethod::Physical => format!("full backup of {server} ({group} master)"),
                 BackupMethod::Logical => format!("full dump of {server} ({group} master)"),
@@ -258,6 +273,9 @@ struct Builder<'a> {
     application: &'a str,
     /// Whether seedings get their disk check (off with --skip-disk-check).
     disk_check: bool,
+    /// Where each server lives, so a backup names its source and the host
+    /// it lands on.
+    servers: &'a Servers,
 }
 
 impl Builder<'_> {
@@ -320,6 +338,7 @@ impl Builder<'_> {
                     method: from.method,
                     staged,
                     destinations: Vec::new(),
+                    backup: staged.then(|| self.backup_ref(from)),
                 };
                 self.add(id, kind, change, &deps)
             }
@@ -335,25 +354,33 @@ impl Builder<'_> {
         Some(node)
     }
 
+    /// The backup `from` is seeded with: of its master (in the group and
+    /// application the master is recorded in: a re-sync of a group's
+    /// master names its own group, not its source's), by its method,
+    /// landing on the master's host.
+    fn backup_ref(&self, from: &SeedSource<'_>) -> BackupRef {
+        BackupRef::new(
+            self.servers
+                .source(from.master, from.application, from.group),
+            from.method,
+            self.servers.host(from.master),
+        )
+    }
+
     /// One backup per master and method serves every server seeded from it.
-    fn backup(
-        &mut self,
-        group: &GroupAddress,
-        master: &str,
-        method: BackupMethod,
-        change: &Change,
-    ) -> NodeIndex {
-        let id = format!("{}:{master}", method.step_prefix());
-        if let Some(&existing) = self.by_id.get(&id) {
+    fn backup(&mut self, backup: &BackupRef, change: &Change) -> NodeIndex {
+        if let Some(&existing) = self.by_id.get(&backup.step) {
             return existing;
         }
-        let deps = [self.ready.get(master).copied()];
+        let deps = [self.ready.get(&backup.source.server).copied()];
         let kind = StepKind::Backup {
-            group: group.clone(),
-            server: master.to_string(),
-            method,
+            group: backup.source.group.clone(),
+            server: backup.source.server.clone(),
+            method: backup.method,
+            host: backup.host.clone(),
+            location: backup.location.clone(),
         };
-        self.add(id, kind, change, &deps)
+        self.add(backup.step.clone(), kind, change, &deps)
     }
 
     /// backup(master) → [provision] → restore → enslave, the seeding shape.
@@ -369,12 +396,13 @@ impl Builder<'_> {
         follow: bool,
     ) -> NodeIndex {
         let copies_by_sync = rules::for_type(from.group.db_type).replicas_copy_by_sync;
-        let enslave_kind = || StepKind::Enslave {
+        let enslave_kind = |from_backup| StepKind::Enslave {
             server: server.to_string(),
             master: from.master.to_string(),
             master_application: from.application.to_string(),
             resync: copies_by_sync && matches!(change.kind, ChangeKind::Resync { .. }),
             non_voting: false,
+            from_backup,
         };
         if follow && copies_by_sync {
             // The engine copies the data itself when the server follows.
@@ -382,7 +410,12 @@ impl Builder<'_> {
                 provisioned.or_else(|| self.ready.get(server).copied()),
                 self.ready.get(from.master).copied(),
             ];
-            let enslave = self.add(format!("enslave:{server}"), enslave_kind(), change, &deps);
+            let enslave = self.add(
+                format!("enslave:{server}"),
+                enslave_kind(None),
+                change,
+                &deps,
+            );
             self.guard(
                 change,
                 &from,
@@ -393,13 +426,13 @@ impl Builder<'_> {
             self.ready.insert(server.to_string(), enslave);
             return enslave;
         }
-        let backup = self.backup(from.group, from.master, from.method, change);
-        let backup_id = self.graph[backup].id.clone();
+        let backup_ref = self.backup_ref(&from);
+        let backup = self.backup(&backup_ref, change);
         let restore = self.add(
             format!("restore:{server}"),
             StepKind::Restore {
                 server: server.to_string(),
-                backup: backup_id,
+                backup: backup_ref.clone(),
                 replaces_data,
                 takes_backup: false,
             },
@@ -414,9 +447,12 @@ impl Builder<'_> {
         }
         self.ready.insert(server.to_string(), restore);
         if follow {
+            // A dump is read again by the enslave (where in the master's
+            // history the copy ends); data files carry their own position.
+            let from_backup = (!backup_ref.method.can_be_moved()).then_some(backup_ref);
             let enslave = self.add(
                 format!("enslave:{server}"),
-                enslave_kind(),
+                enslave_kind(from_backup),
                 change,
                 &[Some(restore)],
             );
@@ -678,31 +714,33 @@ impl Builder<'_> {
     }
 
     /// Each backup of data files (`BackupMethod::can_be_moved`) is taken by
-    /// its last restore, which waits for the backup's other restores, so
-    /// moving it into place (a rename) saves one full copy of the data: of
-    /// N new replicas, N - 1 are copied and one is moved. A logical dump is
-    /// read, never moved, so its restores stay parallel.
+    /// its last restore on the backup's host, which waits for the backup's
+    /// other restores, so moving it into place (a rename) saves one full
+    /// copy of the data: of N new replicas, N - 1 are copied and one is
+    /// moved. A logical dump is read, never moved, so its restores stay
+    /// parallel; a backup on another host than the restoring server's
+    /// cannot be renamed there.
     fn hand_over_backups(&mut self) {
         let mut readers: BTreeMap<NodeIndex, Vec<NodeIndex>> = BTreeMap::new();
         for node in self.graph.node_indices() {
             if let StepKind::Restore { backup, .. } = &self.graph[node].kind
-                && let Some(&backup_node) = self.by_id.get(backup)
+                && let Some(&backup_node) = self.by_id.get(&backup.step)
             {
                 readers.entry(backup_node).or_default().push(node);
             }
         }
-        for (backup, restores) in readers {
-            let movable = matches!(
-                &self.graph[backup].kind,
-                StepKind::Backup { method, .. } if method.can_be_moved()
-            );
-            let Some((&last, others)) = restores.split_last() else {
+        for restores in readers.into_values() {
+            let can_take = |node: &NodeIndex| match &self.graph[*node].kind {
+                StepKind::Restore { server, backup, .. } => {
+                    backup.can_be_taken_on(&self.servers.host(server))
+                }
+                _ => false,
+            };
+            let Some(&last) = restores.iter().rev().find(|node| can_take(node)) else {
                 continue;
             };
-            if !movable {
-                continue;
-            }
-            for &other in others {
+            let others: Vec<NodeIndex> = restores.iter().copied().filter(|&n| n != last).collect();
+            for other in others {
                 self.graph.add_edge(other, last, ());
             }
             if let StepKind::Restore { takes_backup, .. } = &mut self.graph[last].kind {
@@ -721,9 +759,11 @@ pub(crate) fn build(
     upstreams: &BTreeMap<String, String>,
     env_change: Option<&Change>,
     disk_check: bool,
+    servers: &Servers,
 ) -> Vec<Step> {
     let mut builder = Builder {
         disk_check,
+        servers,
         graph: DiGraph::new(),
         by_id: BTreeMap::new(),
         ready: BTreeMap::new(),

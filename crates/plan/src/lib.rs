@@ -12,6 +12,7 @@
 //! Invariant: this crate does no I/O, has no async runtime and reads no
 //! clock or randomness. The same inputs give the same plan, byte for byte.
 
+pub mod backup;
 mod change;
 mod dag;
 mod diff;
@@ -26,6 +27,7 @@ pub mod rules;
 
 use std::collections::BTreeMap;
 
+pub use backup::{BackupRef, BackupSource, host_of};
 pub use change::{Action, Blocked, Change, ChangeKind, Report, Seed};
 pub use dag::{Step, StepKind};
 pub use error::PlanError;
@@ -160,6 +162,11 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         .unwrap_or_default();
     let env_change = env_differs.then(|| env_change_for(&changes)).flatten();
     let upstreams = input.state.map(recorded_upstreams).unwrap_or_default();
+    let servers = backup::Servers::of(
+        std::iter::once(&expected)
+            .chain(input.state)
+            .chain(input.other_applications.values()),
+    );
     let mut steps = dag::build(
         &application,
         &changes,
@@ -167,6 +174,7 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
         &upstreams,
         env_change,
         !input.intents.skip_disk_check,
+        &servers,
     );
     let non_voting = rules::non_voting_members(input.manifest);
     for step in &mut steps {

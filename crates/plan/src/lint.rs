@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::backup::{BackupRef, Servers};
 use crate::{Plan, Step, StepKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,8 +32,13 @@ pub enum LintCode {
     /// A step depends on a step listed after it (steps are in execution
     /// order).
     DependencyOrder,
-    /// A restore whose backup is not a backup step among its ancestors.
+    /// A restore (or the enslave after it) whose backup is not a backup
+    /// step among its ancestors.
     RestoreWithoutBackup,
+    /// A reference to a backup (a restore's, an enslave's, a disk check's)
+    /// that names another source, method, host or location than the step
+    /// that takes it, or a backup the plan does not take.
+    BackupMismatch,
     /// More than one environment update.
     EnvTwice,
     /// The environment update does not follow every other step.
@@ -56,6 +62,9 @@ pub enum LintCode {
     SeveralTakers,
     /// A backup is taken over before another of its readers has copied it.
     TakenTooEarly,
+    /// A backup is taken over (renamed into place) by a restore on another
+    /// host than the one it lands on.
+    TakenFromAnotherHost,
     /// A backup of data files read by several restores is taken over by
     /// none: safe, but each restore copies it.
     BackupNotTaken,
@@ -69,6 +78,7 @@ impl LintCode {
             LintCode::Cycle => "cycle",
             LintCode::DependencyOrder => "dependency-order",
             LintCode::RestoreWithoutBackup => "restore-without-backup",
+            LintCode::BackupMismatch => "backup-mismatch",
             LintCode::EnvTwice => "env-twice",
             LintCode::EnvNotLast => "env-not-last",
             LintCode::ConcurrentWrite => "concurrent-write",
@@ -79,6 +89,7 @@ impl LintCode {
             LintCode::DumpTaken => "dump-taken",
             LintCode::SeveralTakers => "several-takers",
             LintCode::TakenTooEarly => "taken-too-early",
+            LintCode::TakenFromAnotherHost => "taken-from-another-host",
             LintCode::BackupNotTaken => "backup-not-taken",
         }
     }
@@ -161,10 +172,12 @@ pub fn lint(plan: &Plan) -> Vec<LintNote> {
     }
     check_order(&plan.steps, &graph, &mut notes);
     check_restores(&plan.steps, &graph, &mut notes);
+    check_backup_refs(&plan.steps, &graph, &mut notes);
     check_env(&plan.steps, &graph, &mut notes);
     check_servers(&plan.steps, &graph, &mut notes);
     check_disk_checks(&plan.steps, &graph, &mut notes);
-    check_hand_over(&plan.steps, &graph, &mut notes);
+    let servers = Servers::of([&plan.expected_state]);
+    check_hand_over(&plan.steps, &graph, &servers, &mut notes);
     notes
 }
 
@@ -283,21 +296,130 @@ fn check_order(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>) {
     }
 }
 
+/// Restores, and the enslaves that read the dump restored before them,
+/// depend on the backup step they name.
 fn check_restores(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>) {
     for (position, step) in steps.iter().enumerate() {
-        let StepKind::Restore { backup, .. } = &step.kind else {
-            continue;
+        let (backup, verb) = match &step.kind {
+            StepKind::Restore { backup, .. } => (backup, "restores"),
+            StepKind::Enslave {
+                from_backup: Some(backup),
+                ..
+            } => (backup, "reads"),
+            _ => continue,
         };
-        let found = graph.index.get(backup.as_str()).copied().filter(|&b| {
+        let found = graph.index.get(backup.step.as_str()).copied().filter(|&b| {
             matches!(steps[b].kind, StepKind::Backup { .. }) && graph.before(b, position)
         });
         if found.is_none() {
             notes.push(LintNote::new(
                 LintCode::RestoreWithoutBackup,
-                &[&step.id, backup],
+                &[&step.id, &backup.step],
                 format!(
-                    "{} restores {backup}, which is not a backup it depends on",
-                    step.id
+                    "{} {verb} {}, which is not a backup it depends on",
+                    step.id, backup.step
+                ),
+            ));
+        }
+    }
+}
+
+/// Every reference to a backup names what its backup step takes: the same
+/// source, method, host and location; a staged disk check names its
+/// backup, and only a staged one does.
+fn check_backup_refs(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>) {
+    for step in steps {
+        let backup = match &step.kind {
+            StepKind::Restore { backup, .. }
+            | StepKind::Enslave {
+                from_backup: Some(backup),
+                ..
+            } => backup,
+            StepKind::DiskCheck {
+                staged,
+                backup,
+                server,
+                method,
+                ..
+            } => match backup {
+                Some(backup) if *staged => {
+                    if backup.source.server != *server || backup.method != *method {
+                        notes.push(LintNote::new(
+                            LintCode::BackupMismatch,
+                            &[&step.id, &backup.step],
+                            format!(
+                                "{} checks room for {}, a backup of another server or kind than it measures",
+                                step.id, backup.step
+                            ),
+                        ));
+                    }
+                    backup
+                }
+                None if !*staged => continue,
+                _ => {
+                    notes.push(LintNote::new(
+                        LintCode::BackupMismatch,
+                        &[&step.id],
+                        format!(
+                            "{} {}",
+                            step.id,
+                            if *staged {
+                                "stages a backup but names none"
+                            } else {
+                                "names a backup but stages none"
+                            }
+                        ),
+                    ));
+                    continue;
+                }
+            },
+            _ => continue,
+        };
+        let taken = graph
+            .index
+            .get(backup.step.as_str())
+            .map(|&b| &steps[b].kind);
+        let Some(StepKind::Backup {
+            group,
+            server,
+            method,
+            host,
+            location,
+        }) = taken
+        else {
+            // A restore's missing backup is `RestoreWithoutBackup`'s.
+            if matches!(step.kind, StepKind::DiskCheck { .. }) {
+                notes.push(LintNote::new(
+                    LintCode::BackupMismatch,
+                    &[&step.id, &backup.step],
+                    format!(
+                        "{} checks room for {}, which the plan does not take",
+                        step.id, backup.step
+                    ),
+                ));
+            }
+            continue;
+        };
+        let agrees = |backup: &BackupRef| {
+            backup.source.group == *group
+                && backup.source.server == *server
+                && backup.method == *method
+                && backup.host == *host
+                && backup.location == *location
+        };
+        if !agrees(backup) {
+            notes.push(LintNote::new(
+                LintCode::BackupMismatch,
+                &[&step.id, &backup.step],
+                format!(
+                    "{} names {} as a backup of {} ({}) by {:?} at {} on {}, but that step takes a backup of {server} ({group}) by {method:?} at {location} on {host}",
+                    step.id,
+                    backup.step,
+                    backup.source.server,
+                    backup.source.group,
+                    backup.method,
+                    backup.location,
+                    backup.host
                 ),
             ));
         }
@@ -420,9 +542,7 @@ fn check_servers(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>) {
 fn check_disk_checks(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>) {
     for (check, step) in steps.iter().enumerate() {
         let StepKind::DiskCheck {
-            server,
-            method,
-            staged,
+            backup,
             destinations,
             ..
         } = &step.kind
@@ -430,11 +550,7 @@ fn check_disk_checks(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote
             continue;
         };
         let guarded = steps.iter().enumerate().filter(|(_, s)| match &s.kind {
-            StepKind::Backup {
-                server: source,
-                method: m,
-                ..
-            } => *staged && source == server && m == method,
+            StepKind::Backup { .. } => backup.as_ref().is_some_and(|b| b.step == s.id),
             StepKind::Provision { server: to, .. }
             | StepKind::Restore { server: to, .. }
             | StepKind::Enslave { server: to, .. } => destinations.contains(to),
@@ -455,28 +571,55 @@ fn check_disk_checks(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote
     }
 }
 
-/// A backup of data files is taken over by exactly one of its restores,
-/// which runs after every other restore of it (they copy what it moves
-/// away); a dump is taken by none.
-fn check_hand_over(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>) {
+/// A backup of data files is taken over by exactly one of its restores on
+/// the host it lands on, which runs after every other restore of it (they
+/// copy what it moves away); a dump is taken by none.
+fn check_hand_over(
+    steps: &[Step],
+    graph: &Graph<'_>,
+    servers: &Servers,
+    notes: &mut Vec<LintNote>,
+) {
     for backup in steps {
-        let StepKind::Backup { method, .. } = &backup.kind else {
+        let StepKind::Backup {
+            method,
+            host: landed_on,
+            ..
+        } = &backup.kind
+        else {
             continue;
         };
-        // The first step of a duplicated id stands for it.
-        let readers: Vec<(usize, bool)> = steps
+        // The first step of a duplicated id stands for it. Per reader: its
+        // position, whether it takes the backup, whether it is on its host.
+        let readers: Vec<(usize, bool, bool)> = steps
             .iter()
             .enumerate()
             .filter_map(|(p, s)| match &s.kind {
                 StepKind::Restore {
+                    server,
                     backup: read,
                     takes_backup,
                     ..
-                } if *read == backup.id => Some((p, *takes_backup)),
+                } if read.step == backup.id => {
+                    Some((p, *takes_backup, servers.host(server) == *landed_on))
+                }
                 _ => None,
             })
             .collect();
         let takers: Vec<usize> = readers.iter().filter(|r| r.1).map(|r| r.0).collect();
+        for &(taker, ..) in readers.iter().filter(|r| r.1 && !r.2) {
+            let server = steps[taker].kind.server().unwrap_or_default();
+            notes.push(LintNote::new(
+                LintCode::TakenFromAnotherHost,
+                &[&backup.id, &steps[taker].id],
+                format!(
+                    "{} moves {} into place, but it lands on {landed_on} and {server} runs on {}: only a copy reaches another host",
+                    steps[taker].id,
+                    backup.id,
+                    servers.host(server)
+                ),
+            ));
+        }
         let ids =
             |ps: &[usize]| -> Vec<&str> { ps.iter().map(|&p| steps[p].id.as_str()).collect() };
         if !method.can_be_moved() {
@@ -496,7 +639,7 @@ fn check_hand_over(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>)
             continue;
         }
         match takers.as_slice() {
-            [] if readers.len() > 1 => {
+            [] if readers.len() > 1 && readers.iter().any(|r| r.2) => {
                 let readers: Vec<usize> = readers.iter().map(|r| r.0).collect();
                 let mut concerned = vec![backup.id.as_str()];
                 concerned.extend(ids(&readers));
@@ -512,7 +655,7 @@ fn check_hand_over(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote>)
             }
             [] => {}
             [taker] => {
-                for &(reader, _) in readers.iter().filter(|r| !r.1) {
+                for &(reader, ..) in readers.iter().filter(|r| !r.1) {
                     if !graph.before(reader, *taker) {
                         notes.push(LintNote::new(
                             LintCode::TakenTooEarly,

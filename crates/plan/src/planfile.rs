@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{BaseState, Intents, Plan};
 
-pub const PLAN_FILE_FORMAT_VERSION: u32 = 1;
+/// 2: a backup is named by a typed reference (`BackupRef`: its source,
+/// method, host and location), where version 1 named it by its step id.
+pub const PLAN_FILE_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +41,10 @@ pub enum PlanFileError {
         "the plan file has format version {found}, newer than this dbgroups understands ({supported})"
     )]
     NewerFormat { found: u64, supported: u32 },
+    #[error(
+        "the plan file has format version {found}, written by an older dbgroups, which this one no longer reads ({supported}); run `dbgroups plan --out FILE` again to make a new one"
+    )]
+    OlderFormat { found: u64, supported: u32 },
     #[error(
         "the plan file was modified after it was written (its checksum does not match); make a new plan"
     )]
@@ -124,6 +130,12 @@ impl PlanFile {
             .ok_or_else(|| PlanFileError::Unreadable("no format_version".into()))?;
         if version > u64::from(PLAN_FILE_FORMAT_VERSION) {
             return Err(PlanFileError::NewerFormat {
+                found: version,
+                supported: PLAN_FILE_FORMAT_VERSION,
+            });
+        }
+        if version < u64::from(PLAN_FILE_FORMAT_VERSION) {
+            return Err(PlanFileError::OlderFormat {
                 found: version,
                 supported: PLAN_FILE_FORMAT_VERSION,
             });

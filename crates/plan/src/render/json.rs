@@ -4,8 +4,9 @@ use serde_json::{Value, json};
 
 use crate::{Action, Plan};
 
-/// Bumped on any incompatible change to the document's shape.
-pub const JSON_FORMAT_VERSION: u32 = 1;
+/// Bumped on any incompatible change to the document's shape. 2: a
+/// restore's `backup` is a typed reference (an object), no longer a step id.
+pub const JSON_FORMAT_VERSION: u32 = 2;
 
 pub fn to_value(plan: &Plan) -> Value {
     let count = |action| {
