@@ -905,3 +905,62 @@ fn destroy_removes_a_group_following_another_before_the_group_it_follows() {
     );
     assert!(!before("remove:pg-report").contains("remove:pg-main"));
 }
+
+#[test]
+fn a_resync_of_a_group_following_another_application_follows_that_application() {
+    let mut others = BTreeMap::new();
+    others.insert("shop".to_string(), applied(BASE));
+    let analytics = r#"
+application: analytics
+postgresql:
+  groups:
+    shop-copy:
+      configuration: { version: "15" }
+      replicate_from: { application: shop, group: default }
+      servers:
+        - server: { unique_name: analytics-pg }
+"#;
+    let (_, expected) = plan_with(
+        analytics,
+        None,
+        &others,
+        &ObservedFacts::offline(),
+        &Intents::default(),
+    );
+    let state = crate::common::fake_apply(&expected, "lineage-analytics");
+    let intents = Intents {
+        resync: ["analytics-pg".to_string()].into(),
+        ..Intents::default()
+    };
+    let (plan, _) = plan_with(
+        analytics,
+        Some(&state),
+        &others,
+        &ObservedFacts::offline(),
+        &intents,
+    );
+    let enslave = plan
+        .steps
+        .iter()
+        .find(|s| s.id == "enslave:analytics-pg")
+        .expect("the re-sync enslaves analytics-pg again");
+    assert!(
+        matches!(
+            &enslave.kind,
+            StepKind::Enslave { master, master_application, .. }
+                if master == "pg-main" && master_application == "shop"
+        ),
+        "{:?}",
+        enslave.kind
+    );
+    let restore = plan
+        .steps
+        .iter()
+        .find(|s| s.id == "restore:analytics-pg")
+        .expect("restore");
+    assert!(
+        matches!(&restore.kind, StepKind::Restore { backup, .. } if backup.source.application == "shop"),
+        "{:?}",
+        restore.kind
+    );
+}

@@ -126,6 +126,11 @@ impl Servers {
             .unwrap_or_else(|| host_of(ProviderKind::Local, None))
     }
 
+    /// The application a server is recorded or expected in.
+    pub fn application(&self, server: &str) -> Option<&str> {
+        self.0.get(server).map(|p| p.application.as_str())
+    }
+
     /// The source of a backup of `server`: where it is recorded or
     /// expected, else what the planner assumed (`application`, `group`).
     pub fn source(&self, server: &str, application: &str, group: &GroupAddress) -> BackupSource {

@@ -641,7 +641,13 @@ impl Builder<'_> {
                 server,
                 master,
             } => {
-                let application = self.application.to_string();
+                // A group's master re-synchronised from the group it follows
+                // follows a master that may be in another application.
+                let application = self
+                    .servers
+                    .application(master)
+                    .unwrap_or(self.application)
+                    .to_string();
                 self.seed_from(
                     change,
                     SeedSource {
