@@ -22,7 +22,7 @@ const HOSTILE: [&str; 10] = [
 ];
 
 /// Puts `hostile` in one place of an otherwise valid manifest.
-fn manifests(hostile: &str) -> [(&'static str, String); 3] {
+fn manifests(hostile: &str) -> [(&'static str, String); 6] {
     // Double-quoted YAML scalars: quotes and backslashes escaped, so the
     // value parsed is exactly `hostile` (with "\n" a real newline).
     let quoted = format!("\"{}\"", hostile.replace('"', "\\\""));
@@ -43,6 +43,25 @@ fn manifests(hostile: &str) -> [(&'static str, String); 3] {
             "unique_name",
             format!(
                 "application: shop\nredis:\n  configuration: {{ version: \"7.0\" }}\n  servers:\n    - server: {{ unique_name: {quoted} }}\n"
+            ),
+        ),
+        // The ssh provider's values reach the ssh command line.
+        (
+            "address",
+            format!(
+                "application: shop\nredis:\n  servers:\n    - server:\n        unique_name: redis-main\n        address: {quoted}\n"
+            ),
+        ),
+        (
+            "ssh.user",
+            format!(
+                "application: shop\nssh:\n  user: {quoted}\nredis:\n  servers:\n    - server: {{ unique_name: redis-main, address: db1.internal }}\n"
+            ),
+        ),
+        (
+            "ssh.jump",
+            format!(
+                "application: shop\nredis:\n  servers:\n    - server:\n        unique_name: redis-main\n        address: db1.internal\n        ssh: {{ jump: {quoted} }}\n"
             ),
         ),
     ]
@@ -95,7 +114,7 @@ fn hostile_names_are_rejected_by_validation_at_their_line_and_nothing_runs() {
             );
         }
     }
-    assert_eq!(cases, HOSTILE.len() * 3 * 3);
+    assert_eq!(cases, HOSTILE.len() * manifests("x").len() * 3);
 }
 
 #[test]

@@ -22,7 +22,7 @@ postgresql:
     manifest.yml:7:9: error[unknown-key]: unknown key "verison", did you mean "version"?
         help: configuration accepts: engine, version, operating_system, root_disk_size, root_disk_type, encoding, tags
     manifest.yml:9:43: error[unknown-key]: unknown key "regoin", did you mean "region"?
-        help: server accepts: unique_name, address, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone
+        help: server accepts: unique_name, address, public_address, ssh, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone
     "#);
 }
 
@@ -52,7 +52,7 @@ rails:
 "#), @r#"
     manifest.yml:3:1: error[unknown-key]: unknown key "postgressql", did you mean "postgresql"?
     manifest.yml:6:1: advice[ignored-section]: `rails` in the manifest is not a database section and is ignored
-        help: dbgroups reads only application, mysql, postgresql, redis and mongodb
+        help: dbgroups reads only application, ssh, mysql, postgresql, redis and mongodb
     "#);
 }
 
@@ -634,7 +634,7 @@ rails:
     manifest.yml:2:1: error[environment-required]: the manifest declares its groups per environment (production, staging); choose one
         help: pass --environment production
     manifest.yml:12:1: advice[ignored-section]: `rails` in the manifest is not a database section and is ignored
-        help: dbgroups reads only application, mysql, postgresql, redis and mongodb
+        help: dbgroups reads only application, ssh, mysql, postgresql, redis and mongodb
     ");
     let options = |env: &str| ParseOptions {
         environment: Some(env.to_string()),
@@ -644,11 +644,11 @@ rails:
     manifest.yml:1:1: error[unknown-environment]: the manifest has no environment `prodution`
         help: did you mean "production"? environments in this manifest: production, staging
     manifest.yml:12:1: advice[ignored-section]: `rails` in the manifest is not a database section and is ignored
-        help: dbgroups reads only application, mysql, postgresql, redis and mongodb
+        help: dbgroups reads only application, ssh, mysql, postgresql, redis and mongodb
     "#);
     assert_snapshot!(diagnose_with(manifest, &options("staging")), @"
     manifest.yml:12:1: advice[ignored-section]: `rails` in the manifest is not a database section and is ignored
-        help: dbgroups reads only application, mysql, postgresql, redis and mongodb
+        help: dbgroups reads only application, ssh, mysql, postgresql, redis and mongodb
     ");
 }
 
@@ -780,4 +780,301 @@ postgresql:
     manifest.yml:9:16: warning[replica-is-primary]: group postgresql.reporting is marked primary but replicates from another group, so its server is read-only
         help: the root POSTGRESQL variables would point the application at a read-only replica: mark the source group primary instead, unless reads are all it does
     ");
+}
+
+// ----- Servers on existing hosts: addresses and ssh settings -----
+
+/// `(user, port, identity_file, known_hosts_file, jump)` of a server's
+/// effective ssh settings, each with its `line:column`.
+fn effective_ssh(
+    source: &dbgroups_manifest::SourceFile,
+    server: &dbgroups_manifest::Server,
+) -> Vec<String> {
+    let ssh = server.effective_ssh();
+    let at = |span: dbgroups_manifest::Span| source.location(span.start).to_string();
+    let text = |key: &str, value: &Option<dbgroups_manifest::Spanned<String>>| {
+        value
+            .as_ref()
+            .map(|v| format!("{key}={} at {}", v.value, at(v.span)))
+    };
+    [
+        text("user", &ssh.user),
+        ssh.port
+            .as_ref()
+            .map(|p| format!("port={} at {}", p.value, at(p.span))),
+        text("identity_file", &ssh.identity_file),
+        text("known_hosts_file", &ssh.known_hosts_file),
+        text("jump", &ssh.jump),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+#[test]
+fn ssh_settings_merge_a_servers_keys_over_the_applications() {
+    let (source, parsed) = crate::common::parse_text(
+        r#"
+application: shop
+ssh: { user: deploy, identity_file: ~/.ssh/id_ed25519, jump: "ops@bastion.example:2200" }
+postgresql:
+  groups:
+    default:
+      configuration: { version: "15" }
+      servers:
+        - server: { unique_name: pg-main, address: 10.0.0.11 }
+        - server: { unique_name: pg-replica-1, address: 10.0.0.12, ssh: { port: 2222 } }
+        - server:
+            unique_name: pg-replica-2
+            address: "[fd00::13]"
+            public_address: db3.example.com
+            ssh:
+              user: postgres-admin
+              known_hosts_file: /etc/dbgroups/known_hosts
+              jump: "[fd00::1]:22"
+        - server: { unique_name: pg-local }
+"#,
+        &ParseOptions::default(),
+    );
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    let manifest = parsed.manifest.expect("valid");
+    let servers: Vec<_> = manifest.servers().map(|(_, s)| s).collect();
+    assert_eq!(
+        effective_ssh(&source, servers[0]),
+        [
+            "user=deploy at 3:14",
+            "identity_file=~/.ssh/id_ed25519 at 3:37",
+            "jump=ops@bastion.example:2200 at 3:62",
+        ]
+    );
+    assert_eq!(
+        effective_ssh(&source, servers[1]),
+        [
+            "user=deploy at 3:14",
+            "port=2222 at 10:81",
+            "identity_file=~/.ssh/id_ed25519 at 3:37",
+            "jump=ops@bastion.example:2200 at 3:62",
+        ]
+    );
+    assert_eq!(
+        effective_ssh(&source, servers[2]),
+        [
+            "user=postgres-admin at 16:21",
+            "identity_file=~/.ssh/id_ed25519 at 3:37",
+            "known_hosts_file=/etc/dbgroups/known_hosts at 17:33",
+            "jump=[fd00::1]:22 at 18:21",
+        ]
+    );
+    // IPv6 is kept without brackets; the span is what was written.
+    let address = servers[2].address.as_ref().expect("address");
+    assert_eq!(address.value, "fd00::13");
+    assert_eq!(source.location(address.span.start).to_string(), "13:22");
+    assert_eq!(
+        servers[2].public_address.as_ref().map(|a| a.as_str()),
+        Some("db3.example.com")
+    );
+    assert_eq!(
+        servers[2].effective_ssh().entries(),
+        [
+            ("user", "postgres-admin".to_string()),
+            ("identity_file", "~/.ssh/id_ed25519".to_string()),
+            ("known_hosts_file", "/etc/dbgroups/known_hosts".to_string()),
+            ("jump", "[fd00::1]:22".to_string()),
+        ]
+    );
+    // A local server has no ssh of its own; it still sees the defaults.
+    assert_eq!(
+        servers[3].provider(),
+        dbgroups_manifest::ProviderKind::Local
+    );
+    assert!(servers[3].ssh.is_none());
+}
+
+#[test]
+fn a_chosen_environments_ssh_keys_win_over_the_top_levels() {
+    let (source, parsed) = crate::common::parse_text(
+        r#"
+application: shop
+ssh: { user: deploy, port: 22 }
+production:
+  ssh: { port: 2200, jump: bastion.prod }
+  redis:
+    servers:
+      - server: { unique_name: redis-main, address: redis1.prod }
+staging:
+  ssh: { user: "-oops" }
+  redis:
+    servers:
+      - server: { unique_name: redis-main, address: redis1.staging }
+"#,
+        &ParseOptions {
+            environment: Some("production".into()),
+            application: None,
+        },
+    );
+    // The staging section is not read, so its bad user is not reported.
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    let manifest = parsed.manifest.expect("valid");
+    let (_, server) = manifest.servers().next().expect("a server");
+    assert_eq!(
+        effective_ssh(&source, server),
+        [
+            "user=deploy at 3:14",
+            "port=2200 at 5:16",
+            "jump=bastion.prod at 5:28",
+        ]
+    );
+}
+
+#[test]
+fn several_servers_may_share_one_host() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+postgresql:
+  servers:
+    - server: { unique_name: pg-main, address: db1.internal }
+redis:
+  servers:
+    - server: { unique_name: redis-main, address: db1.internal }
+"#), @"");
+}
+
+#[test]
+fn hostile_addresses_are_refused_where_they_are_written() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+postgresql:
+  servers:
+    - server: { unique_name: pg-a, address: -oProxyCommand=sh }
+    - server: { unique_name: pg-b, address: "a b" }
+    - server: { unique_name: pg-c, address: "h;rm -rf /" }
+    - server: { unique_name: pg-d, address: "$(id)" }
+    - server: { unique_name: pg-e, address: "" }
+    - server: { unique_name: pg-f, address: "db\u001b.internal" }
+    - server: { unique_name: pg-g, address: db_1.internal }
+    - server: { unique_name: pg-h, address: "db1.internal:5432" }
+    - server: { unique_name: pg-i, address: 10.0.0.256 }
+    - server: { unique_name: pg-j, address: -db.internal, public_address: "`id`" }
+    - server: { unique_name: pg-k, address: "[fd00::1" }
+    - server: { unique_name: pg-l, address: db-.internal }
+    - server: { unique_name: pg-m, address: "a/b" }
+"#), @r#"
+    manifest.yml:5:45: error[invalid-address]: invalid address "-oProxyCommand=sh": it starts with `-`, so ssh would read it as an option; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:6:45: error[invalid-address]: invalid address "a b": it contains a space, which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:7:45: error[invalid-address]: invalid address "h;rm -rf /": it contains `;`, which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:8:45: error[invalid-address]: invalid address "$(id)": it contains `$`, which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:9:45: error[invalid-address]: invalid address "": it is empty; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:10:45: error[invalid-address]: invalid address "db\u{1b}.internal": it contains U+001B (ESC), which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:11:45: error[invalid-address]: invalid address "db_1.internal": it contains `_`, which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:12:45: error[invalid-address]: invalid address "db1.internal:5432": it has a `:PORT`, which does not belong in an address (an IPv6 address has several `:`); an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:13:45: error[invalid-address]: invalid address "10.0.0.256": it looks like an IPv4 address but is not one: write four decimal numbers from 0 to 255 without leading zeros, such as 10.0.0.11; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:14:45: error[invalid-address]: invalid address "-db.internal": it starts with `-`, so ssh would read it as an option; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:14:75: error[invalid-address]: invalid public_address "`id`": it contains a backtick, which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the DNS name or IP address clients outside reach the host at, such as db5.example.com, 203.0.113.5 or 2001:db8::5
+    manifest.yml:15:45: error[invalid-address]: invalid address "[fd00::1": its `[` has no matching `]` at the end (an IPv6 address in brackets is written `[fd00::11]`); an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:16:45: error[invalid-address]: invalid address "db-.internal": its part "db-" starts or ends with `-`, which host names may not; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    manifest.yml:17:45: error[invalid-address]: invalid address "a/b": it contains `/`, which an address may not hold; an address is a host name (letters, digits, `-` and `.`), an IPv4 address or an IPv6 address
+        help: write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11
+    "#);
+}
+
+#[test]
+fn hostile_ssh_settings_are_refused_where_they_are_written() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+ssh:
+  user: -x
+  port: 0
+  identity_file: "~/.ssh/id\n-oProxyCommand=sh"
+  known_hosts_file: -F
+  jump: -J
+postgresql:
+  servers:
+    - server: { unique_name: pg-a, address: db1.internal, ssh: { port: 70000, user: "a;b", jump: "ops@bastion:0" } }
+    - server: { unique_name: pg-b, address: db2.internal, ssh: { user: Deploy, port: ssh, jump: "fd00::1", identity_file: "%d/key" } }
+    - server: { unique_name: pg-c, address: db3.internal, ssh: { jump: "a@b,c", known_hosts_file: "a b" } }
+"#), @r#"
+    manifest.yml:4:9: error[invalid-ssh-setting]: invalid ssh.user "-x": it starts with `-`, so ssh would read it as an option; a user name has lowercase letters, digits, `_` and `-`, starts with a lowercase letter or `_`, may end with `$`, and has at most 32 characters
+        help: write the login name on the host, such as `user: deploy`
+    manifest.yml:5:9: error[invalid-ssh-setting]: invalid ssh.port "0": port 0 is not a port a server listens on; a port is a whole number from 1 to 65535
+        help: write the port the host's sshd listens on, such as `port: 2222`
+    manifest.yml:6:18: error[invalid-ssh-setting]: invalid ssh.identity_file "~/.ssh/id\u{a}-oProxyCommand=sh": it contains U+000A, which a path may not hold; a path is absolute, relative or starts with `~/`, and holds no spaces, control characters, quotes, `\`, `%` or `$` and no leading `-`
+        help: write the private key's path, such as `identity_file: ~/.ssh/id_ed25519`
+    manifest.yml:7:21: error[invalid-ssh-setting]: invalid ssh.known_hosts_file "-F": it starts with `-`, so ssh would read it as an option; a path is absolute, relative or starts with `~/`, and holds no spaces, control characters, quotes, `\`, `%` or `$` and no leading `-`
+        help: write the known-hosts file's path, such as `known_hosts_file: ~/.ssh/known_hosts`
+    manifest.yml:8:9: error[invalid-ssh-setting]: invalid ssh.jump "-J": it starts with `-`, so ssh would read it as an option; a jump is one host, `[user@]host[:port]`, with an IPv6 host in brackets
+        help: write the bastion host, such as `jump: ops@bastion.example:22`; chain several hosts in your ssh configuration
+    manifest.yml:11:72: error[invalid-ssh-setting]: invalid ssh.port "70000": it is larger than 65535; a port is a whole number from 1 to 65535
+        help: write the port the host's sshd listens on, such as `port: 2222`
+    manifest.yml:11:85: error[invalid-ssh-setting]: invalid ssh.user "a;b": it contains `;`, which a user name may not hold; a user name has lowercase letters, digits, `_` and `-`, starts with a lowercase letter or `_`, may end with `$`, and has at most 32 characters
+        help: write the login name on the host, such as `user: deploy`
+    manifest.yml:11:98: error[invalid-ssh-setting]: invalid ssh.jump "ops@bastion:0": its port "0" is refused: port 0 is not a port a server listens on; a jump is one host, `[user@]host[:port]`, with an IPv6 host in brackets
+        help: write the bastion host, such as `jump: ops@bastion.example:22`; chain several hosts in your ssh configuration
+    manifest.yml:12:72: error[invalid-ssh-setting]: invalid ssh.user "Deploy": it contains `D`, which a user name may not hold; a user name has lowercase letters, digits, `_` and `-`, starts with a lowercase letter or `_`, may end with `$`, and has at most 32 characters
+        help: write the login name on the host, such as `user: deploy`
+    manifest.yml:12:86: error[invalid-ssh-setting]: invalid ssh.port "ssh": it is not a whole number; a port is a whole number from 1 to 65535
+        help: write the port the host's sshd listens on, such as `port: 2222`
+    manifest.yml:12:97: error[invalid-ssh-setting]: invalid ssh.jump "fd00::1": it has several `:`: write an IPv6 jump host in brackets, as in `[fd00::1]:22`; a jump is one host, `[user@]host[:port]`, with an IPv6 host in brackets
+        help: write the bastion host, such as `jump: ops@bastion.example:22`; chain several hosts in your ssh configuration
+    manifest.yml:12:123: error[invalid-ssh-setting]: invalid ssh.identity_file "%d/key": it contains `%`, which ssh expands as a token or a variable; a path is absolute, relative or starts with `~/`, and holds no spaces, control characters, quotes, `\`, `%` or `$` and no leading `-`
+        help: write the private key's path, such as `identity_file: ~/.ssh/id_ed25519`
+    manifest.yml:13:72: error[invalid-ssh-setting]: invalid ssh.jump "a@b,c": it contains `,`: dbgroups takes one jump host (chain hosts in your ssh configuration); a jump is one host, `[user@]host[:port]`, with an IPv6 host in brackets
+        help: write the bastion host, such as `jump: ops@bastion.example:22`; chain several hosts in your ssh configuration
+    manifest.yml:13:99: error[invalid-ssh-setting]: invalid ssh.known_hosts_file "a b": it contains a space, which ssh's option parser reads as a separator; a path is absolute, relative or starts with `~/`, and holds no spaces, control characters, quotes, `\`, `%` or `$` and no leading `-`
+        help: write the known-hosts file's path, such as `known_hosts_file: ~/.ssh/known_hosts`
+    "#);
+}
+
+#[test]
+fn ssh_settings_on_a_server_of_the_local_provider_are_refused() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+redis:
+  servers:
+    - server: { unique_name: redis-a, ssh: { port: 2222 } }
+    - server: { unique_name: redis-b, public_address: redis.example.com }
+    - server: { unique_name: redis-c, vendor: local, ssh: {} }
+    - server: { unique_name: redis-d, vendor: ssh, ssh: { user: deploy } }
+"#), @r#"
+    manifest.yml:5:39: error[ssh-on-local-server]: `ssh:` applies only to a server on an existing host (one with `address`), and server "redis-a" runs on this machine (the local provider)
+        help: add `address: HOST` to put the server on an existing host reached over ssh, or remove `ssh:` to run it on this machine
+    manifest.yml:6:55: error[ssh-on-local-server]: `public_address` applies only to a server on an existing host (one with `address`), and server "redis-b" runs on this machine (the local provider)
+        help: add `address: HOST` to put the server on an existing host reached over ssh, or remove `public_address` to run it on this machine
+    manifest.yml:7:54: error[ssh-on-local-server]: `ssh:` applies only to a server on an existing host (one with `address`), and server "redis-c" runs on this machine (the local provider)
+        help: `vendor: local` runs the server on this machine: remove `ssh:`, or replace `vendor: local` with `address: HOST` to put the server on an existing host
+    manifest.yml:8:47: error[missing-key]: an ssh server needs an `address`
+        help: add address: HOST, the existing host to use
+    "#);
+}
+
+#[test]
+fn an_unknown_ssh_key_suggests_the_closest_known_one() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+ssh: { usr: deploy }
+redis:
+  servers:
+    - server: { unique_name: redis-a, address: redis1.internal, ssh: { identity: ~/.ssh/k, prot: 22 } }
+    - server: { unique_name: redis-b, address: redis2.internal, ssh: deploy@redis2 }
+"#), @r#"
+    manifest.yml:3:8: error[unknown-key]: unknown key "usr", did you mean "user"?
+        help: ssh accepts: user, port, identity_file, known_hosts_file, jump
+    manifest.yml:6:72: error[unknown-key]: unknown key "identity", did you mean "identity_file"?
+        help: ssh accepts: user, port, identity_file, known_hosts_file, jump
+    manifest.yml:6:92: error[unknown-key]: unknown key "prot", did you mean "port"?
+        help: ssh accepts: user, port, identity_file, known_hosts_file, jump
+    manifest.yml:7:70: error[wrong-type]: expected a mapping (ssh settings), found a single value
+    "#);
 }

@@ -27,7 +27,7 @@ postgresql:
     manifest.yml:8:15: error[yaml-anchor]: YAML anchors and aliases are not supported in a manifest
         help: write the values out in full, so that each group reads on its own
     manifest.yml:8:45: error[unknown-key]: unknown key "regoin", did you mean "region"?
-        help: server accepts: unique_name, address, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone
+        help: server accepts: unique_name, address, public_address, ssh, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone
     manifest.yml:9:15: error[yaml-tag]: YAML tags (`!name`) are not supported in a manifest
         help: remove the tag; values are read as plain text
     manifest.yml:10:3: error[duplicate-key]: duplicate key "servers"
@@ -93,6 +93,6 @@ fn a_byte_order_mark_and_crlf_line_ends_read_as_plain_text() {
         .collect();
     assert_snapshot!(found.join("\n"), @r#"
     manifest.yml:4:42: error[unknown-key]: unknown key "regoin", did you mean "region"?
-        help: server accepts: unique_name, address, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone
+        help: server accepts: unique_name, address, public_address, ssh, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone
     "#);
 }

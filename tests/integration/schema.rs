@@ -99,7 +99,7 @@ fn shape_mistakes_fail_the_schema() {
 
 #[test]
 fn the_schema_lists_exactly_the_keys_the_reader_accepts() {
-    use dbgroups_manifest::keys::{CONFIGURATION_KEYS, GROUP_KEYS, SERVER_KEYS};
+    use dbgroups_manifest::keys::{CONFIGURATION_KEYS, GROUP_KEYS, SERVER_KEYS, SSH_KEYS};
     let schema = dbgroups_manifest::schema::manifest_schema();
     let keys = |value: &Value| -> Vec<String> {
         let mut keys: Vec<String> = value["properties"]
@@ -124,6 +124,39 @@ fn the_schema_lists_exactly_the_keys_the_reader_accepts() {
     );
     let server = &schema["definitions"]["serverEntry"]["properties"]["server"];
     assert_eq!(keys(server), sorted(SERVER_KEYS));
+    assert_eq!(keys(&schema["definitions"]["ssh"]), sorted(SSH_KEYS));
+}
+
+#[test]
+fn schema_and_validator_agree_on_ssh_servers() {
+    let accepted = [
+        "application: shop\nssh: { user: deploy, identity_file: ~/.ssh/id_ed25519 }\npostgresql:\n  groups:\n    default:\n      configuration: { version: '15' }\n      servers:\n        - server: { unique_name: pg-main, address: 10.0.0.11 }\n        - server: { unique_name: pg-replica-1, address: 10.0.0.12, ssh: { port: 2222 } }\n",
+        "redis:\n  servers:\n    - server: { unique_name: r, address: '[fd00::1]', public_address: r.example.com, ssh: { jump: 'ops@bastion:22', known_hosts_file: /etc/k } }\n",
+        "production:\n  ssh: { user: deploy }\n  redis:\n    servers: []\n",
+    ];
+    for yaml in accepted {
+        assert!(!validator_refuses(yaml), "validate refused {yaml:?}");
+        let errors = schema_errors(yaml);
+        assert!(errors.is_empty(), "the schema refused {yaml:?}: {errors:?}");
+    }
+    let refused = [
+        "ssh: { usr: deploy }\n",
+        "ssh: { user: -x }\n",
+        "ssh: { port: 0 }\n",
+        "ssh: { port: 70000 }\n",
+        "ssh: { jump: -J }\n",
+        "ssh: { identity_file: '-oProxyCommand=sh' }\n",
+        "redis:\n  servers:\n    - server: { unique_name: r, address: -oProxyCommand=sh }\n",
+        "redis:\n  servers:\n    - server: { unique_name: r, address: 'h;rm -rf /' }\n",
+        "redis:\n  servers:\n    - server: { unique_name: r, address: db1, ssh: { user: 'a b' } }\n",
+    ];
+    for yaml in refused {
+        assert!(validator_refuses(yaml), "validate accepted {yaml:?}");
+        assert!(
+            !schema_errors(yaml).is_empty(),
+            "the schema accepted {yaml:?}"
+        );
+    }
 }
 
 /// Whether `validate` finds an error in `yaml`.

@@ -155,7 +155,7 @@ fn short_format_is_one_line_per_diagnostic_on_stdout() {
     let run = validate(&dir, &["--format", "short"]);
     assert_eq!(run.code, 1);
     insta::assert_snapshot!(run.stdout, @r#"
-    manifest.yml:4:34: error[unknown-key]: unknown key "regoin", did you mean "region"? (help: server accepts: unique_name, address, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone)
+    manifest.yml:4:34: error[unknown-key]: unknown key "regoin", did you mean "region"? (help: server accepts: unique_name, address, public_address, ssh, vendor, size, region, key_name, root_disk_size, root_disk_type, subnet_id, availability_zone)
     manifest.yml:5:42: error[unsupported-vendor]: vendor "aws" has no provider in dbgroups (help: vendors with a provider: local (this machine, the default) and ssh (an existing host named by `address`))
     "#);
     assert_eq!(

@@ -75,6 +75,10 @@ pub enum Code {
     PrimaryWithoutServers,
     ReplicaIsPrimary,
     UnsupportedVendor,
+    // Servers on existing hosts (the ssh provider).
+    InvalidAddress,
+    InvalidSshSetting,
+    SshOnLocalServer,
 }
 
 impl Code {
@@ -119,6 +123,9 @@ impl Code {
             Code::PrimaryWithoutServers => "primary-without-servers",
             Code::ReplicaIsPrimary => "replica-is-primary",
             Code::UnsupportedVendor => "unsupported-vendor",
+            Code::InvalidAddress => "invalid-address",
+            Code::InvalidSshSetting => "invalid-ssh-setting",
+            Code::SshOnLocalServer => "ssh-on-local-server",
         }
     }
 }

@@ -25,6 +25,8 @@ pub const CONFIGURATION_KEYS: &[&str] = &[
 pub const SERVER_KEYS: &[&str] = &[
     "unique_name",
     "address",
+    "public_address",
+    "ssh",
     "vendor",
     "size",
     "region",
@@ -34,6 +36,9 @@ pub const SERVER_KEYS: &[&str] = &[
     "subnet_id",
     "availability_zone",
 ];
+
+/// Keys of `ssh:`, at the top level, in an environment, or on a server.
+pub const SSH_KEYS: &[&str] = &["user", "port", "identity_file", "known_hosts_file", "jump"];
 
 pub const BACKUPS_KEYS: &[&str] = &["managed"];
 

@@ -19,6 +19,7 @@ mod diagnostic;
 pub mod env_names;
 mod error;
 pub mod escape;
+pub mod hosts;
 pub mod keys;
 mod loader;
 mod model;
@@ -32,7 +33,8 @@ mod yaml;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Label, Severity};
 pub use error::ManifestError;
 pub use model::{
-    Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest, ProviderKind, Server, Tag,
+    Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest, ProviderKind, Server,
+    SshSettings, Tag,
 };
 pub use source::{Location, SourceFile, Span, Spanned};
 

@@ -265,7 +265,18 @@ impl GroupRef {
 #[derive(Debug, Clone)]
 pub struct Server {
     pub unique_name: Spanned<String>,
+    /// The existing host (ssh provider): a host name, an IPv4 address or an
+    /// IPv6 address, kept without brackets (the span covers what was written).
     pub address: Option<Spanned<String>>,
+    /// The address for the `_EXT` variables, in the same form as `address`.
+    pub public_address: Option<Spanned<String>>,
+    /// The server's own `ssh:` keys, over the application's.
+    pub ssh: Option<SshSettings>,
+    /// The application's `ssh:` defaults (the top level's, with the chosen
+    /// environment's keys over them), the same on every server. They live
+    /// here rather than on [`Manifest`] so that code building a `Manifest`
+    /// by hand is unaffected; [`Server::effective_ssh`] merges the two.
+    pub application_ssh: Option<SshSettings>,
     pub vendor: Option<Spanned<String>>,
     pub size: Option<Spanned<String>>,
     pub region: Option<Spanned<String>>,
@@ -289,6 +300,17 @@ pub enum ProviderKind {
 }
 
 impl Server {
+    /// The settings this server is reached with: its own `ssh:` keys over
+    /// the application's. Empty for a server that has neither.
+    pub fn effective_ssh(&self) -> SshSettings {
+        match (&self.ssh, &self.application_ssh) {
+            (Some(own), Some(defaults)) => own.over(defaults),
+            (Some(own), None) => own.clone(),
+            (None, Some(defaults)) => defaults.clone(),
+            (None, None) => SshSettings::default(),
+        }
+    }
+
     /// Validation guarantees a supported vendor; this reads the choice.
     pub fn provider(&self) -> ProviderKind {
         match (
@@ -298,5 +320,69 @@ impl Server {
             (Some("ssh"), _) | (None, Some(_)) => ProviderKind::Ssh,
             _ => ProviderKind::Local,
         }
+    }
+}
+
+/// `ssh:` settings, at the top level (the application's defaults), in an
+/// environment, or on a server. Each key is optional: what is unset comes
+/// from the OpenSSH client's own configuration and agent. Validation
+/// guarantees the forms in [`crate::hosts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshSettings {
+    pub user: Option<Spanned<String>>,
+    pub port: Option<Spanned<u16>>,
+    /// As written: a leading `~/` is for the ssh layer to expand.
+    pub identity_file: Option<Spanned<String>>,
+    /// As written, like `identity_file`.
+    pub known_hosts_file: Option<Spanned<String>>,
+    /// One ProxyJump host, `[user@]host[:port]`, as written (an IPv6 host in
+    /// brackets); [`crate::hosts::parse_jump`] splits it.
+    pub jump: Option<Spanned<String>>,
+    /// The `ssh:` key (for merged settings, the one whose keys win).
+    pub span: Span,
+}
+
+impl SshSettings {
+    /// Every key unset.
+    pub fn is_empty(&self) -> bool {
+        self.user.is_none()
+            && self.port.is_none()
+            && self.identity_file.is_none()
+            && self.known_hosts_file.is_none()
+            && self.jump.is_none()
+    }
+
+    /// These settings' keys, each falling back to `defaults`'.
+    pub fn over(&self, defaults: &SshSettings) -> SshSettings {
+        SshSettings {
+            user: self.user.clone().or_else(|| defaults.user.clone()),
+            port: self.port.clone().or_else(|| defaults.port.clone()),
+            identity_file: self
+                .identity_file
+                .clone()
+                .or_else(|| defaults.identity_file.clone()),
+            known_hosts_file: self
+                .known_hosts_file
+                .clone()
+                .or_else(|| defaults.known_hosts_file.clone()),
+            jump: self.jump.clone().or_else(|| defaults.jump.clone()),
+            span: self.span,
+        }
+    }
+
+    /// The keys that are set, as `(key, value)` text in the manifest's key
+    /// order (`user`, `port`, `identity_file`, `known_hosts_file`, `jump`).
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let text = |value: &Option<Spanned<String>>| value.as_ref().map(|v| v.value.clone());
+        [
+            ("user", text(&self.user)),
+            ("port", self.port.as_ref().map(|p| p.value.to_string())),
+            ("identity_file", text(&self.identity_file)),
+            ("known_hosts_file", text(&self.known_hosts_file)),
+            ("jump", text(&self.jump)),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| (key, v)))
+        .collect()
     }
 }

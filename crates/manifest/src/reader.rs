@@ -7,15 +7,19 @@ use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 
 use crate::ParseOptions;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::keys::{BACKUPS_KEYS, CONFIGURATION_KEYS, GROUP_KEYS, GROUP_REF_KEYS, SERVER_KEYS};
+use crate::hosts;
+use crate::keys::{
+    BACKUPS_KEYS, CONFIGURATION_KEYS, GROUP_KEYS, GROUP_REF_KEYS, SERVER_KEYS, SSH_KEYS,
+};
 use crate::model::{
-    Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest, Server, Tag,
+    Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest, Server, SshSettings, Tag,
 };
 use crate::source::{SourceFile, Span, Spanned};
 use crate::suggest;
 use crate::yaml::{self, is_null, kind};
 
 const APPLICATION_KEY: &str = "application";
+const SSH_KEY: &str = "ssh";
 
 pub(crate) struct Reader<'a> {
     source: &'a SourceFile,
@@ -59,6 +63,7 @@ impl<'a> Reader<'a> {
             .iter()
             .filter(|(key, value)| {
                 key.as_str() != APPLICATION_KEY
+                    && key.as_str() != SSH_KEY
                     && DbType::from_key(key.as_str()).is_none()
                     && looks_like_environment(value)
             })
@@ -68,6 +73,7 @@ impl<'a> Reader<'a> {
         let mut application = top
             .get_node(APPLICATION_KEY)
             .and_then(|node| self.string(node, "application name"));
+        let mut ssh = self.read_ssh_at(top);
         let mut groups = Vec::new();
         let mut environment = None;
 
@@ -79,6 +85,12 @@ impl<'a> Reader<'a> {
                     if let Some(app) = section.get_node(APPLICATION_KEY) {
                         application = self.string(app, "application name");
                     }
+                    // The environment's keys over the top level's, one by one.
+                    let own = self.read_ssh_at(section);
+                    ssh = match (own, ssh) {
+                        (Some(own), Some(top)) => Some(own.over(&top)),
+                        (own, top) => own.or(top),
+                    };
                     self.read_section(
                         section,
                         &mut groups,
@@ -159,7 +171,7 @@ impl<'a> Reader<'a> {
         for (key, value) in top.iter() {
             let name = key.as_str();
             let is_environment = environments.iter().any(|(k, _)| k.as_str() == name);
-            if name == APPLICATION_KEY || is_environment {
+            if name == APPLICATION_KEY || name == SSH_KEY || is_environment {
                 continue;
             }
             if let Some(db_type) = DbType::from_key(name) {
@@ -186,6 +198,9 @@ impl<'a> Reader<'a> {
         } else if let Some(app) = &application {
             self.check_name("application name", app, false);
         }
+        for server in groups.iter_mut().flat_map(|g| g.servers.iter_mut()) {
+            server.application_ssh = ssh.clone();
+        }
         Manifest {
             application,
             environment,
@@ -203,7 +218,7 @@ impl<'a> Reader<'a> {
         for (key, value) in section.iter() {
             match DbType::from_key(key.as_str()) {
                 Some(db_type) => self.read_type_section(db_type, key, value, groups),
-                None if key.as_str() == APPLICATION_KEY => {}
+                None if key.as_str() == APPLICATION_KEY || key.as_str() == SSH_KEY => {}
                 None => self.unknown_or_ignored(key, context),
             }
         }
@@ -213,6 +228,8 @@ impl<'a> Reader<'a> {
     /// else an advice that the platform section is ignored.
     fn unknown_or_ignored(&mut self, key: &MarkedScalarNode, context: &str) {
         let ours = DbType::ALL.map(DbType::key);
+        // `ssh` is left out: three letters are one edit from platform
+        // sections such as `ssl`, which must stay ignorable.
         let candidates = ours.iter().copied().chain([APPLICATION_KEY]);
         match suggest::did_you_mean(key.as_str(), candidates) {
             Some(best) => self.report(Diagnostic::error(
@@ -229,7 +246,9 @@ impl<'a> Reader<'a> {
                     ),
                     self.key_span(key),
                 )
-                .with_help("dbgroups reads only application, mysql, postgresql, redis and mongodb"),
+                .with_help(
+                    "dbgroups reads only application, ssh, mysql, postgresql, redis and mongodb",
+                ),
             ),
         }
     }
@@ -522,6 +541,9 @@ impl<'a> Reader<'a> {
         let mut server = Server {
             unique_name: Spanned::new(String::new(), span),
             address: None,
+            public_address: None,
+            ssh: None,
+            application_ssh: None,
             vendor: None,
             size: None,
             region: None,
@@ -543,7 +565,12 @@ impl<'a> Reader<'a> {
                         has_name = true;
                     }
                 }
-                "address" => server.address = text(self),
+                "address" => server.address = text(self).and_then(|a| self.address(a, "address")),
+                "public_address" => {
+                    server.public_address =
+                        text(self).and_then(|a| self.address(a, "public_address"))
+                }
+                "ssh" => server.ssh = self.read_ssh(key, value),
                 "vendor" => server.vendor = text(self),
                 "size" => server.size = text(self),
                 "region" => server.region = text(self),
@@ -562,6 +589,93 @@ impl<'a> Reader<'a> {
             );
         }
         Some(server)
+    }
+
+    // ----- ssh settings and addresses -----
+
+    /// The `ssh:` entry of `map`, if it has one.
+    fn read_ssh_at(&mut self, map: &MarkedMappingNode) -> Option<SshSettings> {
+        let (key, value) = map.iter().find(|(k, _)| k.as_str() == SSH_KEY)?;
+        self.read_ssh(key, value)
+    }
+
+    /// `ssh: { user, port, identity_file, known_hosts_file, jump }`; each
+    /// refused value is reported and left unset.
+    fn read_ssh(&mut self, key: &MarkedScalarNode, node: &Node) -> Option<SshSettings> {
+        let map = self.mapping_or_empty(node, "ssh settings")?;
+        let mut ssh = SshSettings {
+            span: self.key_span(key),
+            ..SshSettings::default()
+        };
+        for (key, value) in self.entries(&map, SSH_KEYS, "ssh", |_| None) {
+            let name = key.as_str();
+            let Some(text) = self.string(value, &format!("ssh.{name}")) else {
+                continue;
+            };
+            let problem = match name {
+                "port" => match hosts::parse_port(&text.value) {
+                    Ok(port) => {
+                        ssh.port = Some(Spanned::new(port, text.span));
+                        None
+                    }
+                    Err(problem) => Some(problem),
+                },
+                "user" => hosts::user_problem(&text.value),
+                "identity_file" | "known_hosts_file" => hosts::path_problem(&text.value),
+                _ => hosts::parse_jump(&text.value).err(),
+            };
+            if let Some(problem) = problem {
+                let (accepted, help) = ssh_rule(name);
+                self.report(
+                    Diagnostic::error(
+                        Code::InvalidSshSetting,
+                        format!(
+                            "invalid ssh.{name} \"{}\": {problem}; {accepted}",
+                            text.value
+                        ),
+                        text.span,
+                    )
+                    .with_help(help),
+                );
+                continue;
+            }
+            match name {
+                "user" => ssh.user = Some(text),
+                "identity_file" => ssh.identity_file = Some(text),
+                "known_hosts_file" => ssh.known_hosts_file = Some(text),
+                "jump" => ssh.jump = Some(text),
+                _ => {}
+            }
+        }
+        Some(ssh)
+    }
+
+    /// An `address` or `public_address`, IPv6 brackets dropped; a refused
+    /// one is reported and left unset.
+    fn address(&mut self, text: Spanned<String>, key: &str) -> Option<Spanned<String>> {
+        match hosts::parse_address(&text.value) {
+            Ok(address) => Some(Spanned::new(address.host, text.span)),
+            Err(problem) => {
+                let help = if key == "public_address" {
+                    "write the DNS name or IP address clients outside reach the host at, such as db5.example.com, 203.0.113.5 or 2001:db8::5"
+                } else {
+                    "write the host's DNS name or IP address, such as db5.internal, 10.0.0.11 or fd00::11"
+                };
+                self.report(
+                    Diagnostic::error(
+                        Code::InvalidAddress,
+                        format!(
+                            "invalid {key} \"{}\": {problem}; {}",
+                            text.value,
+                            hosts::ADDRESS_FORMS
+                        ),
+                        text.span,
+                    )
+                    .with_help(help),
+                );
+                None
+            }
+        }
     }
 
     // ----- Values -----
@@ -755,4 +869,30 @@ fn looks_like_environment(node: &Node) -> bool {
         map.keys()
             .any(|k| k.as_str() == APPLICATION_KEY || DbType::from_key(k.as_str()).is_some())
     })
+}
+
+/// What an `ssh:` key accepts, and the help for a refused value.
+fn ssh_rule(key: &str) -> (&'static str, &'static str) {
+    match key {
+        "user" => (
+            hosts::USER_FORM,
+            "write the login name on the host, such as `user: deploy`",
+        ),
+        "port" => (
+            hosts::PORT_FORM,
+            "write the port the host's sshd listens on, such as `port: 2222`",
+        ),
+        "identity_file" => (
+            hosts::PATH_FORM,
+            "write the private key's path, such as `identity_file: ~/.ssh/id_ed25519`",
+        ),
+        "known_hosts_file" => (
+            hosts::PATH_FORM,
+            "write the known-hosts file's path, such as `known_hosts_file: ~/.ssh/known_hosts`",
+        ),
+        _ => (
+            hosts::JUMP_FORM,
+            "write the bastion host, such as `jump: ops@bastion.example:22`; chain several hosts in your ssh configuration",
+        ),
+    }
 }

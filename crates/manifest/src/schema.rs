@@ -6,7 +6,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::catalogue;
-use crate::keys::{CONFIGURATION_KEYS, GROUP_KEYS, SERVER_KEYS, SUPPORTED_VENDORS};
+use crate::hosts;
+use crate::keys::{CONFIGURATION_KEYS, GROUP_KEYS, SERVER_KEYS, SSH_KEYS, SUPPORTED_VENDORS};
 use crate::model::{DbType, Engine};
 
 pub const SCHEMA_ID: &str = "https://dbgroups.dev/schema/manifest.json";
@@ -16,6 +17,8 @@ pub fn manifest_schema() -> Value {
     let mut definitions = Map::new();
     definitions.insert("groupRef".into(), group_ref());
     definitions.insert("serverEntry".into(), server_entry());
+    definitions.insert("ssh".into(), ssh_settings());
+    definitions.insert("address".into(), address());
     let sections = top_level_sections();
     definitions.insert(
         "environment".into(),
@@ -66,6 +69,13 @@ fn top_level_sections() -> Map<String, Value> {
         "application".into(),
         json!({ "type": "string", "description": "The application these groups belong to (or pass --app)." }),
     );
+    sections.insert(
+        "ssh".into(),
+        json!({
+            "$ref": "#/definitions/ssh",
+            "description": "Defaults for reaching servers on existing hosts (those with `address`); a server's own `ssh:` keys win.",
+        }),
+    );
     for db_type in DbType::ALL {
         sections.insert(
             db_type.key().into(),
@@ -83,9 +93,12 @@ fn top_level_sections() -> Map<String, Value> {
 fn no_misspelt_keys() -> Value {
     let ours = our_top_level_keys();
     let typos: Vec<String> = ours.iter().flat_map(|key| one_edit_patterns(key)).collect();
+    // `ssh` is read, but as the reader does, its near misses (`ssl`) are
+    // left to be platform sections.
+    let accepted: Vec<&str> = ours.iter().copied().chain(["ssh"]).collect();
     json!({
         "anyOf": [
-            { "enum": ours },
+            { "enum": accepted },
             { "not": { "pattern": format!("^(?:{})$", typos.join("|")) } },
         ],
     })
@@ -297,7 +310,18 @@ fn server_entry() -> Value {
                     "description": "Unique across the application.",
                 }),
                 "vendor" => json!({ "enum": SUPPORTED_VENDORS, "default": "local" }),
-                "address" => json!({ "type": "string", "description": "An existing host, reached with the ssh provider." }),
+                "address" => json!({
+                    "allOf": [{ "$ref": "#/definitions/address" }],
+                    "description": "An existing host, reached with the ssh provider: the host name or IP that dbgroups and the other hosts reach it at.",
+                }),
+                "public_address" => json!({
+                    "allOf": [{ "$ref": "#/definitions/address" }],
+                    "description": "The address clients outside reach the host at, for the _EXT variables. Only with `address`.",
+                }),
+                "ssh" => json!({
+                    "$ref": "#/definitions/ssh",
+                    "description": "This server's ssh settings, over the application's `ssh:`. Only with `address`.",
+                }),
                 "root_disk_size" => json!({ "type": "integer", "minimum": 1, "description": "Gigabytes." }),
                 _ => json!({ "type": "string" }),
             };
@@ -333,5 +357,52 @@ fn group_ref() -> Value {
                 "additionalProperties": false,
             },
         ],
+    })
+}
+
+/// An `address`: what [`hosts::parse_address`] accepts, as near as a
+/// pattern gets (the validator also checks labels, lengths and IPv6).
+fn address() -> Value {
+    json!({
+        "type": "string",
+        "pattern": r"^[A-Za-z0-9\[:][A-Za-z0-9.:\[\]-]*$",
+        "maxLength": hosts::HOST_NAME_MAX_LEN + 2,
+        "description": hosts::ADDRESS_FORMS,
+    })
+}
+
+fn ssh_settings() -> Value {
+    let path = json!({
+        "type": "string",
+        "pattern": r#"^[^-\s"'\\%$][^\s"'\\%$]*$"#,
+        "description": hosts::PATH_FORM,
+    });
+    let properties: Map<String, Value> = SSH_KEYS
+        .iter()
+        .map(|&key| {
+            let schema = match key {
+                "user" => json!({
+                    "type": "string",
+                    "pattern": r"^[a-z_][a-z0-9_-]*\$?$",
+                    "maxLength": hosts::USER_MAX_LEN,
+                    "description": hosts::USER_FORM,
+                }),
+                "port" => json!({ "type": "integer", "minimum": 1, "maximum": 65535, "description": hosts::PORT_FORM }),
+                "identity_file" | "known_hosts_file" => path.clone(),
+                "jump" => json!({
+                    "type": "string",
+                    "pattern": r"^([a-z_][a-z0-9_-]*\$?@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$",
+                    "description": hosts::JUMP_FORM,
+                }),
+                other => unreachable!("ssh key {other} has no schema"),
+            };
+            (key.to_string(), schema)
+        })
+        .collect();
+    json!({
+        "type": "object",
+        "description": "How dbgroups reaches a host with the OpenSSH client; unset keys come from your ssh configuration and agent.",
+        "properties": properties,
+        "additionalProperties": false,
     })
 }

@@ -8,7 +8,7 @@ use crate::catalogue::{self, VersionProblem};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::env_names;
 use crate::keys::{CLOUD_VENDORS, SUPPORTED_VENDORS};
-use crate::model::{DbType, Group, GroupRef, Manifest};
+use crate::model::{DbType, Group, GroupRef, Manifest, ProviderKind};
 use crate::source::Span;
 use crate::suggest;
 
@@ -149,6 +149,7 @@ fn check_servers(manifest: &Manifest, out: &mut Diagnostics) {
     let mut first_use: HashMap<String, Span> = HashMap::new();
     for (_, server) in manifest.servers() {
         check_vendor(server, out);
+        check_local_ssh(server, out);
         let name = &server.unique_name;
         if name.value.is_empty() {
             continue; // reported as missing by the reader
@@ -222,6 +223,43 @@ fn check_vendor(server: &crate::model::Server, out: &mut Diagnostics) {
                     .with_help(providers),
             );
         }
+    }
+}
+
+/// `ssh:` and `public_address` describe a server on an existing host; a
+/// server of the local provider runs on this machine and has no use for them.
+fn check_local_ssh(server: &crate::model::Server, out: &mut Diagnostics) {
+    if server.provider() != ProviderKind::Local {
+        return;
+    }
+    let name = &server.unique_name.value;
+    let mut misplaced = Vec::new();
+    if let Some(ssh) = &server.ssh {
+        misplaced.push(("ssh:", ssh.span));
+    }
+    if let Some(public) = &server.public_address {
+        misplaced.push(("public_address", public.span));
+    }
+    for (key, span) in misplaced {
+        let help = if server.vendor.is_some() {
+            format!(
+                "`vendor: local` runs the server on this machine: remove `{key}`, or replace `vendor: local` with `address: HOST` to put the server on an existing host"
+            )
+        } else {
+            format!(
+                "add `address: HOST` to put the server on an existing host reached over ssh, or remove `{key}` to run it on this machine"
+            )
+        };
+        out.push(
+            Diagnostic::error(
+                Code::SshOnLocalServer,
+                format!(
+                    "`{key}` applies only to a server on an existing host (one with `address`), and server \"{name}\" runs on this machine (the local provider)"
+                ),
+                span,
+            )
+            .with_help(help),
+        );
     }
 }
 

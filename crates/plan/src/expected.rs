@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use dbgroups_manifest::{DbType, Manifest};
+use dbgroups_manifest::{DbType, Manifest, ProviderKind, Server};
 use dbgroups_state::{AppState, Credentials, GroupState, Role, ServerState};
 
 use crate::change::{ChangeKind, Seed};
@@ -77,17 +77,37 @@ fn new_server(manifest: &Manifest, name: &str, role: Role) -> ServerState {
         .servers()
         .find(|(_, s)| s.unique_name.value == name)
         .map(|(_, s)| s);
+    let provider = declared.map_or(ProviderKind::Local, |s| s.provider());
     ServerState {
         unique_name: name.to_string(),
         role,
-        provider: declared.map_or(dbgroups_manifest::ProviderKind::Local, |s| s.provider()),
+        provider,
         // An ssh server's address is declared; a local one is learnt.
         address: declared
             .and_then(|s| s.address.as_ref())
             .map(|a| a.value.clone()),
         port: None,
-        provider_data: BTreeMap::new(),
+        provider_data: match declared {
+            Some(server) if provider == ProviderKind::Ssh => ssh_provider_data(server),
+            _ => BTreeMap::new(),
+        },
     }
+}
+
+/// What an ssh server is reached with, as recorded: its effective `ssh:`
+/// settings (its own over the application's) as `ssh_<key>`, and its
+/// `public_address`; only the ones that are set. None of them is a secret.
+pub(crate) fn ssh_provider_data(server: &Server) -> BTreeMap<String, String> {
+    let mut data: BTreeMap<String, String> = server
+        .effective_ssh()
+        .entries()
+        .into_iter()
+        .map(|(key, value)| (format!("ssh_{key}"), value))
+        .collect();
+    if let Some(public) = &server.public_address {
+        data.insert("public_address".to_string(), public.value.clone());
+    }
+    data
 }
 
 fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) {
@@ -176,5 +196,61 @@ fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) 
         | ChangeKind::Resync { .. }
         | ChangeKind::StartServer { .. }
         | ChangeKind::UpdateEnvironment => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Manifest {
+        let source = dbgroups_manifest::SourceFile::new("manifest.yml", text);
+        let parsed = dbgroups_manifest::parse(&source, &Default::default());
+        parsed.manifest.expect("a valid manifest")
+    }
+
+    #[test]
+    fn an_ssh_server_records_its_address_and_effective_ssh_settings() {
+        let manifest = parse(
+            "application: shop\n\
+             ssh: { user: deploy, identity_file: ~/.ssh/id_ed25519, port: 22 }\n\
+             postgresql:\n  servers:\n\
+             \x20   - server: { unique_name: pg-main, address: 10.0.0.11 }\n\
+             \x20   - server: { unique_name: pg-replica-1, address: \"[fd00::12]\", public_address: db.example.com, ssh: { port: 2222, jump: ops@bastion:2200 } }\n\
+             redis:\n  servers:\n    - server: { unique_name: redis-main }\n",
+        );
+        let main = new_server(&manifest, "pg-main", Role::Master);
+        assert_eq!(main.provider, ProviderKind::Ssh);
+        assert_eq!(main.address.as_deref(), Some("10.0.0.11"));
+        let data = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            main.provider_data,
+            data(&[
+                ("ssh_identity_file", "~/.ssh/id_ed25519"),
+                ("ssh_port", "22"),
+                ("ssh_user", "deploy"),
+            ])
+        );
+        let replica = new_server(&manifest, "pg-replica-1", Role::Slave);
+        assert_eq!(replica.address.as_deref(), Some("fd00::12"));
+        assert_eq!(
+            replica.provider_data,
+            data(&[
+                ("public_address", "db.example.com"),
+                ("ssh_identity_file", "~/.ssh/id_ed25519"),
+                ("ssh_jump", "ops@bastion:2200"),
+                ("ssh_port", "2222"),
+                ("ssh_user", "deploy"),
+            ])
+        );
+        let local = new_server(&manifest, "redis-main", Role::Master);
+        assert_eq!(local.provider, ProviderKind::Local);
+        assert_eq!(local.address, None);
+        assert!(local.provider_data.is_empty());
     }
 }
