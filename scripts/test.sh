@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 ensure_rust_toolchain
 ensure_database_servers
+# The test hosts (network namespaces with a real sshd) for the ssh provider.
+bash scripts/test-hosts.sh install-deps
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -2,8 +2,6 @@
 //! without a server (MongoDB cannot be installed here). Each test names the
 //! page it follows.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use dbgroups_engines::mongodb::commands::{self, ConfigPaths};
 use mongodb::bson::{DateTime, Document, doc};
 
@@ -148,7 +146,7 @@ fn the_config_file_has_the_set_the_keyfile_and_authorization_from_birth() {
             log_file: "/srv/m/mongod.log",
             pid_file: "/srv/m/run/mongod.pid",
         },
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "127.0.0.1",
         27018,
         "shop-default",
         1.5,
@@ -187,7 +185,7 @@ fn the_port_is_read_back_from_the_config_file() {
             log_file: "/srv/m/mongod.log",
             pid_file: "/srv/m/run/mongod.pid",
         },
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "127.0.0.1",
         27018,
         "shop-default",
         1.5,
@@ -209,7 +207,7 @@ fn config_values_with_yaml_characters_are_read_back_as_written() {
             log_file: "/l",
             pid_file: "/p",
         },
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        "127.0.0.1",
         27017,
         "shop-default",
         0.25,

@@ -9,7 +9,6 @@ use dbgroups_engines::mysql::dialect::{
 };
 use dbgroups_manifest::Engine;
 use dbgroups_manifest::catalogue;
-use std::net::{IpAddr, Ipv4Addr};
 
 fn dialect(engine: Engine, version: &str) -> Dialect {
     Dialect::new(engine, version).expect("a MySQL-family engine")
@@ -24,7 +23,7 @@ const PATHS: ConfigPaths<'static> = ConfigPaths {
 };
 
 /// What the local host binds (the snapshots were taken with it).
-const LISTEN: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const LISTEN: &str = "127.0.0.1";
 
 const SOURCE: Source<'static> = Source {
     host: "127.0.0.1",

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use dbgroups_engines::{LocalHost, generate_password};
+use dbgroups_engines::generate_password;
 use dbgroups_plan::{ChangeKind, Plan, StepKind};
 use dbgroups_state::{
     AppState, Credentials, GroupState, Journal, LockGuard, PendingServer, Role, Secret,
@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::crash::{self, Moment};
 use crate::error::ApplyError;
+use crate::hosts::HostSet;
 use crate::reporter::{Event, Reporter};
 use crate::runner::{Effect, StepContext, run_step};
 
@@ -33,7 +34,8 @@ pub struct Apply<'a, S: StateStore> {
     /// This application's state, `None` if new.
     pub state: Option<AppState>,
     pub others: BTreeMap<String, AppState>,
-    pub provider: LocalHost,
+    /// Every server's host, connected.
+    pub hosts: HostSet,
     pub parallelism: usize,
     pub reporter: &'a dyn Reporter,
     /// Where the environment file is written (mode 0600).
@@ -103,9 +105,8 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
     begin_journal(&mut state, plan, &apply.plan_id, new_application);
     apply.store.save(apply.lock, &mut state)?;
 
-    // Backups left by an interrupted apply belong to an older plan (a new
-    // plan never reuses them) and are full copies of the data: remove them.
-    remove_staging(&apply.provider, "");
+    // Backups an interrupted apply left are an older plan's: remove them.
+    remove_staging(&apply.hosts, "").await;
     let mut done: BTreeSet<String> = checked.clone();
     let mut started: BTreeSet<String> = checked;
     let mut failed: Vec<(String, String)> = Vec::new();
@@ -203,6 +204,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
             environment_written,
         },
     )
+    .await
 }
 
 /// Where the scheduling loop ended.
@@ -217,7 +219,7 @@ struct Progress {
 
 /// The apply's end: the state finished or left for the next apply, the
 /// staging area removed, the outcome.
-fn conclude<S: StateStore>(
+async fn conclude<S: StateStore>(
     apply: &Apply<'_, S>,
     mut state: AppState,
     staging_prefix: &str,
@@ -246,7 +248,7 @@ fn conclude<S: StateStore>(
     }
     // Staged backups are full copies of the data, and no later apply uses
     // them (each plan takes its own): gone once this one ends, however.
-    remove_staging(&apply.provider, staging_prefix);
+    remove_staging(&apply.hosts, staging_prefix).await;
     apply.store.save(apply.lock, &mut state)?;
     let unfinished_intents = unfinished_intents(plan, &done);
     Ok(Outcome {
@@ -271,7 +273,7 @@ fn step_context<S: StateStore>(
     StepContext {
         disk_check: apply.plan.disk_check,
         staging_prefix: staging_prefix.to_string(),
-        host: apply.provider.clone().into_ref(),
+        hosts: Arc::new(apply.hosts.clone()),
         state: state.clone(),
         others: Arc::clone(others),
     }
@@ -411,7 +413,7 @@ async fn disk_checks_first<S: StateStore>(
         let ctx = StepContext {
             disk_check: apply.plan.disk_check,
             staging_prefix: staging_prefix.to_string(),
-            host: std::sync::Arc::new(apply.provider.clone()),
+            hosts: Arc::new(apply.hosts.clone()),
             state: state.clone(),
             others: Arc::clone(others),
         };
@@ -574,13 +576,20 @@ fn record_provisioned(
     master: bool,
     (port, provider, address): (u16, dbgroups_manifest::ProviderKind, String),
 ) {
+    // What the plan expects of the server's place (the ssh settings that
+    // reach its host) is kept, for every later apply to reach it again.
+    let provider_data = plan
+        .expected_state
+        .server(&server)
+        .map(|(_, expected)| expected.provider_data.clone())
+        .unwrap_or_default();
     let entry = ServerState {
         unique_name: server.clone(),
         role: if master { Role::Master } else { Role::Slave },
         provider,
         address: Some(address),
         port: Some(port),
-        provider_data: BTreeMap::new(),
+        provider_data,
     };
     if !master {
         // A slave is a member once it follows its master; until then
@@ -769,12 +778,8 @@ fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(),
 /// Removes this machine's staging entries starting with `prefix` (all of them
 /// for an empty one). Every staging area is the local host's until the ssh
 /// provider stages backups on the hosts themselves.
-fn remove_staging(provider: &LocalHost, prefix: &str) {
-    use dbgroups_engines::Host;
-    let dir = provider.staging_dir("");
-    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(prefix) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
+async fn remove_staging(hosts: &HostSet, prefix: &str) {
+    for host in hosts.distinct() {
+        host.remove_staged(prefix).await;
     }
 }

@@ -14,6 +14,7 @@
 mod crash;
 mod error;
 mod executor;
+pub mod hosts;
 mod reporter;
 mod runner;
 pub mod servers;

@@ -13,6 +13,7 @@ use dbgroups_plan::rules::BackupMethod;
 use dbgroups_plan::{BackupRef, GroupAddress, Step, StepKind};
 use dbgroups_state::{AppState, GroupState, ServerState};
 
+use crate::hosts::HostSet;
 use crate::servers::{group_access, server_ref, upstream_of};
 
 /// What a finished step taught us, for the state.
@@ -65,8 +66,8 @@ pub(crate) struct StepContext {
     /// Names this apply's staging area: a backup taken by an earlier apply
     /// is never mistaken for this one's.
     pub(crate) staging_prefix: String,
-    /// The machine the servers live on, behind the host interface.
-    pub(crate) host: HostRef,
+    /// The hosts the servers live on, behind the host interface.
+    pub(crate) hosts: Arc<HostSet>,
     pub(crate) state: AppState,
     pub(crate) others: Arc<BTreeMap<String, AppState>>,
 }
@@ -122,10 +123,9 @@ impl StepContext {
             .ok_or_else(|| missing(format!("{application}/{server} is not recorded")))
     }
 
-    /// The host a recorded server lives on (every server is this
-    /// machine's until the ssh provider).
-    fn host_of(&self, _server: &ServerState) -> HostRef {
-        self.host.clone()
+    /// The host a recorded server lives on.
+    fn host_of(&self, server: &ServerState) -> HostRef {
+        self.hosts.of(&server.unique_name)
     }
 
     fn locate(&self, application: &str, name: &str) -> Result<Located<'_>, EngineError> {
@@ -199,21 +199,21 @@ impl StepContext {
             .collect()
     }
 
-    /// Backups are staged under a directory named after this apply and
-    /// the location the plan gives them.
-    fn staging(&self, location: &str) -> std::path::PathBuf {
-        self.host
-            .staging_dir(&format!("{}-{location}", self.staging_prefix))
+    /// Backups are staged on `host` under a directory named after this
+    /// apply and the location the plan gives them.
+    fn staging(&self, host: &HostRef, location: &str) -> std::path::PathBuf {
+        host.staging_dir(&format!("{}-{location}", self.staging_prefix))
     }
 
-    /// Refuses unless `place` has room for twice `size` bytes.
+    /// Refuses unless `place` on `host` has room for twice `size` bytes.
     async fn ensure_room(
         &self,
+        host: &HostRef,
         what: &str,
         place: &std::path::Path,
         size: u64,
     ) -> Result<(), EngineError> {
-        dbgroups_engines::disk::ensure_room_on(&self.host, what, place, size).await
+        dbgroups_engines::disk::ensure_room_on(host, what, place, size).await
     }
 }
 
@@ -324,9 +324,10 @@ async fn provision_step(
         .as_ref()
         .and_then(|j| j.pending.get(&server))
         .and_then(|p| p.server.port);
-    let earlier = database.earlier_port(&ctx.host, &server).await;
+    let host = ctx.hosts.of(&server);
+    let earlier = database.earlier_port(&host, &server).await;
     let mut target = ServerRef {
-        host: ctx.host.clone(),
+        host: host.clone(),
         name: server.clone(),
         engine,
         version,
@@ -337,8 +338,8 @@ async fn provision_step(
         server: server.clone(),
         master,
         port,
-        provider: ctx.host.provider(),
-        address: ctx.host.dial_address(),
+        provider: host.provider(),
+        address: host.dial_address(),
     };
     if let Some(port) = earlier.or(pending_port) {
         target.port = port;
@@ -352,11 +353,11 @@ async fn provision_step(
     // from nothing, on another.
     let mut attempt = 1;
     loop {
-        target.port = ctx.host.choose_port().await?;
+        target.port = host.choose_port(database.default_port()).await?;
         let _taken = crate::crash::take_first_port(&server, attempt, target.port);
         match database.provision(&target, &access, master).await {
             Err(err) if err.is_address_in_use() && attempt < PORT_ATTEMPTS => {
-                ctx.host.remove_dir(&ctx.host.server_dir(&server)).await?;
+                host.remove_dir(&host.server_dir(&server)).await?;
                 attempt += 1;
             }
             Err(err) => return Err(err),
@@ -374,7 +375,8 @@ async fn backup_step(
     method: BackupMethod,
 ) -> Result<Effect, EngineError> {
     let source = ctx.locate(&application_of(ctx, &server), &server)?;
-    let staging = ctx.staging(location);
+    let host = source.server.host.clone();
+    let staging = ctx.staging(&host, location);
     let copy = copy_of(method);
     // A backup this apply finished before a crash is reused; only a new
     // one needs room.
@@ -389,7 +391,7 @@ async fn backup_step(
             .engine
             .data_size(&source.server, &access, copy)
             .await?;
-        ctx.ensure_room("the backup", &staging, size).await?;
+        ctx.ensure_room(&host, "the backup", &staging, size).await?;
     }
     let access = source.access(ctx, Operation::Backup)?;
     source
@@ -408,10 +410,11 @@ async fn restore_step(
     takes_backup: bool,
 ) -> Result<Effect, EngineError> {
     let target = ctx.locate(&ctx.state.application, &server)?;
-    let staging = ctx.staging(&backup.location);
+    let host = target.server.host.clone();
+    let staging = ctx.staging(&host, &backup.location);
     if ctx.disk_check {
-        let size = ctx.host.size_of(&staging).await;
-        ctx.ensure_room("the restore", &ctx.host.server_dir(&server), size)
+        let size = host.size_of(&staging).await;
+        ctx.ensure_room(&host, "the restore", &host.server_dir(&server), size)
             .await?;
     }
     let copy = copy_of(backup.method);
@@ -465,13 +468,19 @@ async fn enslave_step(ctx: &StepContext, follow: Follow) -> Result<Effect, Engin
             .engine
             .data_size(&source.server, &measure, Copy::Physical)
             .await?;
-        ctx.ensure_room("the full sync", &ctx.host.server_dir(&follow.server), size)
-            .await?;
+        let host = &replica.server.host;
+        ctx.ensure_room(
+            host,
+            "the full sync",
+            &host.server_dir(&follow.server),
+            size,
+        )
+        .await?;
     }
     let restored_from = follow
         .from_backup
         .as_ref()
-        .map(|b| ctx.staging(&b.location));
+        .map(|b| ctx.staging(&replica.server.host, &b.location));
     let source_members = ctx.members(source.group, &follow.server);
     let pending = ctx
         .state
@@ -483,7 +492,10 @@ async fn enslave_step(ctx: &StepContext, follow: Follow) -> Result<Effect, Engin
     // An apply that moved the port and crashed before recording it left
     // the new one in the server's config.
     if pending
-        && let Some(configured) = replica.engine.earlier_port(&ctx.host, &follow.server).await
+        && let Some(configured) = replica
+            .engine
+            .earlier_port(&replica.server.host, &follow.server)
+            .await
         && configured != target.port
     {
         target = target.on_port(configured);
@@ -506,7 +518,11 @@ async fn enslave_step(ctx: &StepContext, follow: Follow) -> Result<Effect, Engin
         };
         match replica.engine.follow(request).await {
             Err(err) if pending && err.is_address_in_use() && attempt < PORT_ATTEMPTS => {
-                let port = ctx.host.choose_port().await?;
+                let port = replica
+                    .server
+                    .host
+                    .choose_port(replica.engine.default_port())
+                    .await?;
                 target = target.on_port(port);
                 moved_to = Some(port);
                 attempt += 1;
@@ -559,7 +575,8 @@ async fn remove_step(ctx: &StepContext, server: String) -> Result<Effect, Engine
         .engine
         .remove(&target.server, &access, &around)
         .await?;
-    ctx.host.remove_dir(&ctx.host.server_dir(&server)).await?;
+    let host = &target.server.host;
+    host.remove_dir(&host.server_dir(&server)).await?;
     Ok(Effect::Removed { server })
 }
 
@@ -597,13 +614,10 @@ async fn disk_check_step(
     // A staged check names the backup whose landing place it checks.
     let staged = backup.is_some();
     if let Some(backup) = &backup {
-        let staging = ctx.staging(&backup.location);
-        if !source
-            .engine
-            .backup_is_complete(&source.server.host, &staging, copy)
-            .await
-        {
-            ctx.ensure_room("the backup", &staging, size).await?;
+        let host = &source.server.host;
+        let staging = ctx.staging(host, &backup.location);
+        if !source.engine.backup_is_complete(host, &staging, copy).await {
+            ctx.ensure_room(host, "the backup", &staging, size).await?;
         }
     }
     let what = if staged {
@@ -612,7 +626,8 @@ async fn disk_check_step(
         "the full sync"
     };
     for destination in destinations {
-        ctx.ensure_room(what, &ctx.host.server_dir(&destination), size)
+        let host = ctx.hosts.of(&destination);
+        ctx.ensure_room(&host, what, &host.server_dir(&destination), size)
             .await?;
     }
     Ok(Effect::Nothing)

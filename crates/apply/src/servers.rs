@@ -74,14 +74,14 @@ pub fn upstream_of<'a>(
 /// rather than by slot. An error when it cannot even be asked (no port or
 /// credentials recorded, its programs missing).
 pub async fn observe(
-    host: &HostRef,
+    hosts: &crate::hosts::HostSet,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
     known_servers: &[String],
 ) -> Result<Observation, EngineError> {
     let engine = engine_for(group.db_type);
-    let target = server_ref(host, group, server).ok_or_else(|| {
+    let target = server_ref(&hosts.of(&server.unique_name), group, server).ok_or_else(|| {
         EngineError::StateMismatch(format!("{} has no recorded port", server.unique_name))
     })?;
     let access_of = |group: &GroupState| {
@@ -110,7 +110,7 @@ pub async fn observe(
     )
     .and_then(|(_, group, master)| {
         Some(Peer {
-            server: server_ref(host, group, master)?,
+            server: server_ref(&hosts.of(&master.unique_name), group, master)?,
             access: access_of(group).ok()?,
         })
     });

@@ -47,6 +47,22 @@ pub(crate) struct GlobalArgs {
     /// How long a writing command waits for another to release the state lock.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub(crate) lock_timeout: std::time::Duration,
+    /// The OpenSSH client configuration for servers on hosts [default: ssh's own, ~/.ssh/config].
+    #[arg(long, global = true, value_name = "FILE", env = "DBGROUPS_SSH_CONFIG")]
+    pub(crate) ssh_config: Option<PathBuf>,
+    /// Trust a host key seen for the first time (ssh's accept-new); a changed key is refused anyway.
+    #[arg(long, global = true)]
+    pub(crate) accept_new_host_keys: bool,
+}
+
+impl GlobalArgs {
+    /// How every ssh connection of this run is made.
+    pub(crate) fn ssh_client(&self) -> dbgroups_engines::SshClient {
+        dbgroups_engines::SshClient {
+            config_file: self.ssh_config.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -379,12 +395,20 @@ fn idle_flags(path: &[&str]) -> &'static [&'static str] {
         "environment",
         "state_dir",
         "lock_timeout",
+        "ssh_config",
+        "accept_new_host_keys",
     ];
     match path {
         ["schema"] | ["show"] => ALL_BUT_COLOR,
         // The lock lives in the state directory, found by --state-dir or
         // beside the manifest; nothing else matters to it.
-        ["state", "unlock"] => &["app", "environment", "lock_timeout"],
+        ["state", "unlock"] => &[
+            "app",
+            "environment",
+            "lock_timeout",
+            "ssh_config",
+            "accept_new_host_keys",
+        ],
         _ => &[],
     }
 }

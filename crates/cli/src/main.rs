@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         }
     };
     let style = terminal::Style::detect(cli.global.no_color);
+    commands::use_ssh_client(cli.global.ssh_client());
     terminal::install_miette_hook(style);
     let outcome = match &cli.command {
         Command::Validate(args) => commands::validate::run(&cli.global, args, style),

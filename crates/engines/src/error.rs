@@ -69,6 +69,16 @@ pub enum EngineError {
         needed: u64,
         size: u64,
     },
+    /// A host of the ssh provider could not be reached or used.
+    #[error("host {host}: {detail}")]
+    Ssh { host: String, detail: String },
+    /// A host's key is not the one trusted: dbgroups does not connect.
+    #[error("host {host}: its ssh host key {problem}; {remedy}")]
+    HostKey {
+        host: String,
+        problem: String,
+        remedy: String,
+    },
     #[error("{what} did not happen within {seconds} s")]
     Timeout { what: String, seconds: u64 },
     /// The step needs something the recorded state does not hold: the

@@ -128,12 +128,20 @@ pub trait Host: Send + Sync + Debug {
     /// The provider that manages this host, as state records it.
     fn provider(&self) -> dbgroups_manifest::ProviderKind;
 
-    /// The address servers listen on (also listened on: loopback, by the
-    /// engine's own config where it takes several).
-    fn listen_address(&self) -> IpAddr;
+    /// The addresses servers listen on: the host's own and loopback
+    /// (only loopback on this machine), the first the one peers dial.
+    fn listen_addresses(&self) -> Vec<IpAddr>;
 
-    /// The address a peer or dbgroups dials to reach a server here.
+    /// The address a peer dials to reach a server here.
     fn dial_address(&self) -> String;
+
+    /// Where dbgroups' own client connects to reach `port` here: this
+    /// machine's loopback for the local host; for an ssh host a loopback
+    /// port forwarded over its connection, so dbgroups reaches a server as
+    /// a client on its host does, whatever that host lets in from outside.
+    async fn client_endpoint(&self, port: u16) -> Result<(String, u16), EngineError> {
+        Ok((self.dial_address(), port))
+    }
 
     /// The directory all servers' directories live under.
     fn servers_dir(&self) -> PathBuf;
@@ -220,12 +228,29 @@ pub trait Host: Send + Sync + Debug {
     /// The bytes of every file under `path` (0 when absent).
     async fn size_of(&self, path: &Path) -> u64;
 
-    /// A port nothing listens on now, for a new server.
-    async fn choose_port(&self) -> Result<u16, EngineError>;
+    /// A port nothing listens on now, for a new server whose engine's own
+    /// port is `default`: that one on a host of its own (the ssh
+    /// provider), unless it is taken; on this machine, shared by many
+    /// servers on loopback, one at random.
+    async fn choose_port(&self, default: u16) -> Result<u16, EngineError>;
+
+    /// [`Host::listen_addresses`] as one comma-separated list (the form
+    /// PostgreSQL, MariaDB and MongoDB take).
+    fn listen_list(&self) -> String {
+        self.listen_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 
     /// The first of `names` installed on the host, on `PATH` or in the
     /// system directories packages put servers in.
     async fn find_program(&self, names: &[&str]) -> Option<PathBuf>;
+
+    /// Removes the staging entries whose names start with `prefix` (all
+    /// of them for an empty one).
+    async fn remove_staged(&self, prefix: &str);
 
     /// The uid servers run as here, when it differs from dbgroups' own
     /// (the engines compare it with their data directory's owner).

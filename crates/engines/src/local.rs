@@ -177,8 +177,8 @@ impl Host for LocalHost {
         dbgroups_manifest::ProviderKind::Local
     }
 
-    fn listen_address(&self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    fn listen_addresses(&self) -> Vec<IpAddr> {
+        vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
     }
 
     fn dial_address(&self) -> String {
@@ -293,12 +293,21 @@ impl Host for LocalHost {
         crate::disk::size_of(path)
     }
 
-    async fn choose_port(&self) -> Result<u16, EngineError> {
+    async fn choose_port(&self, _default: u16) -> Result<u16, EngineError> {
         free_port()
     }
 
     async fn find_program(&self, names: &[&str]) -> Option<PathBuf> {
         names.iter().find_map(|name| find_program(name))
+    }
+
+    async fn remove_staged(&self, prefix: &str) {
+        let dir = self.staging_dir("");
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     fn service_uid(&self) -> Option<u32> {

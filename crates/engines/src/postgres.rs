@@ -144,7 +144,7 @@ impl PostgresServer {
     /// set before the first start, so enslaving never restarts a master.
     async fn write_configuration(&self) -> Result<(), EngineError> {
         let data = self.data_dir();
-        let listen = self.host.listen_address();
+        let listen = self.host.listen_list();
         let settings = format!(
             "# Written by dbgroups; changes here are overwritten.\n\
              listen_addresses = '{listen}'\n\
@@ -170,7 +170,7 @@ impl PostgresServer {
                 .write_private_file(&conf, format!("{current}\n{include}\n").as_bytes())
                 .await?;
         }
-        let hba = pg_hba(listen);
+        let hba = pg_hba(&self.host.listen_addresses());
         self.host
             .write_private_file(&data.join("pg_hba.conf"), hba.as_bytes())
             .await
@@ -241,10 +241,11 @@ impl PostgresServer {
         password: &str,
         database: &str,
     ) -> Result<tokio_postgres::Client, EngineError> {
+        let (address, port) = self.host.client_endpoint(self.port).await?;
         let mut config = tokio_postgres::Config::new();
         config
-            .host(self.host.dial_address())
-            .port(self.port)
+            .host(address)
+            .port(port)
             .user(user)
             .password(password)
             .dbname(database)
@@ -334,22 +335,33 @@ pub use crate::local::port_in_config;
 
 /// pg_hba.conf: password authentication only, and over TCP only from the
 /// address the server listens on (loopback on the local host).
-fn pg_hba(listen: IpAddr) -> String {
-    let network = match listen {
-        IpAddr::V4(_) => format!("{listen}/32"),
-        IpAddr::V6(_) => format!("{listen}/128"),
-    };
-    let only = if listen.is_loopback() {
-        "loopback".to_string()
-    } else {
-        listen.to_string()
-    };
-    format!(
+fn pg_hba(listen: &[IpAddr]) -> String {
+    let only = listen
+        .iter()
+        .map(|a| {
+            if a.is_loopback() {
+                "loopback".to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut hba = format!(
         "# Written by dbgroups: password authentication only, {only} only.\n\
-         local   all          all                   scram-sha-256\n\
-         host    all          all          {network}  scram-sha-256\n\
-         host    replication  all          {network}  scram-sha-256\n"
-    )
+         local   all          all                   scram-sha-256\n"
+    );
+    for address in listen {
+        let network = match address {
+            IpAddr::V4(_) => format!("{address}/32"),
+            IpAddr::V6(_) => format!("{address}/128"),
+        };
+        hba.push_str(&format!(
+            "host    all          all          {network}  scram-sha-256\n\
+             host    replication  all          {network}  scram-sha-256\n"
+        ));
+    }
+    hba
 }
 
 /// A host's file error in this engine's own words (`cannot remove the

@@ -113,7 +113,7 @@ impl RedisServer {
              repl-diskless-sync-delay 1\n\
              appendonly yes\n\
              appendfsync everysec\n",
-            listen = self.host.listen_address(),
+            listen = self.host.listen_list().replace(',', " "),
             port = self.port,
             dir = self.dir().display(),
             data = self.data_dir().display(),
@@ -134,8 +134,9 @@ impl RedisServer {
         &self,
         password: &str,
     ) -> Result<redis::aio::MultiplexedConnection, EngineError> {
+        let (address, port) = self.host.client_endpoint(self.port).await?;
         let info = redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Tcp(self.host.dial_address(), self.port),
+            addr: redis::ConnectionAddr::Tcp(address, port),
             redis: redis::RedisConnectionInfo {
                 db: 0,
                 username: None,

@@ -163,29 +163,35 @@ impl<'a> Differ<'a> {
         });
     }
 
-    /// Servers declared on an existing host (`address:`, the ssh provider)
-    /// cannot be built yet: the plan blocks their change, naming them,
-    /// rather than show a provision that apply would refuse.
-    fn blocked_on_an_unbuilt_provider<'s>(
+    /// A group whose servers are both on this machine and on existing
+    /// hosts cannot replicate: servers of the local provider listen on
+    /// loopback only, where no other host reaches them. The plan blocks
+    /// the group's change, naming both sides.
+    fn blocked_on_mixed_providers<'s>(
         &mut self,
         address: &GroupAddress,
         servers: impl Iterator<Item = &'s dbgroups_manifest::Server>,
     ) -> bool {
-        let remote: Vec<String> = servers
-            .filter(|s| s.provider() != dbgroups_manifest::ProviderKind::Local)
-            .map(|s| s.unique_name.value.clone())
-            .collect();
-        if remote.is_empty() {
+        let (here, hosts): (Vec<_>, Vec<_>) =
+            servers.partition(|s| s.provider() == dbgroups_manifest::ProviderKind::Local);
+        if here.is_empty() || hosts.is_empty() {
             return false;
         }
+        let names = |servers: &[&dbgroups_manifest::Server]| {
+            servers
+                .iter()
+                .map(|s| s.unique_name.value.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         self.block(
             address.to_string(),
             format!(
-                "{} {} on an existing host (`address:`, the ssh provider), which dbgroups cannot build yet",
-                remote.join(", "),
-                if remote.len() == 1 { "is declared" } else { "are declared" }
+                "{address} mixes servers on this machine ({}) with servers on existing hosts ({}): servers of the local provider listen on loopback only, so no host can replicate with them",
+                names(&here),
+                names(&hosts)
             ),
-            "remove `address` (and `vendor: ssh`) to run the server on this machine, or wait for the ssh provider",
+            "give every server of the group an `address` (the ssh provider), or none",
         );
         true
     }
@@ -543,7 +549,7 @@ impl<'a> Differ<'a> {
             .map(|s| s.unique_name.value.clone())
             .collect();
         let reason = reason + &self.implied_note(&names);
-        if self.blocked_on_an_unbuilt_provider(&address, group.servers.iter()) {
+        if self.blocked_on_mixed_providers(&address, group.servers.iter()) {
             self.created.remove(&address);
             return;
         }
@@ -652,10 +658,7 @@ impl<'a> Differ<'a> {
                     "disable its replication first",
                 ),
                 None => self.block(address.to_string(), "the recorded group has no master", "inspect `dbgroups state show`"),
-                Some(_) if self.blocked_on_an_unbuilt_provider(
-                    address,
-                    group.servers.iter().filter(|s| new_slaves.contains(&s.unique_name.value)),
-                ) => {}
+                Some(_) if self.blocked_on_mixed_providers(address, group.servers.iter()) => {}
                 Some(master) => {
                     let reason = format!(
                         "{} declared in {address} but not recorded",

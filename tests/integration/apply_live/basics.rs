@@ -293,31 +293,26 @@ fn a_redis_group_with_a_slave_replicates_through_apply() {
 }
 
 #[test]
-fn a_server_on_an_existing_host_is_refused_not_built_here() {
+fn a_group_mixing_this_machine_and_existing_hosts_is_refused_at_plan_time() {
     let (dir, _servers) = quickstart();
     set_manifest(
         dir.path(),
-        "application: shop\nredis:\n  servers:\n    - server: { unique_name: redis-remote, address: db7.internal }\n",
+        "application: shop\nredis:\n  servers:\n    - server: { unique_name: redis-here }\n    - server: { unique_name: redis-remote, address: db7.internal }\n",
     );
-    // The plan blocks it (no provision a reviewer could read as "built
-    // here"), and apply, with nothing else to do, exits 1.
+    // Servers of the local provider listen on loopback only: no host can
+    // replicate with them, so the plan blocks the group, naming both.
     let planned = dbgroups_in(dir.path(), &["plan", "--refresh=false"]);
     assert_eq!(planned.code, 1, "{}\n{}", planned.stdout, planned.stderr);
     let shown = format!("{}{}", planned.stdout, planned.stderr);
     assert!(
-        shown.contains("redis-remote is declared on an existing host (`address:`, the ssh provider), which dbgroups cannot build yet"),
+        shown.contains("redis.default mixes servers on this machine (redis-here) with servers on existing hosts (redis-remote)"),
         "{shown}"
     );
-    assert!(!shown.contains("provision:redis-remote"), "{shown}");
+    assert!(!shown.contains("provision:redis"), "{shown}");
     let refused = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
-    let said = format!("{}{}", refused.stdout, refused.stderr);
     assert!(
-        said.contains("redis-remote is declared on an existing host"),
-        "{said}"
-    );
-    assert!(
-        !dir.path().join(".dbgroups/servers/redis-remote").exists(),
+        !dir.path().join(".dbgroups/servers/redis-here").exists(),
         "nothing was built here"
     );
 }

@@ -172,7 +172,6 @@ pub(crate) fn run(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    refuse_unbuilt_providers(&plan)?;
     execute(
         &store,
         &lock,
@@ -182,35 +181,6 @@ pub(crate) fn run(
         args.parallelism,
         args.json,
     )
-}
-
-/// Only the local provider exists: a server declared on an existing host
-/// (`address:`, the ssh provider) must not be built on this machine instead.
-fn refuse_unbuilt_providers(plan: &dbgroups_plan::Plan) -> Result<(), CliError> {
-    let remote: Vec<String> = plan
-        .steps
-        .iter()
-        .filter_map(|step| match &step.kind {
-            dbgroups_plan::StepKind::Provision { server, .. } => plan
-                .expected_state
-                .server(server)
-                .filter(|(_, s)| s.provider != dbgroups_manifest::ProviderKind::Local)
-                .map(|_| server.clone()),
-            _ => None,
-        })
-        .collect();
-    if remote.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::Usage(format!(
-        "{} {} on an existing host (the ssh provider), which dbgroups cannot apply yet; nothing was changed",
-        remote.join(", "),
-        if remote.len() == 1 {
-            "is declared"
-        } else {
-            "are declared"
-        }
-    )))
 }
 
 /// Runs a plan with the executor and sums up; shared by `apply` and `destroy`.
@@ -294,7 +264,7 @@ fn run_executor(
         });
         boxed.as_ref()
     };
-    let (provider, notes) = LocalHost::prepare(store.root())?;
+    let (local, notes) = LocalHost::prepare(store.root())?;
     for note in notes {
         reporter.report(Event::Note(note));
     }
@@ -307,6 +277,13 @@ fn run_executor(
             path: "the async runtime".into(),
             source,
         })?;
+    let hosts = runtime.block_on(dbgroups_apply::hosts::HostSet::connect(
+        local.into_ref(),
+        &super::ssh_client(),
+        std::iter::once(&plan.expected_state)
+            .chain(state.as_ref())
+            .chain(others.values()),
+    ))?;
     let outcome = runtime.block_on(dbgroups_apply::run(Apply {
         plan,
         plan_id: sha256_hex(dbgroups_plan::render::json::render(plan).as_bytes()),
@@ -314,7 +291,7 @@ fn run_executor(
         lock,
         state,
         others,
-        provider,
+        hosts,
         parallelism,
         reporter,
         env_file: env_file.clone(),

@@ -79,3 +79,15 @@ pub(crate) enum CliError {
     )]
     ApplyFailed(String),
 }
+
+/// How this run reaches hosts over ssh: set once from the command line,
+/// read where hosts are connected (apply, destroy, refresh, status).
+static SSH_CLIENT: std::sync::OnceLock<dbgroups_engines::SshClient> = std::sync::OnceLock::new();
+
+pub(crate) fn use_ssh_client(client: dbgroups_engines::SshClient) {
+    let _ = SSH_CLIENT.set(client);
+}
+
+pub(crate) fn ssh_client() -> dbgroups_engines::SshClient {
+    SSH_CLIENT.get().cloned().unwrap_or_default()
+}

@@ -6,14 +6,15 @@
 //! is (PostgreSQL: `pg_stat_wal_receiver` and replay lag; Redis: `INFO
 //! replication`; the MySQL family: `SHOW REPLICA STATUS`; MongoDB:
 //! `replSetGetStatus`). Servers are asked all at once, so a refresh over
-//! many servers takes about as long as the slowest answer. ssh hosts may be
-//! out of reach from where `plan` runs, so they are not judged.
+//! many servers takes about as long as the slowest answer. Every host is
+//! connected at once first; the servers of a host that cannot be reached
+//! are not judged.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use dbgroups_engines::{HostRef, LocalHost};
-use dbgroups_manifest::ProviderKind;
+use dbgroups_apply::hosts::HostSet;
+use dbgroups_engines::LocalHost;
 use dbgroups_plan::{ObservedFacts, ReplicationHealth, ServerHealth};
 use dbgroups_state::{AppState, GroupState, Role, ServerState};
 
@@ -23,7 +24,7 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
         return facts;
     };
     facts.refreshed = true;
-    let Ok(provider) = LocalHost::inspect(state_dir).map(LocalHost::into_ref) else {
+    let Ok(local) = LocalHost::inspect(state_dir).map(LocalHost::into_ref) else {
         return facts;
     };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -34,17 +35,20 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
     };
     let state = Arc::new(state.clone());
     let observed = runtime.block_on(async {
+        let (hosts, _unreachable) =
+            HostSet::connect_reachable(local, &super::ssh_client(), [state.as_ref()]).await;
+        let hosts = Arc::new(hosts);
         let mut questions = tokio::task::JoinSet::new();
         for (group_index, group) in state.groups.iter().enumerate() {
             for (server_index, server) in group.servers.iter().enumerate() {
-                if server.provider != ProviderKind::Local {
+                if !hosts.reaches(server) {
                     continue;
                 }
-                let (provider, state) = (provider.clone(), Arc::clone(&state));
+                let (hosts, state) = (Arc::clone(&hosts), Arc::clone(&state));
                 questions.spawn(async move {
                     let group = &state.groups[group_index];
                     let server = &group.servers[server_index];
-                    let health = health(&provider, &state, group, server).await;
+                    let health = health(&hosts, &state, group, server).await;
                     (server.unique_name.clone(), health)
                 });
             }
@@ -55,7 +59,7 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
                 observed.insert(name, health);
             }
         }
-        settle(&provider, &state, &mut observed).await;
+        settle(&hosts, &state, &mut observed).await;
         observed
     });
     facts.servers.extend(observed);
@@ -75,7 +79,7 @@ const RECONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
 /// its last answer. A replica whose master is down (or not observed) is
 /// left as it is: the planner does not judge it.
 async fn settle(
-    provider: &HostRef,
+    hosts: &Arc<HostSet>,
     state: &Arc<AppState>,
     observed: &mut std::collections::BTreeMap<String, ServerHealth>,
 ) {
@@ -105,7 +109,7 @@ async fn settle(
     }
     let mut rechecks = tokio::task::JoinSet::new();
     for (group_index, server_index) in waiting {
-        let (provider, state) = (provider.clone(), Arc::clone(state));
+        let (hosts, state) = (Arc::clone(hosts), Arc::clone(state));
         rechecks.spawn(async move {
             let group = &state.groups[group_index];
             let server = &group.servers[server_index];
@@ -113,7 +117,7 @@ async fn settle(
             let mut last = None;
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                last = health(&provider, &state, group, server).await;
+                last = health(&hosts, &state, group, server).await;
                 if last
                     .as_ref()
                     .and_then(|h| h.replication.as_ref())
@@ -152,14 +156,14 @@ fn master_of<'a>(
 }
 
 async fn health(
-    host: &HostRef,
+    hosts: &HostSet,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
 ) -> Option<ServerHealth> {
     // A server that cannot even be asked (no port or credentials recorded,
     // its programs missing) is not observed: the planner does not judge it.
-    let observation = dbgroups_apply::servers::observe(host, state, group, server, &[])
+    let observation = dbgroups_apply::servers::observe(hosts, state, group, server, &[])
         .await
         .ok()?;
     Some(ServerHealth {

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use dbgroups_engines::{HostRef, LocalHost};
+use dbgroups_engines::LocalHost;
 use dbgroups_manifest::DbType;
 use dbgroups_plan::render::escape_controls;
 use dbgroups_state::{AppState, GroupState, ServerState, StateStore};
@@ -43,7 +43,7 @@ pub(crate) fn run(
         .flat_map(|s| s.groups.iter().flat_map(|g| &g.servers))
         .map(|s| s.unique_name.clone())
         .collect();
-    let provider = LocalHost::inspect(store.root()).map(LocalHost::into_ref)?;
+    let local = LocalHost::inspect(store.root()).map(LocalHost::into_ref)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,11 +52,28 @@ pub(crate) fn run(
             path: "the async runtime".into(),
             source,
         })?;
+    // Every host at once; a host out of reach shows its servers down, with
+    // why.
+    let (hosts, unreachable) = runtime.block_on(dbgroups_apply::hosts::HostSet::connect_reachable(
+        local,
+        &super::ssh_client(),
+        std::iter::once(&state).chain(all.values()),
+    ));
     let mut rows: Vec<Row> = servers_to_ask(&state)
         .into_iter()
         .map(|(group, server, pending)| {
-            let (up, replication) =
-                runtime.block_on(ask(&provider, &state, group, server, &known_servers));
+            let (up, replication) = if hosts.reaches(server) {
+                runtime.block_on(ask(&hosts, &state, group, server, &known_servers))
+            } else {
+                let why = unreachable
+                    .iter()
+                    .find(|(host, _)| server.address.as_deref() == Some(host.as_str()))
+                    .map_or_else(
+                        || "its host was not reached".to_string(),
+                        |(_, e)| e.to_string(),
+                    );
+                (false, why)
+            };
             Row {
                 server: server.unique_name.clone(),
                 group: group.address(),
@@ -155,13 +172,13 @@ fn print_json(application: &str, rows: &[Row]) {
 
 /// Whether the server answers, and what it says about replication.
 async fn ask(
-    host: &HostRef,
+    hosts: &dbgroups_apply::hosts::HostSet,
     state: &AppState,
     group: &GroupState,
     server: &ServerState,
     known_servers: &[String],
 ) -> (bool, String) {
-    match dbgroups_apply::servers::observe(host, state, group, server, known_servers).await {
+    match dbgroups_apply::servers::observe(hosts, state, group, server, known_servers).await {
         Ok(observation) => (observation.up, observation.summary),
         Err(err) => (false, err.to_string()),
     }

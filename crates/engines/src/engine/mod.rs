@@ -247,6 +247,10 @@ pub struct ObserveRequest<'a> {
 pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
     fn db_type(&self) -> DbType;
 
+    /// The database's own port, which a server on a host of its own
+    /// listens on unless the host already uses it.
+    fn default_port(&self) -> u16;
+
     /// Which group secrets `operation` reads; the executor hands over only
     /// those.
     fn secrets_for(&self, operation: Operation) -> &'static [SecretKind];

@@ -35,6 +35,10 @@ impl DatabaseEngine for Mongodb {
         DbType::Mongodb
     }
 
+    fn default_port(&self) -> u16 {
+        27017
+    }
+
     fn secrets_for(&self, operation: Operation) -> &'static [SecretKind] {
         match operation {
             // Every member shares the keyfile (the replication secret).

@@ -37,6 +37,10 @@ impl DatabaseEngine for MysqlFamily {
         DbType::Mysql
     }
 
+    fn default_port(&self) -> u16 {
+        3306
+    }
+
     fn secrets_for(&self, operation: Operation) -> &'static [SecretKind] {
         match operation {
             // A logical dump is loaded into a running server, so a slave

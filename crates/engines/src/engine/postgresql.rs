@@ -38,6 +38,10 @@ impl DatabaseEngine for Postgresql {
         DbType::Postgresql
     }
 
+    fn default_port(&self) -> u16 {
+        5432
+    }
+
     fn secrets_for(&self, operation: Operation) -> &'static [SecretKind] {
         match operation {
             Operation::Provision => &[SecretKind::Admin, SecretKind::App, SecretKind::Replication],

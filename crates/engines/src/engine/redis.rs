@@ -26,6 +26,10 @@ impl DatabaseEngine for Redis {
         DbType::Redis
     }
 
+    fn default_port(&self) -> u16 {
+        6379
+    }
+
     fn secrets_for(&self, _operation: Operation) -> &'static [SecretKind] {
         &[SecretKind::App]
     }

@@ -9,8 +9,6 @@
 //! is created through the localhost exception), mongodump `--oplog` and
 //! mongorestore `--oplogReplay`.
 
-use std::net::IpAddr;
-
 use mongodb::bson::{Bson, Document, doc};
 
 /// The recorded master's `priority`: higher than every other member's
@@ -427,7 +425,7 @@ pub fn update_password(username: &str, password: &str) -> Document {
 /// `cache_size_gb` is WiredTiger's cache ([`cache_size_gb`]).
 pub fn config_file(
     paths: &ConfigPaths<'_>,
-    bind_ip: IpAddr,
+    bind_ip: &str,
     port: u16,
     set: &str,
     cache_size_gb: f64,
@@ -441,7 +439,7 @@ pub fn config_file(
          systemLog:\n  destination: \"file\"\n  path: {log}\n  logAppend: true\n\
          processManagement:\n  pidFilePath: {pid}\n",
         data = yaml_string(paths.data_dir),
-        bind_ip = yaml_string(&bind_ip.to_string()),
+        bind_ip = yaml_string(bind_ip),
         set = yaml_string(set),
         keyfile = yaml_string(paths.keyfile),
         log = yaml_string(paths.log_file),

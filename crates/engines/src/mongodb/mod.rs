@@ -148,7 +148,7 @@ impl MongoServer {
                 log_file: &log,
                 pid_file: &pid,
             },
-            self.host.listen_address(),
+            &self.host.listen_list(),
             self.port,
             set,
             commands::cache_size_gb(self.total_ram().await, self.mongods_on_host().await),
@@ -196,11 +196,12 @@ impl MongoServer {
 
     /// A direct connection to this server: as the administrator, or with
     /// no credentials (the localhost exception, before the first user).
-    fn client(&self, admin_password: Option<&str>) -> Result<mongodb::Client, EngineError> {
+    async fn client(&self, admin_password: Option<&str>) -> Result<mongodb::Client, EngineError> {
+        let (address, port) = self.host.client_endpoint(self.port).await?;
         let mut options = ClientOptions::builder()
             .hosts(vec![ServerAddress::Tcp {
-                host: self.host.dial_address(),
-                port: Some(self.port),
+                host: address,
+                port: Some(port),
             }])
             .direct_connection(true)
             .server_selection_timeout(Duration::from_secs(5))
@@ -228,7 +229,7 @@ impl MongoServer {
         admin_password: Option<&str>,
         command: Document,
     ) -> Result<Document, EngineError> {
-        let client = self.client(admin_password)?;
+        let client = self.client(admin_password).await?;
         let answer = client.database("admin").run_command(command).await;
         client.shutdown().await;
         answer.map_err(|e| self.error(e))
@@ -291,7 +292,7 @@ impl MongoServer {
                 Err(error) => return Err(error),
             }
         }
-        let client = self.client(Some(admin_password))?;
+        let client = self.client(Some(admin_password)).await?;
         // In its home (`admin`): the URL names it as `authSource`
         // (commands::create_app_user).
         let database = client.database(app.home);
@@ -441,8 +442,8 @@ impl MongoServer {
         member: &MongoServer,
     ) -> Result<(), EngineError> {
         let host = member.host();
-        let client = self.client(Some(admin_password))?;
-        let member_client = member.client(Some(admin_password))?;
+        let client = self.client(Some(admin_password)).await?;
+        let member_client = member.client(Some(admin_password)).await?;
         let started = tokio::time::Instant::now();
         let mut clock = commands::StallClock::default();
         let mut ticker = crate::progress::Ticker::default();
@@ -573,7 +574,7 @@ impl MongoServer {
         admin_password: &str,
         change: impl Fn(&Document) -> Result<Option<Document>, String>,
     ) -> Result<(), EngineError> {
-        let client = self.client(Some(admin_password))?;
+        let client = self.client(Some(admin_password)).await?;
         let (client_ref, this) = (&client, self);
         let result = reconfig::reconfigure_with(
             set,
@@ -634,7 +635,7 @@ impl MongoServer {
     /// The bytes a dump copies: `dbStats.dataSize` summed over the
     /// databases it copies (commands::copied_databases).
     pub async fn data_size(&self, admin_password: &str) -> Result<u64, EngineError> {
-        let client = self.client(Some(admin_password))?;
+        let client = self.client(Some(admin_password)).await?;
         let result = async {
             let list = client
                 .database("admin")
@@ -727,7 +728,7 @@ impl MongoServer {
         database: &str,
     ) -> Result<(), EngineError> {
         let (username, home) = user;
-        let client = self.client(Some(admin_password))?;
+        let client = self.client(Some(admin_password)).await?;
         let answer = client
             .database(home)
             .run_command(commands::grant_read_write(username, database))

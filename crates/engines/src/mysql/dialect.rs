@@ -12,8 +12,6 @@
 //! MySQL 8.0 manual for `RESET MASTER` (8.0 has no RESET BINARY LOGS AND
 //! GTIDS before 8.2). Percona Server 8 follows MySQL 8's syntax.
 
-use std::net::IpAddr;
-
 use dbgroups_manifest::Engine;
 use dbgroups_manifest::catalogue::{self, Version};
 
@@ -167,7 +165,7 @@ impl Dialect {
     /// so a master never restarts to gain a replica. `server_id` must be
     /// unique among servers that replicate; the caller passes the port.
     /// `listen` is the address the server binds (its host's).
-    pub fn config(&self, paths: &ConfigPaths<'_>, listen: IpAddr, port: u16) -> String {
+    pub fn config(&self, paths: &ConfigPaths<'_>, listen: &str, port: u16) -> String {
         let mut lines = vec![
             "# Written by dbgroups; changes here are overwritten.".to_string(),
             format!("[{}]", self.server_section()),

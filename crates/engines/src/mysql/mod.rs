@@ -166,7 +166,7 @@ impl MysqlServer {
                 log_file: &log,
                 tmp_dir: &tmp,
             },
-            self.host.listen_address(),
+            &self.host.listen_list(),
             self.port,
         );
         let mut config = config;
@@ -243,9 +243,10 @@ impl MysqlServer {
         password: &str,
         database: &str,
     ) -> Result<mysql_async::Conn, EngineError> {
+        let (address, port) = self.host.client_endpoint(self.port).await?;
         let options = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(self.host.dial_address())
-            .tcp_port(self.port)
+            .ip_or_hostname(address)
+            .tcp_port(port)
             .user(Some(user))
             .pass(Some(password))
             .db_name(Some(database))
