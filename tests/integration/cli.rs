@@ -366,6 +366,15 @@ fn help_lists_the_commands_with_examples() {
               
               [default: 0s]
 
+          --ssh-config <FILE>
+              The OpenSSH client configuration for servers on hosts [default: ssh's own, ~/.ssh/config]
+              
+              [env: DBGROUPS_SSH_CONFIG=]
+
+          --accept-new-host-keys
+              Trust a host key seen for the first time (ssh's accept-new); a changed key is refused
+              anyway
+
       -h, --help
               Print help (see a summary with '-h')
 
