@@ -606,6 +606,7 @@ mod tests {
     #[test]
     fn server_ports_come_from_below_the_ephemeral_range_and_are_free() {
         let ceiling = ephemeral_range_start().unwrap_or(32768);
+        let mut still_free = 0;
         for _ in 0..50 {
             let port = free_port().expect("a port");
             if ceiling > 20000 {
@@ -614,10 +615,15 @@ mod tests {
                     "{port} outside 20000..{ceiling}"
                 );
             }
-            assert!(
-                TcpListener::bind(("127.0.0.1", port)).is_ok(),
-                "{port} is free"
-            );
+            still_free += usize::from(TcpListener::bind(("127.0.0.1", port)).is_ok());
         }
+        // Another process may take a port between the choice and this
+        // check (seen once in a whole-suite run, a server of another test
+        // starting): the choice is free, not reserved, which is why
+        // provision moves to another port on "address in use".
+        assert!(
+            still_free >= 45,
+            "only {still_free} of 50 ports were still free"
+        );
     }
 }
