@@ -198,10 +198,10 @@ fn backup_restore_enslave_then_promote_on_real_servers() {
         let started = start_time(&master, &superuser).await;
 
         let staging = provider.staging_dir("backup-pg-main");
-        master.backup_to(&staging, &replication).await.expect("pg_basebackup");
+        master.backup_to(&provider, &staging, &replication).await.expect("pg_basebackup");
         let label = || std::fs::read_to_string(staging.join("backup_label")).expect("the backup's label");
         let first_label = label();
-        master.backup_to(&staging, &replication).await.expect("a finished backup is not taken again");
+        master.backup_to(&provider, &staging, &replication).await.expect("a finished backup is not taken again");
         assert_eq!(label(), first_label, "no second backup was taken (its label names its start time and WAL position)");
         slave.restore_from(&staging, false).await.expect("restore");
         slave.enslave_to(&master, &superuser, &replication).await.expect("enslave");
@@ -295,7 +295,7 @@ fn a_slaves_start_waits_for_streaming_and_fails_without_its_slot() {
             .expect("accounts");
         let staging = provider.staging_dir("backup-pg-main");
         master
-            .backup_to(&staging, &replication)
+            .backup_to(&provider, &staging, &replication)
             .await
             .expect("pg_basebackup");
         slave.restore_from(&staging, true).await.expect("restore");

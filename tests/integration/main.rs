@@ -16,6 +16,7 @@ mod engine_urls;
 mod examples;
 mod file_readers;
 mod hostile;
+mod hosts_live;
 mod mongodb_commands;
 mod mongodb_reconfig;
 mod mysql_dialect;

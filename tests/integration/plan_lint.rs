@@ -190,16 +190,33 @@ fn land_backup_on(plan: &mut Plan, host: &str) {
 }
 
 #[test]
-fn a_backup_taken_over_on_another_host_is_reported() {
+fn a_backup_read_or_taken_over_on_another_host_is_reported() {
     let mut plan = scale_up();
     land_backup_on(&mut plan, "db-1.example");
-    assert_eq!(codes(&plan), [LintCode::TakenFromAnotherHost]);
-    let (_, taker) = readers(&plan);
+    // The taker would rename across hosts; the copier would copy across.
+    assert_eq!(
+        codes(&plan),
+        [
+            LintCode::TakenFromAnotherHost,
+            LintCode::RestoredFromAnotherHost
+        ]
+    );
+    let (copier, taker) = readers(&plan);
     if let StepKind::Restore { takes_backup, .. } = &mut step(&mut plan, &taker).kind {
         *takes_backup = false;
     }
-    // Copied by both: no reader could have moved it, so no warning either.
-    assert_eq!(codes(&plan), []);
+    // Copied by both: each reads a backup that is not on its host.
+    let notes = lint(&plan);
+    let mut readers_named: Vec<&str> = notes
+        .iter()
+        .filter(|n| n.code == LintCode::RestoredFromAnotherHost)
+        .map(|n| n.steps[1].as_str())
+        .collect();
+    readers_named.sort();
+    let mut expected = vec![copier.as_str(), taker.as_str()];
+    expected.sort();
+    assert_eq!(readers_named, expected, "{notes:#?}");
+    assert_eq!(codes(&plan), [LintCode::RestoredFromAnotherHost]);
 }
 
 #[test]

@@ -102,66 +102,119 @@ fn scale_up_with_two_new_slaves_sharing_one_backup() {
     snapshot_all("scale_up", &plan);
 }
 
-/// The backup lands on its master's host, and only a restore on that host
-/// may take it by rename: with the master recorded on another host (an
-/// existing host, `address:`), both new slaves copy it.
+/// A PostgreSQL group whose master is on an existing host.
+const ON_HOSTS: &str = r#"
+application: shop
+postgresql:
+  groups:
+    default:
+      configuration: { version: "15" }
+      backups: { managed: true }
+      servers:
+        - server: { unique_name: pg-main, address: db-1.example }
+"#;
+
+/// Data moves host to host: a backup is taken on the host that restores
+/// it, one per receiving host (the slaves on one host share it, and the
+/// last of them takes it by rename), and one landing on the master's own
+/// host keeps the plain name.
 #[test]
-fn a_backup_is_taken_by_rename_only_on_its_own_host() {
-    let mut state = applied(BASE);
-    let manifest = BASE.replace(
-        "        - server: { unique_name: pg-replica-1 }\n",
-        "        - server: { unique_name: pg-replica-1 }\n        - server: { unique_name: pg-replica-2 }\n        - server: { unique_name: pg-replica-3 }\n",
+fn a_backup_is_taken_on_each_host_that_restores_it() {
+    let state = applied(ON_HOSTS);
+    let manifest = format!(
+        "{ON_HOSTS}        - server: {{ unique_name: pg-replica-2, address: db-2.example }}
+        - server: {{ unique_name: pg-replica-3, address: db-2.example }}
+        - server: {{ unique_name: pg-replica-4, address: db-3.example }}
+        - server: {{ unique_name: pg-replica-5, address: db-1.example }}
+"
     );
-    let restores = |plan: &Plan| -> Vec<(String, String, bool)> {
-        plan.steps
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StepKind::Restore {
-                    server,
-                    backup,
-                    takes_backup,
-                    ..
-                } => Some((server.clone(), backup.host.clone(), *takes_backup)),
-                _ => None,
-            })
-            .collect()
+    let plan = plan(&manifest, Some(&state), &Intents::default());
+    let restores: Vec<(String, String, String, bool)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Restore {
+                server,
+                backup,
+                takes_backup,
+                ..
+            } => Some((
+                server.clone(),
+                backup.step.clone(),
+                backup.host.clone(),
+                *takes_backup,
+            )),
+            _ => None,
+        })
+        .collect();
+    let row = |server: &str, step: &str, host: &str, takes: bool| {
+        (
+            server.to_string(),
+            step.to_string(),
+            host.to_string(),
+            takes,
+        )
     };
-    let local = plan(&manifest, Some(&state), &Intents::default());
+    let mut sorted = restores.clone();
+    sorted.sort();
     assert_eq!(
-        restores(&local),
+        sorted,
         [
-            ("pg-replica-2".to_string(), "local".to_string(), false),
-            ("pg-replica-3".to_string(), "local".to_string(), true),
-        ]
-    );
-    let master = state
-        .groups
-        .iter_mut()
-        .flat_map(|g| &mut g.servers)
-        .find(|s| s.unique_name == "pg-main")
-        .expect("pg-main");
-    master.provider = dbgroups_manifest::ProviderKind::Ssh;
-    master.address = Some("db-1.example".to_string());
-    let elsewhere = plan(&manifest, Some(&state), &Intents::default());
-    assert_eq!(
-        restores(&elsewhere),
-        [
-            (
-                "pg-replica-2".to_string(),
-                "db-1.example".to_string(),
+            row(
+                "pg-replica-2",
+                "backup:pg-main@db-2.example",
+                "db-2.example",
                 false
             ),
-            (
-                "pg-replica-3".to_string(),
-                "db-1.example".to_string(),
-                false
+            row(
+                "pg-replica-3",
+                "backup:pg-main@db-2.example",
+                "db-2.example",
+                true
             ),
+            row(
+                "pg-replica-4",
+                "backup:pg-main@db-3.example",
+                "db-3.example",
+                true
+            ),
+            row("pg-replica-5", "backup:pg-main", "db-1.example", true),
         ]
     );
-    assert!(elsewhere.steps.iter().any(|s| matches!(
-        &s.kind,
-        StepKind::Backup { host, location, .. } if host == "db-1.example" && location == "backup-pg-main"
+    let backups: Vec<(String, String, String)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Backup { host, location, .. } => {
+                Some((s.id.clone(), host.clone(), location.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        backups.len(),
+        3,
+        "one backup per receiving host: {backups:?}"
+    );
+    assert!(backups.contains(&(
+        "backup:pg-main@db-3.example".into(),
+        "db-3.example".into(),
+        "backup-pg-main-on-db-3-example".into()
     )));
+    // Each staged backup has its own disk check, on the host it lands on.
+    let checks: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, StepKind::DiskCheck { .. }))
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(checks.len(), 3, "{checks:?}");
+    assert!(
+        dbgroups_plan::lint::lint(&plan).is_empty(),
+        "{:#?}",
+        dbgroups_plan::lint::lint(&plan)
+    );
+    snapshot_all("scale_up_on_hosts", &plan);
 }
 
 #[test]

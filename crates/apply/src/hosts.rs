@@ -125,6 +125,12 @@ impl HostSet {
             .unwrap_or_else(|| self.local.clone())
     }
 
+    /// The connected host a plan names (`BackupRef.host`: `local`, or a
+    /// server's address).
+    pub fn named(&self, name: &str) -> Option<HostRef> {
+        self.distinct().into_iter().find(|host| host.name() == name)
+    }
+
     /// This machine's host.
     pub fn local_host(&self) -> &HostRef {
         &self.local

@@ -205,6 +205,23 @@ impl StepContext {
         host.staging_dir(&format!("{}-{location}", self.staging_prefix))
     }
 
+    /// The connected host a plan names.
+    fn host_named(&self, name: &str) -> Result<HostRef, EngineError> {
+        self.hosts
+            .named(name)
+            .ok_or_else(|| missing(format!("the plan names host {name}, which no server is on")))
+    }
+
+    /// Lets `peer`'s servers reach `server` (replication, a backup taken
+    /// there), where that is another host.
+    async fn admit(&self, server: &Located<'_>, peer: &HostRef) -> Result<(), EngineError> {
+        if dbgroups_engines::host::same_host(&server.server.host, peer) {
+            return Ok(());
+        }
+        let access = server.access(self, Operation::Admit)?;
+        server.engine.admit(&server.server, &access, peer).await
+    }
+
     /// Refuses unless `place` on `host` has room for twice `size` bytes.
     async fn ensure_room(
         &self,
@@ -241,9 +258,10 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
         StepKind::Backup {
             server,
             method,
+            host,
             location,
             ..
-        } => backup_step(&ctx, &location, server, method).await,
+        } => backup_step(&ctx, &host, &location, server, method).await,
         StepKind::Restore {
             server,
             backup,
@@ -366,24 +384,26 @@ async fn provision_step(
     }
 }
 
-/// A full backup of a master into this apply's staging area, reused when
-/// an interrupted apply already finished it.
+/// A full backup of a master into this apply's staging area on the host
+/// that receives it (`host`, as the plan names it), reused when an
+/// interrupted apply already finished it.
 async fn backup_step(
     ctx: &StepContext,
+    host: &str,
     location: &str,
     server: String,
     method: BackupMethod,
 ) -> Result<Effect, EngineError> {
     let source = ctx.locate(&application_of(ctx, &server), &server)?;
-    let host = source.server.host.clone();
-    let staging = ctx.staging(&host, location);
+    let into = ctx.host_named(host)?;
+    let staging = ctx.staging(&into, location);
     let copy = copy_of(method);
     // A backup this apply finished before a crash is reused; only a new
     // one needs room.
     if ctx.disk_check
         && !source
             .engine
-            .backup_is_complete(&source.server.host, &staging, copy)
+            .backup_is_complete(&into, &staging, copy)
             .await
     {
         let access = source.access(ctx, Operation::MeasureData)?;
@@ -391,12 +411,13 @@ async fn backup_step(
             .engine
             .data_size(&source.server, &access, copy)
             .await?;
-        ctx.ensure_room(&host, "the backup", &staging, size).await?;
+        ctx.ensure_room(&into, "the backup", &staging, size).await?;
     }
+    ctx.admit(&source, &into).await?;
     let access = source.access(ctx, Operation::Backup)?;
     source
         .engine
-        .backup(&source.server, &access, copy, &staging)
+        .backup(&source.server, &access, copy, &into, &staging)
         .await?;
     Ok(Effect::Nothing)
 }
@@ -477,6 +498,7 @@ async fn enslave_step(ctx: &StepContext, follow: Follow) -> Result<Effect, Engin
         )
         .await?;
     }
+    ctx.admit(&source, &replica.server.host).await?;
     let restored_from = follow
         .from_backup
         .as_ref()
@@ -614,7 +636,7 @@ async fn disk_check_step(
     // A staged check names the backup whose landing place it checks.
     let staged = backup.is_some();
     if let Some(backup) = &backup {
-        let host = &source.server.host;
+        let host = &ctx.host_named(&backup.host)?;
         let staging = ctx.staging(host, &backup.location);
         if !source.engine.backup_is_complete(host, &staging, copy).await {
             ctx.ensure_room(host, "the backup", &staging, size).await?;

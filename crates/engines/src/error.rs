@@ -79,6 +79,10 @@ pub enum EngineError {
         problem: String,
         remedy: String,
     },
+    /// An operation this engine cannot do yet where the plan asks it
+    /// (named, with what to do instead).
+    #[error("{what} is not supported yet: {remedy}")]
+    Unsupported { what: String, remedy: String },
     #[error("{what} did not happen within {seconds} s")]
     Timeout { what: String, seconds: u64 },
     /// The step needs something the recorded state does not hold: the

@@ -256,3 +256,9 @@ pub trait Host: Send + Sync + Debug {
     /// (the engines compare it with their data directory's owner).
     fn service_uid(&self) -> Option<u32>;
 }
+
+/// Whether two hosts are one machine: the same connection, or the same
+/// name (every server of the local provider is on `local`).
+pub fn same_host(a: &HostRef, b: &HostRef) -> bool {
+    Arc::ptr_eq(a, b) || a.name() == b.name()
+}

@@ -170,10 +170,99 @@ impl PostgresServer {
                 .write_private_file(&conf, format!("{current}\n{include}\n").as_bytes())
                 .await?;
         }
-        let hba = pg_hba(&self.host.listen_addresses());
+        let hba = pg_hba(&self.host.listen_addresses(), &self.admitted().await);
         self.host
             .write_private_file(&data.join("pg_hba.conf"), hba.as_bytes())
             .await
+    }
+
+    /// The file listing the other hosts' addresses this server lets in
+    /// (one per line): beside the data directory, so that a restore, which
+    /// replaces the data directory, keeps them.
+    fn admitted_file(&self) -> PathBuf {
+        self.dir().join("admitted-peers")
+    }
+
+    /// The other hosts' addresses this server lets in.
+    async fn admitted(&self) -> Vec<IpAddr> {
+        self.host
+            .read_text(&self.admitted_file())
+            .await
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .collect()
+    }
+
+    /// Lets `peers` (another host's addresses) connect, for replication
+    /// and backups: recorded beside the data, `pg_hba.conf` rewritten, and
+    /// the rules reloaded (no restart) when the server runs. An ensure:
+    /// nothing changes when they are in already.
+    pub async fn admit(
+        &self,
+        peers: &[IpAddr],
+        superuser_password: &str,
+    ) -> Result<(), EngineError> {
+        let own = self.host.listen_addresses();
+        let mut admitted = self.admitted().await;
+        let before = admitted.len();
+        for peer in peers {
+            if !peer.is_loopback() && !own.contains(peer) && !admitted.contains(peer) {
+                admitted.push(*peer);
+            }
+        }
+        admitted.sort();
+        if admitted.len() != before {
+            let listed: String = admitted.iter().map(|a| format!("{a}\n")).collect();
+            self.host
+                .write_private_file(&self.admitted_file(), listed.as_bytes())
+                .await?;
+        }
+        let hba_path = self.data_dir().join("pg_hba.conf");
+        let wanted = pg_hba(&own, &admitted);
+        if self.host.read_text(&hba_path).await.as_deref() == Some(wanted.as_str()) {
+            return Ok(());
+        }
+        self.host
+            .write_private_file(&hba_path, wanted.as_bytes())
+            .await?;
+        if self.is_running().await {
+            self.reload(superuser_password).await?;
+        }
+        Ok(())
+    }
+
+    /// Reloads the configuration and waits until new connections see it:
+    /// `pg_reload_conf()` only signals the postmaster, and a client
+    /// connecting at once could still meet the old rules.
+    async fn reload(&self, superuser_password: &str) -> Result<(), EngineError> {
+        let pg = |source| EngineError::Postgres {
+            port: self.port,
+            source,
+        };
+        const LOADED_AT: &str = "SELECT extract(epoch FROM pg_conf_load_time())::float8";
+        let client = self
+            .connect(SUPERUSER, superuser_password, "postgres")
+            .await?;
+        // Read before the reload: this session's own time is the last
+        // load's, and each new session's the postmaster's.
+        let before: f64 = client.query_one(LOADED_AT, &[]).await.map_err(pg)?.get(0);
+        client
+            .execute("SELECT pg_reload_conf()", &[])
+            .await
+            .map_err(pg)?;
+        wait_until(
+            &format!("a reload of {}'s rules", self.name),
+            30,
+            || async {
+                let client = self
+                    .connect(SUPERUSER, superuser_password, "postgres")
+                    .await?;
+                let now: f64 = client.query_one(LOADED_AT, &[]).await.map_err(pg)?.get(0);
+                Ok(now > before)
+            },
+        )
+        .await
     }
 
     pub async fn is_running(&self) -> bool {
@@ -334,8 +423,9 @@ impl PostgresServer {
 pub use crate::local::port_in_config;
 
 /// pg_hba.conf: password authentication only, and over TCP only from the
-/// address the server listens on (loopback on the local host).
-fn pg_hba(listen: &[IpAddr]) -> String {
+/// addresses the server listens on (loopback on the local host) and the
+/// other hosts it admitted (its group's, and those replicating from it).
+fn pg_hba(listen: &[IpAddr], admitted: &[IpAddr]) -> String {
     let only = listen
         .iter()
         .map(|a| {
@@ -351,7 +441,7 @@ fn pg_hba(listen: &[IpAddr]) -> String {
         "# Written by dbgroups: password authentication only, {only} only.\n\
          local   all          all                   scram-sha-256\n"
     );
-    for address in listen {
+    for address in listen.iter().chain(admitted) {
         let network = match address {
             IpAddr::V4(_) => format!("{address}/32"),
             IpAddr::V6(_) => format!("{address}/128"),
@@ -425,30 +515,76 @@ impl PostgresServer {
             .await
     }
 
-    /// A full physical backup of this (master) server into `staging`, with
-    /// the WAL needed to make it consistent.
+    /// A client tool of this server's version on `into` (this server's
+    /// host, or the host receiving a backup), with `home` as its `HOME`.
+    async fn client_tool_on(
+        &self,
+        into: &HostRef,
+        name: &str,
+        home: &Path,
+    ) -> Result<Program, EngineError> {
+        let program = self.bin.join(name);
+        if !into.is_file(&program).await {
+            let major = self.bin.parent().and_then(Path::file_name);
+            let major = major.map(|m| m.to_string_lossy().into_owned());
+            let major = major.unwrap_or_default();
+            return Err(EngineError::MissingBinary {
+                program: name.into(),
+                engine: "postgresql".into(),
+                version: major.clone(),
+                looked: format!("{} on {}", self.bin.display(), into.name()),
+                remedy: format!("install the Debian package postgresql-{major} there"),
+            });
+        }
+        Ok(Program::new(home, &program))
+    }
+
+    /// A libpq password file on `into` beside the staging entry it serves
+    /// (so the apply's staging clean-up takes it too), for a client there
+    /// dialling this server as `user`.
+    async fn staging_passfile(
+        &self,
+        into: &HostRef,
+        staging: &Path,
+        user: &str,
+        password: &str,
+    ) -> Result<PathBuf, EngineError> {
+        let mut name = staging.file_name().unwrap_or_default().to_os_string();
+        name.push(".pgpass");
+        let path = staging.with_file_name(name);
+        let line = format!("{}:*:*:{user}:{password}\n", self.host.dial_address());
+        into.write_private_file(&path, line.as_bytes()).await?;
+        Ok(path)
+    }
+
+    /// A full physical backup of this (master) server into `staging` on
+    /// `into`, with the WAL needed to make it consistent: pg_basebackup
+    /// runs on `into` and pulls the data from this server, so it moves
+    /// host to host.
     pub async fn backup_to(
         &self,
+        into: &HostRef,
         staging: &Path,
         replication_password: &str,
     ) -> Result<(), EngineError> {
-        if self.host.is_file(&staging.join("backup_manifest")).await {
+        if into.is_file(&staging.join("backup_manifest")).await {
             return Ok(()); // done before, and complete: pg_basebackup writes it last
         }
-        if self.host.exists(staging).await {
-            self.host
-                .remove_dir(staging)
+        if into.exists(staging).await {
+            into.remove_dir(staging)
                 .await
                 .map_err(|err| worded(err, "remove the unfinished backup", staging))?;
         }
-        self.host.private_dir(staging).await?;
-        let dialled = self.host.dial_address();
-        self.write_passfile(&dialled, replication_password).await?;
-        let mut basebackup = self.tool("pg_basebackup");
+        into.private_dir(staging).await?;
+        let home = staging.parent().unwrap_or(staging);
+        let passfile = self
+            .staging_passfile(into, staging, REPLICATION_USER, replication_password)
+            .await?;
+        let mut basebackup = self.client_tool_on(into, "pg_basebackup", home).await?;
         basebackup
-            .env("PGPASSFILE", self.passfile())
+            .env("PGPASSFILE", &passfile)
             .args([
-                &format!("--host={dialled}"),
+                &format!("--host={}", self.host.dial_address()),
                 &format!("--port={}", self.port),
                 &format!("--username={REPLICATION_USER}"),
             ])
@@ -460,10 +596,9 @@ impl PostgresServer {
                 "--format=plain",
                 "--no-password",
             ]);
-        self.host
-            .run_stoppable(&basebackup, "pg_basebackup")
-            .await
-            .map(drop)
+        let result = into.run_stoppable(&basebackup, "pg_basebackup").await;
+        let _ = into.remove_file(&passfile).await;
+        result.map(drop)
     }
 
     /// Replaces this server's data with a backup, keeping its own settings.
@@ -828,20 +963,26 @@ impl PostgresServer {
 
     /// A logical dump (pg_dump, custom format) of one database, for an
     /// import: unlike a physical backup it restores on a newer major version.
+    /// pg_dump runs on `into` (the importing server's host) against this
+    /// server, as pg_basebackup does for a physical backup.
     pub async fn dump_to(
         &self,
+        into: &HostRef,
         staging: &Path,
         admin_password: &str,
         database: &str,
     ) -> Result<(), EngineError> {
         let target = staging.join("dump.pgdump");
-        if self.host.is_file(&target).await {
+        if into.is_file(&target).await {
             return Ok(());
         }
-        self.host.private_dir(staging).await?;
-        let passfile = self.write_superuser_passfile(admin_password).await?;
+        into.private_dir(staging).await?;
+        let home = staging.parent().unwrap_or(staging);
+        let passfile = self
+            .staging_passfile(into, staging, SUPERUSER, admin_password)
+            .await?;
         let partial = staging.join("dump.pgdump.partial");
-        let mut dump = self.tool("pg_dump");
+        let mut dump = self.client_tool_on(into, "pg_dump", home).await?;
         dump.env("PGPASSFILE", &passfile)
             .args([
                 &format!("--host={}", self.host.dial_address()),
@@ -852,11 +993,10 @@ impl PostgresServer {
             .arg("--file")
             .arg(&partial)
             .arg(database);
-        let result = self.host.run_stoppable(&dump, "pg_dump").await;
-        let _ = self.host.remove_file(&passfile).await;
+        let result = into.run_stoppable(&dump, "pg_dump").await;
+        let _ = into.remove_file(&passfile).await;
         result?;
-        self.host
-            .rename(&partial, &target)
+        into.rename(&partial, &target)
             .await
             .map_err(|err| worded(err, "finish the dump", &target))
     }

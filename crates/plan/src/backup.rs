@@ -41,13 +41,34 @@ pub struct BackupSource {
 }
 
 impl BackupRef {
-    /// The reference to the backup of `server` by `method`, landing on
-    /// `host`: one backup per master and method, so its step id and its
-    /// location are made from those two.
-    pub fn new(source: BackupSource, method: BackupMethod, host: String) -> Self {
+    /// The reference to the backup of `source` by `method`, landing on
+    /// `host` (the host of the servers that restore it: data moves host to
+    /// host, so a backup is taken on the host that receives it). One
+    /// backup per master, method and receiving host, so its step id and
+    /// its location are made from those three; a backup landing on its
+    /// source's own host (every backup on one machine) is named by the
+    /// first two alone (`backup:pg-main`, `backup-pg-main`), one landing
+    /// elsewhere adds the host (`backup:pg-main@10.0.0.12`,
+    /// `backup-pg-main-on-10-0-0-12`).
+    pub fn new(
+        source: BackupSource,
+        method: BackupMethod,
+        source_host: &str,
+        host: String,
+    ) -> Self {
+        let prefix = method.step_prefix();
+        let server = &source.server;
+        let (step, location) = if host == source_host {
+            (format!("{prefix}:{server}"), format!("{prefix}-{server}"))
+        } else {
+            (
+                format!("{prefix}:{server}@{host}"),
+                format!("{prefix}-{server}-on-{}", path_safe(&host)),
+            )
+        };
         Self {
-            step: format!("{}:{}", method.step_prefix(), source.server),
-            location: format!("{}-{}", method.step_prefix(), source.server),
+            step,
+            location,
             source,
             method,
             host,
@@ -60,6 +81,20 @@ impl BackupRef {
     pub fn can_be_taken_on(&self, host: &str) -> bool {
         self.method.can_be_moved() && self.host == host
     }
+}
+
+/// A host's name as part of a file name: letters, digits, `-` and `_`
+/// kept, anything else (`.` and `:` of an address) made `-`.
+fn path_safe(host: &str) -> String {
+    host.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 impl std::fmt::Display for BackupRef {

@@ -174,11 +174,24 @@ impl StepKind {
                 group,
                 server,
                 method,
+                host,
                 ..
-            } => match method {
-                BackupMethod::Physical => format!("full backup of {server} ({group} master)"),
-                BackupMethod::Logical => format!("full dump of {server} ({group} master)"),
-            },
+            } => {
+                let what = match method {
+                    BackupMethod::Physical => "full backup",
+                    BackupMethod::Logical => "full dump",
+                };
+                // On this machine everything lands here; on hosts, the
+                // reviewer sees which host receives the data.
+                let onto = if *host
+                    == crate::backup::host_of(dbgroups_manifest::ProviderKind::Local, None)
+                {
+                    String::new()
+                } else {
+                    format!(", taken on {host}")
+                };
+                format!("{what} of {server} ({group} master){onto}")
+            }
             StepKind::Provision {
                 group,
                 server,
@@ -321,12 +334,14 @@ impl Builder<'_> {
         {
             return None;
         }
-        let what = if staged {
-            from.method.step_prefix()
-        } else {
-            "sync"
+        // A staged check guards one backup, which lands on the
+        // destination's host: one check per backup. A sync's check is
+        // shared by every destination (each is measured on its own host).
+        let backup = staged.then(|| self.backup_ref(from, destination));
+        let id = match &backup {
+            Some(backup) => format!("disk-check:{}", backup.step),
+            None => format!("disk-check:sync:{}", from.master),
         };
-        let id = format!("disk-check:{what}:{}", from.master);
         let node = match self.by_id.get(&id) {
             Some(&existing) => existing,
             None => {
@@ -338,7 +353,7 @@ impl Builder<'_> {
                     method: from.method,
                     staged,
                     destinations: Vec::new(),
-                    backup: staged.then(|| self.backup_ref(from)),
+                    backup,
                 };
                 self.add(id, kind, change, &deps)
             }
@@ -354,16 +369,18 @@ impl Builder<'_> {
         Some(node)
     }
 
-    /// The backup `from` is seeded with: of its master (in the group and
-    /// application the master is recorded in: a re-sync of a group's
-    /// master names its own group, not its source's), by its method,
-    /// landing on the master's host.
-    fn backup_ref(&self, from: &SeedSource<'_>) -> BackupRef {
+    /// The backup `destination` is seeded with: of its master (in the
+    /// group and application the master is recorded in: a re-sync of a
+    /// group's master names its own group, not its source's), by its
+    /// method, landing on the destination's host (data moves host to
+    /// host: the receiving host takes the backup from the master).
+    fn backup_ref(&self, from: &SeedSource<'_>, destination: &str) -> BackupRef {
         BackupRef::new(
             self.servers
                 .source(from.master, from.application, from.group),
             from.method,
-            self.servers.host(from.master),
+            &self.servers.host(from.master),
+            self.servers.host(destination),
         )
     }
 
@@ -426,7 +443,7 @@ impl Builder<'_> {
             self.ready.insert(server.to_string(), enslave);
             return enslave;
         }
-        let backup_ref = self.backup_ref(&from);
+        let backup_ref = self.backup_ref(&from, server);
         let backup = self.backup(&backup_ref, change);
         let restore = self.add(
             format!("restore:{server}"),

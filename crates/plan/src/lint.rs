@@ -65,6 +65,10 @@ pub enum LintCode {
     /// A backup is taken over (renamed into place) by a restore on another
     /// host than the one it lands on.
     TakenFromAnotherHost,
+    /// A restore reads a backup that lands on another host than its
+    /// server's: the data would have to cross through somebody (backups
+    /// are taken on the host that receives them).
+    RestoredFromAnotherHost,
     /// A backup of data files read by several restores is taken over by
     /// none: safe, but each restore copies it.
     BackupNotTaken,
@@ -90,6 +94,7 @@ impl LintCode {
             LintCode::SeveralTakers => "several-takers",
             LintCode::TakenTooEarly => "taken-too-early",
             LintCode::TakenFromAnotherHost => "taken-from-another-host",
+            LintCode::RestoredFromAnotherHost => "restored-from-another-host",
             LintCode::BackupNotTaken => "backup-not-taken",
         }
     }
@@ -615,6 +620,19 @@ fn check_hand_over(
                 format!(
                     "{} moves {} into place, but it lands on {landed_on} and {server} runs on {}: only a copy reaches another host",
                     steps[taker].id,
+                    backup.id,
+                    servers.host(server)
+                ),
+            ));
+        }
+        for &(reader, ..) in readers.iter().filter(|r| !r.1 && !r.2) {
+            let server = steps[reader].kind.server().unwrap_or_default();
+            notes.push(LintNote::new(
+                LintCode::RestoredFromAnotherHost,
+                &[&backup.id, &steps[reader].id],
+                format!(
+                    "{} reads {}, which lands on {landed_on}, but {server} runs on {}: a backup is taken on the host that restores it",
+                    steps[reader].id,
                     backup.id,
                     servers.host(server)
                 ),

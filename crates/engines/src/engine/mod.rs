@@ -67,6 +67,8 @@ pub enum Operation {
     Remove,
     Start,
     Observe,
+    /// Letting another host's servers in (replication, backups).
+    Admit,
 }
 
 /// A group's accounts as one operation may read them: the names, and only
@@ -277,14 +279,33 @@ pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
         copy: Copy,
     ) -> Result<u64, EngineError>;
 
-    /// A full backup into `into` (a directory on the server's host).
+    /// A full backup of `server` into `at`, a directory on `into`: the
+    /// host of the servers that restore it. Data moves host to host: where
+    /// `into` is another host than the server's, the engine's tool runs on
+    /// `into` against the server (which [`DatabaseEngine::admit`] let in),
+    /// never through the machine running dbgroups.
     async fn backup(
         &self,
         server: &ServerRef,
         access: &GroupAccess,
         copy: Copy,
-        into: &Path,
+        into: &HostRef,
+        at: &Path,
     ) -> Result<(), EngineError>;
+
+    /// Lets the servers of `peer` (another host) reach `server` for
+    /// replication and backups, where the engine has rules of its own for
+    /// who may connect (PostgreSQL's `pg_hba.conf`). An ensure: present
+    /// already, nothing changes; added, the server reloads its rules
+    /// without a restart.
+    async fn admit(
+        &self,
+        _server: &ServerRef,
+        _access: &GroupAccess,
+        _peer: &HostRef,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
 
     /// Whether `at` holds a finished backup by `copy` (an interrupted
     /// apply's is reused).
@@ -357,6 +378,23 @@ pub fn engine_for(db_type: DbType) -> &'static dyn DatabaseEngine {
         DbType::Mysql => &mysql::MysqlFamily,
         DbType::Mongodb => &mongodb::Mongodb,
     }
+}
+
+/// Refuses a backup whose receiving host is not the server's own, for an
+/// engine that cannot yet stream one between hosts.
+fn on_its_own_host(server: &ServerRef, into: &HostRef, engine: &str) -> Result<(), EngineError> {
+    if crate::host::same_host(&server.host, into) {
+        return Ok(());
+    }
+    Err(EngineError::Unsupported {
+        what: format!(
+            "a {engine} backup of {} on {} taken on another host ({})",
+            server.name,
+            server.host.name(),
+            into.name()
+        ),
+        remedy: "put the group's servers on one host for now".into(),
+    })
 }
 
 /// A server that does not answer, with why.

@@ -50,7 +50,8 @@ impl DatabaseEngine for Mongodb {
             | Operation::Follow
             | Operation::Detach
             | Operation::Remove
-            | Operation::Observe => &[SecretKind::Admin],
+            | Operation::Observe
+            | Operation::Admit => &[SecretKind::Admin],
         }
     }
 
@@ -100,9 +101,11 @@ impl DatabaseEngine for Mongodb {
         target: &ServerRef,
         access: &GroupAccess,
         _copy: Copy,
-        into: &Path,
+        into: &HostRef,
+        at: &Path,
     ) -> Result<(), EngineError> {
-        server(target).await?.dump_to(into, access.admin()?).await
+        super::on_its_own_host(target, into, "MongoDB")?;
+        server(target).await?.dump_to(at, access.admin()?).await
     }
 
     async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {

@@ -53,7 +53,8 @@ impl DatabaseEngine for MysqlFamily {
             | Operation::Detach
             | Operation::Remove
             | Operation::Start
-            | Operation::Observe => &[SecretKind::Admin],
+            | Operation::Observe
+            | Operation::Admit => &[SecretKind::Admin],
         }
     }
 
@@ -96,11 +97,13 @@ impl DatabaseEngine for MysqlFamily {
         target: &ServerRef,
         access: &GroupAccess,
         _copy: Copy,
-        into: &Path,
+        into: &HostRef,
+        at: &Path,
     ) -> Result<(), EngineError> {
+        super::on_its_own_host(target, into, "MySQL-family")?;
         server(target)
             .await?
-            .dump_to(into, access.admin()?, &access.database)
+            .dump_to(at, access.admin()?, &access.database)
             .await
     }
 

@@ -54,7 +54,8 @@ impl DatabaseEngine for Postgresql {
             | Operation::Detach
             | Operation::Remove
             | Operation::Start
-            | Operation::Observe => &[SecretKind::Admin],
+            | Operation::Observe
+            | Operation::Admit => &[SecretKind::Admin],
         }
     }
 
@@ -107,13 +108,32 @@ impl DatabaseEngine for Postgresql {
         target: &ServerRef,
         access: &GroupAccess,
         copy: Copy,
-        into: &Path,
+        into: &HostRef,
+        at: &Path,
     ) -> Result<(), EngineError> {
         let pg = server(target).await?;
         match copy {
-            Copy::Physical => pg.backup_to(into, access.replication()?).await,
-            Copy::Logical => pg.dump_to(into, access.admin()?, &access.database).await,
+            Copy::Physical => pg.backup_to(into, at, access.replication()?).await,
+            Copy::Logical => {
+                pg.dump_to(into, at, access.admin()?, &access.database)
+                    .await
+            }
         }
+    }
+
+    async fn admit(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        peer: &HostRef,
+    ) -> Result<(), EngineError> {
+        if crate::host::same_host(&target.host, peer) {
+            return Ok(());
+        }
+        server(target)
+            .await?
+            .admit(&peer.listen_addresses(), access.admin()?)
+            .await
     }
 
     async fn backup_is_complete(&self, host: &HostRef, at: &Path, copy: Copy) -> bool {

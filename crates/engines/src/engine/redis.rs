@@ -64,9 +64,11 @@ impl DatabaseEngine for Redis {
         target: &ServerRef,
         access: &GroupAccess,
         _copy: Copy,
-        into: &Path,
+        into: &HostRef,
+        at: &Path,
     ) -> Result<(), EngineError> {
-        server(target).await?.backup_to(into, access.app()?).await
+        super::on_its_own_host(target, into, "Redis")?;
+        server(target).await?.backup_to(at, access.app()?).await
     }
 
     async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {
