@@ -217,6 +217,70 @@ fn a_backup_is_taken_on_each_host_that_restores_it() {
     snapshot_all("scale_up_on_hosts", &plan);
 }
 
+/// Servers of the local provider listen on loopback only: a group on
+/// existing hosts can neither replicate from nor import a group on this
+/// machine, nor the other way round, whether the group is new or
+/// recorded.
+#[test]
+fn replication_between_this_machine_and_existing_hosts_is_refused_at_plan_time() {
+    let on_hosts = |extra: &str| {
+        with_reporting(extra).replace(
+            "unique_name: pg-report }",
+            "unique_name: pg-report, address: db-9.example }",
+        )
+    };
+    let state = applied(BASE);
+    for extra in [
+        "      replicate_from: default\n",
+        "      import_from: default\n",
+    ] {
+        let manifest = on_hosts(extra);
+        let plan = plan(&manifest, Some(&state), &add_group("postgresql.reporting"));
+        assert!(!plan.has_changes(), "{extra}: {}", text::render(&plan));
+        assert_eq!(plan.report.blocked.len(), 1, "{extra}");
+        let blocked = &plan.report.blocked[0];
+        assert_eq!(blocked.subject, "postgresql.reporting");
+        assert!(
+            blocked.reason.contains("pg-main is on this machine (the local provider, listening on loopback only), and this group is on an existing host"),
+            "{}",
+            blocked.reason
+        );
+    }
+    // A recorded group on a host given replicate_from later.
+    let recorded = applied(&on_hosts(""));
+    let later = plan(
+        &on_hosts("      replicate_from: default\n"),
+        Some(&recorded),
+        &Intents::default(),
+    );
+    assert!(!later.has_changes(), "{}", text::render(&later));
+    assert!(
+        later.report.blocked[0]
+            .reason
+            .contains("no data or replication can cross"),
+        "{:?}",
+        later.report.blocked
+    );
+    // Both on existing hosts: no refusal.
+    let both = on_hosts("      replicate_from: default\n")
+        .replace(
+            "unique_name: pg-main }",
+            "unique_name: pg-main, address: db-1.example }",
+        )
+        .replace(
+            "unique_name: pg-replica-1 }",
+            "unique_name: pg-replica-1, address: db-2.example }",
+        );
+    let state = applied(&both.replace("      replicate_from: default\n", ""));
+    let hosted = plan(&both, Some(&state), &Intents::default());
+    assert!(
+        hosted.report.blocked.is_empty(),
+        "{:?}",
+        hosted.report.blocked
+    );
+    assert!(hosted.has_changes());
+}
+
 #[test]
 fn scale_up_without_managed_backups_is_blocked() {
     let manifest = BASE.replace("      backups: { managed: true }\n", "");

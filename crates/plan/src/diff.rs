@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dbgroups_manifest::catalogue::{self, Version};
-use dbgroups_manifest::{DbType, Engine, Group, GroupRef};
+use dbgroups_manifest::{DbType, Engine, Group, GroupRef, ProviderKind};
 use dbgroups_state::{AppState, GroupState, Role, SourceRef};
 
 use crate::change::{Blocked, ChangeKind, Report, Seed};
@@ -84,6 +84,9 @@ struct SourceMaster {
     master: String,
     engine: Engine,
     version: Option<String>,
+    /// Who manages the master's host: the local provider's servers listen
+    /// on loopback only, so no existing host reaches them (nor they it).
+    provider: ProviderKind,
 }
 
 /// Why a source cannot be used, and what to do about it.
@@ -387,6 +390,7 @@ impl<'a> Differ<'a> {
                     master: m.unique_name.clone(),
                     engine: group.engine,
                     version: Some(group.version.clone()),
+                    provider: m.provider,
                 })
                 .ok_or_else(|| SourceUnavailable {
                     reason: format!("{} has no master", source.label(db_type)),
@@ -401,6 +405,7 @@ impl<'a> Differ<'a> {
         {
             return Ok(SourceMaster {
                 master: group.servers[0].unique_name.value.clone(),
+                provider: group.servers[0].provider(),
                 engine: group.engine(),
                 version: group
                     .configuration
@@ -501,9 +506,10 @@ impl<'a> Differ<'a> {
             None => None,
             Some((replicate, source)) => match self.source_master(group.db_type, &source) {
                 Ok(found) => {
-                    if let Some((problem, hint)) =
-                        seed_problem(group.engine(), &version, &found, replicate)
-                    {
+                    let provider = group.servers.first().map(|s| s.provider());
+                    let problem = seed_problem(group.engine(), &version, &found, replicate)
+                        .or_else(|| provider.and_then(|p| provider_problem(p, &found)));
+                    if let Some((problem, hint)) = problem {
                         self.created.remove(&address);
                         self.block(address.to_string(), problem, hint);
                         return;
@@ -864,6 +870,13 @@ impl<'a> Differ<'a> {
                             );
                             return;
                         }
+                        let provider = recorded.master().map(|m| m.provider);
+                        if let Some((problem, hint)) =
+                            provider.and_then(|p| provider_problem(p, &found))
+                        {
+                            self.block(address.to_string(), problem, hint);
+                            return;
+                        }
                         let source_master = found.master;
                         let label = |s: &SourceRef| s.label(group.db_type);
                         let reason = match previous {
@@ -1027,6 +1040,35 @@ impl<'a> Differ<'a> {
 /// why and what to do. Versions across applications are only known from
 /// state, so they are checked here (the manifest checks its own groups);
 /// each side is named by its own engine.
+/// Why data cannot move between a source on one provider and a group on
+/// another: servers of the local provider listen on this machine's
+/// loopback only, where no existing host reaches them, and they reach no
+/// host's database either.
+fn provider_problem(ours: ProviderKind, source: &SourceMaster) -> Option<(String, String)> {
+    if ours == source.provider
+        || (ours != ProviderKind::Local && source.provider != ProviderKind::Local)
+    {
+        return None;
+    }
+    let place = |provider| {
+        if provider == ProviderKind::Local {
+            "on this machine (the local provider, listening on loopback only)"
+        } else {
+            "on an existing host (the ssh provider)"
+        }
+    };
+    Some((
+        format!(
+            "its source's master {} is {}, and this group is {}: no data or replication can cross between them",
+            source.master,
+            place(source.provider),
+            place(ours)
+        ),
+        "put both groups on existing hosts (`address:` on every server), or both on this machine"
+            .to_string(),
+    ))
+}
+
 fn seed_problem(
     engine: Engine,
     version: &str,
