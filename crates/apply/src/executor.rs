@@ -775,9 +775,9 @@ fn write_environment(path: &std::path::Path, state: &mut AppState) -> Result<(),
     Ok(())
 }
 
-/// Removes this machine's staging entries starting with `prefix` (all of them
-/// for an empty one). Every staging area is the local host's until the ssh
-/// provider stages backups on the hosts themselves.
+/// Removes the staging entries starting with `prefix` (all of them for an
+/// empty one) on every host: backups are staged on the hosts that receive
+/// them.
 async fn remove_staging(hosts: &HostSet, prefix: &str) {
     for host in hosts.distinct() {
         host.remove_staged(prefix).await;

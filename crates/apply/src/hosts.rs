@@ -13,6 +13,8 @@ use dbgroups_state::{AppState, ServerState};
 pub struct HostSet {
     local: HostRef,
     by_server: BTreeMap<String, HostRef>,
+    /// Held while a server's access rules change ([`HostSet::changing_rules`]).
+    rules: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn placement(server: &ServerState) -> Placement {
@@ -29,6 +31,7 @@ impl HostSet {
         Self {
             local,
             by_server: BTreeMap::new(),
+            rules: Default::default(),
         }
     }
 
@@ -107,7 +110,15 @@ impl HostSet {
                 Some((name, connected.get(&index)?.clone()))
             })
             .collect();
-        (Self { local, by_server }, unreachable)
+        let rules = Default::default();
+        (
+            Self {
+                local,
+                by_server,
+                rules,
+            },
+            unreachable,
+        )
     }
 
     /// Whether `server`'s host was reached (a server on this machine
@@ -129,6 +140,14 @@ impl HostSet {
     /// server's address).
     pub fn named(&self, name: &str) -> Option<HostRef> {
         self.distinct().into_iter().find(|host| host.name() == name)
+    }
+
+    /// One change of access rules at a time: an engine's rules are a
+    /// read-modify-write of a file on the server's host (PostgreSQL's
+    /// admitted peers), and two steps admitting two hosts to one master at
+    /// once (two backups taken in parallel) would each drop the other's.
+    pub async fn changing_rules(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rules.lock().await
     }
 
     /// This machine's host.

@@ -219,6 +219,7 @@ impl StepContext {
             return Ok(());
         }
         let access = server.access(self, Operation::Admit)?;
+        let _one_at_a_time = self.hosts.changing_rules().await;
         server.engine.admit(&server.server, &access, peer).await
     }
 

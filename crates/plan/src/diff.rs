@@ -1036,10 +1036,6 @@ impl<'a> Differ<'a> {
     }
 }
 
-/// Whether `engine` at `version` can be seeded from `source`, and if not,
-/// why and what to do. Versions across applications are only known from
-/// state, so they are checked here (the manifest checks its own groups);
-/// each side is named by its own engine.
 /// Why data cannot move between a source on one provider and a group on
 /// another: servers of the local provider listen on this machine's
 /// loopback only, where no existing host reaches them, and they reach no
@@ -1069,6 +1065,10 @@ fn provider_problem(ours: ProviderKind, source: &SourceMaster) -> Option<(String
     ))
 }
 
+/// Whether `engine` at `version` can be seeded from `source`, and if not,
+/// why and what to do. Versions across applications are only known from
+/// state, so they are checked here (the manifest checks its own groups);
+/// each side is named by its own engine.
 fn seed_problem(
     engine: Engine,
     version: &str,

@@ -191,7 +191,7 @@ fn wait_for_checksum(
 }
 
 /// `apply` with the crash hook set; it must die of SIGKILL.
-fn apply_crashing_at(dir: &Path, point: &str) {
+pub(crate) fn apply_crashing_at(dir: &Path, point: &str) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dbgroups"))
         .args(["apply", "--auto-approve", "--refresh=false"])
         .current_dir(dir)

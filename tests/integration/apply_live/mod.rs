@@ -5,7 +5,7 @@
 mod basics;
 mod changes;
 mod contention;
-mod crashes;
+pub(crate) mod crashes;
 mod damaged;
 mod faults;
 mod hostile_env;
@@ -299,7 +299,7 @@ pub(super) async fn mariadb_follows_nothing(
 }
 
 /// Processes whose command line mentions `needle`.
-pub(super) fn processes_mentioning(needle: &str) -> Vec<String> {
+pub(crate) fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
@@ -482,7 +482,7 @@ impl Drop for SmallFilesystem {
 /// Starts `dbgroups apply` in `dir` and reads its progress lines until one
 /// contains `marker`. Returns the running child, the lines read, and the
 /// rest of its stderr.
-pub(super) fn apply_until(
+pub(crate) fn apply_until(
     dir: &Path,
     marker: &str,
 ) -> (
