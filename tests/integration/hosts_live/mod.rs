@@ -7,6 +7,7 @@
 
 mod crashes;
 mod postgres;
+mod security;
 
 use std::path::Path;
 
