@@ -6,6 +6,7 @@
 //! helpers; `postgres` holds the tests.
 
 mod crashes;
+mod faults;
 mod postgres;
 mod security;
 
