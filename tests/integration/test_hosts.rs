@@ -164,12 +164,19 @@ impl TestHosts {
         Ipv4Addr::new(198, 18, self.subnet as u8, 1)
     }
 
+    /// Host K's link: the root namespace's end of its veth, on the bridge
+    /// (set down, the host is cut off; shaped, its traffic is slowed).
+    pub(crate) fn link(&self, k: usize) -> String {
+        self.check(k);
+        format!("{}-v{k}", self.prefix)
+    }
+
     /// The names of everything in the root namespace that this set owns:
     /// the bridge, the host-side veths and the network namespaces.
     pub(crate) fn link_and_namespace_names(&self) -> Vec<String> {
         let mut names = vec![self.bridge.clone()];
         for k in 1..=self.count {
-            names.push(format!("{}-v{k}", self.prefix));
+            names.push(self.link(k));
             names.push(self.name(k));
         }
         names

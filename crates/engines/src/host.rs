@@ -252,6 +252,12 @@ pub trait Host: Send + Sync + Debug {
     /// of them for an empty one).
     async fn remove_staged(&self, prefix: &str);
 
+    /// Stops (SIGKILL) every process here whose command line names
+    /// `path`: a data tool an interrupted apply left running (dbgroups
+    /// killed, or its link to the host cut while the tool ran on) must not
+    /// go on writing into a staging entry that a new attempt replaces.
+    async fn stop_programs_naming(&self, path: &Path);
+
     /// The uid servers run as here, when it differs from dbgroups' own
     /// (the engines compare it with their data directory's owner).
     fn service_uid(&self) -> Option<u32>;

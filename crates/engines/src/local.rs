@@ -310,6 +310,31 @@ impl Host for LocalHost {
         }
     }
 
+    async fn stop_programs_naming(&self, path: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let needle = path.as_os_str().as_bytes();
+        let own = std::process::id();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let names = cmdline.windows(needle.len().max(1)).any(|w| w == needle);
+            if pid != own
+                && names
+                && let Some(pid) = rustix::process::Pid::from_raw(pid as i32)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
     fn service_uid(&self) -> Option<u32> {
         self.service_user.as_ref().map(|u| u.uid)
     }

@@ -571,6 +571,8 @@ impl PostgresServer {
             return Ok(()); // done before, and complete: pg_basebackup writes it last
         }
         if into.exists(staging).await {
+            // An interrupted attempt's pg_basebackup may still run there.
+            into.stop_programs_naming(staging).await;
             into.remove_dir(staging)
                 .await
                 .map_err(|err| worded(err, "remove the unfinished backup", staging))?;
@@ -976,6 +978,8 @@ impl PostgresServer {
         if into.is_file(&target).await {
             return Ok(());
         }
+        // An interrupted attempt's pg_dump may still write its partial file.
+        into.stop_programs_naming(staging).await;
         into.private_dir(staging).await?;
         let home = staging.parent().unwrap_or(staging);
         let passfile = self

@@ -190,3 +190,82 @@ fn apply_refuses_an_unknown_or_changed_host_key_and_accept_new_trusts_an_unknown
     }
     hosts.down();
 }
+
+/// `ip` (or `tc`) in the root namespace, which must succeed.
+fn root_ns(program: &str, args: &[&str]) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The link to the receiving host cut while pg_basebackup runs there
+/// (its traffic slowed to 16 Mbit/s so that the backup takes a while):
+/// `apply` fails, naming the host; once the link is back, the next apply
+/// stops the stale pg_basebackup, takes the backup again and finishes,
+/// and the slave holds the master's rows.
+#[test]
+fn a_link_cut_during_a_backup_fails_apply_naming_the_host_and_the_next_apply_finishes() {
+    let Some(hosts) = hosts_or_skip(2) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path();
+    let whole = pair(&hosts);
+    let master_only: String = whole
+        .lines()
+        .filter(|l| !l.contains("pg-replica-1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path.join("manifest.yml"), &master_only).expect("manifest");
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    let app = app_login(&state(path), "postgresql.default");
+    psql(
+        &hosts,
+        1,
+        5432,
+        &app,
+        "CREATE TABLE big (id int PRIMARY KEY, payload text); INSERT INTO big SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, 80000) i",
+    );
+    let link = hosts.link(2);
+    root_ns(
+        "tc",
+        &[
+            "qdisc", "add", "dev", &link, "root", "tbf", "rate", "16mbit", "burst", "32kbit",
+            "latency", "400ms",
+        ],
+    );
+    std::fs::write(path.join("manifest.yml"), &whole).expect("manifest");
+    let (mut child, _seen, rest) = crate::apply_live::apply_until(path, "start  backup:pg-main@");
+    let marker = format!("--host={}", hosts.address(1));
+    let running = crate::test_hosts::wait_for(std::time::Duration::from_secs(60), || {
+        crate::apply_live::processes_mentioning("pg_basebackup")
+            .iter()
+            .any(|cmdline| cmdline.contains(&marker))
+    });
+    assert!(running, "pg_basebackup never ran");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    root_ns("ip", &["link", "set", &link, "down"]);
+    let after: Vec<String> = rest.map_while(Result::ok).collect();
+    let status = child.wait().expect("apply ends");
+    crate::transcripts::record_run(&["apply", "(link cut)"], "", &after.join("\n"));
+    let shown = after.join("\n");
+    assert_eq!(status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(&format!("FAILED backup:pg-main@{}", hosts.address(2)))
+            && shown.contains(&format!("host {}", hosts.address(2))),
+        "the failure names the host:\n{shown}"
+    );
+    root_ns("ip", &["link", "set", &link, "up"]);
+    root_ns("tc", &["qdisc", "del", "dev", &link, "root"]);
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    wait_psql(&hosts, 2, 5432, &app, "SELECT count(*) FROM big", "80000");
+    run_ok(path, &["plan", "--detailed-exitcode"]);
+    run_ok(path, &["destroy", "--app", "shop", "--auto-approve"]);
+    hosts.down();
+}

@@ -379,6 +379,16 @@ impl Host for SshHost {
         }
     }
 
+    async fn stop_programs_naming(&self, path: &Path) {
+        let Ok(pattern) = script::quote(&script::unmatched_by_itself(path)) else {
+            return;
+        };
+        // pkill exits 1 when nothing matched: not a failure.
+        let _ = self
+            .root(&format!("pkill -KILL -f -- {pattern}; true"))
+            .await;
+    }
+
     fn service_uid(&self) -> Option<u32> {
         Some(self.service_uid)
     }

@@ -217,6 +217,30 @@ pub fn listening_ports(tables: &str) -> std::collections::BTreeSet<u16> {
         .collect()
 }
 
+/// An extended regular expression (pkill's) matching `path` in a command
+/// line, written so that it does not match its own text: the shell and
+/// sudo that run pkill carry the pattern on their command lines, and a
+/// pattern matching itself would kill them. Its first character goes in a
+/// bracket (`[/]var/lib/...` matches `/var/lib/...`, and not the text
+/// `[/]var/lib/...`); the others are escaped where they mean something.
+pub fn unmatched_by_itself(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let mut pattern = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 0 {
+            pattern.push('[');
+            pattern.push(c);
+            pattern.push(']');
+        } else if "\\.[]()*+?{}|^$".contains(c) {
+            pattern.push('\\');
+            pattern.push(c);
+        } else {
+            pattern.push(c);
+        }
+    }
+    pattern
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +315,39 @@ mod tests {
            1: 0100007F:18EB 0100007F:D2F0 01 00000000:00000000\n\
            0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n";
         assert_eq!(listening_ports(tables), [80, 5432].into());
+    }
+
+    /// pkill with the pattern kills a process naming the path, and not the
+    /// shell that runs pkill with the pattern on its own command line.
+    #[test]
+    fn the_stale_tool_pattern_matches_the_path_and_not_itself() {
+        let path = std::env::temp_dir().join(format!(
+            "dbgroups-stale-{}/backup-pg.main",
+            std::process::id()
+        ));
+        let pattern = unmatched_by_itself(&path);
+        assert!(pattern.starts_with("[/]"), "{pattern}");
+        assert!(pattern.ends_with("backup-pg\\.main"), "{pattern}");
+        let mut stale = std::process::Command::new("sh")
+            .args(["-c", "sleep 60"])
+            .arg(&path)
+            .spawn()
+            .expect("sh runs");
+        let killer = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "pkill -KILL -f -- {}; echo survived",
+                quote(&pattern).expect("quotable")
+            ))
+            .output()
+            .expect("sh runs");
+        assert_eq!(String::from_utf8_lossy(&killer.stdout).trim(), "survived");
+        use std::os::unix::process::ExitStatusExt;
+        let status = stale.wait().expect("waits");
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "the tool naming the path was killed"
+        );
     }
 }
