@@ -281,6 +281,26 @@ fn replication_between_this_machine_and_existing_hosts_is_refused_at_plan_time()
     assert!(hosted.has_changes());
 }
 
+/// The MySQL family is not served on existing hosts yet: a group there is
+/// refused at plan time, saying why, instead of failing at apply.
+#[test]
+fn a_mysql_family_group_on_existing_hosts_is_refused_at_plan_time() {
+    let manifest = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  servers:\n    - server: { unique_name: db-main, address: db-1.example }\n";
+    let planned = plan(manifest, None, &Intents::default());
+    assert!(!planned.has_changes(), "{}", text::render(&planned));
+    assert_eq!(planned.report.blocked.len(), 1);
+    assert!(
+        planned.report.blocked[0]
+            .reason
+            .contains("mysql.default has servers on existing hosts, which this database type does not support yet"),
+        "{:?}",
+        planned.report.blocked
+    );
+    // On this machine it is planned.
+    let here = manifest.replace(", address: db-1.example", "");
+    assert!(plan(&here, None, &Intents::default()).has_changes());
+}
+
 #[test]
 fn scale_up_without_managed_backups_is_blocked() {
     let manifest = BASE.replace("      backups: { managed: true }\n", "");

@@ -76,6 +76,9 @@ pub struct EngineRules {
     /// from their position (PostgreSQL's WAL, MariaDB's GTID) or are judged
     /// against the restarted master.
     pub restart_discards_replica_data: bool,
+    /// Why a group of this type cannot have servers on existing hosts (the
+    /// ssh provider) yet, or `None` where it can.
+    pub unserved_on_hosts: Option<&'static str>,
 }
 
 pub fn for_type(db_type: DbType) -> EngineRules {
@@ -88,6 +91,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: true,
             resync_replaces_stopped_server: true,
             restart_discards_replica_data: false,
+            unserved_on_hosts: None,
         },
         DbType::Mysql => EngineRules {
             replicas_copy_by_sync: false,
@@ -97,6 +101,9 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
+            unserved_on_hosts: Some(
+                "dbgroups reaches a MySQL-family server's root account over the server's unix socket, which on an existing host is not on the machine running dbgroups",
+            ),
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
@@ -106,6 +113,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
+            unserved_on_hosts: None,
         },
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,
@@ -115,6 +123,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
+            unserved_on_hosts: None,
         },
     }
 }

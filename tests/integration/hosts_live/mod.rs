@@ -8,6 +8,7 @@
 mod crashes;
 mod faults;
 mod postgres;
+mod redis;
 mod security;
 
 use std::path::Path;
