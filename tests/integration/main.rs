@@ -32,6 +32,7 @@ mod schema;
 mod self_contained;
 mod ssh_host;
 mod state;
+mod systemd_units;
 mod test_hosts;
 mod test_hosts_selftest;
 mod transcripts;

@@ -9,16 +9,7 @@ use dbgroups_engines::host::Host;
 use dbgroups_engines::{EngineError, Program, SshClient, SshHost, SshTarget};
 
 use crate::common::block_on;
-use crate::test_hosts::{TestHosts, skip_reason};
-
-#[allow(clippy::print_stderr)]
-fn hosts_or_skip(n: usize) -> Option<TestHosts> {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return None;
-    }
-    Some(TestHosts::up(n))
-}
+use crate::test_hosts::{TestHosts, hosts_or_skip};
 
 fn target(hosts: &TestHosts, k: usize, user: &str, known_hosts: PathBuf) -> SshTarget {
     SshTarget {
@@ -142,4 +133,38 @@ fn an_unknown_host_key_is_refused_with_how_to_trust_it_and_accept_new_trusts_it(
     )
     .expect_err("a changed key is refused");
     assert!(err.to_string().contains("has CHANGED"), "{err}");
+}
+
+/// pkill with the pattern kills a process naming the path, and not the
+/// shell that runs pkill with the pattern on its own command line.
+#[test]
+fn the_stale_tool_pattern_matches_the_path_and_not_itself() {
+    let path = std::env::temp_dir().join(format!(
+        "dbgroups-stale-{}/backup-pg.main",
+        std::process::id()
+    ));
+    let pattern = dbgroups_engines::ssh::script::unmatched_by_itself(&path);
+    assert!(pattern.starts_with("[/]"), "{pattern}");
+    assert!(pattern.ends_with("backup-pg\\.main"), "{pattern}");
+    let mut stale = std::process::Command::new("sh")
+        .args(["-c", "sleep 60"])
+        .arg(&path)
+        .spawn()
+        .expect("sh runs");
+    let killer = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "pkill -KILL -f -- {}; echo survived",
+            dbgroups_engines::ssh::script::quote(&pattern).expect("quotable")
+        ))
+        .output()
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&killer.stdout).trim(), "survived");
+    use std::os::unix::process::ExitStatusExt;
+    let status = stale.wait().expect("waits");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the tool naming the path was killed"
+    );
 }

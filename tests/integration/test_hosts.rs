@@ -37,6 +37,17 @@ pub(crate) fn skip_reason() -> Option<String> {
     })
 }
 
+/// `n` test hosts, or `None` (saying why on stderr) where they cannot be
+/// made: the test is then skipped.
+#[allow(clippy::print_stderr)]
+pub(crate) fn hosts_or_skip(n: usize) -> Option<TestHosts> {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    Some(TestHosts::up(n))
+}
+
 /// Polls `condition` every 100 ms until it holds; false after `timeout`.
 pub(crate) fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -4,19 +4,10 @@
 //! a boot that brings it back on the same disk with the same host key, and
 //! a teardown that leaves nothing. Skipped (with a message) when not root.
 
-use crate::test_hosts::{TestHosts, WAIT, process_start, skip_reason, wait_for};
+use crate::test_hosts::{WAIT, hosts_or_skip, process_start, wait_for};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
-
-#[allow(clippy::print_stderr)]
-fn hosts_or_skip(n: usize) -> Option<TestHosts> {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return None;
-    }
-    Some(TestHosts::up(n))
-}
 
 fn ok(output: &Output, what: &str) -> String {
     assert!(

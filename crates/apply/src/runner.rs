@@ -599,6 +599,7 @@ async fn remove_step(ctx: &StepContext, server: String) -> Result<Effect, Engine
         .remove(&target.server, &access, &around)
         .await?;
     let host = &target.server.host;
+    host.forget_server(&server).await?;
     host.remove_dir(&host.server_dir(&server)).await?;
     Ok(Effect::Removed { server })
 }

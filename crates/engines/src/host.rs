@@ -116,6 +116,17 @@ impl Program {
     }
 }
 
+/// How a server's start program runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerStart {
+    /// It stays in the foreground: the server itself.
+    Foreground,
+    /// It forks the server off and returns once it runs (`pg_ctl start
+    /// --wait`, Redis's `daemonize yes`); the server's pid is in
+    /// `pid_file`.
+    Daemonizes { pid_file: PathBuf },
+}
+
 /// Everything an engine does to a machine.
 ///
 /// Object-safe (the engines hold a [`HostRef`]), so its async methods come
@@ -167,6 +178,31 @@ pub trait Host: Send + Sync + Debug {
     /// Starts `program` and does not wait for it: a server that stays in
     /// the foreground (it survives dbgroups; its output is discarded).
     async fn start_detached(&self, program: &Program, shown_as: &str) -> Result<(), EngineError>;
+
+    /// Starts the server `server` with `program`, the way it always
+    /// starts (never a one-off start with special arguments). Where the
+    /// host runs systemd (an ssh host), as the unit
+    /// `dbgroups-<server>.service`, enabled, so the host's boot starts it
+    /// again; elsewhere detached, or run to its end when it daemonizes
+    /// itself.
+    async fn start_server(
+        &self,
+        _server: &str,
+        program: &Program,
+        start: ServerStart,
+        shown_as: &str,
+    ) -> Result<(), EngineError> {
+        match start {
+            ServerStart::Foreground => self.start_detached(program, shown_as).await,
+            ServerStart::Daemonizes { .. } => self.run(program, shown_as).await.map(drop),
+        }
+    }
+
+    /// Removes what [`Host::start_server`] left of a removed server beside
+    /// its directory (a systemd unit).
+    async fn forget_server(&self, _server: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
 
     /// [`Host::run`] for paths that cannot await (guards and teardown on
     /// drop): its exit status, `false` when it could not run.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{EngineError, io};
-use crate::host::{HostRef, Program};
+use crate::host::{HostRef, Program, ServerStart};
 use crate::local::wait_until;
 
 /// The superuser every server is initialised with.
@@ -197,7 +197,7 @@ impl PostgresServer {
     /// Lets `peers` (another host's addresses) connect, for replication
     /// and backups: recorded beside the data, `pg_hba.conf` rewritten, and
     /// the rules reloaded (no restart) when the server runs. An ensure:
-    /// nothing changes when they are in already.
+    /// the rules change only when a peer is missing.
     pub async fn admit(
         &self,
         peers: &[IpAddr],
@@ -220,12 +220,15 @@ impl PostgresServer {
         }
         let hba_path = self.data_dir().join("pg_hba.conf");
         let wanted = pg_hba(&own, &admitted);
-        if self.host.read_text(&hba_path).await.as_deref() == Some(wanted.as_str()) {
-            return Ok(());
+        if self.host.read_text(&hba_path).await.as_deref() != Some(wanted.as_str()) {
+            self.host
+                .write_private_file(&hba_path, wanted.as_bytes())
+                .await?;
         }
-        self.host
-            .write_private_file(&hba_path, wanted.as_bytes())
-            .await?;
+        // Reloaded even when the file was right already: an apply killed
+        // between writing it and reloading left the running server on its
+        // old rules (found by the crash matrix on hosts), and a reload is
+        // no interruption.
         if self.is_running().await {
             self.reload(superuser_password).await?;
         }
@@ -285,8 +288,16 @@ impl PostgresServer {
             .arg(self.log_file())
             .args(["--wait", "--timeout=120"]);
         // pg_ctl itself puts the server in the background and returns once
-        // it accepts connections: a run to its end, not a detached start.
-        match self.host.run(&start, "pg_ctl start").await {
+        // it accepts connections: a run to its end, not a detached start
+        // (under systemd, a forking unit whose pid is the postmaster's).
+        let daemon = ServerStart::Daemonizes {
+            pid_file: self.data_dir().join("postmaster.pid"),
+        };
+        match self
+            .host
+            .start_server(&self.name, &start, daemon, "pg_ctl start")
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => Err(self.with_log(err).await),
         }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::EngineError;
-use crate::host::{HostRef, Program};
+use crate::host::{HostRef, Program, ServerStart};
 use crate::local::wait_until;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
@@ -221,13 +221,26 @@ impl RedisServer {
         // data of a server from before AOF was on, would be lost. So such
         // a server starts from its RDB, and the AOF is switched on live
         // (which writes it from the loaded data).
-        if !self.host.exists(&self.aof_dir()).await {
+        let first_start = !self.host.exists(&self.aof_dir()).await;
+        if first_start {
             start.args(["--appendonly", "no"]);
         }
         let log = self.dir().join("redis.log");
         let logged_before = self.host.file_len(&log).await;
-        // `daemonize yes`: the program returns once the server is forked off.
-        self.host.run(&start, "redis-server").await?;
+        // `daemonize yes`: the program returns once the server is forked
+        // off. Only its steady start (the config alone) may become a
+        // systemd unit: a unit that kept `--appendonly no` would start it
+        // again from its RDB alone, past its AOF.
+        if !first_start {
+            let daemon = ServerStart::Daemonizes {
+                pid_file: self.dir().join("redis.pid"),
+            };
+            self.host
+                .start_server(&self.name, &start, daemon, "redis-server")
+                .await?;
+        } else {
+            self.host.run(&start, "redis-server").await?;
+        }
         let answering = wait_until(&format!("{} to answer", self.name), 60, || async {
             // A daemonised server that cannot bind its port says so in its
             // log and exits: fail at once, with its words, rather than wait.

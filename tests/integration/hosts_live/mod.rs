@@ -7,6 +7,7 @@
 
 mod crashes;
 mod faults;
+mod mongodb;
 mod postgres;
 mod redis;
 mod security;
@@ -16,17 +17,8 @@ use std::path::Path;
 use dbgroups_state::{AppState, DirectoryStore, StateStore};
 
 use crate::cli::{Run, dbgroups_in};
-pub(super) use crate::test_hosts::{TestHosts, WAIT, skip_reason, wait_for};
+pub(super) use crate::test_hosts::{TestHosts, WAIT, hosts_or_skip, wait_for};
 pub(super) use crate::transcripts::ScannedDeployment;
-
-#[allow(clippy::print_stderr)]
-pub(super) fn hosts_or_skip(n: usize) -> Option<TestHosts> {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return None;
-    }
-    Some(TestHosts::up(n))
-}
 
 /// The manifest's top: the application and how to reach the test hosts
 /// (their key and known_hosts; root unless a server says otherwise).

@@ -209,6 +209,12 @@ fn every_capability_works_across_three_hosts() {
 
     // Replication between groups (reporting on host 2) and an import
     // (archive on host 3), in one apply.
+    let archive_group = group(
+        &hosts,
+        "archive",
+        "      import_from: default\n",
+        &[("pg-archive", 3)],
+    );
     let groups = default_of(&four)
         + &group(
             &hosts,
@@ -216,12 +222,7 @@ fn every_capability_works_across_three_hosts() {
             "      replicate_from: default\n",
             &[("pg-report", 2)],
         )
-        + &group(
-            &hosts,
-            "archive",
-            "      import_from: default\n",
-            &[("pg-archive", 3)],
-        );
+        + &archive_group;
     write("manifest.yml", shop_manifest(&hosts, &groups));
     let adds = [
         "--add-group",
@@ -370,12 +371,7 @@ fn every_capability_works_across_three_hosts() {
             "      primary: true\n",
             &[("pg-report", 2)],
         )
-        + &group(
-            &hosts,
-            "archive",
-            "      import_from: default\n",
-            &[("pg-archive", 3)],
-        );
+        + &archive_group;
     write("manifest.yml", shop_manifest(&hosts, &groups));
     run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
     psql(

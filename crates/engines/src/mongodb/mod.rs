@@ -365,7 +365,12 @@ impl MongoServer {
             .stdout_null();
         // Named by its path: a failed start says which mongod it was.
         self.host
-            .start_detached(&start, &self.mongod.display().to_string())
+            .start_server(
+                &self.name,
+                &start,
+                crate::host::ServerStart::Foreground,
+                &self.mongod.display().to_string(),
+            )
             .await?;
         let answered = wait_every(
             &format!("{} to answer", self.name),

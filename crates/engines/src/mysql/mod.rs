@@ -357,7 +357,12 @@ impl MysqlServer {
             .stdout_null();
         // Not waited for: the server runs in the foreground of its own group.
         self.host
-            .start_detached(&start, &self.server_program.display().to_string())
+            .start_server(
+                &self.name,
+                &start,
+                crate::host::ServerStart::Foreground,
+                &self.server_program.display().to_string(),
+            )
             .await?;
         let answering = wait_until(&format!("{} to answer", self.name), 120, || async {
             Ok(self.is_running(admin_password).await)

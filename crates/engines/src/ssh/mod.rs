@@ -10,6 +10,7 @@
 
 pub mod mux;
 pub mod script;
+pub mod systemd;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,6 +34,8 @@ pub struct SshHost {
     /// The host's address as its servers listen on it.
     listen: IpAddr,
     service_uid: u32,
+    /// The host runs systemd: servers become units (`systemd.rs`).
+    systemd: bool,
     /// Loopback ports of this machine forwarded to a server's port there.
     forwards: tokio::sync::Mutex<BTreeMap<u16, u16>>,
 }
@@ -61,6 +64,7 @@ impl SshHost {
             via_sudo,
             listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             service_uid: 0,
+            systemd: false,
             forwards: tokio::sync::Mutex::new(BTreeMap::new()),
         };
         let prepared = host
@@ -69,6 +73,7 @@ impl SshHost {
         let mut lines = prepared.lines();
         host.service_uid = parse_line(lines.next(), host.name(), "the service user's uid")?;
         host.listen = parse_line(lines.next(), host.name(), "the host's address")?;
+        host.systemd = lines.next().map(str::trim) == Some("systemd");
         Ok(host)
     }
 
@@ -154,7 +159,8 @@ fn prepare_script(address: &str) -> Result<String, EngineError> {
          chown {SERVICE_USER}:{SERVICE_USER} {STAGING_DIR}\n\
          chmod 700 {STAGING_DIR}\n\
          id -u {SERVICE_USER}\n\
-         getent ahosts {quoted} | awk 'NR == 1 {{ print $1 }}' | grep . || echo {quoted}\n"
+         getent ahosts {quoted} | awk 'NR == 1 {{ print $1 }}' | grep . || echo {quoted}\n\
+         [ -d /run/systemd/system ] && echo systemd || echo detached\n"
     ))
 }
 
@@ -251,6 +257,38 @@ impl Host for SshHost {
         let script = script::start_detached(program).map_err(|e| self.named(e))?;
         let finished = self.root_finished(&script, None).await?;
         self.judged(finished, shown_as).map(drop)
+    }
+
+    async fn start_server(
+        &self,
+        server: &str,
+        program: &Program,
+        start: crate::host::ServerStart,
+        shown_as: &str,
+    ) -> Result<(), EngineError> {
+        if !self.systemd {
+            return match start {
+                crate::host::ServerStart::Foreground => {
+                    self.start_detached(program, shown_as).await
+                }
+                crate::host::ServerStart::Daemonizes { .. } => {
+                    self.run(program, shown_as).await.map(drop)
+                }
+            };
+        }
+        let unit = systemd::unit_text(server, program, &start).map_err(|e| self.named(e))?;
+        let script = systemd::start_script(server).map_err(|e| self.named(e))?;
+        let finished = self.root_finished(&script, Some(unit.as_bytes())).await?;
+        self.judged(
+            finished,
+            &format!("{shown_as} (as {})", systemd::unit_name(server)),
+        )
+        .map(drop)
+    }
+
+    async fn forget_server(&self, server: &str) -> Result<(), EngineError> {
+        let script = systemd::forget_script(server).map_err(|e| self.named(e))?;
+        self.root(&script).await.map(drop)
     }
 
     fn run_blocking(&self, program: &Program) -> bool {

@@ -316,38 +316,4 @@ mod tests {
            0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n";
         assert_eq!(listening_ports(tables), [80, 5432].into());
     }
-
-    /// pkill with the pattern kills a process naming the path, and not the
-    /// shell that runs pkill with the pattern on its own command line.
-    #[test]
-    fn the_stale_tool_pattern_matches_the_path_and_not_itself() {
-        let path = std::env::temp_dir().join(format!(
-            "dbgroups-stale-{}/backup-pg.main",
-            std::process::id()
-        ));
-        let pattern = unmatched_by_itself(&path);
-        assert!(pattern.starts_with("[/]"), "{pattern}");
-        assert!(pattern.ends_with("backup-pg\\.main"), "{pattern}");
-        let mut stale = std::process::Command::new("sh")
-            .args(["-c", "sleep 60"])
-            .arg(&path)
-            .spawn()
-            .expect("sh runs");
-        let killer = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "pkill -KILL -f -- {}; echo survived",
-                quote(&pattern).expect("quotable")
-            ))
-            .output()
-            .expect("sh runs");
-        assert_eq!(String::from_utf8_lossy(&killer.stdout).trim(), "survived");
-        use std::os::unix::process::ExitStatusExt;
-        let status = stale.wait().expect("waits");
-        assert_eq!(
-            status.signal(),
-            Some(9),
-            "the tool naming the path was killed"
-        );
-    }
 }
