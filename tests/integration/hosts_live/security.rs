@@ -1,6 +1,7 @@
 //! No generated secret on any host's command lines or in any process's
 //! environment there, sampled throughout an apply that creates, seeds and
-//! replicates across three hosts; and files 0600, directories 0700.
+//! replicates across three hosts; files 0600, directories 0700; servers
+//! listening only on their host's address and loopback.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,6 +102,23 @@ fn no_secret_reaches_a_command_line_or_environment_on_any_host() {
             assert_eq!(fields[1], wanted, "on host {k}: {line}");
             assert_eq!(fields[2], "dbgroups", "on host {k}: {line}");
         }
+    }
+    // Servers listen only on their host's address and loopback (access
+    // rules and TLS are issue 17's).
+    for k in 1..=3 {
+        let listening = on_host(&hosts, k, "ss -ltnH 'sport = :5432'");
+        let wanted = [
+            format!("{}:5432", hosts.address(k)),
+            "127.0.0.1:5432".to_string(),
+        ];
+        let mut seen: Vec<String> = listening
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+            .collect();
+        seen.sort();
+        let mut wanted = wanted.to_vec();
+        wanted.sort();
+        assert_eq!(seen, wanted, "host {k}:\n{listening}");
     }
     run_ok(dir.path(), &["destroy", "--app", "shop", "--auto-approve"]);
     if let Ok(hosts) = Arc::try_unwrap(hosts) {
