@@ -33,8 +33,8 @@ pub use dag::{Step, StepKind};
 pub use error::PlanError;
 pub use expected::NEW_LINEAGE;
 pub use input::{
-    DEFAULT_MAX_LAG_SECONDS, GroupAddress, Intents, ObservedFacts, PlanInput, ReplicationHealth,
-    ServerHealth,
+    DEFAULT_MAX_LAG_SECONDS, DEFAULT_MIN_FREE_BYTES, GroupAddress, HostFacts, HostOs, Intents,
+    ObservedFacts, PackageFacts, PlanInput, ReplicationHealth, ServerHealth,
 };
 
 use dbgroups_state::AppState;
