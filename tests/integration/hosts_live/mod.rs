@@ -7,6 +7,7 @@
 
 mod crashes;
 mod postgres;
+mod preflight;
 mod security;
 
 use std::path::Path;
