@@ -25,6 +25,7 @@ mod plan_properties;
 mod plans;
 mod plans_mongodb;
 mod plans_mysql;
+mod plans_preflight;
 mod properties;
 mod rules;
 mod rules_yaml;

@@ -58,6 +58,17 @@ impl HostSet {
         client: &SshClient,
         states: impl IntoIterator<Item = &'s AppState>,
     ) -> (Self, Vec<(String, EngineError)>) {
+        Self::connect_reachable_with(local, client, states, &[]).await
+    }
+
+    /// [`HostSet::connect_reachable`] with the hosts of `declared` servers
+    /// too (the manifest's, not built yet: refresh's preflight asks them).
+    pub async fn connect_reachable_with<'s>(
+        local: HostRef,
+        client: &SshClient,
+        states: impl IntoIterator<Item = &'s AppState>,
+        declared: &[ServerState],
+    ) -> (Self, Vec<(String, EngineError)>) {
         let mut wanted: BTreeMap<String, Placement> = BTreeMap::new();
         for state in states {
             for group in &state.groups {
@@ -73,6 +84,11 @@ impl HostSet {
                     .entry(name.clone())
                     .or_insert_with(|| placement(&pending.server));
             }
+        }
+        for server in declared {
+            wanted
+                .entry(server.unique_name.clone())
+                .or_insert_with(|| placement(server));
         }
         let mut distinct: Vec<Placement> = wanted.values().cloned().collect();
         distinct.sort();

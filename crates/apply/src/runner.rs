@@ -344,6 +344,10 @@ async fn provision_step(
         .and_then(|j| j.pending.get(&server))
         .and_then(|p| p.server.port);
     let host = ctx.hosts.of(&server);
+    // On an ssh host the engine's packages are installed when missing
+    // (this machine's host installs nothing).
+    host.ensure_packages(&database.packages(engine, &version))
+        .await?;
     let earlier = database.earlier_port(&host, &server).await;
     let mut target = ServerRef {
         host: host.clone(),

@@ -69,6 +69,14 @@ pub enum EngineError {
         needed: u64,
         size: u64,
     },
+    /// The engine's packages are missing on a host and dbgroups did not
+    /// (or could not) install them.
+    #[error("host {host}: {} not installed: {detail}", packages.join(" "))]
+    Packages {
+        host: String,
+        packages: Vec<String>,
+        detail: String,
+    },
     /// A host of the ssh provider could not be reached or used.
     #[error("host {host}: {detail}")]
     Ssh { host: String, detail: String },

@@ -127,6 +127,86 @@ pub enum ServerStart {
     Daemonizes { pid_file: PathBuf },
 }
 
+/// The Debian/Ubuntu packages a server of one engine and version needs,
+/// as its engine names them ([`crate::DatabaseEngine::packages`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packages {
+    pub names: Vec<String>,
+    /// A program whose presence shows them installed: an absolute path, or
+    /// a name looked for on the system `PATH`.
+    pub program: String,
+    /// What to do when neither Debian nor Ubuntu packages them (another
+    /// vendor's apt repository); `None` when the distribution does.
+    pub outside_distribution: Option<String>,
+}
+
+/// The operating system a host's `/etc/os-release` names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OsRelease {
+    /// `ID` (`debian`, `ubuntu`, `fedora` …).
+    pub id: String,
+    /// `VERSION_ID` (`12`, `22.04`); empty when absent (Debian testing).
+    pub version_id: String,
+    /// `ID_LIKE`, split at spaces.
+    pub id_like: Vec<String>,
+}
+
+impl OsRelease {
+    /// Reads the `KEY=value` lines of an os-release file (values quoted
+    /// or not, as os-release(5) allows).
+    pub fn parse(text: &str) -> Self {
+        let mut release = Self::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.trim().split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value)
+                .to_string();
+            match key.trim() {
+                "ID" => release.id = value,
+                "VERSION_ID" => release.version_id = value,
+                "ID_LIKE" => release.id_like = value.split_whitespace().map(String::from).collect(),
+                _ => {}
+            }
+        }
+        release
+    }
+
+    /// Debian, Ubuntu, or a system that says it is like one of them: apt
+    /// installs their packages.
+    pub fn is_debian_family(&self) -> bool {
+        std::iter::once(&self.id)
+            .chain(&self.id_like)
+            .any(|id| id == "debian" || id == "ubuntu")
+    }
+}
+
+/// Whether one engine's packages are on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageCheck {
+    pub packages: Packages,
+    /// Their program is there.
+    pub installed: bool,
+    /// apt there knows a version of every one of them (its package lists
+    /// name them): an apply can install them.
+    pub installable: bool,
+}
+
+/// What a host says about itself before a plan touches it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Preflight {
+    /// `None` when `/etc/os-release` cannot be read.
+    pub os: Option<OsRelease>,
+    /// Free bytes under the servers' directory.
+    pub free_bytes: Option<u64>,
+    pub packages: Vec<PackageCheck>,
+}
+
 /// Everything an engine does to a machine.
 ///
 /// Object-safe (the engines hold a [`HostRef`]), so its async methods come
@@ -297,6 +377,50 @@ pub trait Host: Send + Sync + Debug {
     /// The uid servers run as here, when it differs from dbgroups' own
     /// (the engines compare it with their data directory's owner).
     fn service_uid(&self) -> Option<u32>;
+
+    /// Whether the host's package manager can install every one of
+    /// `packages` now. This machine's host installs nothing (its programs
+    /// come from the README's commands), so it says no.
+    async fn can_install(&self, _packages: &[String]) -> bool {
+        false
+    }
+
+    /// The host's facts a plan is checked against: its operating system,
+    /// the free space where servers live, and whether each of `wanted` is
+    /// installed or installable. Never an error: what cannot be read is
+    /// left out, and the planner says so.
+    async fn preflight(&self, wanted: &[Packages]) -> Preflight {
+        let os = self
+            .read_text(Path::new("/etc/os-release"))
+            .await
+            .map(|text| OsRelease::parse(&text));
+        let free_bytes = self.free_bytes(&self.servers_dir()).await.ok();
+        let mut packages = Vec::new();
+        for package in wanted {
+            let installed = self.find_program(&[&package.program]).await.is_some();
+            let installable = !installed && self.can_install(&package.names).await;
+            packages.push(PackageCheck {
+                packages: package.clone(),
+                installed,
+                installable,
+            });
+        }
+        Preflight {
+            os,
+            free_bytes,
+            packages,
+        }
+    }
+
+    /// Makes sure `packages` are installed before a server needs them.
+    /// An ssh host installs them with apt when their program is missing
+    /// (and refuses on a system that is not Debian or Ubuntu, naming
+    /// them). This machine's host installs nothing: its programs come from
+    /// the README's commands, and a missing one stops the engine with
+    /// `MissingBinary`, naming the package.
+    async fn ensure_packages(&self, _packages: &Packages) -> Result<(), EngineError> {
+        Ok(())
+    }
 }
 
 /// Whether two hosts are one machine: the same connection, or the same

@@ -35,7 +35,7 @@ pub mod ssh;
 
 pub use engine::{DatabaseEngine, engine_for};
 pub use error::{EngineError, with_causes};
-pub use host::{Host, HostRef, Program};
+pub use host::{Host, HostRef, OsRelease, PackageCheck, Packages, Preflight, Program};
 pub use local::{LocalHost, SERVICE_USER, ServiceUser, find_program, free_port, generate_password};
 pub use mongodb::MongoServer;
 pub use mysql::MysqlServer;

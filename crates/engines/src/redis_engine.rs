@@ -10,7 +10,7 @@ use crate::error::EngineError;
 use crate::host::{HostRef, Program, ServerStart};
 use crate::local::wait_until;
 
-const REDIS_SERVER: &str = "/usr/bin/redis-server";
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
 /// How much of the server's log an error about its start or its link shows.
 const LOG_LINES: usize = 5;

@@ -12,6 +12,7 @@ use crate::error::PlanError;
 use crate::input::{GroupAddress, PlanInput};
 
 mod observations;
+mod preflight;
 
 /// The diff's result, before steps are built.
 #[derive(Debug, Clone)]
@@ -56,6 +57,7 @@ pub(crate) fn diff(
         report: Report::default(),
         created: BTreeSet::new(),
         implied,
+        held: BTreeMap::new(),
     };
     differ.check_intents()?;
     differ.decide_creations();
@@ -63,8 +65,11 @@ pub(crate) fn diff(
         differ.diff_group(group);
     }
     differ.diff_unmanaged_groups();
+    differ.hold_for_preflight();
     let primaries = differ.diff_primaries();
     differ.diff_observations();
+    differ.hold_for_preflight();
+    differ.report_preflight();
     let Differ {
         mut changes,
         report,
@@ -105,6 +110,8 @@ struct Differ<'a> {
     created: BTreeSet<GroupAddress>,
     /// Servers the engines' rules add to the declared ones.
     implied: &'a BTreeMap<String, GroupAddress>,
+    /// Changes a host's preflight took out of the plan.
+    held: BTreeMap<(preflight::HostProblem, GroupAddress), preflight::Held>,
 }
 
 fn address_of(group: &Group) -> GroupAddress {

@@ -72,6 +72,16 @@ fn take_source_accounts(
     }
 }
 
+/// Every declared server as a new one would be recorded (provider,
+/// address, ssh settings): how refresh reaches the hosts of servers not
+/// built yet, for their preflight. Roles are not decided here.
+pub fn declared_servers(manifest: &Manifest) -> Vec<ServerState> {
+    manifest
+        .servers()
+        .map(|(_, s)| new_server(manifest, &s.unique_name.value, Role::Slave))
+        .collect()
+}
+
 fn new_server(manifest: &Manifest, name: &str, role: Role) -> ServerState {
     let declared = manifest
         .servers()

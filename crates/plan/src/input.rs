@@ -94,6 +94,15 @@ pub struct ObservedFacts {
     pub servers: BTreeMap<String, ServerHealth>,
     /// A slave further behind than this is re-synchronised.
     pub max_lag_seconds: u64,
+    /// The preflight of each existing host (by its address) that refresh
+    /// reached or tried to: empty when not refreshed, and for an
+    /// application with no server on a host.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, HostFacts>,
+    /// Less free space than this under a host's servers' directory blocks
+    /// the changes that build servers there.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
 }
 
 impl ObservedFacts {
@@ -103,11 +112,72 @@ impl ObservedFacts {
             refreshed: false,
             servers: BTreeMap::new(),
             max_lag_seconds: DEFAULT_MAX_LAG_SECONDS,
+            hosts: BTreeMap::new(),
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
     }
 }
 
 pub const DEFAULT_MAX_LAG_SECONDS: u64 = 300;
+
+/// 1 GiB: room for a new server's files and a little data.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 1 << 30;
+
+fn default_min_free_bytes() -> u64 {
+    DEFAULT_MIN_FREE_BYTES
+}
+
+/// What one existing host said before the plan: plain data, gathered by
+/// refresh (`Host::preflight`), so tests feed it in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// Why the host could not be reached (ssh's words); `None` when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<String>,
+    /// Its `/etc/os-release`; `None` when unreadable (or unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<HostOs>,
+    /// Free bytes under `/var/lib/dbgroups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+    /// The packages of each engine and version the host's groups use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<PackageFacts>,
+}
+
+/// `ID`, `VERSION_ID` and `ID_LIKE` of a host's `/etc/os-release`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOs {
+    pub id: String,
+    pub version_id: String,
+    #[serde(default)]
+    pub id_like: Vec<String>,
+}
+
+impl HostOs {
+    /// Debian, Ubuntu, or like one of them: apt installs their packages.
+    pub fn is_debian_family(&self) -> bool {
+        std::iter::once(&self.id)
+            .chain(&self.id_like)
+            .any(|id| id == "debian" || id == "ubuntu")
+    }
+}
+
+/// Whether one engine's packages (for one version) are on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageFacts {
+    pub engine: dbgroups_manifest::Engine,
+    pub version: String,
+    /// The package names its engine gives.
+    pub packages: Vec<String>,
+    pub installed: bool,
+    /// apt on the host can install them now.
+    pub installable: bool,
+    /// What to do when no distribution packages them (another vendor's
+    /// repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_distribution: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerHealth {

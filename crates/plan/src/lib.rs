@@ -31,10 +31,10 @@ pub use backup::{BackupRef, BackupSource, host_of};
 pub use change::{Action, Blocked, Change, ChangeKind, Report, Seed};
 pub use dag::{Step, StepKind};
 pub use error::PlanError;
-pub use expected::NEW_LINEAGE;
+pub use expected::{NEW_LINEAGE, declared_servers};
 pub use input::{
-    DEFAULT_MAX_LAG_SECONDS, GroupAddress, Intents, ObservedFacts, PlanInput, ReplicationHealth,
-    ServerHealth,
+    DEFAULT_MAX_LAG_SECONDS, DEFAULT_MIN_FREE_BYTES, GroupAddress, HostFacts, HostOs, Intents,
+    ObservedFacts, PackageFacts, PlanInput, ReplicationHealth, ServerHealth,
 };
 
 use dbgroups_state::AppState;

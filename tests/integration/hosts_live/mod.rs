@@ -9,6 +9,7 @@ mod crashes;
 mod faults;
 mod mongodb;
 mod postgres;
+mod preflight;
 mod redis;
 mod security;
 

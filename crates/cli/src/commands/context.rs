@@ -39,7 +39,12 @@ impl Context {
         intents: &Intents,
         refresh: bool,
     ) -> Result<(Plan, ObservedFacts), CliError> {
-        let observed = super::observe::observe(self.state.as_ref(), refresh, store(global).root());
+        let observed = super::observe::observe(
+            self.state.as_ref(),
+            &self.manifest,
+            refresh,
+            store(global).root(),
+        );
         let plan = dbgroups_plan::plan(&PlanInput {
             manifest: &self.manifest,
             state: self.state.as_ref(),

@@ -13,17 +13,36 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use dbgroups_apply::hosts::HostSet;
-use dbgroups_engines::LocalHost;
-use dbgroups_plan::{ObservedFacts, ReplicationHealth, ServerHealth};
+use dbgroups_engines::{LocalHost, Packages, engine_for};
+use dbgroups_manifest::{DbType, Engine, Manifest, catalogue};
+use dbgroups_plan::{
+    HostFacts, HostOs, ObservedFacts, PackageFacts, ReplicationHealth, ServerHealth,
+};
 use dbgroups_state::{AppState, GroupState, Role, ServerState};
 
-pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path) -> ObservedFacts {
+pub(crate) fn observe(
+    state: Option<&AppState>,
+    manifest: &Manifest,
+    refresh: bool,
+    state_dir: &Path,
+) -> ObservedFacts {
     let mut facts = ObservedFacts::offline();
-    let Some(state) = state.filter(|_| refresh) else {
+    if !refresh {
         return facts;
-    };
-    facts.refreshed = true;
+    }
+    // The servers declared on existing hosts: their hosts' preflight is
+    // asked even before anything is built there.
+    let declared: Vec<ServerState> = dbgroups_plan::declared_servers(manifest)
+        .into_iter()
+        .filter(|s| s.address.is_some())
+        .collect();
+    if state.is_none() && declared.is_empty() {
+        return facts;
+    }
+    facts.refreshed = state.is_some();
     let Ok(local) = LocalHost::inspect(state_dir).map(LocalHost::into_ref) else {
         return facts;
     };
@@ -33,36 +52,130 @@ pub(crate) fn observe(state: Option<&AppState>, refresh: bool, state_dir: &Path)
     else {
         return facts;
     };
-    let state = Arc::new(state.clone());
-    let observed = runtime.block_on(async {
-        let (hosts, _unreachable) =
-            HostSet::connect_reachable(local, &super::ssh_client(), [state.as_ref()]).await;
-        let hosts = Arc::new(hosts);
-        let mut questions = tokio::task::JoinSet::new();
-        for (group_index, group) in state.groups.iter().enumerate() {
-            for (server_index, server) in group.servers.iter().enumerate() {
-                if !hosts.reaches(server) {
-                    continue;
-                }
-                let (hosts, state) = (Arc::clone(&hosts), Arc::clone(&state));
-                questions.spawn(async move {
-                    let group = &state.groups[group_index];
-                    let server = &group.servers[server_index];
-                    let health = health(&hosts, &state, group, server).await;
-                    (server.unique_name.clone(), health)
-                });
-            }
-        }
-        let mut observed = std::collections::BTreeMap::new();
-        while let Some(answer) = questions.join_next().await {
-            if let Ok((name, Some(health))) = answer {
-                observed.insert(name, health);
-            }
-        }
-        settle(&hosts, &state, &mut observed).await;
-        observed
+    let (observed, hosts_facts) = runtime.block_on(async {
+        let (hosts, unreachable) =
+            HostSet::connect_reachable_with(local, &super::ssh_client(), state, &declared).await;
+        let preflight = preflight(&hosts, unreachable, manifest, state).await;
+        let observed = match state {
+            Some(state) => health_of_all(hosts, Arc::new(state.clone())).await,
+            None => BTreeMap::new(),
+        };
+        (observed, preflight)
     });
     facts.servers.extend(observed);
+    facts.hosts = hosts_facts;
+    facts
+}
+
+/// Every recorded server's health, asked all at once.
+async fn health_of_all(hosts: HostSet, state: Arc<AppState>) -> BTreeMap<String, ServerHealth> {
+    let hosts = Arc::new(hosts);
+    let mut questions = tokio::task::JoinSet::new();
+    for (group_index, group) in state.groups.iter().enumerate() {
+        for (server_index, server) in group.servers.iter().enumerate() {
+            if !hosts.reaches(server) {
+                continue;
+            }
+            let (hosts, state) = (Arc::clone(&hosts), Arc::clone(&state));
+            questions.spawn(async move {
+                let group = &state.groups[group_index];
+                let server = &group.servers[server_index];
+                let health = health(&hosts, &state, group, server).await;
+                (server.unique_name.clone(), health)
+            });
+        }
+    }
+    let mut observed = BTreeMap::new();
+    while let Some(answer) = questions.join_next().await {
+        if let Ok((name, Some(health))) = answer {
+            observed.insert(name, health);
+        }
+    }
+    settle(&hosts, &state, &mut observed).await;
+    observed
+}
+
+/// Each existing host's preflight (the hosts that could not be reached
+/// with ssh's words): its system, free space, and the packages of every
+/// engine and version of the groups with a server there, as each engine
+/// names them.
+async fn preflight(
+    hosts: &HostSet,
+    unreachable: Vec<(String, dbgroups_engines::EngineError)>,
+    manifest: &Manifest,
+    state: Option<&AppState>,
+) -> BTreeMap<String, HostFacts> {
+    let mut facts = BTreeMap::new();
+    for (name, err) in unreachable {
+        if !name.is_empty() {
+            let unreachable = Some(err.to_string());
+            facts.insert(
+                name,
+                HostFacts {
+                    unreachable,
+                    ..HostFacts::default()
+                },
+            );
+        }
+    }
+    let mut groups: Vec<(DbType, Engine, String, Vec<String>)> = Vec::new();
+    for group in &manifest.groups {
+        let version = group.configuration.version.as_ref().map_or_else(
+            || catalogue::default_version(group.engine()).to_string(),
+            |v| v.value.clone(),
+        );
+        let servers = group.servers.iter().map(|s| s.unique_name.value.clone());
+        groups.push((group.db_type, group.engine(), version, servers.collect()));
+    }
+    for group in state.iter().flat_map(|s| s.groups.iter()) {
+        let servers = group.servers.iter().map(|s| s.unique_name.clone());
+        groups.push((
+            group.db_type,
+            group.engine,
+            group.version.clone(),
+            servers.collect(),
+        ));
+    }
+    for host in hosts.distinct() {
+        if Arc::ptr_eq(&host, hosts.local_host()) {
+            continue;
+        }
+        let mut wanted: Vec<(Engine, String, Packages)> = Vec::new();
+        for (db_type, engine, version, servers) in &groups {
+            let here = servers.iter().any(|s| Arc::ptr_eq(&hosts.of(s), &host));
+            if here && !wanted.iter().any(|(e, v, _)| e == engine && v == version) {
+                let packages = engine_for(*db_type).packages(*engine, version);
+                wanted.push((*engine, version.clone(), packages));
+            }
+        }
+        let asked: Vec<Packages> = wanted.iter().map(|(_, _, p)| p.clone()).collect();
+        let found = host.preflight(&asked).await;
+        let packages = wanted
+            .into_iter()
+            .zip(found.packages)
+            .map(|((engine, version, _), check)| PackageFacts {
+                engine,
+                version,
+                packages: check.packages.names,
+                installed: check.installed,
+                installable: check.installable,
+                outside_distribution: check.packages.outside_distribution,
+            })
+            .collect();
+        facts.insert(
+            host.name().to_string(),
+            HostFacts {
+                unreachable: None,
+                os: found.os.map(|os| HostOs {
+                    id: os.id,
+                    version_id: os.version_id,
+                    id_like: os.id_like,
+                }),
+                free_bytes: found.free_bytes,
+                packages,
+            },
+        );
+    }
     facts
 }
 
@@ -81,7 +194,7 @@ const RECONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
 async fn settle(
     hosts: &Arc<HostSet>,
     state: &Arc<AppState>,
-    observed: &mut std::collections::BTreeMap<String, ServerHealth>,
+    observed: &mut BTreeMap<String, ServerHealth>,
 ) {
     let waiting: Vec<(usize, usize)> = state
         .groups

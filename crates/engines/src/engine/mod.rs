@@ -253,6 +253,12 @@ pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
     /// listens on unless the host already uses it.
     fn default_port(&self) -> u16;
 
+    /// The Debian/Ubuntu packages a server of `engine` at `version` needs,
+    /// and the program whose presence shows them installed. On an ssh host
+    /// apply installs them when missing (`Host::ensure_packages`); the
+    /// plan's preflight checks that they are there or installable.
+    fn packages(&self, engine: Engine, version: &str) -> crate::host::Packages;
+
     /// Which group secrets `operation` reads; the executor hands over only
     /// those.
     fn secrets_for(&self, operation: Operation) -> &'static [SecretKind];

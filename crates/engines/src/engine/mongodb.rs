@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use dbgroups_manifest::DbType;
+use dbgroups_manifest::{DbType, Engine};
 
 use super::{
     Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
     ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
-use crate::host::HostRef;
+use crate::host::{HostRef, Packages};
 use crate::mongodb::{AppUser, MemberHealth, MongoServer};
 
 #[derive(Debug)]
@@ -33,6 +33,17 @@ async fn servers(members: &[ServerRef]) -> Result<Vec<MongoServer>, EngineError>
 impl DatabaseEngine for Mongodb {
     fn db_type(&self) -> DbType {
         DbType::Mongodb
+    }
+
+    fn packages(&self, _engine: Engine, _version: &str) -> Packages {
+        Packages {
+            names: vec![
+                "mongodb-org-server".to_string(),
+                "mongodb-database-tools".to_string(),
+            ],
+            program: "mongod".to_string(),
+            outside_distribution: Some(crate::mongodb::REMEDY.to_string()),
+        }
     }
 
     fn default_port(&self) -> u16 {

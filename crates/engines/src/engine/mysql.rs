@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use dbgroups_manifest::DbType;
+use dbgroups_manifest::{DbType, Engine};
 
 use super::{
     Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
     ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
-use crate::host::HostRef;
+use crate::host::{HostRef, Packages};
 use crate::mysql::MysqlServer;
 
 #[derive(Debug)]
@@ -35,6 +35,27 @@ fn running(yes: bool) -> &'static str {
 impl DatabaseEngine for MysqlFamily {
     fn db_type(&self) -> DbType {
         DbType::Mysql
+    }
+
+    fn packages(&self, engine: Engine, version: &str) -> Packages {
+        let names: &[&str] = match engine {
+            Engine::Mariadb => &["mariadb-server", "mariadb-client"],
+            Engine::Percona => &["percona-server-server"],
+            _ => &["mysql-server"],
+        };
+        let dialect = crate::mysql::Dialect::new(engine, version);
+        let program = dialect
+            .as_ref()
+            .map_or("mysqld", |d| d.programs().server)
+            .to_string();
+        let availability = dialect.map(|d| d.availability());
+        Packages {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            program,
+            outside_distribution: availability
+                .filter(|a| a.debian_package.is_none())
+                .map(|a| a.remedy.to_string()),
+        }
     }
 
     fn default_port(&self) -> u16 {

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use dbgroups_manifest::DbType;
+use dbgroups_manifest::{DbType, Engine};
 
 use super::{
     Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
     ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
-use crate::host::HostRef;
+use crate::host::{HostRef, Packages};
 use crate::postgres::{PostgresServer, ReplicationStatus, slot_name};
 
 #[derive(Debug)]
@@ -36,6 +36,18 @@ async fn upstream(peer: Option<&Peer>) -> Result<Option<(PostgresServer, String)
 impl DatabaseEngine for Postgresql {
     fn db_type(&self) -> DbType {
         DbType::Postgresql
+    }
+
+    fn packages(&self, _engine: Engine, version: &str) -> Packages {
+        let major = version.split('.').next().unwrap_or(version);
+        Packages {
+            names: vec![format!("postgresql-{major}")],
+            program: crate::postgres::binaries(major)
+                .join("postgres")
+                .display()
+                .to_string(),
+            outside_distribution: None,
+        }
     }
 
     fn default_port(&self) -> u16 {

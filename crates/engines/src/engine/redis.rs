@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use dbgroups_manifest::DbType;
+use dbgroups_manifest::{DbType, Engine};
 
 use super::{
     Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
     ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
-use crate::host::HostRef;
+use crate::host::{HostRef, Packages};
 use crate::redis_engine::RedisServer;
 
 #[derive(Debug)]
@@ -24,6 +24,14 @@ async fn server(server: &ServerRef) -> Result<RedisServer, EngineError> {
 impl DatabaseEngine for Redis {
     fn db_type(&self) -> DbType {
         DbType::Redis
+    }
+
+    fn packages(&self, _engine: Engine, _version: &str) -> Packages {
+        Packages {
+            names: vec!["redis-server".to_string()],
+            program: crate::redis_engine::REDIS_SERVER.to_string(),
+            outside_distribution: None,
+        }
     }
 
     fn default_port(&self) -> u16 {

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use crate::error::EngineError;
-use crate::host::{Host, Program};
+use crate::host::{Host, Packages, Program};
 use crate::local::SERVICE_USER;
 pub use mux::{SshClient, SshTarget};
 
@@ -430,6 +430,58 @@ impl Host for SshHost {
     fn service_uid(&self) -> Option<u32> {
         Some(self.service_uid)
     }
+
+    async fn can_install(&self, packages: &[String]) -> bool {
+        match script::can_install(packages) {
+            Ok(script) => self.succeeds(&script).await,
+            Err(_) => false,
+        }
+    }
+
+    async fn ensure_packages(&self, packages: &Packages) -> Result<(), EngineError> {
+        if self.find_program(&[&packages.program]).await.is_some() {
+            return Ok(());
+        }
+        let refused = |detail: String| EngineError::Packages {
+            host: self.name().to_string(),
+            packages: packages.names.clone(),
+            detail,
+        };
+        if let Some(elsewhere) = &packages.outside_distribution
+            && !self.can_install(&packages.names).await
+        {
+            return Err(refused(elsewhere.clone()));
+        }
+        let script = script::install_packages(&packages.names, Path::new("/etc/os-release"))
+            .map_err(|e| self.named(e))?;
+        let finished = self.root_finished(&script, None).await?;
+        match finished.status.code() {
+            Some(0) => {}
+            Some(script::NOT_DEBIAN) => {
+                let id = String::from_utf8_lossy(&finished.stdout).trim().to_string();
+                return Err(refused(format!(
+                    "its /etc/os-release says {id}, neither Debian nor Ubuntu, so dbgroups does not install packages there: install them by hand"
+                )));
+            }
+            _ => {
+                let said: Vec<&str> = finished.stderr.trim().lines().rev().take(5).collect();
+                let said: Vec<&str> = said.into_iter().rev().collect();
+                return Err(refused(format!(
+                    "`apt-get install -y --no-install-recommends {}` failed ({}): {}",
+                    packages.names.join(" "),
+                    finished.status,
+                    said.join(" / ")
+                )));
+            }
+        }
+        match self.find_program(&[&packages.program]).await {
+            Some(_) => Ok(()),
+            None => Err(refused(format!(
+                "apt-get installed them, but {} is still missing",
+                packages.program
+            ))),
+        }
+    }
 }
 
 impl SshHost {
@@ -437,5 +489,130 @@ impl SshHost {
         let script = self.path_script(path, make).await.ok()?;
         let text = self.root(&script).await.ok()?;
         text.lines().next()?.trim().parse().ok()
+    }
+}
+
+/// The install script's decision, run by `sh` against a fake
+/// `/etc/os-release` and a stub `apt-get` (never the real one: the test
+/// hosts share this machine's `/usr`).
+#[cfg(test)]
+mod install_tests {
+    use std::path::Path;
+
+    use super::script;
+
+    /// A directory with `os-release` holding `release` and a stub `apt-get`
+    /// that logs each call (and `DEBIAN_FRONTEND`), failing its first
+    /// install when `fail_first` is set, as apt does on a host whose
+    /// package lists were never fetched.
+    fn fake_host(test: &str, release: &str, fail_first: bool) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("dbgroups-apt-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).expect("dir");
+        std::fs::write(dir.join("os-release"), release).expect("os-release");
+        let stub = format!(
+            "#!/bin/sh\n\
+             echo \"DEBIAN_FRONTEND=$DEBIAN_FRONTEND $*\" >> {log}\n\
+             case \"$*\" in *' install '*) if {fail} && [ ! -e {dir}/failed ]; then : > {dir}/failed; exit 100; fi;; esac\n\
+             exit 0\n",
+            log = dir.join("log").display(),
+            dir = dir.display(),
+            fail = if fail_first { "true" } else { "false" },
+        );
+        let apt = dir.join("bin/apt-get");
+        std::fs::write(&apt, stub).expect("stub");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&apt, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        dir
+    }
+
+    /// Runs [`install_packages`] on the fake host: its status, stdout and
+    /// the stub's log.
+    fn install_on(dir: &Path, packages: &[&str]) -> (Option<i32>, String, String) {
+        let packages: Vec<String> = packages.iter().map(|p| p.to_string()).collect();
+        let script = script::install_packages(&packages, &dir.join("os-release")).expect("script");
+        let output = crate::process::built_command(Path::new("sh"), dir, None)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    dir.join("bin").display(),
+                    crate::process::SYSTEM_PATH
+                ),
+            )
+            .args([std::ffi::OsStr::new("-c"), std::ffi::OsStr::new(&script)])
+            .output()
+            .expect("sh runs");
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            log,
+        )
+    }
+
+    #[test]
+    fn packages_are_installed_with_apt_on_debian_without_questions_or_recommends() {
+        let dir = fake_host(
+            "debian",
+            "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+            false,
+        );
+        let (status, _, log) = install_on(&dir, &["postgresql-15"]);
+        assert_eq!(status, Some(0));
+        assert_eq!(
+            log,
+            "DEBIAN_FRONTEND=noninteractive -o DPkg::Lock::Timeout=600 install -y --no-install-recommends postgresql-15\n"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_failed_install_updates_the_package_lists_and_tries_once_more() {
+        let dir = fake_host(
+            "update",
+            "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\n",
+            true,
+        );
+        let (status, _, log) = install_on(&dir, &["mariadb-server", "mariadb-client"]);
+        assert_eq!(status, Some(0));
+        let install = "-o DPkg::Lock::Timeout=600 install -y --no-install-recommends mariadb-server mariadb-client";
+        assert_eq!(
+            log,
+            format!(
+                "DEBIAN_FRONTEND=noninteractive {install}\n\
+                 DEBIAN_FRONTEND=noninteractive -o DPkg::Lock::Timeout=600 update\n\
+                 DEBIAN_FRONTEND=noninteractive {install}\n"
+            )
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_system_like_debian_installs_and_any_other_is_refused_without_running_apt() {
+        let dir = fake_host("like", "ID=linuxmint\nID_LIKE='ubuntu debian'\n", false);
+        assert_eq!(install_on(&dir, &["redis-server"]).0, Some(0));
+        let _ = std::fs::remove_dir_all(dir);
+        for (test, release, id) in [
+            (
+                "fedora",
+                "ID=fedora\nVERSION_ID=40\nID_LIKE=\"rhel centos\"\n",
+                "fedora",
+            ),
+            ("none", "NAME=nothing\n", "unknown"),
+            // A word that only contains "debian" is not Debian.
+            (
+                "debianish",
+                "ID=notdebian\nID_LIKE=debianish\n",
+                "notdebian",
+            ),
+        ] {
+            let dir = fake_host(test, release, false);
+            let (status, stdout, log) = install_on(&dir, &["postgresql-15"]);
+            assert_eq!(status, Some(script::NOT_DEBIAN), "{test}");
+            assert_eq!(stdout.trim(), id, "{test}");
+            assert_eq!(log, "", "{test}: apt-get must not run");
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

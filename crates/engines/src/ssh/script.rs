@@ -200,6 +200,56 @@ pub fn find_program(names: &[&str]) -> Result<String, EngineError> {
     Ok(script)
 }
 
+/// A script that succeeds when apt can install every one of `packages`:
+/// apt is there, and its package lists name a candidate for each (or the
+/// host has no package lists yet, which an install first fetches).
+pub fn can_install(packages: &[String]) -> Result<String, EngineError> {
+    let mut script = String::from(
+        "command -v apt-get > /dev/null 2>&1 || exit 1\n\
+         set -- /var/lib/apt/lists/*_Packages*\n\
+         [ -e \"$1\" ] || exit 0\n",
+    );
+    for package in packages {
+        script.push_str(&format!(
+            "apt-cache policy {} 2>/dev/null | grep -q 'Candidate: [^(]' || exit 1\n",
+            quote(package)?
+        ));
+    }
+    Ok(script)
+}
+
+/// Exit status of [`install_packages`] on a system that is neither
+/// Debian nor Ubuntu (its `ID` is on standard output).
+pub const NOT_DEBIAN: i32 = 4;
+
+/// A script that installs `packages` with apt, run as root: only where
+/// `os_release` (`/etc/os-release`) says Debian or Ubuntu (`ID` or
+/// `ID_LIKE`), else it exits [`NOT_DEBIAN`]. Non-interactive, without
+/// recommended packages, waiting for another apt to finish rather than
+/// failing on its lock; when the install fails (on a fresh host, for
+/// package lists it has not fetched yet) the lists are updated and the
+/// install tried once more.
+pub fn install_packages(packages: &[String], os_release: &Path) -> Result<String, EngineError> {
+    let os_release = quote_path(os_release)?;
+    let names = packages
+        .iter()
+        .map(|p| quote(p))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(" ");
+    let install =
+        format!("apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends {names}");
+    Ok(format!(
+        "field() {{ sed -n \"s/^$1=//p\" {os_release} 2>/dev/null | head -n 1 | tr -d \"\\\"'\"; }}\n\
+         id=$(field ID); like=$(field ID_LIKE)\n\
+         case \" $id $like \" in\n\
+         *\" debian \"* | *\" ubuntu \"*) ;;\n\
+         *) echo \"${{id:-unknown}}\"; exit {NOT_DEBIAN} ;;\n\
+         esac\n\
+         export DEBIAN_FRONTEND=noninteractive\n\
+         {install} < /dev/null || {{ apt-get -o DPkg::Lock::Timeout=600 update < /dev/null && {install} < /dev/null; }}\n"
+    ))
+}
+
 /// The ports something listens on, from the kernel's socket tables
 /// (`/proc/net/tcp*`, state `0A`): read by dbgroups, so the host needs no
 /// `ss` or `netstat`.
@@ -315,5 +365,25 @@ mod tests {
            1: 0100007F:18EB 0100007F:D2F0 01 00000000:00000000\n\
            0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A\n";
         assert_eq!(listening_ports(tables), [80, 5432].into());
+    }
+
+    #[test]
+    fn package_names_are_quoted_words() {
+        let script = install_packages(
+            &["a b".to_string(), "$(id)".to_string()],
+            Path::new("/etc/os-release"),
+        )
+        .expect("script");
+        assert!(
+            script.contains("--no-install-recommends 'a b' '$(id)'"),
+            "{script}"
+        );
+        let check = can_install(&["postgresql-15".to_string()]).expect("script");
+        assert!(
+            check.contains(
+                "apt-cache policy postgresql-15 2>/dev/null | grep -q 'Candidate: [^(]' || exit 1"
+            ),
+            "{check}"
+        );
     }
 }
