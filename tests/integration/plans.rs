@@ -301,6 +301,49 @@ fn a_mysql_family_group_on_existing_hosts_is_refused_at_plan_time() {
     assert!(plan(&here, None, &Intents::default()).has_changes());
 }
 
+/// A Redis backup cannot move between hosts yet: an import from a group
+/// on another host is refused at plan time, saying where each is; on the
+/// source master's host it is planned, and so is replication (by sync).
+#[test]
+fn an_import_whose_backup_cannot_cross_hosts_is_refused_at_plan_time() {
+    let base = "application: shop\nredis:\n  groups:\n    default:\n      configuration: { version: \"7.0\" }\n      servers:\n        - server: { unique_name: redis-main, address: db-1.example }\n";
+    let state = applied(base);
+    let with_copy = |seed: &str, host: &str| {
+        format!(
+            "{base}    copy:\n      configuration: {{ version: \"7.0\" }}\n      {seed}: default\n      servers:\n        - server: {{ unique_name: redis-copy, address: {host} }}\n"
+        )
+    };
+    let refused = plan(
+        &with_copy("import_from", "db-2.example"),
+        Some(&state),
+        &add_group("redis.copy"),
+    );
+    assert!(!refused.has_changes(), "{}", text::render(&refused));
+    assert!(
+        refused.report.blocked[0].reason.contains(
+            "a redis backup cannot move between hosts yet: its source's master redis-main is on db-1.example, and this group on db-2.example"
+        ),
+        "{:?}",
+        refused.report.blocked
+    );
+    for (seed, host) in [
+        ("import_from", "db-1.example"),
+        ("replicate_from", "db-2.example"),
+    ] {
+        let planned = plan(
+            &with_copy(seed, host),
+            Some(&state),
+            &add_group("redis.copy"),
+        );
+        assert!(
+            planned.report.blocked.is_empty(),
+            "{seed} on {host}: {:?}",
+            planned.report.blocked
+        );
+        assert!(planned.has_changes(), "{seed} on {host}");
+    }
+}
+
 #[test]
 fn scale_up_without_managed_backups_is_blocked() {
     let manifest = BASE.replace("      backups: { managed: true }\n", "");

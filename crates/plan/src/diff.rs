@@ -92,6 +92,8 @@ struct SourceMaster {
     /// Who manages the master's host: the local provider's servers listen
     /// on loopback only, so no existing host reaches them (nor they it).
     provider: ProviderKind,
+    /// The master's host, as plans name hosts (`local`, or its address).
+    host: String,
 }
 
 /// Why a source cannot be used, and what to do about it.
@@ -411,6 +413,7 @@ impl<'a> Differ<'a> {
                     engine: group.engine,
                     version: Some(group.version.clone()),
                     provider: m.provider,
+                    host: crate::backup::host_of_server(m),
                 })
                 .ok_or_else(|| SourceUnavailable {
                     reason: format!("{} has no master", source.label(db_type)),
@@ -426,6 +429,10 @@ impl<'a> Differ<'a> {
             return Ok(SourceMaster {
                 master: group.servers[0].unique_name.value.clone(),
                 provider: group.servers[0].provider(),
+                host: crate::backup::host_of(
+                    group.servers[0].provider(),
+                    group.servers[0].address.as_ref().map(|a| a.value.as_str()),
+                ),
                 engine: group.engine(),
                 version: group
                     .configuration
@@ -527,8 +534,19 @@ impl<'a> Differ<'a> {
             Some((replicate, source)) => match self.source_master(group.db_type, &source) {
                 Ok(found) => {
                     let provider = group.servers.first().map(|s| s.provider());
+                    let host = group.servers.first().map(|s| {
+                        crate::backup::host_of(
+                            s.provider(),
+                            s.address.as_ref().map(|a| a.value.as_str()),
+                        )
+                    });
                     let problem = seed_problem(group.engine(), &version, &found, replicate)
-                        .or_else(|| provider.and_then(|p| provider_problem(p, &found)));
+                        .or_else(|| provider.and_then(|p| provider_problem(p, &found)))
+                        .or_else(|| {
+                            let crosses = !replicate && host.as_deref() != Some(&found.host);
+                            (crosses && !crate::rules::for_type(group.db_type).backup_crosses_hosts)
+                                .then(|| import_across_hosts(group.db_type, &found, host))
+                        });
                     if let Some((problem, hint)) = problem {
                         self.created.remove(&address);
                         self.block(address.to_string(), problem, hint);
@@ -1083,6 +1101,27 @@ fn provider_problem(ours: ProviderKind, source: &SourceMaster) -> Option<(String
         "put both groups on existing hosts (`address:` on every server), or both on this machine"
             .to_string(),
     ))
+}
+
+/// Why an import of a type whose backups cannot move between hosts is
+/// refused between two hosts.
+fn import_across_hosts(
+    db_type: DbType,
+    source: &SourceMaster,
+    ours: Option<String>,
+) -> (String, String) {
+    (
+        format!(
+            "an import copies a backup, and a {db_type} backup cannot move between hosts yet: its source's master {} is on {}, and this group on {}",
+            source.master,
+            source.host,
+            ours.unwrap_or_default()
+        ),
+        format!(
+            "put this group's server on {} for the import, or use replicate_from (its engine copies by its own sync) and then remove it",
+            source.host
+        ),
+    )
 }
 
 /// Whether `engine` at `version` can be seeded from `source`, and if not,

@@ -79,6 +79,11 @@ pub struct EngineRules {
     /// Why a group of this type cannot have servers on existing hosts (the
     /// ssh provider) yet, or `None` where it can.
     pub unserved_on_hosts: Option<&'static str>,
+    /// A backup can be taken on another host than its master's (the
+    /// engine's tool runs there against the master: PostgreSQL's
+    /// pg_basebackup and pg_dump). Where it cannot, an import (a backup)
+    /// is refused between two hosts; replication copies by sync instead.
+    pub backup_crosses_hosts: bool,
 }
 
 pub fn for_type(db_type: DbType) -> EngineRules {
@@ -92,6 +97,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: true,
             restart_discards_replica_data: false,
             unserved_on_hosts: None,
+            backup_crosses_hosts: true,
         },
         DbType::Mysql => EngineRules {
             replicas_copy_by_sync: false,
@@ -104,6 +110,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             unserved_on_hosts: Some(
                 "dbgroups reaches a MySQL-family server's root account over the server's unix socket, which on an existing host is not on the machine running dbgroups",
             ),
+            backup_crosses_hosts: false,
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
@@ -114,6 +121,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
             unserved_on_hosts: None,
+            backup_crosses_hosts: false,
         },
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,
@@ -124,6 +132,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
             unserved_on_hosts: None,
+            backup_crosses_hosts: false,
         },
     }
 }
