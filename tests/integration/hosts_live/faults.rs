@@ -13,6 +13,17 @@ fn pair(hosts: &TestHosts) -> String {
     )
 }
 
+/// `manifest` applied in a new directory, and `sql` run on the master
+/// (host 1) as the application, whose login is returned.
+fn deployed(hosts: &TestHosts, manifest: &str, sql: &str) -> (tempfile::TempDir, super::Login) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("manifest.yml"), manifest).expect("manifest");
+    run_ok(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
+    let app = app_login(&state(dir.path()), "postgresql.default");
+    psql(hosts, 1, 5432, &app, sql);
+    (dir, app)
+}
+
 /// Whether `status`'s line for a server says it is up (its fourth
 /// column: `yes` or `NO`).
 fn shown_up(line: &str) -> bool {
@@ -39,18 +50,12 @@ fn after_a_power_cut_status_shows_the_servers_down_and_apply_brings_them_back() 
     let Some(mut hosts) = hosts_or_skip(2) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path();
-    std::fs::write(path.join("manifest.yml"), pair(&hosts)).expect("manifest");
-    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
-    let app = app_login(&state(path), "postgresql.default");
-    psql(
+    let (dir, app) = deployed(
         &hosts,
-        1,
-        5432,
-        &app,
+        &pair(&hosts),
         "CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 100)",
     );
+    let path = dir.path();
     wait_psql(&hosts, 2, 5432, &app, "SELECT count(*) FROM orders", "100");
 
     // The slave's host loses power; the master takes writes meanwhile.
@@ -214,24 +219,18 @@ fn a_link_cut_during_a_backup_fails_apply_naming_the_host_and_the_next_apply_fin
     let Some(hosts) = hosts_or_skip(2) else {
         return;
     };
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path();
     let whole = pair(&hosts);
     let master_only: String = whole
         .lines()
         .filter(|l| !l.contains("pg-replica-1"))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(path.join("manifest.yml"), &master_only).expect("manifest");
-    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
-    let app = app_login(&state(path), "postgresql.default");
-    psql(
+    let (dir, app) = deployed(
         &hosts,
-        1,
-        5432,
-        &app,
+        &master_only,
         "CREATE TABLE big (id int PRIMARY KEY, payload text); INSERT INTO big SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, 80000) i",
     );
+    let path = dir.path();
     let link = hosts.link(2);
     root_ns(
         "tc",
