@@ -389,7 +389,9 @@ pub fn classify(target: &SshTarget, said: &str) -> EngineError {
     let detail = if said.contains("Permission denied") {
         format!("{detail} (dbgroups never prompts: use a key the agent holds, or `identity_file`)")
     } else if detail.is_empty() {
-        "the connection failed".to_string()
+        // Seen when the link went down under a running command: the
+        // connection's keepalive gave up, and ssh says nothing more.
+        "the connection failed or was lost, and ssh gave no reason (it gives up on a host that stops answering for about 20 s: ServerAliveInterval=5, ServerAliveCountMax=4)".to_string()
     } else {
         detail
     };
@@ -424,6 +426,16 @@ mod tests {
         );
         assert!(text.contains("ssh-keyscan -p 2222 198.18.0.11"), "{text}");
         assert!(text.contains("--accept-new-host-keys"), "{text}");
+    }
+
+    #[test]
+    fn a_connection_lost_without_a_word_says_what_ssh_waits_for() {
+        let text = classify(&target(), "\n").to_string();
+        assert!(
+            text.starts_with("host 198.18.0.11: the connection failed or was lost"),
+            "{text}"
+        );
+        assert!(text.contains("ServerAliveInterval=5"), "{text}");
     }
 
     #[test]
