@@ -272,10 +272,7 @@ pub trait Host: Send + Sync + Debug {
         start: ServerStart,
         shown_as: &str,
     ) -> Result<(), EngineError> {
-        match start {
-            ServerStart::Foreground => self.start_detached(program, shown_as).await,
-            ServerStart::Daemonizes { .. } => self.run(program, shown_as).await.map(drop),
-        }
+        start_unsupervised(self, program, &start, shown_as).await
     }
 
     /// Removes what [`Host::start_server`] left of a removed server beside
@@ -420,6 +417,21 @@ pub trait Host: Send + Sync + Debug {
     /// `MissingBinary`, naming the package.
     async fn ensure_packages(&self, _packages: &Packages) -> Result<(), EngineError> {
         Ok(())
+    }
+}
+
+/// A server's start where no supervisor runs it: detached when it stays
+/// in the foreground, run to its end when it daemonizes itself. The
+/// default of [`Host::start_server`], and an ssh host's without systemd.
+pub async fn start_unsupervised<H: Host + ?Sized>(
+    host: &H,
+    program: &Program,
+    start: &ServerStart,
+    shown_as: &str,
+) -> Result<(), EngineError> {
+    match start {
+        ServerStart::Foreground => host.start_detached(program, shown_as).await,
+        ServerStart::Daemonizes { .. } => host.run(program, shown_as).await.map(drop),
     }
 }
 

@@ -119,6 +119,14 @@ pub fn host_of_server(server: &ServerState) -> String {
     host_of(server.provider, server.address.as_deref())
 }
 
+/// The host of a server the manifest declares.
+pub fn host_of_declared(server: &dbgroups_manifest::Server) -> String {
+    host_of(
+        server.provider(),
+        server.address.as_ref().map(|a| a.value.as_str()),
+    )
+}
+
 /// Where each server a plan names lives: its application, its group and
 /// its host, from the plan's expected state, the recorded state and the
 /// other applications (an import's or a replica's source).

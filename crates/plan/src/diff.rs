@@ -429,10 +429,7 @@ impl<'a> Differ<'a> {
             return Ok(SourceMaster {
                 master: group.servers[0].unique_name.value.clone(),
                 provider: group.servers[0].provider(),
-                host: crate::backup::host_of(
-                    group.servers[0].provider(),
-                    group.servers[0].address.as_ref().map(|a| a.value.as_str()),
-                ),
+                host: crate::backup::host_of_declared(&group.servers[0]),
                 engine: group.engine(),
                 version: group
                     .configuration
@@ -534,12 +531,7 @@ impl<'a> Differ<'a> {
             Some((replicate, source)) => match self.source_master(group.db_type, &source) {
                 Ok(found) => {
                     let provider = group.servers.first().map(|s| s.provider());
-                    let host = group.servers.first().map(|s| {
-                        crate::backup::host_of(
-                            s.provider(),
-                            s.address.as_ref().map(|a| a.value.as_str()),
-                        )
-                    });
+                    let host = group.servers.first().map(crate::backup::host_of_declared);
                     let problem = seed_problem(group.engine(), &version, &found, replicate)
                         .or_else(|| provider.and_then(|p| provider_problem(p, &found)))
                         .or_else(|| {

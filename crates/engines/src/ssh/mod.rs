@@ -267,14 +267,7 @@ impl Host for SshHost {
         shown_as: &str,
     ) -> Result<(), EngineError> {
         if !self.systemd {
-            return match start {
-                crate::host::ServerStart::Foreground => {
-                    self.start_detached(program, shown_as).await
-                }
-                crate::host::ServerStart::Daemonizes { .. } => {
-                    self.run(program, shown_as).await.map(drop)
-                }
-            };
+            return crate::host::start_unsupervised(self, program, &start, shown_as).await;
         }
         let unit = systemd::unit_text(server, program, &start).map_err(|e| self.named(e))?;
         let script = systemd::start_script(server).map_err(|e| self.named(e))?;
