@@ -295,13 +295,15 @@ fn the_function_scanner_measures_what_it_is_shown() {
 #[test]
 fn engines_reach_the_machine_only_through_their_host() {
     // This machine's host, and the ssh host's connection to a host (its
-    // control socket, its ssh processes, the loopback ends of forwards).
-    const THE_HOSTS: [&str; 5] = [
+    // control socket, its ssh processes, the loopback ends of forwards and
+    // of socket relays).
+    const THE_HOSTS: [&str; 6] = [
         "crates/engines/src/local.rs",
         "crates/engines/src/process.rs",
         "crates/engines/src/disk.rs",
         "crates/engines/src/ssh/mux.rs",
         "crates/engines/src/ssh/mod.rs",
+        "crates/engines/src/ssh/relay.rs",
     ];
     let machine_access = [
         "std::fs",

@@ -77,7 +77,12 @@ fn provision_is_replication_ready_without_anonymous_accounts_and_is_idempotent()
             .expect("reads settings");
         assert_eq!(
             settings,
-            Some((1, 1, i64::from(port), "ROW".to_string())),
+            Some((
+                1,
+                1,
+                i64::from(dbgroups_engines::mysql::server_id_for("db-main")),
+                "ROW".to_string()
+            )),
             "binlog and GTID on from birth, a unique server_id"
         );
         assert!(

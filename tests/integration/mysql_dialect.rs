@@ -48,7 +48,7 @@ fn transcript(dialect: &Dialect) -> String {
         format!("programs: {programs:?}"),
         format!("remedy when missing: {}", dialect.availability().remedy),
         "--- config".into(),
-        dialect.config(&PATHS, LISTEN, 40002),
+        dialect.config(&PATHS, LISTEN, 40002, 40002),
         format!("--- initialise: {:?}", dialect.install_args()),
         "--- accounts".into(),
     ];
@@ -818,7 +818,7 @@ fn replica_status_is_read_from_the_manuals_samples_through_a_failover() {
 #[test]
 fn mysql_8_servers_have_gtids_and_a_binary_log_from_their_first_start() {
     for engine in [Engine::Mysql, Engine::Percona] {
-        let config = dialect(engine, "8.4").config(&PATHS, LISTEN, 40002);
+        let config = dialect(engine, "8.4").config(&PATHS, LISTEN, 40002, 40002);
         for line in [
             "[mysqld]",
             "gtid_mode = ON",
@@ -846,7 +846,7 @@ fn mysql_8_servers_have_gtids_and_a_binary_log_from_their_first_start() {
 /// always on; the section `[mariadbd]` is read by MariaDB 10.4.6+.
 #[test]
 fn mariadb_servers_use_mariadb_variables() {
-    let config = dialect(Engine::Mariadb, "10.11").config(&PATHS, LISTEN, 40002);
+    let config = dialect(Engine::Mariadb, "10.11").config(&PATHS, LISTEN, 40002, 40002);
     for line in ["[mariadbd]", "gtid_strict_mode = ON", "binlog_format = ROW"] {
         assert!(config.lines().any(|l| l == line), "missing `{line}`");
     }

@@ -281,24 +281,44 @@ fn replication_between_this_machine_and_existing_hosts_is_refused_at_plan_time()
     assert!(hosted.has_changes());
 }
 
-/// The MySQL family is not served on existing hosts yet: a group there is
-/// refused at plan time, saying why, instead of failing at apply.
+/// The MySQL family on existing hosts: a group there is planned, and a
+/// scale up onto another host takes its dump on the new slave's host (the
+/// dump tool runs there against the master), so the backup is keyed by
+/// that host and its disk check is measured there.
 #[test]
-fn a_mysql_family_group_on_existing_hosts_is_refused_at_plan_time() {
-    let manifest = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  servers:\n    - server: { unique_name: db-main, address: db-1.example }\n";
-    let planned = plan(manifest, None, &Intents::default());
-    assert!(!planned.has_changes(), "{}", text::render(&planned));
-    assert_eq!(planned.report.blocked.len(), 1);
+fn a_mysql_family_scale_up_across_hosts_dumps_on_the_receiving_host() {
+    let base = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main, address: db-1.example }\n";
+    let created = plan(base, None, &Intents::default());
+    assert!(created.has_changes(), "{}", text::render(&created));
     assert!(
-        planned.report.blocked[0]
-            .reason
-            .contains("mysql.default has servers on existing hosts, which this database type does not support yet"),
+        created.report.blocked.is_empty(),
+        "{:?}",
+        created.report.blocked
+    );
+
+    let state = applied(base);
+    let scaled =
+        format!("{base}    - server: {{ unique_name: db-replica-1, address: db-2.example }}\n");
+    let planned = plan(&scaled, Some(&state), &Intents::default());
+    assert!(
+        planned.report.blocked.is_empty(),
         "{:?}",
         planned.report.blocked
     );
-    // On this machine it is planned.
-    let here = manifest.replace(", address: db-1.example", "");
-    assert!(plan(&here, None, &Intents::default()).has_changes());
+    let rendered = text::render(&planned);
+    assert!(
+        rendered.contains("taken on db-2.example"),
+        "the dump lands on the new slave's host:\n{rendered}"
+    );
+    let backups: Vec<(&str, &str)> = planned
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Backup { host, .. } => Some((s.id.as_str(), host.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(backups, [("dump:db-main@db-2.example", "db-2.example")]);
 }
 
 /// A Redis backup cannot move between hosts yet: an import from a group

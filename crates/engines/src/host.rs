@@ -234,6 +234,15 @@ pub trait Host: Send + Sync + Debug {
         Ok((self.dial_address(), port))
     }
 
+    /// Where dbgroups' own client connects to reach the unix socket
+    /// `socket` here, as root on the host would: the socket itself on this
+    /// machine; for an ssh host a socket of this machine's relayed to it.
+    /// For administrators that exist only on the socket (a MySQL-family
+    /// server's root, never reachable over TCP).
+    async fn admin_socket(&self, socket: &Path) -> Result<PathBuf, EngineError> {
+        Ok(socket.to_path_buf())
+    }
+
     /// The directory all servers' directories live under.
     fn servers_dir(&self) -> PathBuf;
 

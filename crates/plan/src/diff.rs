@@ -178,8 +178,7 @@ impl<'a> Differ<'a> {
     /// A group whose servers are both on this machine and on existing
     /// hosts cannot replicate: servers of the local provider listen on
     /// loopback only, where no other host reaches them. The plan blocks
-    /// the group's change, naming both sides; likewise a group on hosts
-    /// whose type the ssh provider does not serve yet (the rules say).
+    /// the group's change, naming both sides.
     fn blocked_on_mixed_providers<'s>(
         &mut self,
         address: &GroupAddress,
@@ -187,18 +186,6 @@ impl<'a> Differ<'a> {
     ) -> bool {
         let (here, hosts): (Vec<_>, Vec<_>) =
             servers.partition(|s| s.provider() == dbgroups_manifest::ProviderKind::Local);
-        if let Some(why) = crate::rules::for_type(address.db_type).unserved_on_hosts
-            && !hosts.is_empty()
-        {
-            self.block(
-                address.to_string(),
-                format!(
-                    "{address} has servers on existing hosts, which this database type does not support yet: {why}"
-                ),
-                "keep the group on this machine (no `address`) for now",
-            );
-            return true;
-        }
         if here.is_empty() || hosts.is_empty() {
             return false;
         }

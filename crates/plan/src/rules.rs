@@ -76,12 +76,9 @@ pub struct EngineRules {
     /// from their position (PostgreSQL's WAL, MariaDB's GTID) or are judged
     /// against the restarted master.
     pub restart_discards_replica_data: bool,
-    /// Why a group of this type cannot have servers on existing hosts (the
-    /// ssh provider) yet, or `None` where it can.
-    pub unserved_on_hosts: Option<&'static str>,
     /// A backup can be taken on another host than its master's (the
     /// engine's tool runs there against the master: PostgreSQL's
-    /// pg_basebackup and pg_dump). Where it cannot, an import (a backup)
+    /// pg_basebackup and pg_dump, the MySQL family's dump). Where it cannot, an import (a backup)
     /// is refused between two hosts; replication copies by sync instead.
     pub backup_crosses_hosts: bool,
 }
@@ -96,7 +93,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: true,
             resync_replaces_stopped_server: true,
             restart_discards_replica_data: false,
-            unserved_on_hosts: None,
             backup_crosses_hosts: true,
         },
         DbType::Mysql => EngineRules {
@@ -107,10 +103,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
-            unserved_on_hosts: Some(
-                "dbgroups reaches a MySQL-family server's root account over the server's unix socket, which on an existing host is not on the machine running dbgroups",
-            ),
-            backup_crosses_hosts: false,
+            backup_crosses_hosts: true,
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
@@ -120,7 +113,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
-            unserved_on_hosts: None,
             backup_crosses_hosts: false,
         },
         DbType::Mongodb => EngineRules {
@@ -131,7 +123,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
-            unserved_on_hosts: None,
             backup_crosses_hosts: false,
         },
     }

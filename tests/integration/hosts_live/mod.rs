@@ -7,6 +7,7 @@
 
 mod crashes;
 mod faults;
+mod mariadb;
 mod mongodb;
 mod postgres;
 mod preflight;

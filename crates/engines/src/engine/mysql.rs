@@ -67,9 +67,10 @@ impl DatabaseEngine for MysqlFamily {
             // A logical dump is loaded into a running server, so a slave
             // is provisioned in full, accounts included.
             Operation::Provision => &[SecretKind::Admin, SecretKind::App, SecretKind::Replication],
-            Operation::Follow => &[SecretKind::Admin, SecretKind::Replication],
+            // A backup taken on another host logs in as the replication
+            // account (root is the master's socket's only).
+            Operation::Follow | Operation::Backup => &[SecretKind::Admin, SecretKind::Replication],
             Operation::MeasureData
-            | Operation::Backup
             | Operation::Restore
             | Operation::Detach
             | Operation::Remove
@@ -121,11 +122,20 @@ impl DatabaseEngine for MysqlFamily {
         into: &HostRef,
         at: &Path,
     ) -> Result<(), EngineError> {
-        super::on_its_own_host(target, into, "MySQL-family")?;
-        server(target)
-            .await?
-            .dump_to(at, access.admin()?, &access.database)
-            .await
+        let source = server(target).await?;
+        if crate::host::same_host(&target.host, into) {
+            source.dump_to(at, access.admin()?, &access.database).await
+        } else {
+            source
+                .dump_to_host(
+                    into,
+                    at,
+                    access.admin()?,
+                    access.replication()?,
+                    &access.database,
+                )
+                .await
+        }
     }
 
     async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {

@@ -163,9 +163,15 @@ impl Dialect {
 
     /// The server's config: binary log and GTIDs on from the first start,
     /// so a master never restarts to gain a replica. `server_id` must be
-    /// unique among servers that replicate; the caller passes the port.
+    /// unique among servers that replicate; the caller chooses it.
     /// `listen` is the address the server binds (its host's).
-    pub fn config(&self, paths: &ConfigPaths<'_>, listen: &str, port: u16) -> String {
+    pub fn config(
+        &self,
+        paths: &ConfigPaths<'_>,
+        listen: &str,
+        port: u16,
+        server_id: u32,
+    ) -> String {
         let mut lines = vec![
             "# Written by dbgroups; changes here are overwritten.".to_string(),
             format!("[{}]", self.server_section()),
@@ -174,7 +180,7 @@ impl Dialect {
             format!("pid-file = {}", paths.pid_file),
             format!("port = {port}"),
             format!("bind-address = {listen}"),
-            format!("server_id = {port}"),
+            format!("server_id = {server_id}"),
             "log_bin = binlog".to_string(),
             "skip_name_resolve = ON".to_string(),
             format!("log_error = {}", paths.log_file),
@@ -281,6 +287,33 @@ impl Dialect {
 
     /// The dump tool's arguments (after the defaults file), for a
     /// consistent snapshot of `database` that records its GTID position.
+    /// What the replication account needs to dump `database` from another
+    /// host (the dump runs where the copy lands, against the master over
+    /// TCP; root exists only on the master's socket). It reads nothing the
+    /// binary log it already receives does not carry, but for routines'
+    /// definitions: `--single-transaction --master-data` takes a moment's
+    /// global read lock (RELOAD) and reads the binary log position
+    /// (REPLICATION CLIENT); `--routines`, `--triggers`, `--events` and
+    /// views need their own privileges (MariaDB reads routines from
+    /// `mysql.proc`; MySQL 8.0.20+ has SHOW_ROUTINE). Kept out of the
+    /// binary log, as the accounts' set-up is.
+    pub fn copy_grants(&self, replication_user: &str, database: &str) -> Vec<String> {
+        let account = format!("'{replication_user}'@'%'");
+        let routines = if self.mariadb() {
+            format!("GRANT SELECT ON mysql.proc TO {account}")
+        } else {
+            format!("GRANT SHOW_ROUTINE ON *.* TO {account}")
+        };
+        vec![
+            "SET SESSION sql_log_bin = 0".to_string(),
+            format!("GRANT RELOAD, REPLICATION CLIENT ON *.* TO {account}"),
+            format!(
+                "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON `{database}`.* TO {account}"
+            ),
+            routines,
+        ]
+    }
+
     pub fn dump_args(&self, database: &str) -> Vec<String> {
         let mut args: Vec<String> = vec!["--single-transaction".into()];
         if self.mariadb() {

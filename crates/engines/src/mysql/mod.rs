@@ -158,6 +158,11 @@ impl MysqlServer {
             self.pid_file().display().to_string(),
             self.log_file().display().to_string(),
         );
+        let earlier = self.host.read_text(&self.config_file()).await;
+        let server_id = earlier
+            .as_deref()
+            .and_then(server_id_in_config)
+            .unwrap_or_else(|| server_id_for(&self.name));
         let config = self.dialect.config(
             &dialect::ConfigPaths {
                 data_dir: &data,
@@ -168,6 +173,7 @@ impl MysqlServer {
             },
             &self.host.listen_list(),
             self.port,
+            server_id,
         );
         let mut config = config;
         if read_only {
@@ -226,10 +232,12 @@ impl MysqlServer {
         move |source| EngineError::Mysql { port, source }
     }
 
-    /// A connection as root over the server's socket.
+    /// A connection as root over the server's socket (relayed from an ssh
+    /// host: root has no account over TCP).
     async fn root(&self, password: Option<&str>) -> Result<mysql_async::Conn, EngineError> {
+        let socket = self.host.admin_socket(&self.socket()).await?;
         let options = mysql_async::OptsBuilder::default()
-            .socket(Some(self.socket().display().to_string()))
+            .socket(Some(socket.display().to_string()))
             .user(Some("root"))
             .pass(password.map(str::to_string))
             .prefer_socket(true);
@@ -498,6 +506,59 @@ impl MysqlServer {
         let _ = self.host.remove_file(&defaults).await;
         result?;
         self.host.rename(&partial, &target).await
+    }
+
+    /// [`MysqlServer::dump_to`], taken on `into` (another host, where the
+    /// copy lands) by that host's dump tool against this server over TCP,
+    /// as the replication account given what a dump needs: the data goes
+    /// from this host to that one and never through the machine running
+    /// dbgroups. Its client file, with the password, lives in the staging
+    /// entry there (0600) and is removed after.
+    pub async fn dump_to_host(
+        &self,
+        into: &HostRef,
+        staging: &Path,
+        admin_password: &str,
+        replication_password: &str,
+        database: &str,
+    ) -> Result<(), EngineError> {
+        let target = staging.join("dump.sql");
+        if into.is_file(&target).await {
+            return Ok(());
+        }
+        let database = checked(database)?;
+        checked(replication_password)?;
+        let grants = self.dialect.as_root_on_replica(
+            self.dialect.copy_grants(REPLICATION_USER, database),
+            self.configured_read_only().await,
+        );
+        self.root_query(admin_password, &grants).await?;
+        let version = format!("{}.{}", self.dialect.series.0, self.dialect.series.1);
+        let dump_program =
+            find_engine_program(into, &self.dialect, &version, self.dialect.programs().dump)
+                .await?;
+        into.private_dir(staging).await?;
+        let defaults = staging.join("client.cnf");
+        let text = format!(
+            "[client]\nuser = {REPLICATION_USER}\npassword = {replication_password}\nhost = {}\nport = {}\nprotocol = TCP\n",
+            self.host.dial_address(),
+            self.port
+        );
+        into.write_private_file(&defaults, text.as_bytes()).await?;
+        let partial = staging.join("dump.sql.partial");
+        let mut dump = Program::new(staging, &dump_program);
+        dump.arg(format!("--defaults-extra-file={}", defaults.display()))
+            .args(self.dialect.dump_args(database))
+            .arg(format!("--result-file={}", partial.display()));
+        let result = into
+            .run_stoppable(
+                &dump,
+                &format!("{} on {}", program_name(&dump_program), into.name()),
+            )
+            .await;
+        let _ = into.remove_file(&defaults).await;
+        result?;
+        into.rename(&partial, &target).await
     }
 
     /// The GTID position a dump was taken at, when the replica must be told
@@ -835,6 +896,27 @@ pub async fn is_mariadb_program(host: &HostRef, path: &Path) -> bool {
         .is_some_and(|name| name.starts_with("mariadb"))
 }
 
+/// The `server_id` of a server named `name` (its unique name): the same
+/// on every run, and distinct among the servers that replicate with it
+/// (a replica skips events carrying its own id). Not the port: on hosts,
+/// servers share the engine's default port. FNV-1a, never 0 (a server
+/// with id 0 refuses to replicate).
+pub fn server_id_for(name: &str) -> u32 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash.max(1)
+}
+
+/// The `server_id` a config file written by [`MysqlServer`] names: kept
+/// once chosen, as GTIDs carry it.
+fn server_id_in_config(text: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("server_id")?;
+        rest.trim_start_matches([' ', '=']).trim().parse().ok()
+    })
+}
+
 /// The port a config file written by [`MysqlServer`] names (`port = 3306`).
 pub use crate::local::port_in_config;
 
@@ -864,6 +946,17 @@ mod tests {
         let config = "# Written by dbgroups; changes here are overwritten.\n[mariadbd]\ndatadir = /srv/db/data\nport = 40002\nserver_id = 40002\n";
         assert_eq!(port_in_config(config), Some(40002));
         assert_eq!(port_in_config("[mariadbd]\n"), None);
+        assert_eq!(server_id_in_config(config), Some(40002));
+    }
+
+    #[test]
+    fn server_ids_are_stable_and_differ_between_names() {
+        assert_eq!(server_id_for("shop-db-1"), server_id_for("shop-db-1"));
+        let ids: std::collections::BTreeSet<u32> = (1..=50)
+            .map(|n| server_id_for(&format!("shop-db-replica-{n}")))
+            .collect();
+        assert_eq!(ids.len(), 50, "fifty replicas, fifty ids");
+        assert!(!ids.contains(&0));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! line, so no secret appears in the host's `ps`.
 
 pub mod mux;
+mod relay;
 pub mod script;
 pub mod systemd;
 
@@ -28,7 +29,9 @@ pub const STAGING_DIR: &str = "/var/lib/dbgroups/backups";
 
 #[derive(Debug)]
 pub struct SshHost {
-    connection: mux::Connection,
+    /// Shared with the tasks relaying sockets ([`relay`]).
+    connection: std::sync::Arc<mux::Connection>,
+    relays: relay::Relays,
     /// The ssh user is not root: every command goes through `sudo -n`.
     via_sudo: bool,
     /// The host's address as its servers listen on it.
@@ -60,7 +63,8 @@ impl SshHost {
             });
         }
         let mut host = Self {
-            connection,
+            connection: std::sync::Arc::new(connection),
+            relays: relay::Relays::default(),
             via_sudo,
             listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             service_uid: 0,
@@ -212,6 +216,18 @@ impl Host for SshHost {
         self.connection.forward(local, port).await?;
         forwards.insert(port, local);
         Ok((Ipv4Addr::LOCALHOST.to_string(), local))
+    }
+
+    async fn admin_socket(&self, socket: &Path) -> Result<PathBuf, EngineError> {
+        self.relays
+            .socket_for(
+                &self.connection,
+                self.via_sudo,
+                self.connection.local_dir(),
+                socket,
+            )
+            .await
+            .map_err(|e| self.named(e))
     }
 
     async fn run(&self, program: &Program, shown_as: &str) -> Result<String, EngineError> {

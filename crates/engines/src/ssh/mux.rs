@@ -89,6 +89,12 @@ impl Connection {
         &self.target.address
     }
 
+    /// A 0700 directory of this process's, for this connection's local
+    /// ends (its control socket, relays' sockets).
+    pub fn local_dir(&self) -> &Path {
+        self.control.path()
+    }
+
     fn socket(&self) -> PathBuf {
         self.control.path().join("cm")
     }
@@ -326,6 +332,43 @@ impl Connection {
                 &String::from_utf8_lossy(&output.stderr),
             ))
         }
+    }
+}
+
+impl Connection {
+    /// Joins `stream` to a session running `command_line` (its stdin and
+    /// stdout), until both ends are done: a local client talking to a
+    /// program on the host as if it were there. The session counts against
+    /// [`SESSIONS`] while it lasts.
+    pub async fn pipe(
+        &self,
+        command_line: &str,
+        mut stream: tokio::net::UnixStream,
+    ) -> Result<(), EngineError> {
+        let _permit = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Ssh {
+                host: self.target.address.clone(),
+                detail: "the connection is closed".into(),
+            })?;
+        self.ensure_master().await?;
+        let mut command = self.session(command_line);
+        command.stdin(Stdio::piped()).stderr(Stdio::null());
+        let mut child = command.spawn().map_err(|source| EngineError::Io {
+            action: "run",
+            path: PathBuf::from("ssh"),
+            source,
+        })?;
+        if let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) {
+            let mut remote = tokio::io::join(stdout, stdin);
+            // Either side closing ends the copy of its direction; errors
+            // are the client's or the link's, and end the session alike.
+            let _ = tokio::io::copy_bidirectional(&mut stream, &mut remote).await;
+        }
+        let _ = child.kill().await;
+        Ok(())
     }
 }
 
