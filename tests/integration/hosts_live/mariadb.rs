@@ -81,7 +81,7 @@ fn manifest(hosts: &TestHosts, more: &[(&str, usize)], extra: &str) -> String {
 }
 
 #[test]
-fn a_mariadb_group_across_three_hosts_replicates_scales_up_imports_and_is_destroyed() {
+fn a_mariadb_group_across_three_hosts_replicates_scales_up_imports_detaches_and_is_destroyed() {
     let Some(hosts) = hosts_or_skip(3) else {
         return;
     };
@@ -140,13 +140,20 @@ fn a_mariadb_group_across_three_hosts_replicates_scales_up_imports_and_is_destro
         status.stdout
     );
 
-    // A scale up onto host 3, and a group on host 3 importing host 1's.
-    let import = format!(
-        "    copy:\n      configuration: {{ engine: mariadb, version: \"10.11\" }}\n      import_from: default\n      servers:\n        - server: {{ unique_name: db-copy, address: {a3} }}\n"
-    );
+    // A scale up onto host 3, a group on host 3 importing host 1's, and
+    // one on host 2 replicating from it.
+    let groups = |reporting_seed: &str| {
+        format!(
+            "    copy:\n      configuration: {{ engine: mariadb, version: \"10.11\" }}\n      import_from: default\n      servers:\n        - server: {{ unique_name: db-copy, address: {a3} }}\n    reporting:\n      configuration: {{ engine: mariadb, version: \"10.11\" }}\n{reporting_seed}      servers:\n        - server: {{ unique_name: db-report, address: {a2} }}\n"
+        )
+    };
     std::fs::write(
         path.join("manifest.yml"),
-        manifest(&hosts, &[("db-replica-2", 3)], &import),
+        manifest(
+            &hosts,
+            &[("db-replica-2", 3)],
+            &groups("      replicate_from: default\n"),
+        ),
     )
     .expect("manifest");
     run_ok(
@@ -157,6 +164,8 @@ fn a_mariadb_group_across_three_hosts_replicates_scales_up_imports_and_is_destro
             "--refresh=false",
             "--add-group",
             "mysql.copy",
+            "--add-group",
+            "mysql.reporting",
         ],
     );
     let recorded = state(path);
@@ -177,6 +186,13 @@ fn a_mariadb_group_across_three_hosts_replicates_scales_up_imports_and_is_destro
         &count,
         "501",
     );
+    let reporting = &recorded.credentials["mysql.reporting"];
+    let reporting_login = (
+        reporting.username.as_str(),
+        reporting.password.as_ref().expect("generated").expose(),
+    );
+    let report_port = port(&recorded, "db-report");
+    wait_sql(&hosts, 2, report_port, reporting_login, &count, "501");
     let copy = &recorded.credentials["mysql.copy"];
     let copy_login = (
         copy.username.as_str(),
@@ -192,6 +208,36 @@ fn a_mariadb_group_across_three_hosts_replicates_scales_up_imports_and_is_destro
         try_sql(&hosts, 3, copy_port, copy_login, &count).as_deref(),
         Ok("500"),
         "the import holds the master's rows of its time, and follows nothing"
+    );
+
+    // Replication disabled: the reporting group keeps its rows, takes
+    // writes of its own, and no longer follows.
+    std::fs::write(
+        path.join("manifest.yml"),
+        manifest(&hosts, &[("db-replica-2", 3)], &groups("")),
+    )
+    .expect("manifest");
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    try_sql(
+        &hosts,
+        1,
+        main_port,
+        app,
+        &format!("INSERT INTO `{database}`.orders VALUES (502)"),
+    )
+    .expect("a write after the detach");
+    wait_sql(
+        &hosts,
+        3,
+        port(&recorded, "db-replica-2"),
+        app,
+        &count,
+        "502",
+    );
+    assert_eq!(
+        try_sql(&hosts, 2, report_port, reporting_login, &count).as_deref(),
+        Ok("501"),
+        "the detached group follows no more"
     );
 
     let env = run_ok(path, &["env"]);

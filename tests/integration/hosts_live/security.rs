@@ -1,7 +1,9 @@
 //! No generated secret on any host's command lines or in any process's
 //! environment there, sampled throughout an apply that creates, seeds and
-//! replicates across three hosts; files 0600, directories 0700; servers
-//! listening only on their host's address and loopback.
+//! replicates across three hosts (PostgreSQL, and MariaDB, whose dump for
+//! another host runs there and whose root is relayed to its socket); files
+//! 0600, directories 0700; servers listening only on their host's address
+//! and loopback.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,11 +27,13 @@ fn no_secret_reaches_a_command_line_or_environment_on_any_host() {
         )
     };
     let manifest = format!(
-        "{}postgresql:\n  groups:\n    default:\n      configuration: {{ version: \"15\" }}\n      backups: {{ managed: true }}\n      servers:\n{}{}    reporting:\n      configuration: {{ version: \"15\" }}\n      replicate_from: default\n      servers:\n{}",
+        "{}postgresql:\n  groups:\n    default:\n      configuration: {{ version: \"15\" }}\n      backups: {{ managed: true }}\n      servers:\n{}{}    reporting:\n      configuration: {{ version: \"15\" }}\n      replicate_from: default\n      servers:\n{}mysql:\n  groups:\n    default:\n      configuration: {{ engine: mariadb, version: \"10.11\" }}\n      backups: {{ managed: true }}\n      servers:\n{}{}",
         manifest_head(&hosts),
         server("pg-main", 1),
         server("pg-replica-1", 2),
-        server("pg-report", 3)
+        server("pg-report", 3),
+        server("db-main", 3),
+        server("db-replica-1", 1),
     );
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("manifest.yml"), manifest).expect("manifest");
@@ -57,8 +61,8 @@ fn no_secret_reaches_a_command_line_or_environment_on_any_host() {
     let recorded = state(dir.path());
     let secrets = secrets(&recorded);
     assert!(
-        secrets.len() >= 6,
-        "two groups' passwords: {}",
+        secrets.len() >= 9,
+        "three groups' passwords: {}",
         secrets.len()
     );
     let samples = samples.lock().expect("samples");
@@ -105,11 +109,11 @@ fn no_secret_reaches_a_command_line_or_environment_on_any_host() {
     }
     // Servers listen only on their host's address and loopback (access
     // rules and TLS are issue 17's).
-    for k in 1..=3 {
-        let listening = on_host(&hosts, k, "ss -ltnH 'sport = :5432'");
+    for (k, port) in [(1, 5432), (2, 5432), (3, 5432), (1, 3306), (3, 3306)] {
+        let listening = on_host(&hosts, k, &format!("ss -ltnH 'sport = :{port}'"));
         let wanted = [
-            format!("{}:5432", hosts.address(k)),
-            "127.0.0.1:5432".to_string(),
+            format!("{}:{port}", hosts.address(k)),
+            format!("127.0.0.1:{port}"),
         ];
         let mut seen: Vec<String> = listening
             .lines()

@@ -292,6 +292,7 @@ impl MysqlServer {
             self.host.private_dir(&self.data_dir()).await?;
             let installer = self.installer.as_ref().unwrap_or(&self.server_program);
             let mut install = Program::new(&self.dir(), installer);
+            private_files(&mut install);
             install
                 .arg(format!("--defaults-file={}", self.config_file().display()))
                 .args(self.dialect.install_args());
@@ -360,6 +361,7 @@ impl MysqlServer {
             return Ok(());
         }
         let mut start = Program::new(&self.dir(), &self.server_program);
+        private_files(&mut start);
         start
             .arg(format!("--defaults-file={}", self.config_file().display()))
             .stdout_null();
@@ -843,6 +845,14 @@ fn replicating(status: Option<&ReplicaStatus>) -> Result<bool, EngineError> {
         }),
         _ => Ok(false),
     }
+}
+
+/// The server's own files private to its user: its log, binary logs and
+/// tables are made 0660 by default (the mysys library's `my_umask`), and
+/// these variables are the modes it reads instead (OR-ed with 0600 and
+/// 0700, so they can only add the owner's bits).
+fn private_files(program: &mut Program) {
+    program.env("UMASK", "0600").env("UMASK_DIR", "0700");
 }
 
 /// `program` on `host`, refused when it is MariaDB's under a MySQL name, or
