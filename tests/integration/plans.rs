@@ -321,46 +321,55 @@ fn a_mysql_family_scale_up_across_hosts_dumps_on_the_receiving_host() {
     assert_eq!(backups, [("dump:db-main@db-2.example", "db-2.example")]);
 }
 
-/// A Redis backup cannot move between hosts yet: an import from a group
-/// on another host is refused at plan time, saying where each is; on the
-/// source master's host it is planned, and so is replication (by sync).
+/// A MongoDB backup cannot move between hosts yet: an import from a
+/// group on another host is refused at plan time, saying where each is; on
+/// the source master's host it is planned. A Redis import between hosts is
+/// planned: its backup is taken on the importing host (`redis-cli --rdb`
+/// against the master).
 #[test]
 fn an_import_whose_backup_cannot_cross_hosts_is_refused_at_plan_time() {
-    let base = "application: shop\nredis:\n  groups:\n    default:\n      configuration: { version: \"7.0\" }\n      servers:\n        - server: { unique_name: redis-main, address: db-1.example }\n";
-    let state = applied(base);
-    let with_copy = |seed: &str, host: &str| {
+    let base = |db: &str, version: &str| {
         format!(
-            "{base}    copy:\n      configuration: {{ version: \"7.0\" }}\n      {seed}: default\n      servers:\n        - server: {{ unique_name: redis-copy, address: {host} }}\n"
+            "application: shop\n{db}:\n  groups:\n    default:\n      configuration: {{ version: \"{version}\" }}\n      servers:\n        - server: {{ unique_name: {db}-main, address: db-1.example }}\n"
         )
     };
+    let with_copy = |db: &str, version: &str, seed: &str, host: &str| {
+        format!(
+            "{}    copy:\n      configuration: {{ version: \"{version}\" }}\n      {seed}: default\n      servers:\n        - server: {{ unique_name: {db}-copy, address: {host} }}\n",
+            base(db, version)
+        )
+    };
+    let state = applied(&base("mongodb", "7.0"));
     let refused = plan(
-        &with_copy("import_from", "db-2.example"),
+        &with_copy("mongodb", "7.0", "import_from", "db-2.example"),
         Some(&state),
-        &add_group("redis.copy"),
+        &add_group("mongodb.copy"),
     );
     assert!(!refused.has_changes(), "{}", text::render(&refused));
     assert!(
         refused.report.blocked[0].reason.contains(
-            "a redis backup cannot move between hosts yet: its source's master redis-main is on db-1.example, and this group on db-2.example"
+            "a mongodb backup cannot move between hosts yet: its source's master mongodb-main is on db-1.example, and this group on db-2.example"
         ),
         "{:?}",
         refused.report.blocked
     );
-    for (seed, host) in [
-        ("import_from", "db-1.example"),
-        ("replicate_from", "db-2.example"),
-    ] {
+    let planned_cases = [
+        ("mongodb", "7.0", "import_from", "db-1.example"),
+        ("redis", "7.0", "import_from", "db-2.example"),
+    ];
+    for (db, version, seed, host) in planned_cases {
+        let state = applied(&base(db, version));
         let planned = plan(
-            &with_copy(seed, host),
+            &with_copy(db, version, seed, host),
             Some(&state),
-            &add_group("redis.copy"),
+            &add_group(&format!("{db}.copy")),
         );
         assert!(
             planned.report.blocked.is_empty(),
-            "{seed} on {host}: {:?}",
+            "{db} {seed} on {host}: {:?}",
             planned.report.blocked
         );
-        assert!(planned.has_changes(), "{seed} on {host}");
+        assert!(planned.has_changes(), "{db} {seed} on {host}");
     }
 }
 

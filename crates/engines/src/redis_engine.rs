@@ -379,6 +379,56 @@ impl RedisServer {
         self.host.rename(&partial, &target).await
     }
 
+    /// An RDB snapshot of this server taken on `into` (another host, where
+    /// it is restored) by that host's `redis-cli --rdb`, which asks this
+    /// server for one over the replication protocol: the data goes from
+    /// this host to that one and never through the machine running
+    /// dbgroups. The password reaches `redis-cli` on its standard input
+    /// (`--askpass`), from a 0600 file in the staging entry removed after:
+    /// never on its command line or in its environment.
+    pub async fn backup_to_host(
+        &self,
+        into: &HostRef,
+        staging: &Path,
+        password: &str,
+    ) -> Result<(), EngineError> {
+        let target = staging.join("dump.rdb");
+        if into.is_file(&target).await {
+            return Ok(());
+        }
+        let cli =
+            into.find_program(&["redis-cli"])
+                .await
+                .ok_or_else(|| EngineError::MissingBinary {
+                    program: "redis-cli".into(),
+                    engine: "redis".into(),
+                    version: "7".into(),
+                    looked: format!("PATH on {}", into.name()),
+                    remedy: "install the Debian package redis-tools".into(),
+                })?;
+        into.private_dir(staging).await?;
+        let secret = staging.join("auth");
+        into.write_private_file(&secret, format!("{password}\n").as_bytes())
+            .await?;
+        let partial = staging.join("dump.rdb.partial");
+        let mut fetch = Program::new(staging, &cli);
+        fetch
+            .arg("-h")
+            .arg(self.host.dial_address())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("--askpass")
+            .arg("--rdb")
+            .arg(&partial)
+            .stdin_from(&secret);
+        let result = into
+            .run_stoppable(&fetch, &format!("redis-cli --rdb on {}", into.name()))
+            .await;
+        let _ = into.remove_file(&secret).await;
+        result?;
+        into.rename(&partial, &target).await
+    }
+
     /// Replaces this server's data with an RDB snapshot (stopped while the
     /// file is swapped, loaded on start).
     /// `take`: this restore is the snapshot's last reader, so the file is

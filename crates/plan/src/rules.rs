@@ -78,7 +78,8 @@ pub struct EngineRules {
     pub restart_discards_replica_data: bool,
     /// A backup can be taken on another host than its master's (the
     /// engine's tool runs there against the master: PostgreSQL's
-    /// pg_basebackup and pg_dump, the MySQL family's dump). Where it cannot, an import (a backup)
+    /// pg_basebackup and pg_dump, the MySQL family's dump, Redis's
+    /// `redis-cli --rdb`). Where it cannot, an import (a backup)
     /// is refused between two hosts; replication copies by sync instead.
     pub backup_crosses_hosts: bool,
 }
@@ -113,7 +114,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
-            backup_crosses_hosts: false,
+            backup_crosses_hosts: true,
         },
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,

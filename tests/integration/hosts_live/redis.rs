@@ -1,15 +1,28 @@
 //! Redis on test hosts: a replica on another host copies its data by
-//! REPLICAOF's own sync (no backup step), a scale up adds one on a third.
+//! REPLICAOF's own sync (no backup step), a scale up adds one on a third,
+//! and an import on another host is seeded by `redis-cli --rdb` run there
+//! against the master.
 
 use super::{TestHosts, hosts_or_skip, manifest_head, nothing_left_on, quoted, run_ok, state};
 use crate::test_hosts::{WAIT, wait_for};
 
 /// redis-cli on host K over its loopback, as the application.
 fn redis_cli(hosts: &TestHosts, k: usize, password: &str, command: &str) -> Result<String, String> {
+    redis_cli_at(hosts, k, 6379, password, command)
+}
+
+/// [`redis_cli`] to the server on `port`.
+fn redis_cli_at(
+    hosts: &TestHosts,
+    k: usize,
+    port: u16,
+    password: &str,
+    command: &str,
+) -> Result<String, String> {
     let output = hosts.run_on(
         k,
         &format!(
-            "REDISCLI_AUTH={} redis-cli --no-auth-warning -h 127.0.0.1 -p 6379 {command}",
+            "REDISCLI_AUTH={} redis-cli --no-auth-warning -h 127.0.0.1 -p {port} {command}",
             quoted(password)
         ),
     );
@@ -37,7 +50,7 @@ fn manifest(hosts: &TestHosts, servers: &[(&str, usize)]) -> String {
 }
 
 #[test]
-fn a_redis_group_across_three_hosts_replicates_scales_up_and_is_destroyed() {
+fn a_redis_group_across_three_hosts_replicates_scales_up_imports_and_is_destroyed() {
     let Some(hosts) = hosts_or_skip(3) else {
         return;
     };
@@ -101,6 +114,64 @@ fn a_redis_group_across_three_hosts_replicates_scales_up_and_is_destroyed() {
         "{}",
         status.stdout
     );
+    // An import on host 2 from the master on host 1: the snapshot is
+    // fetched there, host to host.
+    let with_copy = format!(
+        "{}redis:\n  groups:\n    default:\n      configuration: {{ version: \"7.0\" }}\n      backups: {{ managed: true }}\n      servers:\n{}    copy:\n      configuration: {{ version: \"7.0\" }}\n      import_from: default\n      servers:\n        - server: {{ unique_name: redis-copy, address: {} }}\n",
+        manifest_head(&hosts),
+        three
+            .iter()
+            .map(|(name, k)| format!(
+                "        - server: {{ unique_name: {name}, address: {} }}\n",
+                hosts.address(*k)
+            ))
+            .collect::<String>(),
+        hosts.address(2)
+    );
+    std::fs::write(path.join("manifest.yml"), with_copy).expect("manifest");
+    let plan = run_ok(
+        path,
+        &["plan", "--refresh=false", "--add-group", "redis.copy"],
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("taken on {}", hosts.address(2))),
+        "the snapshot is taken on the importing host:\n{}",
+        plan.stdout
+    );
+    run_ok(
+        path,
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--add-group",
+            "redis.copy",
+        ],
+    );
+    let recorded = state(path);
+    let copy_password = recorded.credentials["redis.copy"]
+        .password
+        .as_ref()
+        .expect("generated")
+        .expose()
+        .to_string();
+    let _scanned_copy = crate::transcripts::ScannedDeployment::new(path, &[&copy_password]);
+    let copy_port = recorded
+        .server("redis-copy")
+        .and_then(|(_, s)| s.port)
+        .expect("a port");
+    assert_eq!(
+        redis_cli_at(&hosts, 2, copy_port, &copy_password, "DBSIZE").as_deref(),
+        Ok("1001"),
+        "the import holds every key of the master"
+    );
+    let role = redis_cli_at(&hosts, 2, copy_port, &copy_password, "ROLE").expect("role");
+    assert!(
+        role.starts_with("master"),
+        "an import follows nothing: {role}"
+    );
+
     let env = run_ok(path, &["env"]);
     assert!(
         env.stdout

@@ -75,8 +75,12 @@ impl DatabaseEngine for Redis {
         into: &HostRef,
         at: &Path,
     ) -> Result<(), EngineError> {
-        super::on_its_own_host(target, into, "Redis")?;
-        server(target).await?.backup_to(at, access.app()?).await
+        let source = server(target).await?;
+        if crate::host::same_host(&target.host, into) {
+            source.backup_to(at, access.app()?).await
+        } else {
+            source.backup_to_host(into, at, access.app()?).await
+        }
     }
 
     async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {
