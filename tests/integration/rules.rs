@@ -990,6 +990,41 @@ postgresql:
     "#);
 }
 
+/// `allow_from` takes networks in CIDR form or single addresses; anything
+/// else is refused at its item, and a network with host bits set names the
+/// network meant. A valid list gives no diagnostic.
+#[test]
+fn allow_from_networks_are_checked_where_they_are_written() {
+    assert_snapshot!(diagnose(r#"
+application: shop
+postgresql:
+  allow_from: [10.0.1.0/24, 10.0.2.5/24, nonsense, 192.0.2.7, "2001:db8::/64", 10.0.0.0/33, "-oX"]
+  servers:
+    - server: { unique_name: pg-main, address: 10.0.0.11 }
+redis:
+  allow_from: 10.0.1.0/24
+  servers:
+    - server: { unique_name: redis-main, address: 10.0.0.11 }
+"#), @r#"
+    manifest.yml:4:29: error[invalid-address]: invalid network "10.0.2.5/24" in allow_from: it has host bits set (the network is 10.0.2.0/24)
+        help: write 10.0.2.0/24 for the whole network, or 10.0.2.5/32 for the one address
+    manifest.yml:4:42: error[invalid-address]: invalid network "nonsense" in allow_from: not an IP network
+        help: write a network as ADDRESS/PREFIX (10.0.1.0/24, 2001:db8::/64) or one address (192.0.2.7)
+    manifest.yml:4:80: error[invalid-address]: invalid network "10.0.0.0/33" in allow_from: not an IP network
+        help: write a network as ADDRESS/PREFIX (10.0.1.0/24, 2001:db8::/64) or one address (192.0.2.7)
+    manifest.yml:4:93: error[invalid-address]: invalid network "-oX" in allow_from: not an IP network
+        help: write a network as ADDRESS/PREFIX (10.0.1.0/24, 2001:db8::/64) or one address (192.0.2.7)
+    manifest.yml:8:15: error[wrong-type]: expected a list of networks (CIDR, such as 10.0.1.0/24), found a single value
+    "#);
+    assert_snapshot!(diagnose(r#"
+application: shop
+postgresql:
+  allow_from: [10.0.1.0/24, 192.0.2.7, "2001:db8::/64"]
+  servers:
+    - server: { unique_name: pg-main, address: 10.0.0.11 }
+"#), @"");
+}
+
 #[test]
 fn hostile_ssh_settings_are_refused_where_they_are_written() {
     assert_snapshot!(diagnose(r#"

@@ -10,6 +10,7 @@ pub const GROUP_KEYS: &[&str] = &[
     "replicate_from",
     "import_from",
     "add_odd_member",
+    "allow_from",
 ];
 
 pub const CONFIGURATION_KEYS: &[&str] = &[

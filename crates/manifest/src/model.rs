@@ -169,6 +169,10 @@ pub struct Group {
     /// MongoDB only: `false` keeps dbgroups from adding a member to an even
     /// count; the last declared server then joins without a vote.
     pub add_odd_member: Option<Spanned<bool>>,
+    /// The client networks that may connect to the group's servers on
+    /// hosts, as CIDR text with no host bits (`10.0.1.0/24`; a bare
+    /// address is its own /32 or /128), in the order written.
+    pub allow_from: Vec<Spanned<String>>,
     /// The first server is the master, the rest are its slaves.
     pub servers: Vec<Server>,
     /// The span of the `servers:` key, when present.

@@ -326,6 +326,7 @@ impl<'a> Reader<'a> {
             replicate_from: None,
             import_from: None,
             add_odd_member: None,
+            allow_from: Vec::new(),
             servers: Vec::new(),
             servers_key: None,
         };
@@ -342,6 +343,7 @@ impl<'a> Reader<'a> {
                 "replicate_from" => group.replicate_from = self.read_group_ref(value),
                 "import_from" => group.import_from = self.read_group_ref(value),
                 "add_odd_member" => group.add_odd_member = self.boolean(value),
+                "allow_from" => group.allow_from = self.read_networks(value),
                 // "groups" in the short form's allowed list means the section
                 // was not a short form after all; handled by the caller.
                 _ => {}
@@ -437,6 +439,45 @@ impl<'a> Reader<'a> {
                 Vec::new()
             }
         }
+    }
+
+    /// `allow_from: [10.0.1.0/24, 192.0.2.7]`: each a network in CIDR
+    /// form, or one address. A network with host bits set is refused with
+    /// the network meant, since it is likely a typo for one of them.
+    fn read_networks(&mut self, node: &Node) -> Vec<Spanned<String>> {
+        let items = match node {
+            _ if is_null(node) => return Vec::new(),
+            Node::Sequence(items) => items,
+            _ => {
+                self.wrong_type(node, "a list of networks (CIDR, such as 10.0.1.0/24)");
+                return Vec::new();
+            }
+        };
+        let mut networks: Vec<Spanned<String>> = Vec::new();
+        for item in items.iter() {
+            let Some(text) = self.string(item, "network") else {
+                continue;
+            };
+            match parse_network(&text.value) {
+                Ok(network) => {
+                    if !networks.iter().any(|n| n.value == network) {
+                        networks.push(Spanned::new(network, text.span));
+                    }
+                }
+                Err((problem, help)) => self.report(
+                    Diagnostic::error(
+                        Code::InvalidAddress,
+                        format!(
+                            "invalid network \"{}\" in allow_from: {problem}",
+                            text.value
+                        ),
+                        text.span,
+                    )
+                    .with_help(help),
+                ),
+            }
+        }
+        networks
     }
 
     fn read_backups(&mut self, node: &Node) -> Backups {
@@ -895,4 +936,33 @@ fn ssh_rule(key: &str) -> (&'static str, &'static str) {
             "write the bastion host, such as `jump: ops@bastion.example:22`; chain several hosts in your ssh configuration",
         ),
     }
+}
+
+/// A network of `allow_from` as its CIDR text, or why not with a hint.
+fn parse_network(text: &str) -> Result<String, (String, String)> {
+    let text = text.trim();
+    let network = match text.parse::<ipnet::IpNet>() {
+        Ok(network) => network,
+        Err(_) => match text.parse::<std::net::IpAddr>() {
+            Ok(address) => ipnet::IpNet::from(address),
+            Err(_) => {
+                return Err((
+                    "not an IP network".into(),
+                    "write a network as ADDRESS/PREFIX (10.0.1.0/24, 2001:db8::/64) or one address (192.0.2.7)".into(),
+                ));
+            }
+        },
+    };
+    if network.trunc() != network {
+        return Err((
+            format!("it has host bits set (the network is {})", network.trunc()),
+            format!(
+                "write {} for the whole network, or {}/{} for the one address",
+                network.trunc(),
+                network.addr(),
+                network.max_prefix_len()
+            ),
+        ));
+    }
+    Ok(network.to_string())
 }

@@ -200,6 +200,11 @@ fn group_property(db_type: DbType, key: &str) -> Value {
             "default": true,
             "description": "MongoDB only. With an even number of servers (fewer than seven), dbgroups adds a voting member, <group>-odd-member; false adds none and makes the last declared server non-voting (votes: 0, priority: 0) instead.",
         }),
+        "allow_from" => json!({
+            "type": "array",
+            "description": "The client networks (CIDR, or one address) that may connect to the group's servers on existing hosts, besides loopback and the hosts of the groups it replicates with. Servers on this machine listen on loopback only.",
+            "items": { "type": "string" },
+        }),
         other => unreachable!("group key {other} has no schema"),
     }
 }
