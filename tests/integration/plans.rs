@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use dbgroups_manifest::DbType;
 use dbgroups_plan::render::{graph, json, markdown, text};
 use dbgroups_plan::{
     GroupAddress, Intents, ObservedFacts, Plan, ReplicationHealth, ServerHealth, StepKind,
@@ -1171,5 +1172,87 @@ postgresql:
         matches!(&restore.kind, StepKind::Restore { backup, .. } if backup.source.application == "shop"),
         "{:?}",
         restore.kind
+    );
+}
+
+/// `allow_from` on a group with servers on hosts is a change of its own,
+/// reviewed as an `allow` step after the servers it reaches are built; a
+/// change of the networks shows both lists; a group on this machine has
+/// none (its servers listen on loopback); a type without access rules on
+/// hosts yet is refused rather than left open.
+#[test]
+fn allow_from_is_planned_as_its_own_step_and_refused_where_not_built() {
+    let manifest = |networks: &str| {
+        format!(
+            "application: shop\npostgresql:\n  allow_from: [{networks}]\n  backups: {{ managed: true }}\n  servers:\n    - server: {{ unique_name: pg-main, address: db-1.example }}\n    - server: {{ unique_name: pg-replica-1, address: db-2.example }}\n"
+        )
+    };
+    let created = plan(&manifest("10.0.1.0/24"), None, &Intents::default());
+    let allow = created
+        .steps
+        .iter()
+        .find(|s| s.id == "allow:postgresql.default")
+        .unwrap_or_else(|| panic!("an allow step: {}", text::render(&created)));
+    assert_eq!(
+        allow.kind,
+        StepKind::Allow {
+            group: GroupAddress::new(DbType::Postgresql, "default"),
+            servers: vec!["pg-main".into(), "pg-replica-1".into()],
+            networks: vec!["10.0.1.0/24".into()],
+            previous: vec![],
+        }
+    );
+    for server in ["pg-main", "pg-replica-1"] {
+        assert!(
+            created
+                .steps
+                .iter()
+                .any(|s| allow.depends_on.contains(&s.id) && s.kind.server() == Some(server)),
+            "the allow step waits for {server}: {:?}",
+            allow.depends_on
+        );
+    }
+    let state = applied(&manifest("10.0.1.0/24"));
+    assert_eq!(state.groups[0].allow_from, ["10.0.1.0/24"]);
+    let unchanged = plan(&manifest("10.0.1.0/24"), Some(&state), &Intents::default());
+    assert!(!unchanged.has_changes(), "{}", text::render(&unchanged));
+    let moved = plan(
+        &manifest("10.0.2.0/24, 192.0.2.7"),
+        Some(&state),
+        &Intents::default(),
+    );
+    let rendered = text::render(&moved);
+    assert!(
+        rendered.contains(
+            "let clients from 10.0.2.0/24, 192.0.2.7/32 connect to postgresql.default (was: 10.0.1.0/24)"
+        ),
+        "{rendered}"
+    );
+    assert_eq!(
+        moved
+            .steps
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        ["allow:postgresql.default"],
+        "only the rules change"
+    );
+
+    let here = "application: shop\npostgresql:\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: pg-main }\n";
+    let local = plan(here, None, &Intents::default());
+    assert!(
+        local.steps.iter().all(|s| !s.id.starts_with("allow:")),
+        "{}",
+        text::render(&local)
+    );
+
+    let mariadb = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: db-main, address: db-1.example }\n";
+    let refused = plan(mariadb, None, &Intents::default());
+    assert!(
+        refused.report.blocked.iter().any(|b| b
+            .reason
+            .contains("mysql.default has allow_from, but access rules for mysql servers on hosts are not built yet")),
+        "{:?}",
+        refused.report.blocked
     );
 }

@@ -6,6 +6,8 @@ pub enum ApplyError {
     State(#[from] dbgroups_state::StateError),
     #[error(transparent)]
     Engine(#[from] dbgroups_engines::EngineError),
+    #[error("cannot make the application's certificate authority: {0}")]
+    Authority(String),
     #[error("cannot write the environment file {path}")]
     EnvironmentFile {
         path: String,

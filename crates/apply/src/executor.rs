@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use dbgroups_engines::generate_password;
 use dbgroups_plan::{ChangeKind, Plan, StepKind};
 use dbgroups_state::{
-    AppState, Credentials, GroupState, Journal, LockGuard, PendingServer, Role, Secret,
+    AppState, Authority, Credentials, GroupState, Journal, LockGuard, PendingServer, Role, Secret,
     ServerState, SourceRef, StateStore, StepStatus,
 };
 use tokio::task::JoinSet;
@@ -102,6 +102,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         Err(refused) => return Ok(*refused),
     };
     prepare_credentials(&mut state, plan);
+    prepare_authority(&mut state, plan, &apply.hosts)?;
     begin_journal(&mut state, plan, &apply.plan_id, new_application);
     apply.store.save(apply.lock, &mut state)?;
 
@@ -487,6 +488,31 @@ fn set_journal(state: &mut AppState, step: &str, status: StepStatus) {
     }
 }
 
+/// The application's certificate authority, made before the first server
+/// on a host that others reach over the network is provisioned (its
+/// certificate is signed by it), and saved with the journal: a crash after
+/// it never makes a second one.
+fn prepare_authority(state: &mut AppState, plan: &Plan, hosts: &HostSet) -> Result<(), ApplyError> {
+    if state.authority.is_some() {
+        return Ok(());
+    }
+    let on_network = plan.steps.iter().any(|step| match &step.kind {
+        StepKind::Provision { server, .. } => hosts.of(server).reached_over_network(),
+        _ => false,
+    });
+    if !on_network {
+        return Ok(());
+    }
+    let made = dbgroups_tls::create_authority(&state.application, SystemTime::now())
+        .map_err(|error| ApplyError::Authority(error.to_string()))?;
+    state.authority = Some(Authority {
+        certificate: made.certificate_pem,
+        key: Secret::new(made.key_pem),
+        expires: made.expires,
+    });
+    Ok(())
+}
+
 /// New groups get their passwords before anything uses them, so a crash
 /// between initdb and the next save cannot lose the superuser's password.
 fn prepare_credentials(state: &mut AppState, plan: &Plan) {
@@ -538,6 +564,7 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             server,
             master,
             port,
+            certificate_expires,
             provider,
             address,
         } => record_provisioned(
@@ -546,8 +573,13 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
             group,
             server,
             master,
-            (port, provider, address),
+            (port, provider, address, certificate_expires),
         ),
+        Effect::Allowed { group, networks } => {
+            if let Some(recorded) = state.group_mut(group.db_type, &group.name) {
+                recorded.allow_from = networks;
+            }
+        }
         Effect::Restored {
             server,
             source,
@@ -574,7 +606,12 @@ fn record_provisioned(
     group: dbgroups_plan::GroupAddress,
     server: String,
     master: bool,
-    (port, provider, address): (u16, dbgroups_manifest::ProviderKind, String),
+    (port, provider, address, certificate_expires): (
+        u16,
+        dbgroups_manifest::ProviderKind,
+        String,
+        Option<u64>,
+    ),
 ) {
     // What the plan expects of the server's place (the ssh settings that
     // reach its host) is kept, for every later apply to reach it again.
@@ -590,6 +627,7 @@ fn record_provisioned(
         address: Some(address),
         port: Some(port),
         provider_data,
+        certificate_expires,
     };
     if !master {
         // A slave is a member once it follows its master; until then
@@ -617,6 +655,7 @@ fn record_provisioned(
             replicate_from: None,
             imported_from: None,
             servers: Vec::new(),
+            allow_from: template.map(|g| g.allow_from.clone()).unwrap_or_default(),
         });
     }
     let Some(recorded) = state.group_mut(group.db_type, &group.name) else {

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dbgroups_engines::engine::{
-    Copy, DatabaseEngine, FollowRequest, GroupAccess, Operation, Peer, ServerRef, Surroundings,
+    Certificate, Copy, DatabaseEngine, FollowRequest, GroupAccess, Operation, Peer, ServerRef,
+    Surroundings,
 };
 use dbgroups_engines::{EngineError, HostRef, engine_for};
 use dbgroups_manifest::Engine;
 use dbgroups_plan::rules::BackupMethod;
 use dbgroups_plan::{BackupRef, GroupAddress, Step, StepKind};
-use dbgroups_state::{AppState, GroupState, ServerState};
+use dbgroups_state::{AppState, Authority, GroupState, ServerState};
 
 use crate::hosts::HostSet;
 use crate::servers::{group_access, server_ref, upstream_of};
@@ -24,6 +25,8 @@ pub(crate) enum Effect {
         server: String,
         master: bool,
         port: u16,
+        /// When the certificate it was given expires, on a host.
+        certificate_expires: Option<u64>,
         /// Who manages the host it is on, and the address peers dial.
         provider: dbgroups_manifest::ProviderKind,
         address: String,
@@ -54,6 +57,11 @@ pub(crate) enum Effect {
     },
     Removed {
         server: String,
+    },
+    /// The group's servers let in these client networks.
+    Allowed {
+        group: GroupAddress,
+        networks: Vec<String>,
     },
     Nothing,
 }
@@ -128,10 +136,20 @@ impl StepContext {
         self.hosts.of(&server.unique_name)
     }
 
+    /// The certificate authority of `application`, if it has one.
+    fn authority_of(&self, application: &str) -> Option<&Authority> {
+        self.application_state(application)?.authority.as_ref()
+    }
+
     fn locate(&self, application: &str, name: &str) -> Result<Located<'_>, EngineError> {
         let (group, server) = self.find(application, name)?;
-        let server = server_ref(&self.host_of(server), group, server)
-            .ok_or_else(|| missing(format!("{name} has no recorded port")))?;
+        let server = server_ref(
+            &self.host_of(server),
+            group,
+            server,
+            self.authority_of(application),
+        )
+        .ok_or_else(|| missing(format!("{name} has no recorded port")))?;
         Ok(Located {
             engine: engine_for(group.db_type),
             server,
@@ -173,7 +191,12 @@ impl StepContext {
         );
         let upstream = match upstream {
             Some((owner, group, master)) => {
-                match server_ref(&self.host_of(master), group, master) {
+                match server_ref(
+                    &self.host_of(master),
+                    group,
+                    master,
+                    self.authority_of(&owner),
+                ) {
                     Some(server) => Some(Peer {
                         server,
                         access: self.access(&owner, group, located.engine, operation)?,
@@ -195,7 +218,7 @@ impl StepContext {
             .servers
             .iter()
             .filter(|s| s.unique_name != except)
-            .filter_map(|s| server_ref(&self.host_of(s), group, s))
+            .filter_map(|s| server_ref(&self.host_of(s), group, s, self.state.authority.as_ref()))
             .collect()
     }
 
@@ -312,6 +335,12 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             )
             .await
         }
+        StepKind::Allow {
+            group,
+            servers,
+            networks,
+            ..
+        } => allow_step(&ctx, group, servers, networks).await,
         // Written by the executor, which owns the state it is made from.
         StepKind::UpdateEnvironment => Ok(Effect::Nothing),
     }
@@ -349,23 +378,50 @@ async fn provision_step(
     host.ensure_packages(&database.packages(engine, &version))
         .await?;
     let earlier = database.earlier_port(&host, &server).await;
+    // A new group's networks come with its own allow step, after this.
+    let allow_from = ctx
+        .state
+        .group(group.db_type, &group.name)
+        .map(|g| g.allow_from.clone())
+        .unwrap_or_default();
+    let exposure = crate::servers::exposure(&host, &allow_from, ctx.state.authority.as_ref())
+        .filter(|_| database.serves_tls());
+    let certificate = match (&exposure, &ctx.state.authority) {
+        (Some(_), Some(authority)) => Some(issue_certificate(authority, &host, &server)?),
+        _ => None,
+    };
     let mut target = ServerRef {
         host: host.clone(),
         name: server.clone(),
         engine,
         version,
         port: 0,
+        exposure,
     };
+    let certificate_expires = certificate.as_ref().map(|(_, expires)| *expires);
     let provisioned = |port| Effect::Provisioned {
         group: group.clone(),
         server: server.clone(),
         master,
         port,
+        certificate_expires,
         provider: host.provider(),
         address: host.dial_address(),
     };
+    // Before the first start: a server on a host starts with TLS on.
+    let secure = async |target: &ServerRef| -> Result<(), EngineError> {
+        if let Some((certificate, _)) = &certificate {
+            let access = group_access(&application, &group.name, credentials)
+                .only(database.secrets_for(Operation::Secure));
+            database
+                .install_certificate(target, &access, certificate)
+                .await?;
+        }
+        Ok(())
+    };
     if let Some(port) = earlier.or(pending_port) {
         target.port = port;
+        secure(&target).await?;
         database.provision(&target, &access, master).await?;
         return Ok(provisioned(port));
     }
@@ -378,6 +434,7 @@ async fn provision_step(
     loop {
         target.port = host.choose_port(database.default_port()).await?;
         let _taken = crate::crash::take_first_port(&server, attempt, target.port);
+        secure(&target).await?;
         match database.provision(&target, &access, master).await {
             Err(err) if err.is_address_in_use() && attempt < PORT_ATTEMPTS => {
                 host.remove_dir(&host.server_dir(&server)).await?;
@@ -679,4 +736,53 @@ fn source_database(ctx: &StepContext, backup: &BackupRef) -> Result<String, Engi
         .and_then(|s| s.credentials.get(&source.group.to_string()))
         .map(|c| c.database.clone())
         .ok_or_else(|| missing(format!("no credentials recorded for {}", source.group)))
+}
+
+/// A certificate for `server` on `host`, for the addresses clients and
+/// replicas dial it at, and when it expires.
+fn issue_certificate(
+    authority: &Authority,
+    host: &HostRef,
+    server: &str,
+) -> Result<(Certificate, u64), EngineError> {
+    let mut names = vec![host.dial_address()];
+    names.extend(host.listen_addresses().iter().map(ToString::to_string));
+    let issued = dbgroups_tls::issue(
+        &authority.certificate,
+        authority.key.expose(),
+        server,
+        &names,
+        std::time::SystemTime::now(),
+    )
+    .map_err(|error| EngineError::Command {
+        command: format!("a certificate for {server}"),
+        status: "failed".into(),
+        stderr: error.to_string(),
+    })?;
+    Ok((
+        Certificate {
+            certificate: issued.certificate_pem,
+            key: issued.key_pem,
+        },
+        issued.expires,
+    ))
+}
+
+/// The group's servers on hosts let in exactly `networks`, one by one.
+async fn allow_step(
+    ctx: &StepContext,
+    group: GroupAddress,
+    servers: Vec<String>,
+    networks: Vec<String>,
+) -> Result<Effect, EngineError> {
+    let application = ctx.state.application.clone();
+    for server in &servers {
+        let located = ctx.locate(&application, server)?;
+        let access = located.access(ctx, Operation::Secure)?;
+        located
+            .engine
+            .allow(&located.server, &access, &networks)
+            .await?;
+    }
+    Ok(Effect::Allowed { group, networks })
 }

@@ -2,21 +2,44 @@
 //! state's records become [`ServerRef`]s and [`GroupAccess`]es, shared by
 //! the executor and the CLI's `status` and refresh.
 
+use std::sync::Arc;
+
 use dbgroups_engines::engine::{
-    GroupAccess, Observation, ObserveRequest, Operation, Peer, ServerRef,
+    Exposure, GroupAccess, Observation, ObserveRequest, Operation, Peer, ServerRef,
 };
 use dbgroups_engines::{EngineError, HostRef, engine_for};
-use dbgroups_state::{AppState, Credentials, GroupState, Role, ServerState};
+use dbgroups_state::{AppState, Authority, Credentials, GroupState, Role, ServerState};
 
-/// A recorded server with a port, on `host`.
-pub fn server_ref(host: &HostRef, group: &GroupState, server: &ServerState) -> Option<ServerRef> {
+/// A recorded server with a port, on `host`, in an application whose
+/// authority is `authority`.
+pub fn server_ref(
+    host: &HostRef,
+    group: &GroupState,
+    server: &ServerState,
+    authority: Option<&Authority>,
+) -> Option<ServerRef> {
     Some(ServerRef {
         host: host.clone(),
         name: server.unique_name.clone(),
         engine: group.engine,
         version: group.version.clone(),
         port: server.port?,
+        exposure: exposure(host, &group.allow_from, authority),
     })
+}
+
+/// How a server on `host` letting in `allow_from` is reached beyond loopback: on a host
+/// others reach over the network, with its application's authority.
+pub fn exposure(
+    host: &HostRef,
+    allow_from: &[String],
+    authority: Option<&Authority>,
+) -> Option<Arc<Exposure>> {
+    let authority = authority.filter(|_| host.reached_over_network())?;
+    Some(Arc::new(Exposure {
+        authority: authority.certificate.clone(),
+        allow_from: allow_from.to_vec(),
+    }))
 }
 
 /// A group's accounts, all its secrets included (an operation is handed
@@ -81,9 +104,11 @@ pub async fn observe(
     known_servers: &[String],
 ) -> Result<Observation, EngineError> {
     let engine = engine_for(group.db_type);
-    let target = server_ref(&hosts.of(&server.unique_name), group, server).ok_or_else(|| {
-        EngineError::StateMismatch(format!("{} has no recorded port", server.unique_name))
-    })?;
+    let authority = state.authority.as_ref();
+    let target =
+        server_ref(&hosts.of(&server.unique_name), group, server, authority).ok_or_else(|| {
+            EngineError::StateMismatch(format!("{} has no recorded port", server.unique_name))
+        })?;
     let access_of = |group: &GroupState| {
         state
             .credentials
@@ -110,7 +135,7 @@ pub async fn observe(
     )
     .and_then(|(_, group, master)| {
         Some(Peer {
-            server: server_ref(&hosts.of(&master.unique_name), group, master)?,
+            server: server_ref(&hosts.of(&master.unique_name), group, master, authority)?,
             access: access_of(group).ok()?,
         })
     });

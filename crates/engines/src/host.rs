@@ -234,6 +234,13 @@ pub trait Host: Send + Sync + Debug {
         Ok((self.dial_address(), port))
     }
 
+    /// Whether other machines reach this host's servers over the network
+    /// (an ssh host), so they serve TLS and keep access rules; this
+    /// machine's servers listen on loopback only.
+    fn reached_over_network(&self) -> bool {
+        false
+    }
+
     /// Where dbgroups' own client connects to reach the unix socket
     /// `socket` here, as root on the host would: the socket itself on this
     /// machine; for an ssh host a socket of this machine's relayed to it.

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::engine::{Certificate, Exposure};
 use crate::error::{EngineError, io};
 use crate::host::{HostRef, Program, ServerStart};
 use crate::local::wait_until;
@@ -23,6 +24,8 @@ pub struct PostgresServer {
     name: String,
     port: u16,
     bin: PathBuf,
+    /// TLS and access rules, for a server on a host (see [`Exposure`]).
+    exposure: Option<std::sync::Arc<Exposure>>,
 }
 
 /// Where Debian installs a major version's programs.
@@ -55,7 +58,135 @@ impl PostgresServer {
             name: name.to_string(),
             port,
             bin,
+            exposure: None,
         })
+    }
+
+    /// The same server, reached beyond loopback as `exposure` says.
+    pub fn exposed(mut self, exposure: Option<std::sync::Arc<Exposure>>) -> Self {
+        self.exposure = exposure;
+        self
+    }
+
+    /// Where its TLS files live: beside the data directory, so a restore
+    /// (which replaces the data) keeps them.
+    fn tls_dir(&self) -> PathBuf {
+        self.dir().join("tls")
+    }
+
+    /// Its application's authority, for its own host's clients (pg_restore).
+    fn authority_file(&self) -> PathBuf {
+        self.tls_dir().join("authority.crt")
+    }
+
+    /// Installs its certificate, key and authority; a running server
+    /// reloads them (PostgreSQL reads TLS files on reload).
+    pub async fn install_certificate(
+        &self,
+        certificate: &Certificate,
+        superuser_password: &str,
+    ) -> Result<(), EngineError> {
+        let Some(exposure) = &self.exposure else {
+            return Ok(());
+        };
+        self.host.private_dir(&self.dir()).await?;
+        self.host.private_dir(&self.tls_dir()).await?;
+        let files = [
+            ("server.crt", certificate.certificate.as_bytes()),
+            ("server.key", certificate.key.as_bytes()),
+            ("authority.crt", exposure.authority.as_bytes()),
+        ];
+        // A new server starts with its group's client networks; later
+        // changes come from the plan's allow step.
+        if !self.host.exists(&self.allowed_file()).await {
+            let listed: String = exposure
+                .allow_from
+                .iter()
+                .map(|n| format!("{n}\n"))
+                .collect();
+            self.host
+                .write_private_file(&self.allowed_file(), listed.as_bytes())
+                .await?;
+        }
+        let mut changed = false;
+        for (name, contents) in files {
+            let path = self.tls_dir().join(name);
+            if self.host.read_file(&path).await?.as_deref() != Some(contents) {
+                self.host.write_private_file(&path, contents).await?;
+                changed = true;
+            }
+        }
+        if changed && self.is_initialised().await && self.is_running().await {
+            self.write_configuration().await?;
+            self.reload(superuser_password).await?;
+        }
+        Ok(())
+    }
+
+    /// TLS settings for a client of this server (`PGSSLMODE`,
+    /// `PGSSLROOTCERT`): verified against `authority`, a file on the
+    /// client's host holding this server's authority. Nothing on loopback.
+    fn verified_by(&self, client: &mut Program, authority: &Path) {
+        if self.exposure.is_some() {
+            client
+                .env("PGSSLMODE", "verify-full")
+                .env("PGSSLROOTCERT", authority);
+        }
+    }
+
+    /// Writes this server's authority on `into` at `path`, for a client
+    /// there (a backup taken on another host).
+    async fn authority_on(&self, into: &HostRef, path: &Path) -> Result<(), EngineError> {
+        match &self.exposure {
+            Some(exposure) => {
+                into.write_private_file(path, exposure.authority.as_bytes())
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The client networks it lets in (`allow_from`), kept beside the data
+    /// like the admitted peers.
+    fn allowed_file(&self) -> PathBuf {
+        self.dir().join("allowed-networks")
+    }
+
+    async fn allowed(&self) -> Vec<String> {
+        self.host
+            .read_text(&self.allowed_file())
+            .await
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Its `pg_hba.conf` as the recorded peers, networks and TLS make it.
+    async fn rules(&self) -> String {
+        let tls =
+            self.exposure.is_some() && self.host.is_file(&self.tls_dir().join("server.crt")).await;
+        pg_hba(
+            &self.host.listen_addresses(),
+            &self.admitted().await,
+            &self.allowed().await,
+            tls,
+        )
+    }
+
+    /// Lets exactly `networks` connect (`allow_from`), and reloads.
+    pub async fn allow(
+        &self,
+        networks: &[String],
+        superuser_password: &str,
+    ) -> Result<(), EngineError> {
+        let listed: String = networks.iter().map(|n| format!("{n}\n")).collect();
+        self.host
+            .write_private_file(&self.allowed_file(), listed.as_bytes())
+            .await?;
+        self.apply_rules(superuser_password).await
     }
 
     pub fn port(&self) -> u16 {
@@ -159,6 +290,22 @@ impl PostgresServer {
             port = self.port,
             socket = self.socket_dir().display()
         );
+        // TLS once its certificate is installed (before the first start of
+        // a server on a host): every rule off loopback is then `hostssl`.
+        let settings = if self.exposure.is_some()
+            && self.host.is_file(&self.tls_dir().join("server.crt")).await
+        {
+            format!(
+                "{settings}ssl = on\n\
+                 ssl_cert_file = '{cert}'\n\
+                 ssl_key_file = '{key}'\n\
+                 ssl_min_protocol_version = 'TLSv1.2'\n",
+                cert = self.tls_dir().join("server.crt").display(),
+                key = self.tls_dir().join("server.key").display(),
+            )
+        } else {
+            settings
+        };
         self.host
             .write_private_file(&data.join("dbgroups.conf"), settings.as_bytes())
             .await?;
@@ -170,7 +317,7 @@ impl PostgresServer {
                 .write_private_file(&conf, format!("{current}\n{include}\n").as_bytes())
                 .await?;
         }
-        let hba = pg_hba(&self.host.listen_addresses(), &self.admitted().await);
+        let hba = self.rules().await;
         self.host
             .write_private_file(&data.join("pg_hba.conf"), hba.as_bytes())
             .await
@@ -218,8 +365,14 @@ impl PostgresServer {
                 .write_private_file(&self.admitted_file(), listed.as_bytes())
                 .await?;
         }
+        self.apply_rules(superuser_password).await
+    }
+
+    /// Rewrites `pg_hba.conf` from the recorded peers and networks and
+    /// reloads a running server.
+    async fn apply_rules(&self, superuser_password: &str) -> Result<(), EngineError> {
         let hba_path = self.data_dir().join("pg_hba.conf");
-        let wanted = pg_hba(&own, &admitted);
+        let wanted = self.rules().await;
         if self.host.read_text(&hba_path).await.as_deref() != Some(wanted.as_str()) {
             self.host
                 .write_private_file(&hba_path, wanted.as_bytes())
@@ -434,9 +587,11 @@ impl PostgresServer {
 pub use crate::local::port_in_config;
 
 /// pg_hba.conf: password authentication only, and over TCP only from the
-/// addresses the server listens on (loopback on the local host) and the
-/// other hosts it admitted (its group's, and those replicating from it).
-fn pg_hba(listen: &[IpAddr], admitted: &[IpAddr]) -> String {
+/// addresses the server listens on (loopback on the local host), the other
+/// hosts it admitted (its group's, and those replicating with it) and the
+/// client networks of `allow_from`. With `tls`, every rule off loopback is
+/// `hostssl`: a plain-text connection from the network finds no rule.
+fn pg_hba(listen: &[IpAddr], admitted: &[IpAddr], allowed: &[String], tls: bool) -> String {
     let only = listen
         .iter()
         .map(|a| {
@@ -449,17 +604,33 @@ fn pg_hba(listen: &[IpAddr], admitted: &[IpAddr]) -> String {
         .collect::<Vec<_>>()
         .join(" and ");
     let mut hba = format!(
-        "# Written by dbgroups: password authentication only, {only} only.\n\
-         local   all          all                   scram-sha-256\n"
+        "# Written by dbgroups: password authentication only, {only} only{}.\n\
+         local   all          all                   scram-sha-256\n",
+        if tls { ", TLS off loopback" } else { "" }
     );
+    let kind = |loopback: bool| {
+        if tls && !loopback {
+            "hostssl"
+        } else {
+            "host   "
+        }
+    };
     for address in listen.iter().chain(admitted) {
         let network = match address {
             IpAddr::V4(_) => format!("{address}/32"),
             IpAddr::V6(_) => format!("{address}/128"),
         };
+        let kind = kind(address.is_loopback());
         hba.push_str(&format!(
-            "host    all          all          {network}  scram-sha-256\n\
-             host    replication  all          {network}  scram-sha-256\n"
+            "{kind} all          all          {network}  scram-sha-256\n\
+             {kind} replication  all          {network}  scram-sha-256\n"
+        ));
+    }
+    // Clients, not replicas: no replication rule.
+    for network in allowed {
+        hba.push_str(&format!(
+            "{} all          all          {network}  scram-sha-256\n",
+            kind(false)
         ));
     }
     hba
@@ -594,6 +765,9 @@ impl PostgresServer {
             .staging_passfile(into, staging, REPLICATION_USER, replication_password)
             .await?;
         let mut basebackup = self.client_tool_on(into, "pg_basebackup", home).await?;
+        let authority = passfile.with_extension("authority");
+        self.authority_on(into, &authority).await?;
+        self.verified_by(&mut basebackup, &authority);
         basebackup
             .env("PGPASSFILE", &passfile)
             .args([
@@ -611,6 +785,7 @@ impl PostgresServer {
             ]);
         let result = into.run_stoppable(&basebackup, "pg_basebackup").await;
         let _ = into.remove_file(&passfile).await;
+        let _ = into.remove_file(&authority).await;
         result.map(drop)
     }
 
@@ -678,8 +853,21 @@ impl PostgresServer {
         self.write_passfile(&master_address, replication_password)
             .await?;
         self.write_configuration().await?;
+        // The master's certificate is verified against its own
+        // application's authority (another application's, across them).
+        let tls = match &master.exposure {
+            Some(exposure) => {
+                let upstream = self.tls_dir().join("upstream.crt");
+                self.host.private_dir(&self.tls_dir()).await?;
+                self.host
+                    .write_private_file(&upstream, exposure.authority.as_bytes())
+                    .await?;
+                format!(" sslmode=verify-full sslrootcert={}", upstream.display())
+            }
+            None => String::new(),
+        };
         let standby = format!(
-            "primary_conninfo = 'host={master_address} port={port} user={REPLICATION_USER} passfile={passfile} application_name={name}'\n\
+            "primary_conninfo = 'host={master_address} port={port} user={REPLICATION_USER} passfile={passfile} application_name={name}{tls}'\n\
              primary_slot_name = '{slot}'\n",
             port = master.port,
             passfile = self.passfile().display(),
@@ -998,6 +1186,9 @@ impl PostgresServer {
             .await?;
         let partial = staging.join("dump.pgdump.partial");
         let mut dump = self.client_tool_on(into, "pg_dump", home).await?;
+        let authority = passfile.with_extension("authority");
+        self.authority_on(into, &authority).await?;
+        self.verified_by(&mut dump, &authority);
         dump.env("PGPASSFILE", &passfile)
             .args([
                 &format!("--host={}", self.host.dial_address()),
@@ -1010,6 +1201,7 @@ impl PostgresServer {
             .arg(database);
         let result = into.run_stoppable(&dump, "pg_dump").await;
         let _ = into.remove_file(&passfile).await;
+        let _ = into.remove_file(&authority).await;
         result?;
         into.rename(&partial, &target)
             .await
@@ -1027,6 +1219,7 @@ impl PostgresServer {
     ) -> Result<(), EngineError> {
         let passfile = self.write_superuser_passfile(admin_password).await?;
         let mut restore = self.tool("pg_restore");
+        self.verified_by(&mut restore, &self.authority_file());
         restore
             .env("PGPASSFILE", &passfile)
             .args([

@@ -19,6 +19,9 @@ pub const SUFFIXES: &[&str] = &[
     "SLAVE_ADDRESSES",
     "SLAVE_ADDRESSES_INT",
     "SLAVE_ADDRESSES_EXT",
+    // The certificate authority's PEM, for groups whose servers on hosts
+    // serve TLS (docs/tls.md).
+    "CA_CERT",
 ];
 
 /// Extra suffixes of one type: a MongoDB replica set's member list.

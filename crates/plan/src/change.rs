@@ -66,6 +66,15 @@ pub enum ChangeKind {
         group: GroupAddress,
         managed: bool,
     },
+    /// Which client networks the group's servers on hosts let in
+    /// (`allow_from`) changes: reviewed as its own step.
+    SetAllowFrom {
+        group: GroupAddress,
+        /// The group's servers on hosts, which get the rules.
+        servers: Vec<String>,
+        networks: Vec<String>,
+        previous: Vec<String>,
+    },
     /// A slave is re-seeded from a fresh backup and re-attached.
     Resync {
         group: GroupAddress,
@@ -218,6 +227,16 @@ impl ChangeKind {
                 "{} managed backups on {group}",
                 if *managed { "enable" } else { "disable" }
             ),
+            ChangeKind::SetAllowFrom {
+                group,
+                networks,
+                previous,
+                ..
+            } => format!(
+                "let clients from {} connect to {group} (was: {})",
+                networks_text(networks),
+                networks_text(previous)
+            ),
             ChangeKind::Resync { group, server, .. } => {
                 format!("re-synchronise {server} in {group}")
             }
@@ -275,4 +294,13 @@ pub struct Blocked {
 pub struct Report {
     pub blocked: Vec<Blocked>,
     pub warnings: Vec<String>,
+}
+
+/// `allow_from` networks as a plan shows them.
+pub(crate) fn networks_text(networks: &[String]) -> String {
+    if networks.is_empty() {
+        "no network".to_string()
+    } else {
+        networks.join(", ")
+    }
 }

@@ -111,6 +111,14 @@ pub enum StepKind {
     Start {
         server: String,
     },
+    /// The group's servers on hosts let in exactly these client networks
+    /// (`allow_from`), besides loopback and their peers' hosts.
+    Allow {
+        group: GroupAddress,
+        servers: Vec<String>,
+        networks: Vec<String>,
+        previous: Vec<String>,
+    },
     /// The environment file is rewritten with the new variables.
     UpdateEnvironment,
 }
@@ -133,6 +141,7 @@ impl StepKind {
             StepKind::Detach { .. } => "detach",
             StepKind::Remove { .. } => "remove",
             StepKind::Start { .. } => "start",
+            StepKind::Allow { .. } => "allow",
             StepKind::UpdateEnvironment => "env update",
         }
     }
@@ -148,7 +157,7 @@ impl StepKind {
             | StepKind::Detach { server, .. }
             | StepKind::Remove { server }
             | StepKind::Start { server } => Some(server),
-            StepKind::UpdateEnvironment => None,
+            StepKind::Allow { .. } | StepKind::UpdateEnvironment => None,
         }
     }
 
@@ -248,6 +257,17 @@ impl StepKind {
             },
             StepKind::Remove { server } => format!("{server}: stop and delete its data"),
             StepKind::Start { server } => format!("{server}: start"),
+            StepKind::Allow {
+                group,
+                servers,
+                networks,
+                previous,
+            } => format!(
+                "{}: clients from {} may connect ({group}; was: {})",
+                servers.join(", "),
+                crate::change::networks_text(networks),
+                crate::change::networks_text(previous)
+            ),
             StepKind::UpdateEnvironment => "write the environment file".to_string(),
         }
     }
@@ -715,6 +735,27 @@ impl Builder<'_> {
                     );
                     previous.push(Some(node));
                 }
+            }
+            ChangeKind::SetAllowFrom {
+                group,
+                servers,
+                networks,
+                previous,
+            } => {
+                // After every step that builds or re-seeds its servers.
+                let deps: Vec<Option<NodeIndex>> =
+                    servers.iter().map(|s| self.ready.get(s).copied()).collect();
+                self.add(
+                    format!("allow:{group}"),
+                    StepKind::Allow {
+                        group: group.clone(),
+                        servers: servers.clone(),
+                        networks: networks.clone(),
+                        previous: previous.clone(),
+                    },
+                    change,
+                    &deps,
+                );
             }
             ChangeKind::SetManagedBackups { .. }
             | ChangeKind::MovePrimary { .. }

@@ -587,12 +587,55 @@ impl<'a> Differ<'a> {
         }
         self.change(
             ChangeKind::CreateGroup {
-                group: address,
+                group: address.clone(),
                 engine: group.engine(),
                 version,
                 master: names[0].clone(),
                 slaves: names[1..].to_vec(),
                 seed,
+            },
+            reason,
+        );
+        self.diff_allow_from(group, &[], &address);
+    }
+
+    /// `allow_from` of a group with servers on hosts differs from what its
+    /// servers were last given: a change of its own, for review. On this
+    /// machine servers listen on loopback only, where it means nothing.
+    fn diff_allow_from(&mut self, group: &Group, recorded: &[String], address: &GroupAddress) {
+        let on_hosts: Vec<String> = group
+            .servers
+            .iter()
+            .filter(|s| s.provider() != dbgroups_manifest::ProviderKind::Local)
+            .map(|s| s.unique_name.value.clone())
+            .collect();
+        if on_hosts.is_empty() {
+            return;
+        }
+        let mut networks: Vec<String> = group.allow_from.iter().map(|n| n.value.clone()).collect();
+        networks.sort();
+        if networks == recorded {
+            return;
+        }
+        if !networks.is_empty() && !crate::rules::for_type(group.db_type).access_rules {
+            self.block(
+                address.to_string(),
+                format!("{address} has allow_from, but access rules for {} servers on hosts are not built yet", group.db_type),
+                "remove allow_from from the group for now; its servers then let in loopback and the hosts of their groups only",
+            );
+            return;
+        }
+        let reason = format!(
+            "the manifest's allow_from is {} (recorded: {})",
+            crate::change::networks_text(&networks),
+            crate::change::networks_text(recorded)
+        );
+        self.change(
+            ChangeKind::SetAllowFrom {
+                group: address.clone(),
+                servers: on_hosts,
+                networks,
+                previous: recorded.to_vec(),
             },
             reason,
         );
@@ -623,6 +666,7 @@ impl<'a> Differ<'a> {
         }
         self.diff_servers(group, recorded, &address);
         self.diff_replication(group, recorded, &address);
+        self.diff_allow_from(group, &recorded.allow_from, &address);
         if let Some(reference) = &group.import_from {
             let wanted = self.source_ref(reference);
             if recorded.imported_from.as_ref() != Some(&wanted) {
@@ -1234,8 +1278,10 @@ fn order_changes(changes: &mut Vec<(ChangeKind, String)>) {
             ChangeKind::EnableReplication { .. } => 6,
             ChangeKind::Resync { .. } => 7,
             ChangeKind::RemoveGroup { .. } => 8,
-            ChangeKind::MovePrimary { .. } => 9,
-            ChangeKind::UpdateEnvironment => 10,
+            // After the group's new servers exist, so they get the rules.
+            ChangeKind::SetAllowFrom { .. } => 9,
+            ChangeKind::MovePrimary { .. } => 10,
+            ChangeKind::UpdateEnvironment => 11,
         }
     }
     changes.sort_by_key(|(kind, _)| phase(kind));

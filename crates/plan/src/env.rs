@@ -156,9 +156,17 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
                         .map(|home| format!("&authSource={}", percent_encode(home)))
                         .unwrap_or_default()
                 ),
+                // libpq verifies the server against the authority it is
+                // given (`sslrootcert`, or ~/.postgresql/root.crt):
+                // docs/tls.md.
                 DbType::Postgresql => format!(
-                    "postgresql://{}:{pass}@{hosts}/{database}",
-                    percent_encode(&username)
+                    "postgresql://{}:{pass}@{hosts}/{database}{}",
+                    percent_encode(&username),
+                    if tls_applies(group) {
+                        "?sslmode=verify-full"
+                    } else {
+                        ""
+                    }
                 ),
                 DbType::Mysql => format!(
                     "mysql://{}:{pass}@{hosts}/{database}",
@@ -183,6 +191,13 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
         ("SLAVE_ADDRESSES_INT", slaves.join(",")),
         ("SLAVE_ADDRESSES_EXT", slaves.join(",")),
     ];
+    if tls_applies(group) {
+        let authority = state
+            .authority
+            .as_ref()
+            .map_or_else(|| KNOWN_AFTER_APPLY.to_string(), |a| a.certificate.clone());
+        values.push(("CA_CERT", authority));
+    }
     if db_type == DbType::Mongodb {
         let members: Vec<String> = group
             .servers
@@ -192,6 +207,16 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
         values.push(("ADDRESSES", members.join(",")));
     }
     values
+}
+
+/// Whether the group's clients connect with TLS: its master is on a host
+/// (servers here listen on loopback only, without TLS) and its engine
+/// serves TLS there.
+fn tls_applies(group: &GroupState) -> bool {
+    crate::rules::for_type(group.db_type).tls_on_hosts
+        && group
+            .master()
+            .is_some_and(|m| m.provider != dbgroups_manifest::ProviderKind::Local)
 }
 
 fn percent_encode(text: &str) -> String {
@@ -231,11 +256,20 @@ pub fn is_placeholder(value: &str) -> bool {
     value == KNOWN_AFTER_APPLY || value == GENERATED_AT_APPLY
 }
 
-/// `NAME=value` lines, as the environment file and `dbgroups env` write them.
+/// `NAME=value` lines, as the environment file and `dbgroups env` write
+/// them. A value of several lines (a certificate) is written in double
+/// quotes with `\n` for each line break, on one line: what dotenv readers
+/// (python-dotenv, Node's dotenv, godotenv, Docker Compose) expand.
 pub fn dotenv(variables: &BTreeMap<String, String>) -> String {
     variables
         .iter()
-        .map(|(name, value)| format!("{name}={value}\n"))
+        .map(|(name, value)| {
+            if value.contains('\n') {
+                format!("{name}=\"{}\"\n", value.replace('\n', "\\n"))
+            } else {
+                format!("{name}={value}\n")
+            }
+        })
         .collect()
 }
 

@@ -97,6 +97,7 @@ fn new_server(manifest: &Manifest, name: &str, role: Role) -> ServerState {
             .and_then(|s| s.address.as_ref())
             .map(|a| a.value.clone()),
         port: None,
+        certificate_expires: None,
         provider_data: match declared {
             Some(server) if provider == ProviderKind::Ssh => ssh_provider_data(server),
             _ => BTreeMap::new(),
@@ -149,6 +150,8 @@ fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) 
                     _ => None,
                 },
                 servers,
+                // Set by the group's own SetAllowFrom change, if any.
+                allow_from: Vec::new(),
             });
             let (username, database) = env::default_account(group.db_type, &state.application);
             state.credentials.insert(
@@ -187,6 +190,13 @@ fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) 
         ChangeKind::SetManagedBackups { group, managed } => {
             if let Some(recorded) = state.group_mut(group.db_type, &group.name) {
                 recorded.managed_backups = *managed;
+            }
+        }
+        ChangeKind::SetAllowFrom {
+            group, networks, ..
+        } => {
+            if let Some(recorded) = state.group_mut(group.db_type, &group.name) {
+                recorded.allow_from = networks.clone();
             }
         }
         ChangeKind::RemoveServer { group, server } => {

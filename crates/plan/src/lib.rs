@@ -220,7 +220,9 @@ fn env_change_for(changes: &[Change]) -> Option<&Change> {
         .find(|c| {
             !matches!(
                 c.kind,
-                ChangeKind::StartServer { .. } | ChangeKind::SetManagedBackups { .. }
+                ChangeKind::StartServer { .. }
+                    | ChangeKind::SetManagedBackups { .. }
+                    | ChangeKind::SetAllowFrom { .. }
             )
         })
         .or_else(|| changes.first())

@@ -82,6 +82,14 @@ pub struct EngineRules {
     /// `redis-cli --rdb`). Where it cannot, an import (a backup)
     /// is refused between two hosts; replication copies by sync instead.
     pub backup_crosses_hosts: bool,
+    /// The engine restricts its servers on hosts to the clients of
+    /// `allow_from` (PostgreSQL's `pg_hba.conf`). Where it does not yet, a
+    /// group with `allow_from` is refused rather than left open.
+    pub access_rules: bool,
+    /// Its servers on hosts serve TLS with the application's certificates,
+    /// replicas verify their master, and the environment carries
+    /// `<P>_CA_CERT` and a URL that asks for verification.
+    pub tls_on_hosts: bool,
 }
 
 pub fn for_type(db_type: DbType) -> EngineRules {
@@ -95,6 +103,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: true,
             restart_discards_replica_data: false,
             backup_crosses_hosts: true,
+            access_rules: true,
+            tls_on_hosts: true,
         },
         DbType::Mysql => EngineRules {
             replicas_copy_by_sync: false,
@@ -105,6 +115,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
             backup_crosses_hosts: true,
+            access_rules: false,
+            tls_on_hosts: false,
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
@@ -115,6 +127,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
             backup_crosses_hosts: true,
+            access_rules: false,
+            tls_on_hosts: false,
         },
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,
@@ -125,6 +139,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
             backup_crosses_hosts: false,
+            access_rules: false,
+            tls_on_hosts: false,
         },
     }
 }

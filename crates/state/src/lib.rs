@@ -19,7 +19,7 @@ pub use error::{LockHolder, StateError};
 pub use fsutil::{PRIVATE_MODE, write_private_file};
 pub use lock::{LockGuard, LockInfo};
 pub use model::{
-    AppState, BackupRecord, Credentials, FORMAT_VERSION, GroupState, Journal, MASK, PendingServer,
-    Role, Secret, ServerState, SourceRef, StepStatus,
+    AppState, Authority, BackupRecord, Credentials, FORMAT_VERSION, GroupState, Journal, MASK,
+    PendingServer, Role, Secret, ServerState, SourceRef, StepStatus,
 };
 pub use store::{DirectoryStore, StateStore};

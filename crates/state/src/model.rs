@@ -36,6 +36,21 @@ pub struct AppState {
     /// The apply in progress, if one was interrupted.
     #[serde(default)]
     pub journal: Option<Journal>,
+    /// The application's certificate authority, made by the first apply
+    /// that put a server on a host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<Authority>,
+}
+
+/// An application's certificate authority: its certificate (public, given
+/// to clients as `<P>_CA_CERT`) and its key (a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authority {
+    pub certificate: String,
+    pub key: Secret,
+    /// Seconds since the Unix epoch.
+    pub expires: u64,
 }
 
 impl AppState {
@@ -57,6 +72,7 @@ impl AppState {
             backups: Vec::new(),
             environment: BTreeMap::new(),
             journal: None,
+            authority: None,
         }
     }
 
@@ -101,6 +117,9 @@ impl AppState {
                 *value = MASK.to_string();
             }
         }
+        if let Some(authority) = &mut copy.authority {
+            authority.key = Secret::new(MASK);
+        }
         copy
     }
 }
@@ -121,6 +140,10 @@ pub struct GroupState {
     pub imported_from: Option<SourceRef>,
     /// The master first, then its slaves, in the order they were added.
     pub servers: Vec<ServerState>,
+    /// The client networks its servers on hosts let in (`allow_from`), as
+    /// last applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<String>,
 }
 
 impl GroupState {
@@ -178,6 +201,10 @@ pub struct ServerState {
     /// system user, …).
     #[serde(default)]
     pub provider_data: BTreeMap<String, String>,
+    /// When its TLS certificate expires (seconds since the Unix epoch): a
+    /// server on a host has one, signed by the application's authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_expires: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,6 +29,35 @@ pub struct ServerRef {
     pub engine: Engine,
     pub version: String,
     pub port: u16,
+    /// How it is reached beyond loopback, for a server on a host whose
+    /// application has a certificate authority; `None` on this machine,
+    /// where servers listen on loopback only.
+    pub exposure: Option<std::sync::Arc<Exposure>>,
+}
+
+/// What a server on a host shows the network: the authority its
+/// certificate comes from (clients, replicas and backups taken on other
+/// hosts verify it against this), and the client networks it lets in
+/// besides loopback and its peers' hosts (`allow_from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The authority's certificate (PEM).
+    pub authority: String,
+    pub allow_from: Vec<String>,
+}
+
+/// A server's certificate and key (PEM), to install on its host.
+#[derive(Clone)]
+pub struct Certificate {
+    pub certificate: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for Certificate {
+    // The key never reaches a log or an error through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate").finish_non_exhaustive()
+    }
 }
 
 impl ServerRef {
@@ -69,6 +98,8 @@ pub enum Operation {
     Observe,
     /// Letting another host's servers in (replication, backups).
     Admit,
+    /// Installing a server's certificate, or its group's client networks.
+    Secure,
 }
 
 /// A group's accounts as one operation may read them: the names, and only
@@ -311,6 +342,43 @@ pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
         _peer: &HostRef,
     ) -> Result<(), EngineError> {
         Ok(())
+    }
+
+    /// Whether servers of this type on hosts serve TLS with the
+    /// application's certificates (and need one before they start).
+    fn serves_tls(&self) -> bool {
+        false
+    }
+
+    /// Installs `certificate` as the server's own, before its first start
+    /// (it may then start with TLS on) or to renew it (the running server
+    /// reloads it without a restart). An ensure: the same files, nothing
+    /// changes.
+    async fn install_certificate(
+        &self,
+        server: &ServerRef,
+        _access: &GroupAccess,
+        _certificate: &Certificate,
+    ) -> Result<(), EngineError> {
+        Err(EngineError::Unsupported {
+            what: format!("TLS certificates for {}", server.name),
+            remedy: "this database type serves no TLS on hosts yet".into(),
+        })
+    }
+
+    /// Lets exactly `networks` (CIDR) connect to the server, besides
+    /// loopback and its peers' hosts: `allow_from`. An ensure; the server
+    /// takes the rules without a restart.
+    async fn allow(
+        &self,
+        server: &ServerRef,
+        _access: &GroupAccess,
+        _networks: &[String],
+    ) -> Result<(), EngineError> {
+        Err(EngineError::Unsupported {
+            what: format!("allow_from for {}", server.name),
+            remedy: "remove allow_from from the group: access rules for this database type on hosts are not built yet".into(),
+        })
     }
 
     /// Whether `at` holds a finished backup by `copy` (an interrupted

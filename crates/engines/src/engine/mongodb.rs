@@ -62,7 +62,8 @@ impl DatabaseEngine for Mongodb {
             | Operation::Detach
             | Operation::Remove
             | Operation::Observe
-            | Operation::Admit => &[SecretKind::Admin],
+            | Operation::Admit
+            | Operation::Secure => &[SecretKind::Admin],
         }
     }
 

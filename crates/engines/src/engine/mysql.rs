@@ -76,7 +76,8 @@ impl DatabaseEngine for MysqlFamily {
             | Operation::Remove
             | Operation::Start
             | Operation::Observe
-            | Operation::Admit => &[SecretKind::Admin],
+            | Operation::Admit
+            | Operation::Secure => &[SecretKind::Admin],
         }
     }
 

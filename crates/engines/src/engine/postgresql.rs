@@ -6,8 +6,8 @@ use std::path::Path;
 use dbgroups_manifest::{DbType, Engine};
 
 use super::{
-    Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
-    ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+    Certificate, Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
+    Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
@@ -17,7 +17,11 @@ use crate::postgres::{PostgresServer, ReplicationStatus, slot_name};
 pub(super) struct Postgresql;
 
 async fn server(server: &ServerRef) -> Result<PostgresServer, EngineError> {
-    PostgresServer::new(&server.host, &server.name, &server.version, server.port).await
+    Ok(
+        PostgresServer::new(&server.host, &server.name, &server.version, server.port)
+            .await?
+            .exposed(server.exposure.clone()),
+    )
 }
 
 /// The upstream as the server type takes it: the server and its
@@ -67,12 +71,38 @@ impl DatabaseEngine for Postgresql {
             | Operation::Remove
             | Operation::Start
             | Operation::Observe
-            | Operation::Admit => &[SecretKind::Admin],
+            | Operation::Admit
+            | Operation::Secure => &[SecretKind::Admin],
         }
     }
 
     async fn earlier_port(&self, host: &HostRef, server: &str) -> Option<u16> {
         PostgresServer::earlier_port(host, server).await
+    }
+
+    fn serves_tls(&self) -> bool {
+        true
+    }
+
+    async fn install_certificate(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        certificate: &Certificate,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .install_certificate(certificate, access.admin()?)
+            .await
+    }
+
+    async fn allow(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        networks: &[String],
+    ) -> Result<(), EngineError> {
+        server(target).await?.allow(networks, access.admin()?).await
     }
 
     async fn provision(

@@ -199,6 +199,10 @@ impl Host for SshHost {
         self.connection.address().to_string()
     }
 
+    fn reached_over_network(&self) -> bool {
+        true
+    }
+
     fn servers_dir(&self) -> PathBuf {
         PathBuf::from(SERVERS_DIR)
     }

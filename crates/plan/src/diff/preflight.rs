@@ -60,7 +60,8 @@ fn group_and_builds(kind: &ChangeKind) -> Option<(&GroupAddress, Vec<&str>)> {
         | ChangeKind::StartServer { group, .. }
         | ChangeKind::RemoveServer { group, .. }
         | ChangeKind::RemoveGroup { group, .. }
-        | ChangeKind::SetManagedBackups { group, .. } => Some((group, Vec::new())),
+        | ChangeKind::SetManagedBackups { group, .. }
+        | ChangeKind::SetAllowFrom { group, .. } => Some((group, Vec::new())),
         ChangeKind::MovePrimary { .. } | ChangeKind::UpdateEnvironment => None,
     }
 }
