@@ -13,6 +13,7 @@ mod postgres;
 mod preflight;
 mod redis;
 mod security;
+mod tls;
 
 use std::path::Path;
 
@@ -54,13 +55,26 @@ pub(super) fn state(dir: &Path) -> AppState {
 }
 
 pub(super) fn secrets(state: &AppState) -> Vec<String> {
-    state
+    let mut secrets: Vec<String> = state
         .credentials
         .values()
         .flat_map(|c| [&c.password, &c.admin_password, &c.replication_password])
         .flatten()
         .map(|s| s.expose().to_string())
-        .collect()
+        .collect();
+    // The authority's key, line by line of its PEM body: any piece of it
+    // found anywhere is a leak.
+    if let Some(authority) = &state.authority {
+        secrets.extend(
+            authority
+                .key
+                .expose()
+                .lines()
+                .filter(|line| !line.starts_with("-----") && line.len() >= 40)
+                .map(str::to_string),
+        );
+    }
+    secrets
 }
 
 /// Runs `command` on host K, which must succeed; its trimmed stdout.

@@ -1,0 +1,208 @@
+//! TLS and access on hosts (PostgreSQL): every connection off loopback is
+//! TLS verified against the application's authority, and only the group's
+//! hosts and its `allow_from` networks get in.
+//!
+//! Hosts: 1 the master, 2 its slave, 3 and 4 clients. Host 3 is allowed
+//! first, then host 4 instead.
+
+use super::{
+    Login, ScannedDeployment, TestHosts, WAIT, app_login, hosts_or_skip, manifest_head, on_host,
+    port, psql, quoted, run_ok, secrets, state, superuser_login, wait_for,
+};
+
+fn manifest(hosts: &TestHosts, allowed: usize) -> String {
+    format!(
+        "{}postgresql:\n  groups:\n    default:\n      configuration: {{ version: \"15\" }}\n      backups: {{ managed: true }}\n      allow_from: [{}/32]\n      servers:\n        - server: {{ unique_name: pg-main, address: {} }}\n        - server: {{ unique_name: pg-replica-1, address: {} }}\n",
+        manifest_head(hosts),
+        hosts.address(allowed),
+        hosts.address(1),
+        hosts.address(2)
+    )
+}
+
+/// psql on client host K to the master over the network with `sslmode`
+/// (and the authority in /tmp/ca.crt there): its answer to `SELECT 1`, or
+/// the error.
+fn from_client(
+    hosts: &TestHosts,
+    k: usize,
+    port: u16,
+    login: &Login,
+    sslmode: &str,
+) -> Result<String, String> {
+    let conninfo = format!(
+        "host={} port={port} user={} dbname={} sslmode={sslmode} sslrootcert=/tmp/ca.crt connect_timeout=5",
+        hosts.address(1),
+        login.user,
+        login.database
+    );
+    let output = hosts.run_on(
+        k,
+        &format!(
+            "PGPASSWORD={} /usr/lib/postgresql/15/bin/psql {} -Atc 'SELECT 1'",
+            quoted(&login.password),
+            quoted(&conninfo)
+        ),
+    );
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[test]
+fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
+    let Some(hosts) = hosts_or_skip(4) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path();
+    std::fs::write(path.join("manifest.yml"), manifest(&hosts, 3)).expect("manifest");
+    let plan = run_ok(path, &["plan", "--refresh=false"]);
+    assert!(
+        plan.stdout
+            .contains(&format!("clients from {}/32 may connect", hosts.address(3))),
+        "the allow step is shown:\n{}",
+        plan.stdout
+    );
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    let recorded = state(path);
+    let authority = recorded.authority.clone().expect("an authority was made");
+    let _scanned = ScannedDeployment::new(path, &secrets(&recorded).iter().collect::<Vec<_>>());
+    let app = app_login(&recorded, "postgresql.default");
+    let main_port = port(&recorded, "pg-main");
+
+    // The environment carries the authority and a URL that verifies.
+    let env = run_ok(path, &["env", "--format", "json", "--show-secrets"]);
+    let variables: serde_json::Value = serde_json::from_str(&env.stdout).expect("env JSON");
+    let ca = variables["POSTGRESQL_CA_CERT"].as_str().expect("CA_CERT");
+    assert_eq!(ca, authority.certificate);
+    assert!(
+        variables["POSTGRESQL_URL"]
+            .as_str()
+            .is_some_and(|url| url.ends_with("?sslmode=verify-full")),
+        "{variables}"
+    );
+    let env_file =
+        std::fs::read_to_string(path.join(".dbgroups/env/shop.env")).expect("the environment file");
+    assert!(
+        env_file.contains("POSTGRESQL_CA_CERT=\"-----BEGIN CERTIFICATE-----\\n"),
+        "one line, quoted: {env_file}"
+    );
+    for k in [3, 4] {
+        on_host(
+            &hosts,
+            k,
+            &format!("printf '%s' {} > /tmp/ca.crt", quoted(ca)),
+        );
+    }
+
+    // From the allowed host: plain text is refused, verified TLS works.
+    let plain = from_client(&hosts, 3, main_port, &app, "disable");
+    assert!(
+        plain.as_ref().is_err_and(|e| e.contains("no encryption")),
+        "plain text from an allowed network: {plain:?}"
+    );
+    assert_eq!(
+        from_client(&hosts, 3, main_port, &app, "verify-full").as_deref(),
+        Ok("1")
+    );
+    // From a host neither in the group nor allowed: nothing connects.
+    for sslmode in ["disable", "verify-full"] {
+        let refused = from_client(&hosts, 4, main_port, &app, sslmode);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("no pg_hba.conf entry")),
+            "{sslmode} from host 4: {refused:?}"
+        );
+    }
+    // The replication link is TLS.
+    let superuser = superuser_login(&recorded, "postgresql.default");
+    let link = psql(
+        &hosts,
+        1,
+        main_port,
+        &superuser,
+        "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)",
+    );
+    assert_eq!(link, "t", "the WAL sender's connection is TLS");
+
+    // A replica handed another authority refuses its master.
+    let upstream = "/var/lib/dbgroups/servers/pg-replica-1/tls/upstream.crt";
+    on_host(
+        &hosts,
+        2,
+        &format!(
+            "cp {upstream} /tmp/upstream.good && \
+             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -subj /CN=another -keyout /tmp/other.key -out {upstream} -days 2 2>/dev/null && \
+             chown dbgroups {upstream}"
+        ),
+    );
+    let kick = "SELECT pg_terminate_backend(pid) FROM pg_stat_replication";
+    psql(&hosts, 1, main_port, &superuser, kick);
+    let log = "/var/lib/dbgroups/servers/pg-replica-1/postgresql.log";
+    assert!(
+        wait_for(WAIT, || {
+            on_host(
+                &hosts,
+                2,
+                &format!("grep -c 'certificate verify failed' {log} || true"),
+            ) != "0"
+        }),
+        "the replica reports the unverifiable master"
+    );
+    let streaming = "SELECT count(*) FROM pg_stat_replication";
+    assert_eq!(
+        psql(&hosts, 1, main_port, &superuser, streaming),
+        "0",
+        "nothing streams while the replica cannot verify its master"
+    );
+    // Its own authority back: it streams again by itself.
+    on_host(&hosts, 2, &format!("cp /tmp/upstream.good {upstream}"));
+    assert!(
+        wait_for(WAIT, || psql(&hosts, 1, main_port, &superuser, streaming)
+            == "1"),
+        "the replica streams again with the right authority"
+    );
+
+    // allow_from moves to host 4: it gets in, host 3 no longer does.
+    std::fs::write(path.join("manifest.yml"), manifest(&hosts, 4)).expect("manifest");
+    let moved = run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    assert!(
+        moved.stdout.contains("allow:postgresql.default"),
+        "{}",
+        moved.stdout
+    );
+    assert_eq!(
+        from_client(&hosts, 4, main_port, &app, "verify-full").as_deref(),
+        Ok("1")
+    );
+    let refused = from_client(&hosts, 3, main_port, &app, "verify-full");
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("no pg_hba.conf entry")),
+        "host 3 after the change: {refused:?}"
+    );
+    // The authority's key is nowhere in the plan, the output or the
+    // environment file (the scanned deployment checks the rest).
+    let key_lines: Vec<&str> = authority
+        .key
+        .expose()
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    assert!(!key_lines.is_empty());
+    for text in [&plan.stdout, &moved.stdout, &env.stdout, &env_file] {
+        assert!(
+            key_lines.iter().all(|line| !text.contains(line)),
+            "the authority's key leaked"
+        );
+    }
+    run_ok(path, &["plan", "--detailed-exitcode"]);
+    run_ok(path, &["destroy", "--app", "shop", "--auto-approve"]);
+    hosts.down();
+}
