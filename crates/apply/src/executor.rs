@@ -101,8 +101,7 @@ pub async fn run<S: StateStore>(apply: Apply<'_, S>) -> Result<Outcome, ApplyErr
         Ok(checked) => checked,
         Err(refused) => return Ok(*refused),
     };
-    prepare_credentials(&mut state, plan);
-    prepare_authority(&mut state, plan, &apply.hosts)?;
+    prepare_secrets(&mut state, plan, &apply.hosts)?;
     begin_journal(&mut state, plan, &apply.plan_id, new_application);
     apply.store.save(apply.lock, &mut state)?;
 
@@ -486,6 +485,13 @@ fn set_journal(state: &mut AppState, step: &str, status: StepStatus) {
     if let Some(journal) = &mut state.journal {
         journal.steps.insert(step.to_string(), status);
     }
+}
+
+/// Every secret the plan's steps need, made and recorded before the first
+/// of them runs.
+fn prepare_secrets(state: &mut AppState, plan: &Plan, hosts: &HostSet) -> Result<(), ApplyError> {
+    prepare_credentials(state, plan);
+    prepare_authority(state, plan, hosts)
 }
 
 /// The application's certificate authority, made before the first server
