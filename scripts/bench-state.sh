@@ -7,13 +7,23 @@
 # passphrase, so the ratio is the backend's alone. Prints a table;
 # docs/benchmarks.md records the figures.
 #   bash scripts/bench-state.sh [PLAN_RUNS] [APPLY_RUNS]
+# DBGROUPS_BENCH_BINARY=target/debug/dbgroups skips the release build
+# (the ratio is what this measures; say which build the figures came from).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
 plan_runs=${1:-15}
 apply_runs=${2:-3}
-bench_prepare
+if [ -n "${DBGROUPS_BENCH_BINARY:-}" ]; then
+  ensure_database_servers
+  ensure_package bc /usr/bin/bc
+  dbgroups=$(realpath "$DBGROUPS_BENCH_BINARY")
+  work=$(mktemp -d)
+  chmod 755 "$work"
+else
+  bench_prepare
+fi
 pgbin=/usr/lib/postgresql/15/bin
 db="$work/state-db"
 port=$(free_port)
@@ -53,17 +63,20 @@ manifest benchplan bench-plan-main > "$work/plan.yml"
 "$dbgroups" apply -f "$work/plan.yml" --auto-approve --refresh=false $(backend_args dir) >/dev/null 2>&1
 # The same state, copied: both backends plan against identical documents.
 "$dbgroups" state migrate --state-dir "$work/state" --to "$url" >/dev/null 2>&1
-declare -A plan_times
-for backend in dir pg; do
-  times=()
-  for _ in $(seq "$plan_runs"); do
+# Interleaved, so a neighbour's load falls on both alike.
+declare -A plan_all plan_times
+for _ in $(seq "$plan_runs"); do
+  for backend in dir pg; do
     t0=$(now)
     # shellcheck disable=SC2046
     "$dbgroups" plan -f "$work/plan.yml" --refresh=false $(backend_args "$backend") >/dev/null 2>&1
     t1=$(now)
-    times+=("$(echo "$t1 - $t0" | bc)")
+    plan_all[$backend]+="$(echo "$t1 - $t0" | bc) "
   done
-  plan_times[$backend]=$(median "${times[@]}")
+done
+for backend in dir pg; do
+  # shellcheck disable=SC2086
+  plan_times[$backend]=$(median ${plan_all[$backend]})
 done
 
 # (2) apply from nothing, then destroy, per backend, interleaved.

@@ -106,7 +106,8 @@ pub(crate) enum Command {
         dbgroups plan\n  \
         dbgroups plan --refresh=false --format markdown      # CI, for a pull-request comment\n  \
         dbgroups plan --add-group postgresql.reporting --out plan.json\n  \
-        dbgroups plan --remove-server pg-replica-2 --detailed-exitcode\n\n\
+        dbgroups plan --remove-server pg-replica-2 --detailed-exitcode\n  \
+        dbgroups plan --refresh=false --out plan.bin --state-url \"$DBGROUPS_STATE_URL\"   # CI, no passphrase needed\n\n\
         Exit status: 0 on success; with --detailed-exitcode 0 for no changes, 2 for changes. \
         1 for any error, usage errors included, and for a plan whose every change is blocked \
         (nothing can be done until the blocks are resolved).")]
@@ -130,7 +131,10 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  \
         dbgroups apply                         # plan, show it, ask, apply\n  \
         dbgroups apply --auto-approve          # CI\n  \
-        dbgroups plan --out plan.json && dbgroups apply plan.json\n\n\
+        dbgroups plan --out plan.json && dbgroups apply plan.json\n  \
+        dbgroups apply plan.bin --state-url \"$DBGROUPS_STATE_URL\" --lock-timeout 10m   # CI, shared state\n\n\
+        With --state-url, DBGROUPS_STATE_PASSPHRASE (or _FILE) encrypts the state's secrets; \
+        without it the apply is refused unless --allow-plaintext-secrets (docs/state.md).\n\n\
         Safe to interrupt and run again: completed steps are recorded and every step is idempotent.\n\n\
         Exit status: 0 when every step finished (or there was nothing to do), 1 when a step failed, \
         the apply was interrupted or cancelled, every change is blocked, or for any other error.")]
