@@ -26,9 +26,10 @@ pub struct SecretPolicy {
     pub allow_plaintext: bool,
 }
 
-/// Reads a state document's JSON value. Secrets are opened when the
-/// keyring opens the document's key check; without a keyring they stay
-/// sealed (and [`AppState::has_sealed_secrets`] says so).
+/// Reads a state document's JSON value. When the command needs the
+/// secrets, they are opened if the keyring opens the document's key check
+/// (and refused without a keyring); otherwise they stay sealed (and
+/// [`AppState::has_sealed_secrets`] says so).
 pub(crate) fn decode(
     value: serde_json::Value,
     policy: &SecretPolicy,
@@ -44,12 +45,16 @@ pub(crate) fn decode(
         .map(serde_json::from_value)
         .transpose()
         .map_err(|e| StateError::Crypto(format!("the encryption header is unreadable: {e}")))?;
+    // A command that does not use the secrets leaves them sealed even
+    // with a passphrase: deriving the key is slow on purpose.
     let key = match (&header, &policy.keyring) {
-        (Some(header), Some(keyring)) => Some(keyring.key_for(header)?.ok_or(
-            StateError::WrongPassphrase {
-                application: application.clone(),
-            },
-        )?),
+        (Some(header), Some(keyring)) if policy.secrets_needed => Some(
+            keyring
+                .key_for(header)?
+                .ok_or(StateError::WrongPassphrase {
+                    application: application.clone(),
+                })?,
+        ),
         _ => None,
     };
     let (state, counts) = codec::with_key(key, || serde_json::from_value::<AppState>(value));

@@ -42,8 +42,8 @@ fn with_password(password: &str) -> AppState {
 
 fn policy(keyring: Option<Arc<Keyring>>) -> SecretPolicy {
     SecretPolicy {
+        secrets_needed: keyring.is_some(),
         keyring,
-        secrets_needed: false,
         allow_plaintext: false,
     }
 }
