@@ -174,7 +174,11 @@ fn write_fixture(dir: &Path, servers: usize) -> (usize, usize) {
     state.serial = 0;
     let store = DirectoryStore::new(dir.join(".dbgroups"));
     let lock = store
-        .lock("bench", std::time::Duration::from_secs(1))
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "bench",
+            std::time::Duration::from_secs(1),
+        )
         .expect("lock");
     store.save(&lock, &mut state).expect("saves state");
     drop(lock);

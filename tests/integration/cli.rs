@@ -361,6 +361,21 @@ fn help_lists_the_commands_with_examples() {
               
               [env: DBGROUPS_STATE_DIR=]
 
+          --state-url <URL>
+              Keep the state in this PostgreSQL database (postgres://…; TLS as its sslmode says), shared
+              by every machine that names it; its password is never printed
+              
+              [env: DBGROUPS_STATE_URL]
+
+          --state-schema <NAME>
+              The schema of the state's tables in --state-url's database
+              
+              [env: DBGROUPS_STATE_SCHEMA=]
+              [default: dbgroups]
+
+          --allow-plaintext-secrets
+              Let the PostgreSQL backend store secrets in plain text (without DBGROUPS_STATE_PASSPHRASE)
+
           --lock-timeout <DURATION>
               How long a writing command waits for another to release the state lock
               

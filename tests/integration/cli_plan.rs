@@ -28,7 +28,13 @@ pub(crate) fn record_quickstart(dir: &std::path::Path) -> dbgroups_state::AppSta
     let mut state = applied(&text);
     state.serial = 0;
     let store = DirectoryStore::new(dir.join(".dbgroups"));
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     store.save(&lock, &mut state).expect("save");
     state
 }
@@ -219,7 +225,13 @@ fn a_stale_plan_file_is_refused_saying_what_moved() {
     // The state moved on.
     let store = DirectoryStore::new(dir.path().join(".dbgroups"));
     let mut moved = store.load("shop").expect("loads").expect("exists");
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     store.save(&lock, &mut moved).expect("save");
     let err = file
         .check_current("shop", Some(&moved), &manifest)
@@ -339,7 +351,11 @@ fn a_second_writer_is_told_who_holds_the_lock_or_waits_for_it() {
     let store = DirectoryStore::new(dir.path().join(".dbgroups"));
     // This test process holds the lock; dbgroups runs as a second process.
     let held = store
-        .lock("apply (test holder)", Duration::ZERO)
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "apply (test holder)",
+            Duration::ZERO,
+        )
         .expect("lock");
     let run = dbgroups_in(
         dir.path(),

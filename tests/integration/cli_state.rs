@@ -43,7 +43,13 @@ fn env_and_state_show_with_app_need_no_manifest() {
 /// Records `shop` with these environment values.
 fn record_environment(dir: &std::path::Path, values: &[(&str, &str)]) {
     let store = DirectoryStore::new(dir.join(".dbgroups"));
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     let mut state = store
         .load("shop")
         .expect("loads")
@@ -169,7 +175,13 @@ fn state_list_and_show_have_json_and_text() {
 fn a_corrupt_state_names_a_previous_version_only_when_one_exists() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = DirectoryStore::new(dir.path().join(".dbgroups"));
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     let path = store.root().join("apps/shop.json");
     let backup = store.root().join("apps/shop.json.backup");
 

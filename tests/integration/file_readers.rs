@@ -18,7 +18,11 @@ fn valid_state_file() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("dir");
     let store = DirectoryStore::new(dir.path());
     let lock = store
-        .lock("seed", std::time::Duration::from_secs(1))
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "seed",
+            std::time::Duration::from_secs(1),
+        )
         .expect("lock");
     let mut state = applied(MANIFEST);
     state.serial = 0; // a first save

@@ -33,6 +33,7 @@ mod schema;
 mod self_contained;
 mod ssh_host;
 mod state;
+mod state_pg;
 mod systemd_units;
 mod test_hosts;
 mod test_hosts_selftest;

@@ -30,7 +30,13 @@ fn state_with_secret(app: &str) -> AppState {
 #[test]
 fn saves_round_trip_with_growing_serial_and_a_kept_backup() {
     let (_dir, store) = store();
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     let mut state = state_with_secret("shop");
     store.save(&lock, &mut state).expect("first save");
     assert_eq!(state.serial, 1);
@@ -56,7 +62,13 @@ fn saves_round_trip_with_growing_serial_and_a_kept_backup() {
 #[test]
 fn several_applications_share_one_store() {
     let (_dir, store) = store();
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     for app in ["shop", "analytics"] {
         store.save(&lock, &mut AppState::new(app)).expect("saves");
     }
@@ -67,7 +79,13 @@ fn several_applications_share_one_store() {
 #[test]
 fn a_corrupt_state_file_is_refused_and_left_untouched() {
     let (_dir, store) = store();
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     store
         .save(&lock, &mut AppState::new("shop"))
         .expect("saves");
@@ -94,7 +112,13 @@ fn a_corrupt_state_file_is_refused_and_left_untouched() {
 #[test]
 fn a_state_from_a_newer_format_is_refused() {
     let (_dir, store) = store();
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     store
         .save(&lock, &mut AppState::new("shop"))
         .expect("saves");
@@ -117,7 +141,13 @@ fn a_state_from_a_newer_format_is_refused() {
 #[test]
 fn a_write_based_on_an_old_serial_is_refused() {
     let (_dir, store) = store();
-    let lock = store.lock("test", Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            Duration::ZERO,
+        )
+        .expect("lock");
     let mut first = AppState::new("shop");
     store.save(&lock, &mut first).expect("saves");
     let mut stale = first.clone();
@@ -146,9 +176,19 @@ fn a_write_based_on_an_old_serial_is_refused() {
 #[test]
 fn a_second_locker_is_told_who_holds_the_lock_and_can_wait() {
     let (_dir, store) = store();
-    let held = store.lock("apply", Duration::ZERO).expect("first lock");
+    let held = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "apply",
+            Duration::ZERO,
+        )
+        .expect("first lock");
     let err = store
-        .lock("plan --out", Duration::from_millis(200))
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "plan --out",
+            Duration::from_millis(200),
+        )
         .expect_err("busy");
     let message = err.to_string();
     assert!(
@@ -157,7 +197,12 @@ fn a_second_locker_is_told_who_holds_the_lock_and_can_wait() {
     );
     assert!(message.contains(&held.info().id), "{message}");
     assert_eq!(
-        store.lock_holder().expect("reads").map(|i| i.id),
+        store
+            .lock_holders()
+            .expect("reads")
+            .into_iter()
+            .next()
+            .map(|i| i.id),
         Some(held.info().id.clone())
     );
 
@@ -170,7 +215,11 @@ fn a_second_locker_is_told_who_holds_the_lock_and_can_wait() {
         std::thread::spawn(move || {
             started_tx.send(std::time::Instant::now()).expect("sends");
             store
-                .lock("apply", Duration::from_secs(60))
+                .lock(
+                    dbgroups_state::LockScope::Everything,
+                    "apply",
+                    Duration::from_secs(60),
+                )
                 .map(|g| (std::time::Instant::now(), g.info().operation.clone()))
         })
     };
@@ -189,7 +238,7 @@ fn a_second_locker_is_told_who_holds_the_lock_and_can_wait() {
         "the waiter asked before the release and got the lock after it"
     );
     assert_eq!(
-        store.lock_holder().expect("reads"),
+        store.lock_holders().expect("reads").into_iter().next(),
         None,
         "released on drop"
     );
@@ -201,7 +250,13 @@ fn a_second_locker_is_told_who_holds_the_lock_and_can_wait() {
 #[test]
 fn a_note_left_by_a_dead_process_is_not_named_as_the_holder() {
     let (dir, store) = store();
-    let _held = store.lock("apply", Duration::ZERO).expect("lock");
+    let _held = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "apply",
+            Duration::ZERO,
+        )
+        .expect("lock");
     let mut exited = std::process::Command::new("true").spawn().expect("spawns");
     let dead_pid = exited.id();
     exited.wait().expect("exits");
@@ -211,7 +266,11 @@ fn a_note_left_by_a_dead_process_is_not_named_as_the_holder() {
     assert!(text.contains(&pid), "{text}");
     std::fs::write(&note, text.replace(&pid, &format!("\"pid\": {dead_pid}"))).expect("stale");
     let message = store
-        .lock("apply", Duration::ZERO)
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "apply",
+            Duration::ZERO,
+        )
         .expect_err("busy")
         .to_string();
     assert!(
@@ -224,13 +283,23 @@ fn a_note_left_by_a_dead_process_is_not_named_as_the_holder() {
 #[test]
 fn unlock_breaks_only_the_named_lock() {
     let (_dir, store) = store();
-    let held = store.lock("apply", Duration::ZERO).expect("lock");
+    let held = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "apply",
+            Duration::ZERO,
+        )
+        .expect("lock");
     let err = store.force_unlock("not-the-id").expect_err("wrong id");
     assert!(err.to_string().contains(&held.info().id), "{err}");
     let broken = store.force_unlock(&held.info().id).expect("unlocks");
     assert_eq!(broken.operation, "apply");
     store
-        .lock("plan", Duration::ZERO)
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "plan",
+            Duration::ZERO,
+        )
         .expect("the store can be locked again");
 }
 

@@ -44,6 +44,22 @@ pub(crate) struct GlobalArgs {
     /// Where state is kept [default: .dbgroups/ next to the manifest].
     #[arg(long, global = true, value_name = "DIR", env = "DBGROUPS_STATE_DIR")]
     pub(crate) state_dir: Option<PathBuf>,
+    /// Keep the state in this PostgreSQL database (postgres://…; TLS as its sslmode says),
+    /// shared by every machine that names it; its password is never printed.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DBGROUPS_STATE_URL",
+        hide_env_values = true
+    )]
+    pub(crate) state_url: Option<String>,
+    /// The schema of the state's tables in --state-url's database.
+    #[arg(long, global = true, value_name = "NAME", env = "DBGROUPS_STATE_SCHEMA", default_value = dbgroups_state::DEFAULT_SCHEMA)]
+    pub(crate) state_schema: String,
+    /// Let the PostgreSQL backend store secrets in plain text (without DBGROUPS_STATE_PASSPHRASE).
+    #[arg(long, global = true)]
+    pub(crate) allow_plaintext_secrets: bool,
     /// How long a writing command waits for another to release the state lock.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub(crate) lock_timeout: std::time::Duration,
@@ -90,7 +106,8 @@ pub(crate) enum Command {
         dbgroups plan\n  \
         dbgroups plan --refresh=false --format markdown      # CI, for a pull-request comment\n  \
         dbgroups plan --add-group postgresql.reporting --out plan.json\n  \
-        dbgroups plan --remove-server pg-replica-2 --detailed-exitcode\n\n\
+        dbgroups plan --remove-server pg-replica-2 --detailed-exitcode\n  \
+        dbgroups plan --refresh=false --out plan.bin --state-url \"$DBGROUPS_STATE_URL\"   # CI, no passphrase needed\n\n\
         Exit status: 0 on success; with --detailed-exitcode 0 for no changes, 2 for changes. \
         1 for any error, usage errors included, and for a plan whose every change is blocked \
         (nothing can be done until the blocks are resolved).")]
@@ -114,7 +131,10 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  \
         dbgroups apply                         # plan, show it, ask, apply\n  \
         dbgroups apply --auto-approve          # CI\n  \
-        dbgroups plan --out plan.json && dbgroups apply plan.json\n\n\
+        dbgroups plan --out plan.json && dbgroups apply plan.json\n  \
+        dbgroups apply plan.bin --state-url \"$DBGROUPS_STATE_URL\" --lock-timeout 10m   # CI, shared state\n\n\
+        With --state-url, DBGROUPS_STATE_PASSPHRASE (or _FILE) encrypts the state's secrets; \
+        without it the apply is refused unless --allow-plaintext-secrets (docs/state.md).\n\n\
         Safe to interrupt and run again: completed steps are recorded and every step is idempotent.\n\n\
         Exit status: 0 when every step finished (or there was nothing to do), 1 when a step failed, \
         the apply was interrupted or cancelled, every change is blocked, or for any other error.")]
@@ -293,11 +313,40 @@ pub(crate) enum StateCommand {
         Exit status: 0, or 1 when the state cannot be read."
     )]
     List(StateListArgs),
-    /// Show an application's recorded state, secrets masked.
+    /// Show an application's recorded state, secrets masked (no passphrase needed).
     #[command(after_help = "Examples:\n  dbgroups state show --app shop\n  \
-        dbgroups state show --app shop --format text\n\n\
+        dbgroups state show --app shop --format text\n  \
+        dbgroups state show --app shop --serial 3 --state-url \"$DBGROUPS_STATE_URL\"\n\n\
         Exit status: 0, or 1 when the application has no recorded state or it cannot be read.")]
     Show(StateShowArgs),
+    /// List the kept versions of an application's state: serial, time, command and who.
+    #[command(after_help = "Examples:\n  dbgroups state history --app shop\n  \
+        dbgroups state history --app shop --format json\n\n\
+        PostgreSQL keeps every version; a state directory keeps the last two.\n\n\
+        Exit status: 0, or 1 when the state cannot be read.")]
+    History(StateListArgs),
+    /// Copy every application, with lineage, serial and history, to another backend.
+    #[command(after_help = "Examples:\n  \
+        dbgroups state migrate --to postgres://ci@db.example/infra?sslmode=require\n  \
+        dbgroups state migrate --state-url \"$URL\" --to ./state-copy\n\n\
+        Secrets are copied as stored (still encrypted; no passphrase is needed). A target \
+        holding another lineage of an application is refused; running it again copies nothing.\n\n\
+        Exit status: 0 when every application is in the target, 1 otherwise.")]
+    Migrate {
+        /// The target: a postgres:// URL, or a directory.
+        #[arg(long, value_name = "URL|DIR")]
+        to: String,
+    },
+    /// Re-encrypt every version's secrets under a new passphrase.
+    #[command(after_help = "Examples:\n  \
+        DBGROUPS_STATE_OLD_PASSPHRASE=… DBGROUPS_STATE_PASSPHRASE=… dbgroups state rekey\n  \
+        DBGROUPS_STATE_PASSPHRASE=… dbgroups state rekey    # encrypt secrets stored in plain text\n\n\
+        The new passphrase comes from DBGROUPS_STATE_PASSPHRASE (or _FILE), the old one from \
+        DBGROUPS_STATE_OLD_PASSPHRASE (or _FILE). Every document is re-encrypted in memory \
+        first: a wrong old passphrase changes nothing. In PostgreSQL the rewrite is one \
+        transaction.\n\n\
+        Exit status: 0 when every version was re-encrypted, 1 otherwise.")]
+    Rekey,
     /// Break the state lock with this id, when its holder will not finish.
     #[command(
         after_help = "The id is in the message of the command that found the lock held. \
@@ -323,6 +372,9 @@ pub(crate) struct StateShowArgs {
     /// How to print the state: the JSON document (secrets masked), or a summary.
     #[arg(long, value_enum, default_value_t = ReportFormat::Json)]
     pub(crate) format: ReportFormat,
+    /// Show this kept version instead of the current one (`state history` lists them).
+    #[arg(long, value_name = "N")]
+    pub(crate) serial: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -394,6 +446,9 @@ fn idle_flags(path: &[&str]) -> &'static [&'static str] {
         "app",
         "environment",
         "state_dir",
+        "state_url",
+        "state_schema",
+        "allow_plaintext_secrets",
         "lock_timeout",
         "ssh_config",
         "accept_new_host_keys",
@@ -408,7 +463,11 @@ fn idle_flags(path: &[&str]) -> &'static [&'static str] {
             "lock_timeout",
             "ssh_config",
             "accept_new_host_keys",
+            "allow_plaintext_secrets",
         ],
+        ["state", "migrate" | "rekey"] => {
+            &["app", "environment", "ssh_config", "accept_new_host_keys"]
+        }
         _ => &[],
     }
 }

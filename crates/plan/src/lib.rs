@@ -127,7 +127,7 @@ pub fn plan_with_expected_state(input: &PlanInput<'_>) -> Result<(Plan, AppState
     );
     let recorded_env = input
         .state
-        .map(|s| s.environment.clone())
+        .map(|s| unopened_as_expected(&s.environment, &expected.environment))
         .unwrap_or_default();
     let env_differs = expected.environment != recorded_env;
     if env_differs && kinds.is_empty() {
@@ -246,6 +246,28 @@ fn recorded_upstreams(state: &AppState) -> BTreeMap<String, String> {
                 group.master()?.unique_name.clone(),
                 upstream.unique_name.clone(),
             ))
+        })
+        .collect()
+}
+
+/// The recorded variables, with each secret value that was read without
+/// the passphrase (still sealed, so unknown) taken as the one expected: a
+/// plan made offline without the passphrase (`plan --refresh=false`)
+/// compares what it can read and does not invent a change of the rest.
+fn unopened_as_expected(
+    recorded: &std::collections::BTreeMap<String, String>,
+    expected: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    recorded
+        .iter()
+        .map(|(name, value)| {
+            let value = match expected.get(name) {
+                Some(known) if value.starts_with(dbgroups_state::SEALED_VARIABLE_PREFIX) => {
+                    known.clone()
+                }
+                _ => value.clone(),
+            };
+            (name.clone(), value)
         })
         .collect()
 }

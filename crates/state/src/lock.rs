@@ -14,6 +14,10 @@ use crate::fsutil;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
     pub id: String,
+    /// The application it locks; `None` for the directory backend, whose
+    /// lock covers every application in the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
     pub operation: String,
     pub pid: u32,
     pub host: String,
@@ -22,35 +26,64 @@ pub struct LockInfo {
 
 impl std::fmt::Display for LockInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let of = self
+            .application
+            .as_ref()
+            .map(|a| format!(" of \"{a}\""))
+            .unwrap_or_default();
         write!(
             f,
-            "`{}` (pid {} on {}, since {}, lock id {})",
+            "`{}`{of} (pid {} on {}, since {}, lock id {})",
             self.operation, self.pid, self.host, self.created, self.id
         )
     }
 }
 
 /// Held while a command may write state; released on drop or process death.
+/// What holds it depends on the backend: an open lock file for the
+/// directory, a database session for PostgreSQL.
 #[derive(Debug)]
 pub struct LockGuard {
-    // Kept open: closing the file releases the lock.
-    _file: File,
     info: LockInfo,
-    note_path: PathBuf,
-    pub(crate) dir: PathBuf,
+    /// The store that issued it, so a guard is never used with another.
+    pub(crate) owner: String,
+    // Dropped with the guard: that is what releases the lock.
+    _held: Box<dyn Held>,
 }
 
+/// Whatever keeps a lock held until it is dropped.
+pub(crate) trait Held: std::fmt::Debug + Send + Sync {}
+
 impl LockGuard {
+    pub(crate) fn new(info: LockInfo, owner: String, held: Box<dyn Held>) -> Self {
+        Self {
+            info,
+            owner,
+            _held: held,
+        }
+    }
+
     pub fn info(&self) -> &LockInfo {
         &self.info
     }
 }
 
-impl Drop for LockGuard {
+/// The directory backend's hold: the flock'ed file and the note beside it.
+#[derive(Debug)]
+struct FileHeld {
+    // Kept open: closing the file releases the lock.
+    _file: File,
+    id: String,
+    note_path: PathBuf,
+}
+
+impl Held for FileHeld {}
+
+impl Drop for FileHeld {
     fn drop(&mut self) {
         // Only remove the note if it is still ours (`state unlock` may
         // have handed the lock on).
-        if read_note(&self.note_path).is_some_and(|n| n.id == self.info.id) {
+        if read_note(&self.note_path).is_some_and(|n| n.id == self.id) {
             let _ = std::fs::remove_file(&self.note_path);
         }
     }
@@ -116,7 +149,7 @@ pub(crate) fn acquire(
             Err(TryLockError::WouldBlock) => {
                 if started.elapsed() >= timeout {
                     return Err(StateError::Locked {
-                        holder: LockHolder(holders_note(dir)),
+                        holder: Box::new(LockHolder(holders_note(dir))),
                     });
                 }
                 std::thread::sleep(
@@ -130,6 +163,7 @@ pub(crate) fn acquire(
     }
     let info = LockInfo {
         id: uuid::Uuid::new_v4().to_string(),
+        application: None,
         operation: operation.to_string(),
         pid: std::process::id(),
         host: hostname(),
@@ -138,12 +172,16 @@ pub(crate) fn acquire(
     let note = note_path(dir);
     let text = serde_json::to_vec_pretty(&info).unwrap_or_default();
     fsutil::write_atomically(&note, &text, None)?;
-    Ok(LockGuard {
+    let held = FileHeld {
         _file: file,
-        info,
+        id: info.id.clone(),
         note_path: note,
-        dir: dir.to_path_buf(),
-    })
+    };
+    Ok(LockGuard::new(
+        info,
+        dir.display().to_string(),
+        Box::new(held),
+    ))
 }
 
 /// The current holder, if the lock is held. A note left by a process that
@@ -157,6 +195,7 @@ pub(crate) fn holder(dir: &Path) -> Result<Option<LockInfo>, StateError> {
         Ok(()) => Ok(None),
         Err(TryLockError::WouldBlock) => Ok(Some(holders_note(dir).unwrap_or(LockInfo {
             id: "unknown".into(),
+            application: None,
             operation: "unknown".into(),
             pid: 0,
             host: "unknown".into(),
@@ -185,7 +224,7 @@ pub(crate) fn force_unlock(dir: &Path, id: &str) -> Result<LockInfo, StateError>
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()

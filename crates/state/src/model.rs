@@ -23,6 +23,10 @@ pub struct AppState {
     /// Grows by one with every write.
     pub serial: u64,
     pub application: String,
+    /// How the secrets below are encrypted; absent when they are plain
+    /// text (docs/state.md, "Encryption").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::secrets::EncryptionHeader>,
     #[serde(default)]
     pub groups: Vec<GroupState>,
     /// Per group address (`postgresql.default`).
@@ -30,8 +34,9 @@ pub struct AppState {
     pub credentials: BTreeMap<String, Credentials>,
     #[serde(default)]
     pub backups: Vec<BackupRecord>,
-    /// The variables last written to the environment file.
-    #[serde(default)]
+    /// The variables last written to the environment file. The values of
+    /// secret variables are sealed like every [`Secret`].
+    #[serde(default, with = "crate::secrets::codec::environment")]
     pub environment: BTreeMap<String, String>,
     /// The apply in progress, if one was interrupted.
     #[serde(default)]
@@ -67,6 +72,7 @@ impl AppState {
             lineage: lineage.into(),
             serial: 0,
             application: application.into(),
+            encryption: None,
             groups: Vec::new(),
             credentials: BTreeMap::new(),
             backups: Vec::new(),
@@ -96,6 +102,12 @@ impl AppState {
                 .find(|s| s.unique_name == unique_name)
                 .map(|s| (g, s))
         })
+    }
+
+    /// Whether some secrets were read without the passphrase and stay
+    /// sealed: what a command that uses secrets must refuse.
+    pub fn has_sealed_secrets(&self) -> bool {
+        crate::secrets::sealed_secrets(self) > 0
     }
 
     /// A copy safe to show: passwords and secret variables masked.
@@ -236,19 +248,40 @@ impl Credentials {
     }
 }
 
-/// A secret value. Debug output never shows it; it is serialised as is,
-/// because the state file (mode 0600) is where it is kept.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// A secret value. Debug output never shows it. It is written in plain
+/// text, or sealed when the state has a passphrase (secrets/codec.rs does
+/// both, for every `Secret` wherever it sits in the state).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(SecretValue);
+
+type SecretValue = crate::secrets::codec::Value;
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretValue::Plain(value.into()))
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn from_value(value: SecretValue) -> Self {
+        Self(value)
+    }
+
+    pub(crate) fn value(&self) -> &SecretValue {
         &self.0
+    }
+
+    /// The value. A secret read without the passphrase exposes the mask:
+    /// commands that use secrets load the state with
+    /// `SecretPolicy::secrets_needed`, which refuses such a state first.
+    pub fn expose(&self) -> &str {
+        match &self.0 {
+            SecretValue::Plain(text) => text,
+            SecretValue::Sealed(_) => MASK,
+        }
+    }
+
+    /// Whether the value was read without the passphrase and is unknown.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self.0, SecretValue::Sealed(_))
     }
 }
 

@@ -120,7 +120,13 @@ fn status_shows_a_slave_an_interrupted_apply_provisioned() {
     // As an apply interrupted between restore and enslave leaves it: the
     // slave's process runs, and the journal holds it as pending.
     let store = DirectoryStore::new(dir.path().join(".dbgroups"));
-    let lock = store.lock("test", std::time::Duration::ZERO).expect("lock");
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            std::time::Duration::ZERO,
+        )
+        .expect("lock");
     let mut recorded = state(dir.path());
     let group = recorded
         .groups

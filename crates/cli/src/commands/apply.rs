@@ -5,7 +5,7 @@ use dbgroups_apply::{Apply, Event, Reporter};
 use dbgroups_engines::LocalHost;
 use dbgroups_engines::with_causes;
 use dbgroups_plan::planfile::sha256_hex;
-use dbgroups_state::StateStore;
+use dbgroups_state::{LockScope, StateStore};
 
 use super::apply_events::JsonReporter;
 use super::{CliError, context};
@@ -122,9 +122,14 @@ pub(crate) fn run(
     style: Style,
 ) -> Result<ExitCode, CliError> {
     let manifest = context::read_manifest(global, style)?;
-    let store = context::store(global);
-    let lock = store.lock("apply", global.lock_timeout)?;
-    let ctx = context::with_state(global, manifest)?;
+    context::refuse_plaintext_writes(global)?;
+    let store = context::store(global, context::Secrets::Needed)?;
+    let lock = store.lock(
+        LockScope::Application(&manifest.application),
+        "apply",
+        global.lock_timeout,
+    )?;
+    let ctx = context::with_state(&store, manifest)?;
     let application = ctx.application();
     let plan = match &args.plan {
         Some(path) => {
@@ -173,7 +178,7 @@ pub(crate) fn run(
         return Ok(ExitCode::SUCCESS);
     }
     execute(
-        &store,
+        (&store, &context::workspace(global)),
         &lock,
         plan,
         (ctx.state, ctx.others),
@@ -185,7 +190,7 @@ pub(crate) fn run(
 
 /// Runs a plan with the executor and sums up; shared by `apply` and `destroy`.
 pub(crate) fn execute(
-    store: &dbgroups_state::DirectoryStore,
+    (store, workspace): (&dbgroups_state::Backend, &std::path::Path),
     lock: &dbgroups_state::LockGuard,
     plan: dbgroups_plan::Plan,
     (state, others): (
@@ -201,7 +206,7 @@ pub(crate) fn execute(
         events.apply_started(application, &plan);
     }
     let outcome = run_executor(
-        store,
+        (store, workspace),
         lock,
         &plan,
         (state, others),
@@ -241,7 +246,7 @@ pub(crate) fn execute(
 /// Runs the executor with the reporter that suits the output: the JSON
 /// events, spinners on a terminal, or plain lines.
 fn run_executor(
-    store: &dbgroups_state::DirectoryStore,
+    (store, workspace): (&dbgroups_state::Backend, &std::path::Path),
     lock: &dbgroups_state::LockGuard,
     plan: &dbgroups_plan::Plan,
     (state, others): (
@@ -264,11 +269,11 @@ fn run_executor(
         });
         boxed.as_ref()
     };
-    let (local, notes) = LocalHost::prepare(store.root())?;
+    let (local, notes) = LocalHost::prepare(workspace)?;
     for note in notes {
         reporter.report(Event::Note(note));
     }
-    let env_file = store.root().join("env").join(format!("{application}.env"));
+    let env_file = workspace.join("env").join(format!("{application}.env"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

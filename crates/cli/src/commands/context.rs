@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dbgroups_manifest::{Manifest, ParseOptions, SourceFile};
 use dbgroups_plan::{GroupAddress, Intents, ObservedFacts, Plan, PlanInput};
-use dbgroups_state::{AppState, DirectoryStore, StateStore};
+use dbgroups_state::{AppState, Backend, DirectoryStore, StateStore};
 
 use super::CliError;
 use crate::args::{GlobalArgs, IntentArgs};
@@ -43,7 +43,7 @@ impl Context {
             self.state.as_ref(),
             &self.manifest,
             refresh,
-            store(global).root(),
+            &workspace(global),
         );
         let plan = dbgroups_plan::plan(&PlanInput {
             manifest: &self.manifest,
@@ -65,10 +65,69 @@ pub(crate) fn application(global: &GlobalArgs, style: Style) -> Result<String, C
     }
 }
 
-pub(crate) fn store(global: &GlobalArgs) -> DirectoryStore {
+/// Whether the running command uses the secrets themselves (talks to
+/// servers, prints them) or only the rest of the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secrets {
+    Needed,
+    NotNeeded,
+}
+
+impl Secrets {
+    pub(crate) fn needed_if(condition: bool) -> Self {
+        if condition {
+            Self::Needed
+        } else {
+            Self::NotNeeded
+        }
+    }
+}
+
+/// This machine's own directory, whatever the backend: the local
+/// provider's servers and the environment file live there.
+pub(crate) fn workspace(global: &GlobalArgs) -> std::path::PathBuf {
     match &global.state_dir {
-        Some(dir) => DirectoryStore::new(dir),
-        None => DirectoryStore::beside(&global.manifest),
+        Some(dir) => dir.clone(),
+        None => DirectoryStore::beside(&global.manifest)
+            .root()
+            .to_path_buf(),
+    }
+}
+
+/// A command that writes secrets to the PostgreSQL backend refuses to
+/// start without a passphrase (or --allow-plaintext-secrets): found at the
+/// first write, the refusal would come after servers were made.
+pub(crate) fn refuse_plaintext_writes(global: &GlobalArgs) -> Result<(), CliError> {
+    if global.state_url.is_some()
+        && !global.allow_plaintext_secrets
+        && super::passphrase::current()?.is_none()
+    {
+        return Err(CliError::Usage(
+            "the PostgreSQL state would hold this application's passwords in plain text: set DBGROUPS_STATE_PASSPHRASE (or DBGROUPS_STATE_PASSPHRASE_FILE) to encrypt them, or pass --allow-plaintext-secrets".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The state backend the flags choose: --state-url, else the directory.
+pub(crate) fn store(global: &GlobalArgs, secrets: Secrets) -> Result<Backend, CliError> {
+    let policy = dbgroups_state::SecretPolicy {
+        keyring: super::passphrase::current()?,
+        secrets_needed: secrets == Secrets::Needed,
+        allow_plaintext: global.allow_plaintext_secrets,
+    };
+    match (&global.state_url, &global.state_dir) {
+        (Some(_), Some(_)) => Err(CliError::Usage(
+            "--state-url (DBGROUPS_STATE_URL) and --state-dir (DBGROUPS_STATE_DIR) name two different states; give one".into(),
+        )),
+        (Some(url), None) => Ok(Backend::Postgres(dbgroups_state::PostgresStore::open(
+            url,
+            &global.state_schema,
+            policy,
+        )?)),
+        (None, _) => Ok(Backend::Directory(
+            DirectoryStore::new(workspace(global)).with_policy(policy),
+        )),
     }
 }
 
@@ -76,7 +135,7 @@ pub(crate) fn store(global: &GlobalArgs) -> DirectoryStore {
 pub(crate) struct ValidManifest {
     manifest_bytes: Vec<u8>,
     manifest: Manifest,
-    application: String,
+    pub(crate) application: String,
     /// Its warnings (end of life …), for the renderings that carry them.
     pub(crate) warnings: Vec<ManifestDiagnostic>,
 }
@@ -147,8 +206,13 @@ pub(crate) fn read_manifest_source(
 
 /// Reads and validates the manifest (printing its diagnostics when it has
 /// errors, and its warnings otherwise) and loads the state.
-pub(crate) fn load(global: &GlobalArgs, style: Style) -> Result<Context, CliError> {
-    with_state(global, read_manifest(global, style)?)
+pub(crate) fn load(
+    global: &GlobalArgs,
+    style: Style,
+    secrets: Secrets,
+) -> Result<Context, CliError> {
+    let read = read_manifest(global, style)?;
+    with_state(&store(global, secrets)?, read)
 }
 
 /// Reads and validates the manifest, printing its diagnostics. Writing
@@ -203,8 +267,7 @@ pub(crate) fn read_manifest(global: &GlobalArgs, style: Style) -> Result<ValidMa
 
 /// The recorded state beside a validated manifest (under the lock, for a
 /// writing command).
-pub(crate) fn with_state(global: &GlobalArgs, read: ValidManifest) -> Result<Context, CliError> {
-    let store = store(global);
+pub(crate) fn with_state(store: &Backend, read: ValidManifest) -> Result<Context, CliError> {
     let mut others = store.load_all()?;
     let state = others.remove(&read.application);
     Ok(Context {

@@ -17,8 +17,13 @@ pub(crate) fn run(
         .app
         .clone()
         .ok_or_else(|| CliError::Usage("name the application to destroy with --app NAME".into()))?;
-    let store = context::store(global);
-    let lock = store.lock("destroy", global.lock_timeout)?;
+    context::refuse_plaintext_writes(global)?;
+    let store = context::store(global, context::Secrets::Needed)?;
+    let lock = store.lock(
+        dbgroups_state::LockScope::Application(&application),
+        "destroy",
+        global.lock_timeout,
+    )?;
     let mut others = store.load_all()?;
     let Some(state) = others.remove(&application) else {
         return Err(CliError::Usage(format!(
@@ -87,7 +92,7 @@ pub(crate) fn run(
         }
     }
     let code = super::apply::execute(
-        &store,
+        (&store, &context::workspace(global)),
         &lock,
         plan,
         (Some(state), others),

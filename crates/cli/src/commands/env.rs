@@ -11,7 +11,8 @@ pub(crate) fn run(global: &GlobalArgs, args: &EnvArgs, style: Style) -> Result<E
     // The variables come from the state alone; the manifest is read only to
     // learn the application's name when --app does not give it.
     let application = context::application(global, style)?;
-    let state = context::store(global).load(&application)?.ok_or_else(|| {
+    let store = context::store(global, context::Secrets::needed_if(args.show_secrets))?;
+    let state = store.load(&application)?.ok_or_else(|| {
         CliError::Usage(format!(
             "no recorded state for \"{application}\": run `dbgroups apply` first"
         ))

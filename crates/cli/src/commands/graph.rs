@@ -14,7 +14,11 @@ pub(crate) fn run(
     let plan = match &args.plan {
         Some(path) => super::show::read_plan_file(path)?.plan,
         None => {
-            let ctx = context::load(global, style)?;
+            let ctx = context::load(
+                global,
+                style,
+                context::Secrets::needed_if(args.intents.refresh),
+            )?;
             let intents = context::intents(&args.intents)?;
             ctx.plan(global, &intents, args.intents.refresh)?.0
         }

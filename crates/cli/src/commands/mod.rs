@@ -5,6 +5,7 @@ pub(crate) mod destroy;
 pub(crate) mod env;
 pub(crate) mod graph;
 pub(crate) mod observe;
+pub(crate) mod passphrase;
 pub(crate) mod plan;
 pub(crate) mod plan_failure;
 pub(crate) mod schema;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use dbgroups_plan::Plan;
 use dbgroups_plan::planfile::PlanFile;
-use dbgroups_state::StateStore as _;
+use dbgroups_state::{LockScope, StateStore as _};
 
 use super::{CliError, context};
 use crate::args::{GlobalArgs, PlanArgs, PlanFormat, plan_format};
@@ -48,11 +48,18 @@ fn plan_and_render(
         .iter()
         .map(context::ManifestDiagnostic::warning_line)
         .collect();
+    // Observing the servers takes their passwords; planning offline
+    // (--refresh=false) reads the state without them.
+    let store = context::store(global, context::Secrets::needed_if(args.intents.refresh))?;
     let lock = match &args.out {
-        Some(_) => Some(context::store(global).lock("plan --out", global.lock_timeout)?),
+        Some(_) => Some(store.lock(
+            LockScope::Application(&manifest.application),
+            "plan --out",
+            global.lock_timeout,
+        )?),
         None => None,
     };
-    let ctx = context::with_state(global, manifest)?;
+    let ctx = context::with_state(&store, manifest)?;
     let (plan, observed) = ctx.plan(global, &intents, args.intents.refresh)?;
     let to_stdout = writes_plan_file_to_stdout(args);
     let rendering = render_plan(&plan, format, style, &manifest_warnings);

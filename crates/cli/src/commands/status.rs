@@ -31,7 +31,7 @@ pub(crate) fn run(
     style: Style,
 ) -> Result<ExitCode, CliError> {
     let application = context::application(global, style)?;
-    let store = context::store(global);
+    let store = context::store(global, context::Secrets::Needed)?;
     let mut all = store.load_all()?;
     let state = all
         .remove(&application)
@@ -43,7 +43,7 @@ pub(crate) fn run(
         .flat_map(|s| s.groups.iter().flat_map(|g| &g.servers))
         .map(|s| s.unique_name.clone())
         .collect();
-    let local = LocalHost::inspect(store.root()).map(LocalHost::into_ref)?;
+    let local = LocalHost::inspect(&context::workspace(global)).map(LocalHost::into_ref)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
