@@ -234,6 +234,39 @@ impl Connection {
         command
     }
 
+    /// A session on the master running `command_line`, once one of the
+    /// [`SESSIONS`] is free (held by the permit while it lasts): stdin
+    /// piped when `stdin`, stderr captured when `stderr` (else discarded).
+    async fn start_session(
+        &self,
+        command_line: &str,
+        stdin: bool,
+        stderr: bool,
+    ) -> Result<(tokio::sync::SemaphorePermit<'_>, tokio::process::Child), EngineError> {
+        let permit = self
+            .sessions
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Ssh {
+                host: self.target.address.clone(),
+                detail: "the connection is closed".into(),
+            })?;
+        self.ensure_master().await?;
+        let mut command = self.session(command_line);
+        if stdin {
+            command.stdin(Stdio::piped());
+        }
+        if !stderr {
+            command.stderr(Stdio::null());
+        }
+        let child = command.spawn().map_err(|source| EngineError::Io {
+            action: "run",
+            path: PathBuf::from("ssh"),
+            source,
+        })?;
+        Ok((permit, child))
+    }
+
     /// Runs `command_line` on the host to its end.
     pub async fn exec(
         &self,
@@ -252,24 +285,9 @@ impl Connection {
         stdin: Option<&[u8]>,
         started: impl FnOnce(Option<u32>),
     ) -> Result<Finished, EngineError> {
-        let _permit = self
-            .sessions
-            .acquire()
-            .await
-            .map_err(|_| EngineError::Ssh {
-                host: self.target.address.clone(),
-                detail: "the connection is closed".into(),
-            })?;
-        self.ensure_master().await?;
-        let mut command = self.session(command_line);
-        if stdin.is_some() {
-            command.stdin(Stdio::piped());
-        }
-        let mut child = command.spawn().map_err(|source| EngineError::Io {
-            action: "run",
-            path: PathBuf::from("ssh"),
-            source,
-        })?;
+        let (_permit, mut child) = self
+            .start_session(command_line, stdin.is_some(), true)
+            .await?;
         started(child.id());
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // A command that exits without reading all of it is judged by
@@ -345,22 +363,7 @@ impl Connection {
         command_line: &str,
         mut stream: tokio::net::UnixStream,
     ) -> Result<(), EngineError> {
-        let _permit = self
-            .sessions
-            .acquire()
-            .await
-            .map_err(|_| EngineError::Ssh {
-                host: self.target.address.clone(),
-                detail: "the connection is closed".into(),
-            })?;
-        self.ensure_master().await?;
-        let mut command = self.session(command_line);
-        command.stdin(Stdio::piped()).stderr(Stdio::null());
-        let mut child = command.spawn().map_err(|source| EngineError::Io {
-            action: "run",
-            path: PathBuf::from("ssh"),
-            source,
-        })?;
+        let (_permit, mut child) = self.start_session(command_line, true, false).await?;
         if let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) {
             let mut remote = tokio::io::join(stdout, stdin);
             // Either side closing ends the copy of its direction; errors
