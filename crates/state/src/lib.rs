@@ -22,4 +22,5 @@ pub use model::{
     AppState, BackupRecord, Credentials, FORMAT_VERSION, GroupState, Journal, MASK, PendingServer,
     Role, Secret, ServerState, SourceRef, StepStatus,
 };
+pub use model::{ManagedBackup, Verification};
 pub use store::{DirectoryStore, StateStore};
