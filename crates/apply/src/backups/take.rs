@@ -79,6 +79,22 @@ pub async fn take(
     let source = crate::servers::server_ref(&hosts.of(&choice.server), group, source_state)
         .ok_or_else(|| refused(format!("{} has no recorded port", choice.server)))?;
     let group_dir = store.group_dir(&state.application, group);
+    // Backups are data, and data holds secrets: the store, down to each
+    // group's directory, is 0700 and the service user's (mkdir's parents
+    // would be 0755 and root's).
+    for dir in [
+        store.root.clone(),
+        store.root.join(&state.application),
+        group_dir.clone(),
+    ] {
+        store_host
+            .private_dir(&dir)
+            .await
+            .map_err(BackupError::engine(format!(
+                "{}: the store",
+                group.address()
+            )))?;
+    }
     forget_interrupted(store_host, &group_dir, state).await;
     let started = Instant::now();
     let started_at = now();
