@@ -4,7 +4,10 @@
 //! host to host, never through this machine), checksummed on host 3, and
 //! verified by a scratch server on host 3.
 
-use super::{TestHosts, hosts_or_skip, manifest_head, on_host, quoted, run_ok, state};
+use super::{
+    TestHosts, app_login, hosts_or_skip, manifest_head, on_host, port, psql, quoted, run_ok, state,
+    superuser_login, wait_psql,
+};
 use crate::test_hosts::{WAIT, wait_for};
 
 const STORE: &str = "/var/backups/dbgroups-store";
@@ -123,4 +126,174 @@ fn a_backup_into_a_store_on_another_host_is_taken_there_from_the_replica_and_ver
         "",
         "the scratch server on host 3 is gone"
     );
+}
+
+/// PostgreSQL: the group on hosts 1 and 2, the store on host 3;
+/// pg_basebackup runs on host 3 against the standby on host 2 (admitted
+/// there), and the master asks for no checkpoint.
+#[test]
+fn a_postgresql_backup_into_a_store_on_another_host_comes_from_the_standby_and_verifies_there() {
+    let Some(hosts) = hosts_or_skip(3) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path();
+    let manifest = format!(
+        "{}postgresql:\n  configuration: {{ version: \"15\" }}\n  backups: {{ managed: true, store: {{ address: {}, path: {STORE} }} }}\n  servers:\n    - server: {{ unique_name: pg-main, address: {} }}\n    - server: {{ unique_name: pg-replica-1, address: {} }}\n",
+        manifest_head(&hosts),
+        hosts.address(3),
+        hosts.address(1),
+        hosts.address(2),
+    );
+    std::fs::write(path.join("manifest.yml"), manifest).expect("manifest");
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    let recorded = state(path);
+    let app = app_login(&recorded, "postgresql.default");
+    let superuser = superuser_login(&recorded, "postgresql.default");
+    let _scanned =
+        crate::transcripts::ScannedDeployment::new(path, &[&app.password, &superuser.password]);
+    let (main, replica) = (port(&recorded, "pg-main"), port(&recorded, "pg-replica-1"));
+    psql(
+        &hosts,
+        1,
+        main,
+        &app,
+        "CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 120)",
+    );
+    wait_psql(
+        &hosts,
+        2,
+        replica,
+        &app,
+        "SELECT count(*) FROM orders",
+        "120",
+    );
+    let checkpoints = "SELECT checkpoints_req FROM pg_stat_bgwriter";
+    let before = psql(&hosts, 1, main, &superuser, checkpoints);
+
+    let run = run_ok(path, &["backup", "run", "--verify"]);
+    assert!(run.stdout.contains("from pg-replica-1"), "{}", run.stdout);
+    assert_eq!(
+        psql(&hosts, 1, main, &superuser, checkpoints),
+        before,
+        "no checkpoint asked of the master"
+    );
+    let after = state(path);
+    let record = after
+        .backups
+        .iter()
+        .find(|r| r.managed.is_some())
+        .expect("recorded");
+    let facts = record.managed.as_ref().expect("managed");
+    assert_eq!(facts.summary.get("public.orders"), Some(&120));
+    assert!(
+        facts
+            .position
+            .as_deref()
+            .is_some_and(|p| p.starts_with("LSN ")),
+        "{facts:?}"
+    );
+    assert!(
+        matches!(
+            facts.verification,
+            dbgroups_state::Verification::Passed { .. }
+        ),
+        "{facts:?}"
+    );
+    on_host(&hosts, 3, &format!("test -f {}", quoted(&record.path)));
+    assert_eq!(
+        on_host(&hosts, 3, "pgrep -f [v]erify- || true"),
+        "",
+        "the scratch server on host 3 is gone"
+    );
+}
+
+/// `mariadb` on host K over its loopback, as the application.
+fn mariadb(hosts: &TestHosts, k: usize, port: u16, login: &super::Login, sql: &str) -> String {
+    on_host(
+        hosts,
+        k,
+        &format!(
+            "MYSQL_PWD={} mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P {port} -u {} -N -B -D {} -e {}",
+            quoted(&login.password),
+            quoted(&login.user),
+            quoted(&login.database),
+            quoted(sql),
+        ),
+    )
+}
+
+/// MariaDB: the group on hosts 1 and 2, the store on host 3; the dump
+/// tool runs on host 3 against the replica on host 2, and the master is
+/// not flushed.
+#[test]
+fn a_mariadb_backup_into_a_store_on_another_host_is_dumped_there_from_the_replica() {
+    let Some(hosts) = hosts_or_skip(3) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path();
+    let manifest = format!(
+        "{}mysql:\n  configuration: {{ engine: mariadb, version: \"10.11\" }}\n  backups: {{ managed: true, store: {{ address: {}, path: {STORE} }} }}\n  servers:\n    - server: {{ unique_name: db-main, address: {} }}\n    - server: {{ unique_name: db-replica-1, address: {} }}\n",
+        manifest_head(&hosts),
+        hosts.address(3),
+        hosts.address(1),
+        hosts.address(2),
+    );
+    std::fs::write(path.join("manifest.yml"), manifest).expect("manifest");
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    let recorded = state(path);
+    let app = app_login(&recorded, "mysql.default");
+    let _scanned = crate::transcripts::ScannedDeployment::new(path, &[&app.password]);
+    let (main, replica) = (port(&recorded, "db-main"), port(&recorded, "db-replica-1"));
+    mariadb(
+        &hosts,
+        1,
+        main,
+        &app,
+        "CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders SELECT seq FROM seq_1_to_150",
+    );
+    assert!(
+        wait_for(WAIT, || {
+            hosts
+                .run_on(
+                    2,
+                    &format!(
+                        "MYSQL_PWD={} mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P {replica} -u {} -N -B -D {} -e 'SELECT COUNT(*) FROM orders'",
+                        quoted(&app.password),
+                        quoted(&app.user),
+                        quoted(&app.database)
+                    ),
+                )
+                .stdout
+                .starts_with(b"150")
+        }),
+        "the replica has the rows"
+    );
+    let flushes = "SHOW GLOBAL STATUS LIKE 'Com_flush'";
+    let before = mariadb(&hosts, 1, main, &app, flushes);
+
+    let run = run_ok(path, &["backup", "run", "--verify"]);
+    assert!(run.stdout.contains("from db-replica-1"), "{}", run.stdout);
+    assert_eq!(
+        mariadb(&hosts, 1, main, &app, flushes),
+        before,
+        "the master was not flushed"
+    );
+    let after = state(path);
+    let record = after
+        .backups
+        .iter()
+        .find(|r| r.managed.is_some())
+        .expect("recorded");
+    let facts = record.managed.as_ref().expect("managed");
+    assert_eq!(facts.summary.get("orders"), Some(&150));
+    assert!(
+        matches!(
+            facts.verification,
+            dbgroups_state::Verification::Passed { .. }
+        ),
+        "{facts:?}"
+    );
+    on_host(&hosts, 3, &format!("test -f {}", quoted(&record.path)));
 }
