@@ -227,7 +227,12 @@ fn run_one(
         short_sum(&taken.record),
         position_of(&taken.record),
     ));
-    if verify_it {
+    if !verify_it {
+        terminal::print(&format!(
+            "{address}: backup {} is NOT VERIFIED yet: `dbgroups backup verify {}` restores it to check it",
+            taken.record.id, taken.record.id
+        ));
+    } else {
         let passed = verify_record(session, &store_host, &taken.record.id)?;
         if !passed {
             return Err(CliError::Usage(format!(
