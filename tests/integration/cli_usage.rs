@@ -232,7 +232,7 @@ fn validate_reads_the_manifest_from_stdin_and_names_it_in_each_line() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert_eq!(
         stdout.trim_end(),
-        "<stdin>:5:7: error[unknown-key]: unknown key \"bogus\" (help: group `postgresql.d` accepts: configuration, servers, primary, backups, replicate_from, import_from, add_odd_member)",
+        "<stdin>:5:7: error[unknown-key]: unknown key \"bogus\" (help: group `postgresql.d` accepts: configuration, servers, primary, backups, replicate_from, import_from, add_odd_member, allow_from)",
         "one line per diagnostic on stdout"
     );
     assert!(
