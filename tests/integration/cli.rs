@@ -337,6 +337,7 @@ fn help_lists_the_commands_with_examples() {
       state     Inspect the recorded state
       apply     Carry out a plan on the servers (plans first and asks, unless given a plan file)
       status    Show every recorded server: role, whether it is up, replication and lag
+      backup    Take, list and verify managed backups (docs/backups.md)
       env       Print the application's environment variables (secrets masked)
       destroy   Stop and delete every server and all data of an application
       help      Print this message or the help of the given subcommand(s)

@@ -23,6 +23,7 @@ mod mysql_dialect;
 mod plan_lint;
 mod plan_properties;
 mod plans;
+mod plans_backups;
 mod plans_mongodb;
 mod plans_mysql;
 mod plans_preflight;

@@ -11,6 +11,7 @@
 //! between groups and applications, imports, re-syncs, starts, removals);
 //! the MySQL family and MongoDB come with issue 5.
 
+pub mod backups;
 mod crash;
 mod error;
 mod executor;

@@ -146,6 +146,9 @@ pub(crate) enum Command {
         Exit status: 0 when every recorded server is up, 1 when one is down or cannot be asked, \
         and for any other error.")]
     Status(StatusArgs),
+    /// Take, list and verify managed backups (docs/backups.md).
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Print the application's environment variables (secrets masked).
     #[command(after_help = "Examples:\n  \
         dbgroups env\n  \
@@ -499,6 +502,74 @@ fn refuse_idle_flags(matches: &clap::ArgMatches) -> Result<(), clap::Error> {
         }
     }
     Ok(())
+}
+
+/// `dbgroups backup …`: managed backups, run by the user's scheduler.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BackupCommand {
+    /// Take a full backup of every group with managed backups (or of one).
+    #[command(after_help = "Examples:\n  \
+        dbgroups backup run\n  \
+        dbgroups backup run --group postgresql.default --verify\n\n\
+        Each backup is taken from a caught-up slave when the group has one (the master \
+        otherwise; the output says which and why), written to the group's store under a \
+        temporary name, checksummed, renamed when complete and recorded. Older backups beyond \
+        `keep` verified ones are then deleted. Run it from cron, CI or a systemd timer \
+        (docs/backups.md).\n\n\
+        Exit status: 0 when every backup was taken (and verified, with --verify), 1 when one \
+        failed or for any other error.")]
+    Run(BackupRunArgs),
+    /// List the recorded managed backups: age, size, source server and verification.
+    #[command(after_help = "Examples:\n  \
+        dbgroups backup list\n  \
+        dbgroups backup list --group postgresql.default --format json\n\n\
+        Exit status: 0, or 1 when the state cannot be read.")]
+    List(BackupListArgs),
+    /// Restore a backup into a scratch server, check its data, and record the result.
+    #[command(after_help = "Examples:\n  \
+        dbgroups backup verify --latest\n  \
+        dbgroups backup verify 20261207t020000z-1a2b\n\n\
+        The scratch server runs the backup's engine and version on the store's host and is \
+        removed afterwards.\n\n\
+        Exit status: 0 when every backup verified passed, 1 when one failed or for any other error.")]
+    Verify(BackupVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupRunArgs {
+    /// Only this group (TYPE.NAME, or NAME when it is unambiguous).
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) group: Option<String>,
+    /// Verify each new backup right after it is taken.
+    #[arg(long)]
+    pub(crate) verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupListArgs {
+    /// Only this group (TYPE.NAME, or NAME).
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) group: Option<String>,
+    /// How to print the list.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupVerifyArgs {
+    /// The backup's id (`dbgroups backup list` shows it).
+    #[arg(
+        value_name = "ID",
+        required_unless_present = "latest",
+        conflicts_with = "latest"
+    )]
+    pub(crate) id: Option<String>,
+    /// The newest backup of each group (or of --group).
+    #[arg(long)]
+    pub(crate) latest: bool,
+    /// With --latest: only this group (TYPE.NAME, or NAME).
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) group: Option<String>,
 }
 
 #[cfg(test)]

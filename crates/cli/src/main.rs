@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::State(command) => commands::state::run(&cli.global, command),
         Command::Apply(args) => commands::apply::run(&cli.global, args, style),
         Command::Status(args) => commands::status::run(&cli.global, args, style),
+        Command::Backup(command) => commands::backup::run(&cli.global, command, style),
         Command::Env(args) => commands::env::run(&cli.global, args, style),
         Command::Destroy(args) => commands::destroy::run(&cli.global, args, style),
     };

@@ -434,7 +434,51 @@ pub trait Host: Send + Sync + Debug {
     async fn ensure_packages(&self, _packages: &Packages) -> Result<(), EngineError> {
         Ok(())
     }
+
+    /// The SHA-256 of a file here, in hex, computed here by coreutils'
+    /// `sha256sum`: a backup on a host is never read through this machine.
+    async fn sha256(&self, file: &Path) -> Result<String, EngineError> {
+        let home = file.parent().unwrap_or(file);
+        let mut sum = Program::new(home, Path::new("sha256sum"));
+        sum.arg("--binary").arg(file);
+        let out = self.run_stoppable(&sum, "sha256sum").await?;
+        out.split_whitespace()
+            .next()
+            .filter(|hex| hex.len() == 64)
+            .map(str::to_string)
+            .ok_or_else(|| EngineError::Command {
+                command: "sha256sum".into(),
+                status: "unreadable output".into(),
+                stderr: out.chars().take(200).collect(),
+            })
+    }
+
+    /// Packs the directory `dir` into the tar file `file` (both here), as
+    /// the servers' user.
+    async fn pack(&self, dir: &Path, file: &Path) -> Result<(), EngineError> {
+        let mut tar = Program::new(dir, Path::new("tar"));
+        tar.arg("--create")
+            .arg(format!("--file={}", file.display()))
+            .arg(format!("--directory={}", dir.display()))
+            .arg(".");
+        self.run_stoppable(&tar, "tar --create").await.map(drop)
+    }
+
+    /// Unpacks the tar file `file` into the directory `dir` (made here,
+    /// 0700), as the servers' user.
+    async fn unpack(&self, file: &Path, dir: &Path) -> Result<(), EngineError> {
+        self.private_dir(dir).await?;
+        let mut tar = Program::new(dir, Path::new("tar"));
+        tar.arg("--extract")
+            .arg(format!("--file={}", file.display()))
+            .arg(format!("--directory={}", dir.display()));
+        self.run_stoppable(&tar, "tar --extract").await.map(drop)
+    }
 }
+
+/// The entry of a host's staging area that holds the default store of
+/// managed backups: a finished apply empties its staging area but this.
+pub const MANAGED_STORE_ENTRY: &str = "managed";
 
 /// A server's start where no supervisor runs it: detached when it stays
 /// in the foreground, run to its end when it daemonizes itself. The

@@ -304,7 +304,10 @@ impl Host for LocalHost {
     async fn remove_staged(&self, prefix: &str) {
         let dir = self.staging_dir("");
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with(prefix) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The default store of managed backups lives beside the
+            // staging entries, and is no apply's to empty.
+            if name.starts_with(prefix) && name != crate::host::MANAGED_STORE_ENTRY {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

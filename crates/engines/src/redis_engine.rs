@@ -549,6 +549,33 @@ impl RedisServer {
             .await?;
         Ok(parse_replication(&info))
     }
+
+    /// Keys per database (`INFO keyspace`: `db0:keys=3,expires=0,…`).
+    pub async fn keyspace(
+        &self,
+        password: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        let info: String = self
+            .query(password, redis::cmd("INFO").arg("keyspace"))
+            .await?;
+        Ok(info
+            .lines()
+            .filter_map(|line| {
+                let (db, fields) = line.trim_end().split_once(':')?;
+                let keys = fields.split(',').find_map(|f| f.strip_prefix("keys="))?;
+                Some((db.to_string(), keys.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// The replication offset this server has reached (`master_repl_offset`).
+    pub async fn replication_offset(&self, password: &str) -> Option<u64> {
+        let info: String = self
+            .query(password, redis::cmd("INFO").arg("replication"))
+            .await
+            .ok()?;
+        info_field(&info, "master_repl_offset")?.parse().ok()
+    }
 }
 
 /// The port a config file written by [`RedisServer`] names (`port 6380`).

@@ -41,10 +41,16 @@ pub const SERVER_KEYS: &[&str] = &[
 /// Keys of `ssh:`, at the top level, in an environment, or on a server.
 pub const SSH_KEYS: &[&str] = &["user", "port", "identity_file", "known_hosts_file", "jump"];
 
-pub const BACKUPS_KEYS: &[&str] = &["managed"];
+pub const BACKUPS_KEYS: &[&str] = &["managed", "keep", "store"];
+
+/// Keys of the mapping form of `backups.store` (a directory on an ssh host).
+pub const BACKUP_STORE_KEYS: &[&str] = &["address", "path"];
 
 /// Keys of the mapping form of `replicate_from` / `import_from`.
 pub const GROUP_REF_KEYS: &[&str] = &["application", "group"];
+
+/// `import_from` also takes the managed backup to restore.
+pub const IMPORT_REF_KEYS: &[&str] = &["application", "group", "backup"];
 
 /// Vendors with a provider in dbgroups.
 pub const SUPPORTED_VENDORS: &[&str] = &["local", "ssh"];

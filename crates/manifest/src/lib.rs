@@ -33,8 +33,8 @@ mod yaml;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Label, Severity};
 pub use error::ManifestError;
 pub use model::{
-    Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest, ProviderKind, Server,
-    SshSettings, Tag,
+    BackupChoice, BackupStore, Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest,
+    ProviderKind, Server, SshSettings, Tag,
 };
 pub use source::{Location, SourceFile, Span, Spanned};
 

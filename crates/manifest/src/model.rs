@@ -211,6 +211,14 @@ impl Group {
         self.backups.managed.as_ref().is_some_and(|m| m.value)
     }
 
+    /// `backups.keep`, or the default.
+    pub fn backups_kept(&self) -> u32 {
+        self.backups
+            .keep
+            .as_ref()
+            .map_or(Backups::DEFAULT_KEEP, |k| k.value)
+    }
+
     /// `TYPE.NAME`, the form flags such as `--add-group` take.
     pub fn address(&self) -> String {
         format!("{}.{}", self.db_type, self.name.value)
@@ -243,6 +251,36 @@ pub struct Tag {
 #[derive(Debug, Clone, Default)]
 pub struct Backups {
     pub managed: Option<Spanned<bool>>,
+    /// How many verified managed backups are kept (the newest verified one
+    /// is kept whatever this says).
+    pub keep: Option<Spanned<u32>>,
+    /// Where managed backups are written; `None` is the state directory's
+    /// `backups/managed`.
+    pub store: Option<BackupStore>,
+}
+
+impl Backups {
+    /// A week of daily backups.
+    pub const DEFAULT_KEEP: u32 = 7;
+}
+
+/// `backups.store`: a directory on this machine (`store: PATH`) or on an
+/// existing host reached over ssh (`store: { address, path }`).
+#[derive(Debug, Clone)]
+pub struct BackupStore {
+    /// The ssh host; `None` is this machine.
+    pub address: Option<Spanned<String>>,
+    /// An absolute path (validated).
+    pub path: Spanned<String>,
+    pub span: Span,
+}
+
+/// `import_from.backup`: which managed backup of the source an import
+/// restores, instead of taking a new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupChoice {
+    Latest,
+    Id(String),
 }
 
 /// A reference to another group, from `replicate_from` or `import_from`.
@@ -253,6 +291,8 @@ pub struct GroupRef {
     pub group: Spanned<String>,
     /// The whole value, for labels.
     pub span: Span,
+    /// `import_from` only: the managed backup to restore.
+    pub backup: Option<Spanned<BackupChoice>>,
 }
 
 impl GroupRef {

@@ -9,10 +9,12 @@ use crate::ParseOptions;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::hosts;
 use crate::keys::{
-    BACKUPS_KEYS, CONFIGURATION_KEYS, GROUP_KEYS, GROUP_REF_KEYS, SERVER_KEYS, SSH_KEYS,
+    BACKUP_STORE_KEYS, BACKUPS_KEYS, CONFIGURATION_KEYS, GROUP_KEYS, GROUP_REF_KEYS,
+    IMPORT_REF_KEYS, SERVER_KEYS, SSH_KEYS,
 };
 use crate::model::{
-    Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest, Server, SshSettings, Tag,
+    BackupChoice, BackupStore, Backups, Configuration, DbType, Engine, Group, GroupRef, Manifest,
+    Server, SshSettings, Tag,
 };
 use crate::source::{SourceFile, Span, Spanned};
 use crate::suggest;
@@ -340,8 +342,10 @@ impl<'a> Reader<'a> {
                 }
                 "primary" => group.primary = self.boolean(value),
                 "backups" => group.backups = self.read_backups(value),
-                "replicate_from" => group.replicate_from = self.read_group_ref(value),
-                "import_from" => group.import_from = self.read_group_ref(value),
+                "replicate_from" => {
+                    group.replicate_from = self.read_group_ref(value, GROUP_REF_KEYS)
+                }
+                "import_from" => group.import_from = self.read_group_ref(value, IMPORT_REF_KEYS),
                 "add_odd_member" => group.add_odd_member = self.boolean(value),
                 "allow_from" => group.allow_from = self.read_networks(value),
                 // "groups" in the short form's allowed list means the section
@@ -485,14 +489,121 @@ impl<'a> Reader<'a> {
         let Some(map) = self.mapping_or_empty(node, "backups") else {
             return backups;
         };
-        for (_, value) in self.entries(&map, BACKUPS_KEYS, "backups", |_| None) {
-            backups.managed = self.boolean(value);
+        for (key, value) in self.entries(&map, BACKUPS_KEYS, "backups", |_| None) {
+            match key.as_str() {
+                "keep" => backups.keep = self.backup_count(value),
+                "store" => backups.store = self.read_backup_store(value),
+                _ => backups.managed = self.boolean(value),
+            }
         }
         backups
     }
 
+    /// `keep: N`, a whole number (0 keeps only the newest verified backup).
+    fn backup_count(&mut self, node: &Node) -> Option<Spanned<u32>> {
+        let text = self.string(node, "number of backups")?;
+        match text.value.parse::<u32>() {
+            Ok(count) => Some(Spanned::new(count, text.span)),
+            Err(_) => {
+                self.report(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        format!(
+                            "expected a whole number of backups, found \"{}\"",
+                            text.value
+                        ),
+                        text.span,
+                    )
+                    .with_help("write how many verified backups to keep, such as keep: 7"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `store: PATH` or `store: { address, path }`.
+    fn read_backup_store(&mut self, node: &Node) -> Option<BackupStore> {
+        let span = self.span(node);
+        let (address, path) = match node {
+            Node::Scalar(_) => (None, self.string(node, "directory")),
+            Node::Mapping(map) => {
+                let (mut address, mut path) = (None, None);
+                for (key, value) in self.entries(map, BACKUP_STORE_KEYS, "backups.store", |_| None)
+                {
+                    match key.as_str() {
+                        "address" => {
+                            address = self
+                                .string(value, "address")
+                                .and_then(|text| self.address(text, "address"))
+                        }
+                        _ => path = self.string(value, "directory"),
+                    }
+                }
+                if path.is_none() {
+                    self.report(
+                        Diagnostic::error(Code::MissingKey, "the store has no `path`", span)
+                            .with_help("add path: /absolute/directory (on that host)"),
+                    );
+                }
+                (address, path)
+            }
+            Node::Sequence(_) => {
+                self.wrong_type(node, "a directory or { address, path }");
+                return None;
+            }
+        };
+        let path = path?;
+        if !path.value.starts_with('/') || path.value.split('/').any(|part| part == "..") {
+            self.report(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!(
+                        "the backup store \"{}\" is not an absolute path",
+                        path.value
+                    ),
+                    path.span,
+                )
+                .with_help(
+                    "write an absolute directory without `..`, such as /var/backups/dbgroups",
+                ),
+            );
+            return None;
+        }
+        Some(BackupStore {
+            address,
+            path,
+            span,
+        })
+    }
+
+    /// `import_from.backup: latest | ID`.
+    fn read_backup_choice(&mut self, node: &Node) -> Option<Spanned<BackupChoice>> {
+        let text = self.string(node, "latest or a backup id")?;
+        let choice = if text.value == "latest" {
+            BackupChoice::Latest
+        } else if !text.value.is_empty()
+            && text
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            BackupChoice::Id(text.value.clone())
+        } else {
+            self.report(
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("\"{}\" is not a backup id", text.value),
+                    text.span,
+                )
+                .with_help("write latest, or an id `dbgroups backup list` shows"),
+            );
+            return None;
+        };
+        Some(Spanned::new(choice, text.span))
+    }
+
     /// `replicate_from: default` or `replicate_from: { application, group }`.
-    fn read_group_ref(&mut self, node: &Node) -> Option<GroupRef> {
+    fn read_group_ref(&mut self, node: &Node, keys: &[&str]) -> Option<GroupRef> {
         let span = self.span(node);
         match node {
             _ if is_null(node) => {
@@ -508,15 +619,17 @@ impl<'a> Reader<'a> {
                     application: None,
                     group,
                     span,
+                    backup: None,
                 })
             }
             Node::Mapping(map) => {
                 let mut application = None;
                 let mut group = None;
-                for (key, value) in self.entries(map, GROUP_REF_KEYS, "a group reference", |_| None)
-                {
+                let mut backup = None;
+                for (key, value) in self.entries(map, keys, "a group reference", |_| None) {
                     match key.as_str() {
                         "application" => application = self.string(value, "application name"),
+                        "backup" => backup = self.read_backup_choice(value),
                         _ => group = self.string(value, "group name"),
                     }
                 }
@@ -530,6 +643,7 @@ impl<'a> Reader<'a> {
                     application,
                     group: group?,
                     span,
+                    backup,
                 })
             }
             Node::Sequence(_) => {

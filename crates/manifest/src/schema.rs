@@ -186,15 +186,43 @@ fn group_property(db_type: DbType, key: &str) -> Value {
         }
         "backups" => json!({
             "type": "object",
-            "properties": { "managed": { "type": "boolean", "description": "Managed backups; required to scale the group up." } },
+            "properties": {
+                "managed": { "type": "boolean", "description": "Managed backups (`dbgroups backup run`); required to scale the group up." },
+                "keep": { "type": "integer", "minimum": 0, "description": "How many verified managed backups to keep (default 7); the newest verified one is always kept." },
+                "store": {
+                    "description": "Where managed backups are written: a directory here, or { address, path } on an ssh host (default: the state directory's backups/managed).",
+                    "oneOf": [
+                        { "type": "string" },
+                        {
+                            "type": "object",
+                            "properties": { "address": { "type": "string" }, "path": { "type": "string" } },
+                            "required": ["path"],
+                            "additionalProperties": false,
+                        },
+                    ],
+                },
+            },
             "additionalProperties": false,
         }),
         "replicate_from" => {
             json!({ "$ref": "#/definitions/groupRef", "description": "Make this single-server group a replica of another group. Replaces all its data." })
         }
-        "import_from" => {
-            json!({ "$ref": "#/definitions/groupRef", "description": "Copy another group's data once, when this group is created." })
-        }
+        "import_from" => json!({
+            "description": "Copy another group's data once, when this group is created (`backup: latest | ID` restores one of its managed backups).",
+            "oneOf": [
+                { "type": "string", "description": "A group of the same type in this application." },
+                {
+                    "type": "object",
+                    "properties": {
+                        "application": { "type": "string" },
+                        "group": { "type": "string" },
+                        "backup": { "type": "string", "description": "latest, or a backup id (`dbgroups backup list`)." },
+                    },
+                    "required": ["group"],
+                    "additionalProperties": false,
+                },
+            ],
+        }),
         "add_odd_member" => json!({
             "type": "boolean",
             "default": true,

@@ -11,6 +11,7 @@ use crate::change::{Blocked, ChangeKind, Report, Seed};
 use crate::error::PlanError;
 use crate::input::{GroupAddress, PlanInput};
 
+mod managed_import;
 mod observations;
 mod preflight;
 
@@ -519,7 +520,13 @@ impl<'a> Differ<'a> {
                 Ok(found) => {
                     let provider = group.servers.first().map(|s| s.provider());
                     let host = group.servers.first().map(crate::backup::host_of_declared);
+                    let managed_backup = group.import_from.as_ref().and_then(|r| r.backup.as_ref());
                     let problem = seed_problem(group.engine(), &version, &found, replicate)
+                        .or_else(|| {
+                            managed_backup.filter(|_| !replicate).map(|choice| {
+                                self.managed_import_problem(group.db_type, &source, &choice.value)
+                            })
+                        })
                         .or_else(|| provider.and_then(|p| provider_problem(p, &found)))
                         .or_else(|| {
                             let crosses = !replicate && host.as_deref() != Some(&found.host);

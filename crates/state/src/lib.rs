@@ -29,6 +29,7 @@ pub use model::{
     AppState, Authority, BackupRecord, Credentials, FORMAT_VERSION, GroupState, Journal, MASK,
     PendingServer, Role, Secret, ServerState, SourceRef, StepStatus,
 };
+pub use model::{ManagedBackup, Verification};
 pub use postgres::{DEFAULT_SCHEMA, PostgresStore, redact_url};
 pub use secrets::{
     EncryptionHeader, Keyring, MIN_PASSPHRASE_CHARS, PBKDF2_ITERATIONS, SEALED_VARIABLE_PREFIX,

@@ -301,6 +301,50 @@ pub struct BackupRecord {
     pub path: String,
     pub size_bytes: u64,
     pub taken_at: String,
+    /// The rest is recorded for managed backups (`dbgroups backup run`),
+    /// which are the only backups recorded; older states have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedBackup>,
+}
+
+/// What a managed backup is, beyond where it lives: enough to check it,
+/// restore it by hand and judge it. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedBackup {
+    pub engine: Engine,
+    pub version: String,
+    /// Whether the server it was taken from was the group's master.
+    pub from_master: bool,
+    /// Why that server (a caught-up slave, or why not one).
+    pub source_reason: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// SHA-256 of the backup file, hex.
+    pub sha256: String,
+    /// The replication position the backup holds (LSN, GTID, offset),
+    /// as the engine words it.
+    pub position: Option<String>,
+    /// The store's host: `None` is this machine; else how to reach it.
+    pub store_address: Option<String>,
+    #[serde(default)]
+    pub store_ssh: BTreeMap<String, String>,
+    /// The data's own account at backup time (tables and their rows, or
+    /// keys), which a verify restore must show again.
+    pub summary: BTreeMap<String, u64>,
+    /// The source did not change while it was taken (the summary read
+    /// before and after agree), so a verify compares counts too.
+    pub summary_exact: bool,
+    pub verification: Verification,
+}
+
+/// Whether a managed backup was shown to restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Verification {
+    Unverified,
+    Passed { at: String },
+    Failed { at: String, reason: String },
 }
 
 /// Progress of the apply in progress, so that a re-run resumes.

@@ -2,6 +2,7 @@
 //! test asserting on data read back through a client. This module holds the
 //! helpers; `basics`, `changes` and `faults` hold the tests.
 
+mod backups;
 mod basics;
 mod changes;
 mod contention;

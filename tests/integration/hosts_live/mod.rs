@@ -5,6 +5,7 @@
 //! Skipped (with a message) when not root. This module holds the
 //! helpers; `postgres` holds the tests.
 
+mod backups;
 mod crashes;
 mod faults;
 mod mariadb;

@@ -1,5 +1,6 @@
 pub(crate) mod apply;
 pub(crate) mod apply_events;
+pub(crate) mod backup;
 pub(crate) mod context;
 pub(crate) mod destroy;
 pub(crate) mod env;

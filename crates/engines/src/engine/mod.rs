@@ -441,7 +441,48 @@ pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
     /// Whether the server answers, and what it says about replication;
     /// an error when it cannot even be asked (its programs are missing).
     async fn observe(&self, request: ObserveRequest<'_>) -> Result<Observation, EngineError>;
+
+    /// How a managed backup (`dbgroups backup run`) of this engine copies,
+    /// through [`DatabaseEngine::backup`]; `None` when dbgroups takes no
+    /// managed backups of it (the error says what to do instead).
+    fn managed_copy(&self) -> Result<Copy, EngineError> {
+        Err(EngineError::Unsupported {
+            what: format!("managed backups of {} groups", self.db_type()),
+            remedy: "take them with the engine's own tool (docs/backups.md)".into(),
+        })
+    }
+
+    /// The replication position a finished backup at `at` on `host` holds
+    /// (an LSN, a GTID position, a replication offset), as the engine
+    /// words it; `None` when it cannot tell.
+    async fn backup_position(
+        &self,
+        _server: &ServerRef,
+        _access: &GroupAccess,
+        _host: &HostRef,
+        _at: &Path,
+    ) -> Option<String> {
+        None
+    }
+
+    /// The data's own account (each table of the group's database and its
+    /// rows, or each keyspace and its keys), read with the secrets of
+    /// [`Operation::Observe`]: a managed backup records it, and a restore
+    /// that verifies the backup must show it again.
+    async fn data_summary(
+        &self,
+        _server: &ServerRef,
+        _access: &GroupAccess,
+    ) -> Result<DataSummary, EngineError> {
+        Err(EngineError::Unsupported {
+            what: format!("reading the data of a {} server", self.db_type()),
+            remedy: "none yet".into(),
+        })
+    }
 }
+
+/// Names (tables, keyspaces) and their counts (rows, keys).
+pub type DataSummary = std::collections::BTreeMap<String, u64>;
 
 /// The engine for a database type: the one place the four are named
 /// outside their own modules.

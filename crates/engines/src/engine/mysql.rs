@@ -6,8 +6,8 @@ use std::path::Path;
 use dbgroups_manifest::{DbType, Engine};
 
 use super::{
-    Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
-    ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+    Copy, DataSummary, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
+    Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
@@ -278,5 +278,35 @@ impl DatabaseEngine for MysqlFamily {
             replication,
             summary,
         })
+    }
+
+    fn managed_copy(&self) -> Result<Copy, EngineError> {
+        Ok(Copy::Logical)
+    }
+
+    /// The GTID position the dump records (MariaDB writes it at its end).
+    async fn backup_position(
+        &self,
+        target: &ServerRef,
+        _access: &GroupAccess,
+        host: &HostRef,
+        at: &Path,
+    ) -> Option<String> {
+        if !crate::host::same_host(&target.host, host) {
+            return None;
+        }
+        let position = server(target).await.ok()?.dump_gtid_position(at).await;
+        Some(format!("GTID {}", position.ok()??))
+    }
+
+    async fn data_summary(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+    ) -> Result<DataSummary, EngineError> {
+        server(target)
+            .await?
+            .table_rows(access.admin()?, &access.database)
+            .await
     }
 }

@@ -6,8 +6,9 @@ use std::path::Path;
 use dbgroups_manifest::{DbType, Engine};
 
 use super::{
-    Certificate, Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
-    Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+    Certificate, Copy, DataSummary, DatabaseEngine, FollowRequest, GroupAccess, Observation,
+    ObserveRequest, Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings,
+    any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
@@ -308,6 +309,65 @@ impl DatabaseEngine for Postgresql {
             observation.replication = Some(broken);
         }
         Ok(observation)
+    }
+
+    fn managed_copy(&self) -> Result<Copy, EngineError> {
+        Ok(Copy::Physical)
+    }
+
+    /// pg_basebackup's `backup_label` names where the backup's WAL starts.
+    async fn backup_position(
+        &self,
+        _server: &ServerRef,
+        _access: &GroupAccess,
+        host: &HostRef,
+        at: &Path,
+    ) -> Option<String> {
+        let label = host.read_text(&at.join("backup_label")).await?;
+        label.lines().find_map(|line| {
+            let lsn = line.strip_prefix("START WAL LOCATION: ")?;
+            Some(format!("LSN {}", lsn.split_whitespace().next()?))
+        })
+    }
+
+    async fn data_summary(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+    ) -> Result<DataSummary, EngineError> {
+        let pg = server(target).await?;
+        let client = pg
+            .connect(
+                crate::postgres::SUPERUSER,
+                access.admin()?,
+                &access.database,
+            )
+            .await?;
+        let failed = |source| EngineError::Postgres {
+            port: target.port,
+            source,
+        };
+        // The server quotes each name (format's %I): a table's name is
+        // the application's, never trusted as SQL.
+        let tables = client
+            .query(
+                "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables \
+                 ORDER BY 1",
+                &[],
+            )
+            .await
+            .map_err(failed)?;
+        let mut summary = DataSummary::new();
+        for row in tables {
+            let table: String = row.get(0);
+            let count: i64 = client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .map_err(failed)?
+                .get(0);
+            summary.insert(table, u64::try_from(count).unwrap_or(0));
+        }
+        Ok(summary)
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use dbgroups_manifest::{DbType, Engine};
 
 use super::{
-    Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
-    ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+    Copy, DataSummary, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
+    Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
@@ -200,5 +200,30 @@ impl DatabaseEngine for Redis {
             replication,
             summary,
         })
+    }
+
+    fn managed_copy(&self) -> Result<Copy, EngineError> {
+        Ok(Copy::Physical)
+    }
+
+    /// The offset the server had reached when its snapshot was done.
+    async fn backup_position(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        _host: &HostRef,
+        _at: &Path,
+    ) -> Option<String> {
+        let redis = server(target).await.ok()?;
+        let offset = redis.replication_offset(access.app().ok()?).await?;
+        Some(format!("replication offset {offset}"))
+    }
+
+    async fn data_summary(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+    ) -> Result<DataSummary, EngineError> {
+        server(target).await?.keyspace(access.app()?).await
     }
 }

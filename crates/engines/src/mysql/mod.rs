@@ -467,6 +467,40 @@ impl MysqlServer {
         })
         .await
     }
+
+    /// Each base table of `database` and its rows, counted (not the
+    /// statistics' estimate). Names are quoted with backticks doubled:
+    /// they are the application's, never trusted as SQL.
+    pub async fn table_rows(
+        &self,
+        admin_password: &str,
+        database: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        let mut conn = self.root(Some(admin_password)).await?;
+        let tables: Vec<String> = conn
+            .exec(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1",
+                (database,),
+            )
+            .await
+            .map_err(self.error())?;
+        let quote = |name: &str| format!("`{}`", name.replace('`', "``"));
+        let mut rows = std::collections::BTreeMap::new();
+        for table in tables {
+            let count: Option<u64> = conn
+                .query_first(format!(
+                    "SELECT COUNT(*) FROM {}.{}",
+                    quote(database),
+                    quote(&table)
+                ))
+                .await
+                .map_err(self.error())?;
+            rows.insert(table, count.unwrap_or(0));
+        }
+        let _ = conn.disconnect().await;
+        Ok(rows)
+    }
 }
 
 impl MysqlServer {
