@@ -322,55 +322,47 @@ fn a_mysql_family_scale_up_across_hosts_dumps_on_the_receiving_host() {
     assert_eq!(backups, [("dump:db-main@db-2.example", "db-2.example")]);
 }
 
-/// A MongoDB backup cannot move between hosts yet: an import from a
-/// group on another host is refused at plan time, saying where each is; on
-/// the source master's host it is planned. A Redis import between hosts is
-/// planned: its backup is taken on the importing host (`redis-cli --rdb`
-/// against the master).
+/// An import between hosts is planned for every type: its backup is taken
+/// on the importing host against the source's master (pg_dump,
+/// mariadb-dump, `redis-cli --rdb`, mongodump), and named after that host.
 #[test]
-fn an_import_whose_backup_cannot_cross_hosts_is_refused_at_plan_time() {
+fn an_import_between_hosts_takes_its_backup_on_the_importing_host() {
     let base = |db: &str, version: &str| {
         format!(
             "application: shop\n{db}:\n  groups:\n    default:\n      configuration: {{ version: \"{version}\" }}\n      servers:\n        - server: {{ unique_name: {db}-main, address: db-1.example }}\n"
         )
     };
-    let with_copy = |db: &str, version: &str, seed: &str, host: &str| {
+    let with_copy = |db: &str, version: &str| {
         format!(
-            "{}    copy:\n      configuration: {{ version: \"{version}\" }}\n      {seed}: default\n      servers:\n        - server: {{ unique_name: {db}-copy, address: {host} }}\n",
+            "{}    copy:\n      configuration: {{ version: \"{version}\" }}\n      import_from: default\n      servers:\n        - server: {{ unique_name: {db}-copy, address: db-2.example }}\n",
             base(db, version)
         )
     };
-    let state = applied(&base("mongodb", "7.0"));
-    let refused = plan(
-        &with_copy("mongodb", "7.0", "import_from", "db-2.example"),
-        Some(&state),
-        &add_group("mongodb.copy"),
-    );
-    assert!(!refused.has_changes(), "{}", text::render(&refused));
-    assert!(
-        refused.report.blocked[0].reason.contains(
-            "a mongodb backup cannot move between hosts yet: its source's master mongodb-main is on db-1.example, and this group on db-2.example"
-        ),
-        "{:?}",
-        refused.report.blocked
-    );
-    let planned_cases = [
-        ("mongodb", "7.0", "import_from", "db-1.example"),
-        ("redis", "7.0", "import_from", "db-2.example"),
-    ];
-    for (db, version, seed, host) in planned_cases {
+    for (db, version) in [("postgresql", "15"), ("redis", "7.0"), ("mongodb", "7.0")] {
         let state = applied(&base(db, version));
         let planned = plan(
-            &with_copy(db, version, seed, host),
+            &with_copy(db, version),
             Some(&state),
             &add_group(&format!("{db}.copy")),
         );
         assert!(
             planned.report.blocked.is_empty(),
-            "{db} {seed} on {host}: {:?}",
+            "{db}: {:?}",
             planned.report.blocked
         );
-        assert!(planned.has_changes(), "{db} {seed} on {host}");
+        let backups: Vec<&str> = planned
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Backup { host, .. } => Some(host.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            backups,
+            ["db-2.example"],
+            "{db}: taken on the importing host"
+        );
     }
 }
 

@@ -93,8 +93,6 @@ struct SourceMaster {
     /// Who manages the master's host: the local provider's servers listen
     /// on loopback only, so no existing host reaches them (nor they it).
     provider: ProviderKind,
-    /// The master's host, as plans name hosts (`local`, or its address).
-    host: String,
 }
 
 /// Why a source cannot be used, and what to do about it.
@@ -401,7 +399,6 @@ impl<'a> Differ<'a> {
                     engine: group.engine,
                     version: Some(group.version.clone()),
                     provider: m.provider,
-                    host: crate::backup::host_of_server(m),
                 })
                 .ok_or_else(|| SourceUnavailable {
                     reason: format!("{} has no master", source.label(db_type)),
@@ -417,7 +414,6 @@ impl<'a> Differ<'a> {
             return Ok(SourceMaster {
                 master: group.servers[0].unique_name.value.clone(),
                 provider: group.servers[0].provider(),
-                host: crate::backup::host_of_declared(&group.servers[0]),
                 engine: group.engine(),
                 version: group
                     .configuration
@@ -519,7 +515,6 @@ impl<'a> Differ<'a> {
             Some((replicate, source)) => match self.source_master(group.db_type, &source) {
                 Ok(found) => {
                     let provider = group.servers.first().map(|s| s.provider());
-                    let host = group.servers.first().map(crate::backup::host_of_declared);
                     let managed_backup = group.import_from.as_ref().and_then(|r| r.backup.as_ref());
                     let problem = seed_problem(group.engine(), &version, &found, replicate)
                         .or_else(|| {
@@ -527,12 +522,7 @@ impl<'a> Differ<'a> {
                                 self.managed_import_problem(group.db_type, &source, &choice.value)
                             })
                         })
-                        .or_else(|| provider.and_then(|p| provider_problem(p, &found)))
-                        .or_else(|| {
-                            let crosses = !replicate && host.as_deref() != Some(&found.host);
-                            (crosses && !crate::rules::for_type(group.db_type).backup_crosses_hosts)
-                                .then(|| import_across_hosts(group.db_type, &found, host))
-                        });
+                        .or_else(|| provider.and_then(|p| provider_problem(p, &found)));
                     if let Some((problem, hint)) = problem {
                         self.created.remove(&address);
                         self.block(address.to_string(), problem, hint);
@@ -1131,27 +1121,6 @@ fn provider_problem(ours: ProviderKind, source: &SourceMaster) -> Option<(String
         "put both groups on existing hosts (`address:` on every server), or both on this machine"
             .to_string(),
     ))
-}
-
-/// Why an import of a type whose backups cannot move between hosts is
-/// refused between two hosts.
-fn import_across_hosts(
-    db_type: DbType,
-    source: &SourceMaster,
-    ours: Option<String>,
-) -> (String, String) {
-    (
-        format!(
-            "an import copies a backup, and a {db_type} backup cannot move between hosts yet: its source's master {} is on {}, and this group on {}",
-            source.master,
-            source.host,
-            ours.unwrap_or_default()
-        ),
-        format!(
-            "put this group's server on {} for the import, or use replicate_from (its engine copies by its own sync) and then remove it",
-            source.host
-        ),
-    )
 }
 
 /// Whether `engine` at `version` can be seeded from `source`, and if not,

@@ -76,12 +76,6 @@ pub struct EngineRules {
     /// from their position (PostgreSQL's WAL, MariaDB's GTID) or are judged
     /// against the restarted master.
     pub restart_discards_replica_data: bool,
-    /// A backup can be taken on another host than its master's (the
-    /// engine's tool runs there against the master: PostgreSQL's
-    /// pg_basebackup and pg_dump, the MySQL family's dump, Redis's
-    /// `redis-cli --rdb`). Where it cannot, an import (a backup)
-    /// is refused between two hosts; replication copies by sync instead.
-    pub backup_crosses_hosts: bool,
     /// The engine restricts its servers on hosts to the clients of
     /// `allow_from` (PostgreSQL's `pg_hba.conf`). Where it does not yet, a
     /// group with `allow_from` is refused rather than left open.
@@ -102,7 +96,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: true,
             resync_replaces_stopped_server: true,
             restart_discards_replica_data: false,
-            backup_crosses_hosts: true,
             access_rules: true,
             tls_on_hosts: true,
         },
@@ -114,7 +107,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
-            backup_crosses_hosts: true,
             access_rules: false,
             tls_on_hosts: false,
         },
@@ -126,7 +118,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
-            backup_crosses_hosts: true,
             access_rules: false,
             tls_on_hosts: false,
         },
@@ -138,7 +129,6 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
-            backup_crosses_hosts: false,
             access_rules: false,
             tls_on_hosts: false,
         },

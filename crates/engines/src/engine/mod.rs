@@ -495,23 +495,6 @@ pub fn engine_for(db_type: DbType) -> &'static dyn DatabaseEngine {
     }
 }
 
-/// Refuses a backup whose receiving host is not the server's own, for an
-/// engine that cannot yet stream one between hosts.
-fn on_its_own_host(server: &ServerRef, into: &HostRef, engine: &str) -> Result<(), EngineError> {
-    if crate::host::same_host(&server.host, into) {
-        return Ok(());
-    }
-    Err(EngineError::Unsupported {
-        what: format!(
-            "a {engine} backup of {} on {} taken on another host ({})",
-            server.name,
-            server.host.name(),
-            into.name()
-        ),
-        remedy: "put the group's servers on one host for now".into(),
-    })
-}
-
 /// A server that does not answer, with why.
 fn down(detail: impl std::fmt::Display) -> Observation {
     Observation {

@@ -116,8 +116,10 @@ impl DatabaseEngine for Mongodb {
         into: &HostRef,
         at: &Path,
     ) -> Result<(), EngineError> {
-        super::on_its_own_host(target, into, "MongoDB")?;
-        server(target).await?.dump_to(at, access.admin()?).await
+        server(target)
+            .await?
+            .dump_to(into, at, access.admin()?)
+            .await
     }
 
     async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {

@@ -670,20 +670,31 @@ impl MongoServer {
         Ok(path)
     }
 
-    /// `mongodump --oplog` into `staging/dump`.
-    pub async fn dump_to(&self, staging: &Path, admin_password: &str) -> Result<(), EngineError> {
+    /// `mongodump --oplog` of this server into `staging/dump` on `into`:
+    /// the host of the server that restores it. mongodump runs there and
+    /// connects to this server's address (its own host's, or across
+    /// hosts), so the data never passes through the machine running
+    /// dbgroups. Its config file, with the password, sits in the staging
+    /// entry (0600) and is removed after.
+    pub async fn dump_to(
+        &self,
+        into: &HostRef,
+        staging: &Path,
+        admin_password: &str,
+    ) -> Result<(), EngineError> {
         let target = staging.join("dump");
-        if self.host.is_file(&target.join(".complete")).await {
+        if into.is_file(&target.join(".complete")).await {
             return Ok(());
         }
-        self.host.private_dir(staging).await?;
-        self.host
-            .remove_dir(&target)
+        into.private_dir(staging).await?;
+        into.remove_dir(&target)
             .await
             .map_err(worded("remove the unfinished"))?;
-        let tool = Self::program(&self.host, "mongodump", &self.version).await?;
-        let config = self.tools_config(admin_password).await?;
-        let mut dump = Program::new(&self.dir(), &tool);
+        let tool = Self::program(into, "mongodump", &self.version).await?;
+        let config = staging.join("tools.yaml");
+        into.write_private_file(&config, commands::tools_config(admin_password).as_bytes())
+            .await?;
+        let mut dump = Program::new(staging, &tool);
         dump.args(commands::dump_args(
             &config.display().to_string(),
             ADMIN_USER,
@@ -691,12 +702,11 @@ impl MongoServer {
             self.port,
             &target.display().to_string(),
         ));
-        let result = self.host.run_stoppable(&dump, "mongodump --oplog").await;
-        let _ = self.host.remove_file(&config).await;
+        let result = into.run_stoppable(&dump, "mongodump --oplog").await;
+        let _ = into.remove_file(&config).await;
         result?;
-        remove_system_databases(&self.host, &target).await?;
-        self.host
-            .write_private_file(&target.join(".complete"), b"")
+        remove_system_databases(into, &target).await?;
+        into.write_private_file(&target.join(".complete"), b"")
             .await
     }
 
