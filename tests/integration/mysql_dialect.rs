@@ -4,7 +4,7 @@
 //! was checked against; the snapshots show every statement for review.
 
 use dbgroups_engines::mysql::dialect::{
-    Accounts, ConfigPaths, Dialect, Installed, ReplicaStatus, Replicating, Source,
+    Accounts, ConfigPaths, Dialect, Installed, Reach, ReplicaStatus, Replicating, Source, TlsPaths,
     installed_release, installed_series,
 };
 use dbgroups_manifest::Engine;
@@ -30,6 +30,7 @@ const SOURCE: Source<'static> = Source {
     port: 40001,
     user: "replicator",
     password: "<replication-password>",
+    authority: None,
 };
 
 const ACCOUNTS: Accounts<'static> = Accounts {
@@ -39,6 +40,7 @@ const ACCOUNTS: Accounts<'static> = Accounts {
     database: "shop",
     replication_user: "replicator",
     replication_password: "<replication-password>",
+    reach: Reach::Anywhere,
 };
 
 /// Everything one dialect would run, in order, as a reviewer reads it.
@@ -86,7 +88,149 @@ fn transcript(dialect: &Dialect) -> String {
         "--- oldest release served: {:?}",
         dialect.minimum_release()
     ));
+    out.extend(on_a_host(dialect));
     out.join("\n")
+}
+
+/// What changes for a server on a host: its TLS settings, accounts only
+/// from its sources and over TLS, and replication that verifies its source.
+fn on_a_host(dialect: &Dialect) -> Vec<String> {
+    let peers = [
+        std::net::IpAddr::from([127, 0, 0, 1]),
+        std::net::IpAddr::from([198, 18, 0, 2]),
+    ];
+    let networks = ["198.18.5.0/255.255.255.0".to_string()];
+    let reach = Reach::Only {
+        peers: &peers,
+        networks: &networks,
+        tls: true,
+    };
+    let mut out = vec!["--- on a host: TLS settings".to_string()];
+    out.extend(dialect.tls_settings(&TLS_PATHS));
+    out.push(format!(
+        "--- on a host: reload TLS: {:?}",
+        dialect.reload_tls_statement()
+    ));
+    out.push("--- on a host: accounts".into());
+    out.extend(dialect.account_statements(&Accounts { reach, ..ACCOUNTS }));
+    out.push("--- on a host: stale sources of the application's account".into());
+    out.extend(dialect.stale_accounts(
+        "shop",
+        &["%".into(), "localhost".into(), "198.18.0.2".into()],
+        &reach.app_hosts(),
+    ));
+    out.push("--- on a host: grants for a copy".into());
+    out.extend(dialect.copy_grants("replicator", "shop", &reach));
+    out.push("--- on a host: enslave".into());
+    out.extend(dialect.enslave_statements(
+        &Source {
+            authority: Some("/srv/db/tls/upstream.crt"),
+            ..SOURCE
+        },
+        Some("0-40001-17"),
+    ));
+    out.push(format!(
+        "--- on a host: dump client options\n{}",
+        dialect.client_tls_options("/srv/stage/authority.crt")
+    ));
+    out
+}
+
+const TLS_PATHS: TlsPaths<'static> = TlsPaths {
+    certificate: "/srv/db/tls/server.crt",
+    key: "/srv/db/tls/server.key",
+    authority: "/srv/db/tls/authority.crt",
+};
+
+/// MariaDB 10.11 on a host, against its manual: TCP clients need TLS
+/// (`require_secure_transport`, 10.5.2+), every account but the socket's
+/// has `REQUIRE SSL`, the accounts come from the sources only (an IPv4
+/// network as `address/netmask`; `%` dropped), and the replica verifies
+/// its master's certificate against the authority it is given.
+#[test]
+fn mariadb_on_a_host_takes_tls_only_from_its_sources() {
+    let mariadb = dialect(Engine::Mariadb, "10.11");
+    let text = on_a_host(&mariadb).join("\n");
+    for expected in [
+        "require_secure_transport = ON",
+        "ssl_ca = /srv/db/tls/authority.crt",
+        "ALTER USER 'shop'@'198.18.5.0/255.255.255.0' IDENTIFIED BY '<app-password>' REQUIRE SSL",
+        "ALTER USER 'shop'@'localhost' IDENTIFIED BY '<app-password>' REQUIRE NONE",
+        "ALTER USER 'replicator'@'198.18.0.2' IDENTIFIED BY '<replication-password>' REQUIRE SSL",
+        "DROP USER IF EXISTS 'shop'@'%'",
+        "MASTER_SSL = 1, MASTER_SSL_CA = '/srv/db/tls/upstream.crt', MASTER_SSL_VERIFY_SERVER_CERT = 1",
+        "ssl-verify-server-cert",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    // A client network is never a replication source.
+    assert!(!text.contains("'replicator'@'198.18.5.0"), "{text}");
+    // Sources still wanted are kept.
+    assert!(
+        !text.contains("DROP USER IF EXISTS 'shop'@'198.18.0.2'"),
+        "{text}"
+    );
+    assert_eq!(mariadb.reload_tls_statement(), Some("FLUSH SSL"));
+    // MariaDB 10.4 has no require_secure_transport: its accounts alone
+    // hold clients to TLS.
+    let old = dialect(Engine::Mariadb, "10.4").tls_settings(&TLS_PATHS);
+    assert!(
+        !old.iter()
+            .any(|l| l.starts_with("require_secure_transport")),
+        "{old:?}"
+    );
+    // On this machine nothing is dropped: the accounts log in from anywhere.
+    assert!(
+        mariadb
+            .stale_accounts(
+                "shop",
+                &["%".into(), "10.0.0.1".into()],
+                &Reach::Anywhere.app_hosts()
+            )
+            .is_empty()
+    );
+}
+
+/// MySQL 8.4: the same with its own words (`SOURCE_SSL*`, `ssl-mode`,
+/// `ALTER INSTANCE RELOAD TLS`).
+#[test]
+fn mysql_8_on_a_host_uses_its_own_tls_words() {
+    let mysql = dialect(Engine::Mysql, "8.4");
+    let text = on_a_host(&mysql).join("\n");
+    for expected in [
+        "SOURCE_SSL = 1, SOURCE_SSL_CA = '/srv/db/tls/upstream.crt', SOURCE_SSL_VERIFY_SERVER_CERT = 1",
+        "ssl-mode = VERIFY_IDENTITY",
+        "tls_version = TLSv1.2,TLSv1.3",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert_eq!(
+        mysql.reload_tls_statement(),
+        Some("ALTER INSTANCE RELOAD TLS")
+    );
+}
+
+/// A client network as an account's host, as both manuals read it.
+#[test]
+fn client_networks_become_netmask_hosts() {
+    use dbgroups_engines::mysql::access::network_host;
+    assert_eq!(
+        network_host("10.0.1.0/24").as_deref(),
+        Ok("10.0.1.0/255.255.255.0")
+    );
+    assert_eq!(
+        network_host("10.0.0.0/8").as_deref(),
+        Ok("10.0.0.0/255.0.0.0")
+    );
+    assert_eq!(network_host("0.0.0.0/0").as_deref(), Ok("0.0.0.0/0.0.0.0"));
+    assert_eq!(network_host("192.0.2.7/32").as_deref(), Ok("192.0.2.7"));
+    assert_eq!(network_host("192.0.2.7").as_deref(), Ok("192.0.2.7"));
+    assert_eq!(
+        network_host("2001:db8::7/128").as_deref(),
+        Ok("2001:db8::7")
+    );
+    assert!(network_host("2001:db8::/64").is_err_and(|e| e.contains("one address at a time")));
+    assert!(network_host("10.0.0.0/33").is_err());
 }
 
 /// Every series of the family the catalogue accepts, each either served

@@ -1238,12 +1238,39 @@ fn allow_from_is_planned_as_its_own_step_and_refused_where_not_built() {
         text::render(&local)
     );
 
-    let mariadb = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: db-main, address: db-1.example }\n";
-    let refused = plan(mariadb, None, &Intents::default());
+    // The MySQL family restricts its accounts by host: planned the same.
+    let mariadb = |networks: &str| {
+        format!(
+            "application: shop\nmysql:\n  configuration: {{ engine: mariadb, version: \"10.11\" }}\n  allow_from: [{networks}]\n  servers:\n    - server: {{ unique_name: db-main, address: db-1.example }}\n"
+        )
+    };
+    let allowed = plan(&mariadb("10.0.1.0/24"), None, &Intents::default());
+    assert!(
+        allowed.steps.iter().any(|s| s.id == "allow:mysql.default"),
+        "{}",
+        text::render(&allowed)
+    );
+    // Its accounts take IPv6 clients one address at a time.
+    let whole_v6 = plan(&mariadb("\"2001:db8::/64\""), None, &Intents::default());
+    assert!(
+        whole_v6.report.blocked.iter().any(|b| b.reason
+            == "mysql.default allows 2001:db8::/64: mysql accounts take IPv6 clients one address at a time"),
+        "{:?}",
+        whole_v6.report.blocked
+    );
+    let one_v6 = plan(&mariadb("\"2001:db8::7/128\""), None, &Intents::default());
+    assert!(
+        one_v6.report.blocked.is_empty(),
+        "{:?}",
+        one_v6.report.blocked
+    );
+    // Redis has no rules of its own yet: refused rather than left open.
+    let redis = "application: shop\nredis:\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: cache-main, address: db-1.example }\n";
+    let refused = plan(redis, None, &Intents::default());
     assert!(
         refused.report.blocked.iter().any(|b| b
             .reason
-            .contains("mysql.default has allow_from, but access rules for mysql servers on hosts are not built yet")),
+            .contains("redis.default has allow_from, but access rules for redis servers on hosts are not built yet")),
         "{:?}",
         refused.report.blocked
     );

@@ -21,6 +21,7 @@
 pub mod disk;
 pub mod engine;
 mod error;
+mod exposure;
 pub mod host;
 pub mod hosts;
 pub mod interrupt;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::engine::{Certificate, Exposure};
 use crate::error::{EngineError, io};
+use crate::exposure::ExposureFiles;
 use crate::host::{HostRef, Program, ServerStart};
 use crate::local::wait_until;
 
@@ -68,15 +69,10 @@ impl PostgresServer {
         self
     }
 
-    /// Where its TLS files live: beside the data directory, so a restore
-    /// (which replaces the data) keeps them.
-    fn tls_dir(&self) -> PathBuf {
-        self.dir().join("tls")
-    }
-
-    /// Its application's authority, for its own host's clients (pg_restore).
-    fn authority_file(&self) -> PathBuf {
-        self.tls_dir().join("authority.crt")
+    /// Its TLS files, admitted peers and client networks (see
+    /// [`ExposureFiles`]).
+    fn files(&self) -> ExposureFiles<'_> {
+        ExposureFiles::new(&self.host, self.dir())
     }
 
     /// Installs its certificate, key and authority; a running server
@@ -89,33 +85,7 @@ impl PostgresServer {
         let Some(exposure) = &self.exposure else {
             return Ok(());
         };
-        self.host.private_dir(&self.dir()).await?;
-        self.host.private_dir(&self.tls_dir()).await?;
-        let files = [
-            ("server.crt", certificate.certificate.as_bytes()),
-            ("server.key", certificate.key.as_bytes()),
-            ("authority.crt", exposure.authority.as_bytes()),
-        ];
-        // A new server starts with its group's client networks; later
-        // changes come from the plan's allow step.
-        if !self.host.exists(&self.allowed_file()).await {
-            let listed: String = exposure
-                .allow_from
-                .iter()
-                .map(|n| format!("{n}\n"))
-                .collect();
-            self.host
-                .write_private_file(&self.allowed_file(), listed.as_bytes())
-                .await?;
-        }
-        let mut changed = false;
-        for (name, contents) in files {
-            let path = self.tls_dir().join(name);
-            if self.host.read_file(&path).await?.as_deref() != Some(contents) {
-                self.host.write_private_file(&path, contents).await?;
-                changed = true;
-            }
-        }
+        let changed = self.files().install(certificate, exposure).await?;
         if changed && self.is_initialised().await && self.is_running().await {
             self.write_configuration().await?;
             self.reload(superuser_password).await?;
@@ -146,32 +116,14 @@ impl PostgresServer {
         }
     }
 
-    /// The client networks it lets in (`allow_from`), kept beside the data
-    /// like the admitted peers.
-    fn allowed_file(&self) -> PathBuf {
-        self.dir().join("allowed-networks")
-    }
-
-    async fn allowed(&self) -> Vec<String> {
-        self.host
-            .read_text(&self.allowed_file())
-            .await
-            .unwrap_or_default()
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-
     /// Its `pg_hba.conf` as the recorded peers, networks and TLS make it.
     async fn rules(&self) -> String {
-        let tls =
-            self.exposure.is_some() && self.host.is_file(&self.tls_dir().join("server.crt")).await;
+        let files = self.files();
+        let tls = self.exposure.is_some() && files.has_certificate().await;
         pg_hba(
             &self.host.listen_addresses(),
-            &self.admitted().await,
-            &self.allowed().await,
+            &files.admitted().await,
+            &files.allowed().await,
             tls,
         )
     }
@@ -182,10 +134,7 @@ impl PostgresServer {
         networks: &[String],
         superuser_password: &str,
     ) -> Result<(), EngineError> {
-        let listed: String = networks.iter().map(|n| format!("{n}\n")).collect();
-        self.host
-            .write_private_file(&self.allowed_file(), listed.as_bytes())
-            .await?;
+        self.files().set_allowed(networks).await?;
         self.apply_rules(superuser_password).await
     }
 
@@ -292,16 +241,14 @@ impl PostgresServer {
         );
         // TLS once its certificate is installed (before the first start of
         // a server on a host): every rule off loopback is then `hostssl`.
-        let settings = if self.exposure.is_some()
-            && self.host.is_file(&self.tls_dir().join("server.crt")).await
-        {
+        let settings = if self.exposure.is_some() && self.files().has_certificate().await {
             format!(
                 "{settings}ssl = on\n\
                  ssl_cert_file = '{cert}'\n\
                  ssl_key_file = '{key}'\n\
                  ssl_min_protocol_version = 'TLSv1.2'\n",
-                cert = self.tls_dir().join("server.crt").display(),
-                key = self.tls_dir().join("server.key").display(),
+                cert = self.files().certificate().display(),
+                key = self.files().key().display(),
             )
         } else {
             settings
@@ -323,48 +270,18 @@ impl PostgresServer {
             .await
     }
 
-    /// The file listing the other hosts' addresses this server lets in
-    /// (one per line): beside the data directory, so that a restore, which
-    /// replaces the data directory, keeps them.
-    fn admitted_file(&self) -> PathBuf {
-        self.dir().join("admitted-peers")
-    }
-
-    /// The other hosts' addresses this server lets in.
-    async fn admitted(&self) -> Vec<IpAddr> {
-        self.host
-            .read_text(&self.admitted_file())
-            .await
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.trim().parse().ok())
-            .collect()
-    }
-
     /// Lets `peers` (another host's addresses) connect, for replication
     /// and backups: recorded beside the data, `pg_hba.conf` rewritten, and
     /// the rules reloaded (no restart) when the server runs. An ensure:
-    /// the rules change only when a peer is missing.
+    /// the rules are reloaded even when no peer was missing.
     pub async fn admit(
         &self,
         peers: &[IpAddr],
         superuser_password: &str,
     ) -> Result<(), EngineError> {
-        let own = self.host.listen_addresses();
-        let mut admitted = self.admitted().await;
-        let before = admitted.len();
-        for peer in peers {
-            if !peer.is_loopback() && !own.contains(peer) && !admitted.contains(peer) {
-                admitted.push(*peer);
-            }
-        }
-        admitted.sort();
-        if admitted.len() != before {
-            let listed: String = admitted.iter().map(|a| format!("{a}\n")).collect();
-            self.host
-                .write_private_file(&self.admitted_file(), listed.as_bytes())
-                .await?;
-        }
+        self.files()
+            .admit(&self.host.listen_addresses(), peers)
+            .await?;
         self.apply_rules(superuser_password).await
     }
 
@@ -857,11 +774,7 @@ impl PostgresServer {
         // application's authority (another application's, across them).
         let tls = match &master.exposure {
             Some(exposure) => {
-                let upstream = self.tls_dir().join("upstream.crt");
-                self.host.private_dir(&self.tls_dir()).await?;
-                self.host
-                    .write_private_file(&upstream, exposure.authority.as_bytes())
-                    .await?;
+                let upstream = self.files().trust_upstream(&exposure.authority).await?;
                 format!(" sslmode=verify-full sslrootcert={}", upstream.display())
             }
             None => String::new(),
@@ -1219,7 +1132,7 @@ impl PostgresServer {
     ) -> Result<(), EngineError> {
         let passfile = self.write_superuser_passfile(admin_password).await?;
         let mut restore = self.tool("pg_restore");
-        self.verified_by(&mut restore, &self.authority_file());
+        self.verified_by(&mut restore, &self.files().authority());
         restore
             .env("PGPASSFILE", &passfile)
             .args([

@@ -98,6 +98,11 @@ impl RedisServer {
     ) -> Result<(), EngineError> {
         self.host.private_dir(&self.dir()).await?;
         self.host.private_dir(&self.data_dir()).await?;
+        // Durability is the AOF's (`appendonly`, fsync every second). RDB
+        // save points are off: Redis's defaults would have a master fork
+        // and write a snapshot now and then by itself, copy work that
+        // managed backups promise to leave to the slave; a backup and a
+        // full sync ask for their own snapshot.
         let mut config = format!(
             "# Written by dbgroups; changes here are overwritten.\n\
              bind {listen}\n\
@@ -112,7 +117,8 @@ impl RedisServer {
              replica-read-only yes\n\
              repl-diskless-sync-delay 1\n\
              appendonly yes\n\
-             appendfsync everysec\n",
+             appendfsync everysec\n\
+             save \"\"\n",
             listen = self.host.listen_list().replace(',', " "),
             port = self.port,
             dir = self.dir().display(),

@@ -622,6 +622,17 @@ impl<'a> Differ<'a> {
             );
             return;
         }
+        let whole_v6 = |n: &&String| n.contains(':') && !n.ends_with("/128");
+        if let Some(network) = networks.iter().find(whole_v6)
+            && !crate::rules::for_type(group.db_type).ipv6_networks
+        {
+            self.block(
+                address.to_string(),
+                format!("{address} allows {network}: {} accounts take IPv6 clients one address at a time", group.db_type),
+                "list each IPv6 client's address as /128, or use an IPv4 network",
+            );
+            return;
+        }
         let reason = format!(
             "the manifest's allow_from is {} (recorded: {})",
             crate::change::networks_text(&networks),

@@ -168,9 +168,18 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
                         ""
                     }
                 ),
+                // The form MySQL's own clients read (`ssl-mode` in the
+                // URI-like connection strings of mysqlsh and Connector/J,
+                // `--ssl-mode` for mysql): verify the certificate and the
+                // name against `<P>_CA_CERT`. docs/tls.md.
                 DbType::Mysql => format!(
-                    "mysql://{}:{pass}@{hosts}/{database}",
-                    percent_encode(&username)
+                    "mysql://{}:{pass}@{hosts}/{database}{}",
+                    percent_encode(&username),
+                    if tls_applies(group) {
+                        "?ssl-mode=VERIFY_IDENTITY"
+                    } else {
+                        ""
+                    }
                 ),
             }
         }

@@ -77,9 +77,14 @@ pub struct EngineRules {
     /// against the restarted master.
     pub restart_discards_replica_data: bool,
     /// The engine restricts its servers on hosts to the clients of
-    /// `allow_from` (PostgreSQL's `pg_hba.conf`). Where it does not yet, a
+    /// `allow_from` (PostgreSQL's `pg_hba.conf`, the MySQL family's
+    /// accounts restricted by host). Where it does not yet, a
     /// group with `allow_from` is refused rather than left open.
     pub access_rules: bool,
+    /// Its access rules take a whole IPv6 network. The MySQL family's
+    /// accounts name IPv4 networks by netmask only, so an IPv6 `allow_from`
+    /// entry there must be one address (`/128`).
+    pub ipv6_networks: bool,
     /// Its servers on hosts serve TLS with the application's certificates,
     /// replicas verify their master, and the environment carries
     /// `<P>_CA_CERT` and a URL that asks for verification.
@@ -97,6 +102,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: true,
             restart_discards_replica_data: false,
             access_rules: true,
+            ipv6_networks: true,
             tls_on_hosts: true,
         },
         DbType::Mysql => EngineRules {
@@ -107,8 +113,9 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
-            access_rules: false,
-            tls_on_hosts: false,
+            access_rules: true,
+            ipv6_networks: false,
+            tls_on_hosts: true,
         },
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
@@ -119,6 +126,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: true,
             access_rules: false,
+            ipv6_networks: true,
             tls_on_hosts: false,
         },
         DbType::Mongodb => EngineRules {
@@ -130,6 +138,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
             access_rules: false,
+            ipv6_networks: true,
             tls_on_hosts: false,
         },
     }

@@ -214,7 +214,7 @@ fn mariadb(hosts: &TestHosts, k: usize, port: u16, login: &super::Login, sql: &s
         hosts,
         k,
         &format!(
-            "MYSQL_PWD={} mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P {port} -u {} -N -B -D {} -e {}",
+            "MYSQL_PWD={} mariadb --no-defaults --ssl --protocol=TCP -h 127.0.0.1 -P {port} -u {} -N -B -D {} -e {}",
             quoted(&login.password),
             quoted(&login.user),
             quoted(&login.database),
@@ -259,7 +259,7 @@ fn a_mariadb_backup_into_a_store_on_another_host_is_dumped_there_from_the_replic
                 .run_on(
                     2,
                     &format!(
-                        "MYSQL_PWD={} mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P {replica} -u {} -N -B -D {} -e 'SELECT COUNT(*) FROM orders'",
+                        "MYSQL_PWD={} mariadb --no-defaults --ssl --protocol=TCP -h 127.0.0.1 -P {replica} -u {} -N -B -D {} -e 'SELECT COUNT(*) FROM orders'",
                         quoted(&app.password),
                         quoted(&app.user),
                         quoted(&app.database)

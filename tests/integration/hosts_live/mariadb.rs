@@ -23,7 +23,7 @@ fn try_sql(
     let output = hosts.run_on(
         k,
         &format!(
-            "MYSQL_PWD={} mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P {port} -u {} -N -B -e {}",
+            "MYSQL_PWD={} mariadb --no-defaults --ssl --protocol=TCP -h 127.0.0.1 -P {port} -u {} -N -B -e {}",
             quoted(password),
             quoted(user),
             quoted(sql),

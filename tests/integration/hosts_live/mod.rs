@@ -15,6 +15,7 @@ mod preflight;
 mod redis;
 mod security;
 mod tls;
+mod tls_mariadb;
 
 use std::path::Path;
 

@@ -5,13 +5,14 @@ use std::path::Path;
 
 use dbgroups_manifest::{DbType, Engine};
 
+use super::Certificate;
 use super::{
     Copy, DataSummary, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
     Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
-use crate::mysql::MysqlServer;
+use crate::mysql::{AccountSecrets, MysqlServer};
 
 #[derive(Debug)]
 pub(super) struct MysqlFamily;
@@ -25,6 +26,18 @@ async fn server(server: &ServerRef) -> Result<MysqlServer, EngineError> {
         server.port,
     )
     .await
+    .map(|mysql| mysql.exposed(server.exposure.clone()))
+}
+
+/// The secrets an account change sets again.
+fn account_secrets(access: &GroupAccess) -> Result<AccountSecrets<'_>, EngineError> {
+    Ok(AccountSecrets {
+        admin_password: access.admin()?,
+        username: &access.username,
+        password: access.app()?,
+        database: &access.database,
+        replication_password: access.replication()?,
+    })
 }
 
 fn running(yes: bool) -> &'static str {
@@ -70,14 +83,17 @@ impl DatabaseEngine for MysqlFamily {
             // A backup taken on another host logs in as the replication
             // account (root is the master's socket's only).
             Operation::Follow | Operation::Backup => &[SecretKind::Admin, SecretKind::Replication],
+            // Accounts from a new source (a peer's host, a client network)
+            // are made with their passwords.
+            Operation::Admit | Operation::Secure => {
+                &[SecretKind::Admin, SecretKind::App, SecretKind::Replication]
+            }
             Operation::MeasureData
             | Operation::Restore
             | Operation::Detach
             | Operation::Remove
             | Operation::Start
-            | Operation::Observe
-            | Operation::Admit
-            | Operation::Secure => &[SecretKind::Admin],
+            | Operation::Observe => &[SecretKind::Admin],
         }
     }
 
@@ -169,6 +185,49 @@ impl DatabaseEngine for MysqlFamily {
 
     fn follow_copies_data(&self) -> bool {
         false
+    }
+
+    fn serves_tls(&self) -> bool {
+        true
+    }
+
+    async fn install_certificate(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        certificate: &Certificate,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .install_certificate(certificate, access.admin()?)
+            .await
+    }
+
+    async fn allow(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        networks: &[String],
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .allow(networks, &account_secrets(access)?)
+            .await
+    }
+
+    async fn admit(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        peer: &HostRef,
+    ) -> Result<(), EngineError> {
+        if crate::host::same_host(&target.host, peer) {
+            return Ok(());
+        }
+        server(target)
+            .await?
+            .admit(&peer.listen_addresses(), &account_secrets(access)?)
+            .await
     }
 
     /// The replica starts from the GTID position of the dump this apply

@@ -15,6 +15,9 @@
 use dbgroups_manifest::Engine;
 use dbgroups_manifest::catalogue::{self, Version};
 
+use super::access::account;
+pub use super::access::{AccountHost, Reach, TlsPaths};
+
 /// One member of the family at one version: which words it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
@@ -55,14 +58,14 @@ impl Dialect {
         })
     }
 
-    fn mariadb(&self) -> bool {
+    pub(super) fn mariadb(&self) -> bool {
         self.engine == Engine::Mariadb
     }
 
     /// MySQL/Percona 8.0.26+ say SOURCE/REPLICA (the words arrived in
     /// 8.0.22, 8.0.23 and 8.0.26; [`Dialect::minimum_release`] refuses an
     /// 8.0 older than 8.0.26); 5.7 says MASTER/SLAVE.
-    fn source_replica_words(&self) -> bool {
+    pub(super) fn source_replica_words(&self) -> bool {
         !self.mariadb() && self.series >= (8, 0)
     }
 
@@ -247,6 +250,7 @@ impl Dialect {
             database,
             replication_user,
             replication_password,
+            reach,
         } = *accounts;
         // Anonymous accounts let anyone log in without a name, and
         // mariadb-install-db's root@127.0.0.1, root@::1 and root@<host>
@@ -263,26 +267,31 @@ impl Dialect {
         } else {
             "DROP USER IF EXISTS ''@'localhost', ''@'%', 'root'@'%', 'root'@'127.0.0.1', 'root'@'::1'"
         };
-        vec![
+        let mut statements = vec![
             // Binary-log nothing of the set-up: a replica gets its own
             // accounts, and on MySQL an empty GTID history lets a dump's
             // GTID_PURGED apply.
             "SET SESSION sql_log_bin = 0".to_string(),
             format!("ALTER USER 'root'@'localhost' IDENTIFIED BY '{admin_password}'"),
             open_accounts.to_string(),
-            format!("CREATE USER IF NOT EXISTS '{username}'@'%' IDENTIFIED BY '{password}'"),
-            format!("ALTER USER '{username}'@'%' IDENTIFIED BY '{password}'"),
             format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
-            format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
-            format!(
-                "CREATE USER IF NOT EXISTS '{replication_user}'@'%' IDENTIFIED BY '{replication_password}'"
-            ),
-            format!("ALTER USER '{replication_user}'@'%' IDENTIFIED BY '{replication_password}'"),
-            format!(
-                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{replication_user}'@'%'"
-            ),
-            "FLUSH PRIVILEGES".to_string(),
-        ]
+        ];
+        for from in reach.app_hosts() {
+            statements.extend(account(username, password, &from));
+            statements.push(format!(
+                "GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'{}'",
+                from.host
+            ));
+        }
+        for from in reach.replication_hosts() {
+            statements.extend(account(replication_user, replication_password, &from));
+            statements.push(format!(
+                "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '{replication_user}'@'{}'",
+                from.host
+            ));
+        }
+        statements.push("FLUSH PRIVILEGES".to_string());
+        statements
     }
 
     /// The dump tool's arguments (after the defaults file), for a
@@ -297,21 +306,28 @@ impl Dialect {
     /// views need their own privileges (MariaDB reads routines from
     /// `mysql.proc`; MySQL 8.0.20+ has SHOW_ROUTINE). Kept out of the
     /// binary log, as the accounts' set-up is.
-    pub fn copy_grants(&self, replication_user: &str, database: &str) -> Vec<String> {
-        let account = format!("'{replication_user}'@'%'");
-        let routines = if self.mariadb() {
-            format!("GRANT SELECT ON mysql.proc TO {account}")
-        } else {
-            format!("GRANT SHOW_ROUTINE ON *.* TO {account}")
-        };
-        vec![
-            "SET SESSION sql_log_bin = 0".to_string(),
-            format!("GRANT RELOAD, REPLICATION CLIENT ON *.* TO {account}"),
-            format!(
-                "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON `{database}`.* TO {account}"
-            ),
-            routines,
-        ]
+    pub fn copy_grants(
+        &self,
+        replication_user: &str,
+        database: &str,
+        reach: &Reach<'_>,
+    ) -> Vec<String> {
+        let mut statements = vec!["SET SESSION sql_log_bin = 0".to_string()];
+        for from in reach.replication_hosts() {
+            let account = format!("'{replication_user}'@'{}'", from.host);
+            statements.extend([
+                format!("GRANT RELOAD, REPLICATION CLIENT ON *.* TO {account}"),
+                format!(
+                    "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON `{database}`.* TO {account}"
+                ),
+                if self.mariadb() {
+                    format!("GRANT SELECT ON mysql.proc TO {account}")
+                } else {
+                    format!("GRANT SHOW_ROUTINE ON *.* TO {account}")
+                },
+            ]);
+        }
+        statements
     }
 
     pub fn dump_args(&self, database: &str) -> Vec<String> {
@@ -441,7 +457,9 @@ impl Dialect {
             port,
             user,
             password,
+            authority,
         } = *source;
+        let tls = self.replication_tls(authority);
         if self.mariadb() {
             let mut statements = vec!["STOP SLAVE".to_string(), "RESET SLAVE ALL".to_string()];
             if let Some(position) = gtid_position {
@@ -451,7 +469,7 @@ impl Dialect {
                 format!(
                     "CHANGE MASTER TO MASTER_HOST = '{host}', MASTER_PORT = {port}, MASTER_USER = '{user}', \
                      MASTER_PASSWORD = '{password}', MASTER_USE_GTID = slave_pos, \
-                     MASTER_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}"
+                     MASTER_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}{tls}"
                 ),
                 "SET GLOBAL read_only = ON".to_string(),
                 "START SLAVE".to_string(),
@@ -466,7 +484,7 @@ impl Dialect {
                 format!(
                     "CHANGE REPLICATION SOURCE TO SOURCE_HOST = '{host}', SOURCE_PORT = {port}, SOURCE_USER = '{user}', \
                      SOURCE_PASSWORD = '{password}', SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1, \
-                     SOURCE_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}"
+                     SOURCE_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}{tls}"
                 ),
                 // super_read_only also holds off accounts with SUPER.
                 "SET GLOBAL super_read_only = ON".to_string(),
@@ -479,7 +497,7 @@ impl Dialect {
                 format!(
                     "CHANGE MASTER TO MASTER_HOST = '{host}', MASTER_PORT = {port}, MASTER_USER = '{user}', \
                      MASTER_PASSWORD = '{password}', MASTER_AUTO_POSITION = 1, \
-                     MASTER_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}"
+                     MASTER_CONNECT_RETRY = {CONNECT_RETRY_SECONDS}{tls}"
                 ),
                 "SET GLOBAL super_read_only = ON".to_string(),
                 "START SLAVE".to_string(),
@@ -619,6 +637,8 @@ pub struct Accounts<'a> {
     pub database: &'a str,
     pub replication_user: &'a str,
     pub replication_password: &'a str,
+    /// Where the application's and the replication accounts log in from.
+    pub reach: Reach<'a>,
 }
 
 /// The server a replica follows.
@@ -628,6 +648,10 @@ pub struct Source<'a> {
     pub port: u16,
     pub user: &'a str,
     pub password: &'a str,
+    /// The file (on the replica's host) holding the authority the source's
+    /// certificate is verified against: replication over TLS only. `None`
+    /// on loopback.
+    pub authority: Option<&'a str>,
 }
 
 /// A replica's status, from `SHOW REPLICA STATUS` or `SHOW SLAVE STATUS`.

@@ -8,7 +8,9 @@
 //! GTID history; GTID replication; detach; and the replica's status. Queries
 //! go through mysql_async; dumps and loads through the server's own tools.
 
+pub mod access;
 pub mod dialect;
+mod exposed;
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +18,9 @@ use dbgroups_manifest::Engine;
 use mysql_async::prelude::Queryable;
 
 pub use dialect::{Dialect, ReplicaStatus};
+pub use exposed::AccountSecrets;
 
+use crate::engine::Exposure;
 use crate::error::EngineError;
 use crate::host::{HostRef, Program};
 use crate::local::wait_until;
@@ -41,6 +45,9 @@ pub struct MysqlServer {
     installer: Option<PathBuf>,
     dump_program: PathBuf,
     client_program: PathBuf,
+    /// TLS and access, for a server on a host (see [`Exposure`]): its
+    /// accounts log in only from the sources it lets in, over TLS.
+    exposure: Option<std::sync::Arc<Exposure>>,
 }
 
 /// Names that reach SQL as identifiers or account names, and programs'
@@ -104,7 +111,14 @@ impl MysqlServer {
             installer,
             dump_program,
             client_program,
+            exposure: None,
         })
+    }
+
+    /// The same server, reached beyond loopback as `exposure` says.
+    pub fn exposed(mut self, exposure: Option<std::sync::Arc<Exposure>>) -> Self {
+        self.exposure = exposure;
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -176,6 +190,10 @@ impl MysqlServer {
             server_id,
         );
         let mut config = config;
+        for line in self.tls_settings().await {
+            config.push_str(&line);
+            config.push('\n');
+        }
         if read_only {
             // The server's section is the file's only one, so lines
             // appended belong to it.
@@ -405,14 +423,27 @@ impl MysqlServer {
             Ok(conn) => conn,
             Err(_) => self.root(None).await?,
         };
-        let statements = self.dialect.account_statements(&dialect::Accounts {
+        let sources = self.sources().await?;
+        let reach = sources.reach();
+        let mut statements = self.dialect.account_statements(&dialect::Accounts {
             admin_password,
             username,
             password,
             database,
             replication_user: REPLICATION_USER,
             replication_password,
+            reach,
         });
+        let (conn, stale) = self
+            .stale_accounts(
+                conn,
+                &[
+                    (username, reach.app_hosts()),
+                    (REPLICATION_USER, reach.replication_hosts()),
+                ],
+            )
+            .await?;
+        statements.extend(stale);
         // A restarted replica is read-only from its config, and its
         // accounts are still set by root.
         let statements = self
@@ -564,8 +595,10 @@ impl MysqlServer {
         }
         let database = checked(database)?;
         checked(replication_password)?;
+        let sources = self.sources().await?;
         let grants = self.dialect.as_root_on_replica(
-            self.dialect.copy_grants(REPLICATION_USER, database),
+            self.dialect
+                .copy_grants(REPLICATION_USER, database, &sources.reach()),
             self.configured_read_only().await,
         );
         self.root_query(admin_password, &grants).await?;
@@ -575,11 +608,23 @@ impl MysqlServer {
                 .await?;
         into.private_dir(staging).await?;
         let defaults = staging.join("client.cnf");
-        let text = format!(
+        let mut text = format!(
             "[client]\nuser = {REPLICATION_USER}\npassword = {replication_password}\nhost = {}\nport = {}\nprotocol = TCP\n",
             self.host.dial_address(),
             self.port
         );
+        // Over TLS, verified against this server's authority, written
+        // beside the dump.
+        if let Some(exposure) = &self.exposure {
+            let authority = staging.join("authority.crt");
+            into.write_private_file(&authority, exposure.authority.as_bytes())
+                .await?;
+            text.push_str(
+                &self
+                    .dialect
+                    .client_tls_options(&authority.display().to_string()),
+            );
+        }
         into.write_private_file(&defaults, text.as_bytes()).await?;
         let partial = staging.join("dump.sql.partial");
         let mut dump = Program::new(staging, &dump_program);
@@ -665,13 +710,16 @@ impl MysqlServer {
         database: &str,
     ) -> Result<(), EngineError> {
         let (username, database) = (checked(username)?, checked(database)?);
-        let statements = self.dialect.as_root_on_replica(
-            vec![
-                "SET SESSION sql_log_bin = 0".into(),
-                format!("GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'%'"),
-            ],
-            self.configured_read_only().await,
-        );
+        let mut statements = vec!["SET SESSION sql_log_bin = 0".to_string()];
+        for from in self.sources().await?.reach().app_hosts() {
+            statements.push(format!(
+                "GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'{}'",
+                from.host
+            ));
+        }
+        let statements = self
+            .dialect
+            .as_root_on_replica(statements, self.configured_read_only().await);
         self.root_query(admin_password, &statements).await
     }
 
@@ -725,12 +773,25 @@ impl MysqlServer {
             }
         }
         let master_address = master.host.dial_address();
+        // The master's certificate is verified against its own
+        // application's authority (another application's, across them).
+        let authority = match &master.exposure {
+            Some(exposure) => Some(
+                self.files()
+                    .trust_upstream(&exposure.authority)
+                    .await?
+                    .display()
+                    .to_string(),
+            ),
+            None => None,
+        };
         let statements = self.dialect.enslave_statements(
             &dialect::Source {
                 host: &master_address,
                 port: master.port,
                 user: REPLICATION_USER,
                 password: replication_password,
+                authority: authority.as_deref(),
             },
             gtid_position,
         );
