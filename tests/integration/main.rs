@@ -24,6 +24,7 @@ mod plan_lint;
 mod plan_properties;
 mod plans;
 mod plans_backups;
+mod plans_certificates;
 mod plans_mongodb;
 mod plans_mysql;
 mod plans_preflight;

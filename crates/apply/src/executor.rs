@@ -586,6 +586,16 @@ fn record(state: &mut AppState, plan: &Plan, others: &BTreeMap<String, AppState>
                 recorded.allow_from = networks;
             }
         }
+        Effect::Certified { server, expires } => {
+            let renewed = state
+                .groups
+                .iter_mut()
+                .flat_map(|g| g.servers.iter_mut())
+                .find(|s| s.unique_name == server);
+            if let Some(renewed) = renewed {
+                renewed.certificate_expires = Some(expires);
+            }
+        }
         Effect::Restored {
             server,
             source,

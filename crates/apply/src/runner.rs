@@ -63,6 +63,11 @@ pub(crate) enum Effect {
         group: GroupAddress,
         networks: Vec<String>,
     },
+    /// The server serves a new certificate, which expires then.
+    Certified {
+        server: String,
+        expires: u64,
+    },
     Nothing,
 }
 
@@ -341,6 +346,7 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             networks,
             ..
         } => allow_step(&ctx, group, servers, networks).await,
+        StepKind::Certify { server, .. } => certify_step(&ctx, server).await,
         // Written by the executor, which owns the state it is made from.
         StepKind::UpdateEnvironment => Ok(Effect::Nothing),
     }
@@ -766,6 +772,26 @@ fn issue_certificate(
         },
         issued.expires,
     ))
+}
+
+/// A new certificate for `server` from its application's authority,
+/// installed and reloaded by its engine (no restart). Issued afresh on
+/// every run: an interrupted renewal issues another, which is as good.
+async fn certify_step(ctx: &StepContext, server: String) -> Result<Effect, EngineError> {
+    let application = ctx.state.application.clone();
+    let located = ctx.locate(&application, &server)?;
+    let authority = ctx.state.authority.as_ref().ok_or_else(|| {
+        missing(format!(
+            "application {application} has no certificate authority to renew {server}'s certificate from"
+        ))
+    })?;
+    let (certificate, expires) = issue_certificate(authority, &located.server.host, &server)?;
+    let access = located.access(ctx, Operation::Secure)?;
+    located
+        .engine
+        .install_certificate(&located.server, &access, &certificate)
+        .await?;
+    Ok(Effect::Certified { server, expires })
 }
 
 /// The group's servers on hosts let in exactly `networks`, one by one.

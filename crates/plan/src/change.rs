@@ -75,6 +75,14 @@ pub enum ChangeKind {
         networks: Vec<String>,
         previous: Vec<String>,
     },
+    /// A server's certificate is due (or past) its end: a new one from
+    /// the application's authority, which the running server reloads.
+    RenewCertificate {
+        group: GroupAddress,
+        server: String,
+        /// When the current one expires (seconds since the epoch).
+        expires: u64,
+    },
     /// A slave is re-seeded from a fresh backup and re-attached.
     Resync {
         group: GroupAddress,
@@ -240,6 +248,14 @@ impl ChangeKind {
             ChangeKind::Resync { group, server, .. } => {
                 format!("re-synchronise {server} in {group}")
             }
+            ChangeKind::RenewCertificate {
+                group,
+                server,
+                expires,
+            } => format!(
+                "renew the certificate of {server} in {group} (it expires {})",
+                crate::diff::certificate_date(*expires)
+            ),
             ChangeKind::StartServer { group, server } => format!("start {server} in {group}"),
             ChangeKind::RemoveServer { group, server } => format!("remove {server} from {group}"),
             ChangeKind::RemoveGroup { group, servers } => {

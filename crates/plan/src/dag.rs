@@ -119,6 +119,13 @@ pub enum StepKind {
         networks: Vec<String>,
         previous: Vec<String>,
     },
+    /// The server gets a new certificate from its application's authority
+    /// and reloads it.
+    Certify {
+        server: String,
+        /// When the current one expires (seconds since the epoch).
+        expires: u64,
+    },
     /// The environment file is rewritten with the new variables.
     UpdateEnvironment,
 }
@@ -142,6 +149,7 @@ impl StepKind {
             StepKind::Remove { .. } => "remove",
             StepKind::Start { .. } => "start",
             StepKind::Allow { .. } => "allow",
+            StepKind::Certify { .. } => "certify",
             StepKind::UpdateEnvironment => "env update",
         }
     }
@@ -156,6 +164,7 @@ impl StepKind {
             | StepKind::Enslave { server, .. }
             | StepKind::Detach { server, .. }
             | StepKind::Remove { server }
+            | StepKind::Certify { server, .. }
             | StepKind::Start { server } => Some(server),
             StepKind::Allow { .. } | StepKind::UpdateEnvironment => None,
         }
@@ -267,6 +276,10 @@ impl StepKind {
                 servers.join(", "),
                 crate::change::networks_text(networks),
                 crate::change::networks_text(previous)
+            ),
+            StepKind::Certify { server, expires } => format!(
+                "{server}: a new certificate, reloaded without a restart (the current one expires {})",
+                crate::diff::certificate_date(*expires)
             ),
             StepKind::UpdateEnvironment => "write the environment file".to_string(),
         }
@@ -752,6 +765,20 @@ impl Builder<'_> {
                         servers: servers.clone(),
                         networks: networks.clone(),
                         previous: previous.clone(),
+                    },
+                    change,
+                    &deps,
+                );
+            }
+            ChangeKind::RenewCertificate {
+                server, expires, ..
+            } => {
+                let deps = [self.ready.get(server).copied()];
+                self.add(
+                    format!("certify:{server}"),
+                    StepKind::Certify {
+                        server: server.clone(),
+                        expires: *expires,
                     },
                     change,
                     &deps,

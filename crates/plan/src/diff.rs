@@ -11,7 +11,10 @@ use crate::change::{Blocked, ChangeKind, Report, Seed};
 use crate::error::PlanError;
 use crate::input::{GroupAddress, PlanInput};
 
+mod certificates;
 mod managed_import;
+
+pub(crate) use certificates::date as certificate_date;
 mod observations;
 mod preflight;
 
@@ -675,6 +678,7 @@ impl<'a> Differ<'a> {
         self.diff_servers(group, recorded, &address);
         self.diff_replication(group, recorded, &address);
         self.diff_allow_from(group, &recorded.allow_from, &address);
+        self.diff_certificates(group, recorded, &address);
         if let Some(reference) = &group.import_from {
             let wanted = self.source_ref(reference);
             if recorded.imported_from.as_ref() != Some(&wanted) {
@@ -1267,8 +1271,9 @@ fn order_changes(changes: &mut Vec<(ChangeKind, String)>) {
             ChangeKind::RemoveGroup { .. } => 8,
             // After the group's new servers exist, so they get the rules.
             ChangeKind::SetAllowFrom { .. } => 9,
-            ChangeKind::MovePrimary { .. } => 10,
-            ChangeKind::UpdateEnvironment => 11,
+            ChangeKind::RenewCertificate { .. } => 10,
+            ChangeKind::MovePrimary { .. } => 11,
+            ChangeKind::UpdateEnvironment => 12,
         }
     }
     changes.sort_by_key(|(kind, _)| phase(kind));

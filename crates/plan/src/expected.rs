@@ -199,6 +199,17 @@ fn apply_change(state: &mut AppState, manifest: &Manifest, change: &ChangeKind) 
                 recorded.allow_from = networks.clone();
             }
         }
+        // The new certificate's end is known after apply: it is not due.
+        ChangeKind::RenewCertificate { group, server, .. } => {
+            if let Some(recorded) = state.group_mut(group.db_type, &group.name)
+                && let Some(renewed) = recorded
+                    .servers
+                    .iter_mut()
+                    .find(|s| &s.unique_name == server)
+            {
+                renewed.certificate_expires = None;
+            }
+        }
         ChangeKind::RemoveServer { group, server } => {
             if let Some(recorded) = state.group_mut(group.db_type, &group.name) {
                 recorded.servers.retain(|s| &s.unique_name != server);

@@ -103,6 +103,11 @@ pub struct ObservedFacts {
     /// the changes that build servers there.
     #[serde(default = "default_min_free_bytes")]
     pub min_free_bytes: u64,
+    /// When the plan is made (seconds since the Unix epoch): certificates
+    /// due by then are renewed. `None` judges no certificate (an input
+    /// that pins no time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<u64>,
 }
 
 impl ObservedFacts {
@@ -114,6 +119,7 @@ impl ObservedFacts {
             max_lag_seconds: DEFAULT_MAX_LAG_SECONDS,
             hosts: BTreeMap::new(),
             min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+            now: None,
         }
     }
 }

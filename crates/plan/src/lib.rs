@@ -223,6 +223,7 @@ fn env_change_for(changes: &[Change]) -> Option<&Change> {
                 ChangeKind::StartServer { .. }
                     | ChangeKind::SetManagedBackups { .. }
                     | ChangeKind::SetAllowFrom { .. }
+                    | ChangeKind::RenewCertificate { .. }
             )
         })
         .or_else(|| changes.first())

@@ -6,7 +6,8 @@
 //! gets a certificate for the addresses clients and replicas dial (its
 //! `address`, `public_address` and the addresses it listens on), signed by
 //! the authority, valid for [`SERVER_DAYS`] and renewed by a planned change
-//! [`RENEW_BEFORE_DAYS`] before it expires. Keys are ECDSA P-256, which
+//! before it expires (the planner decides when: dbgroups-plan's
+//! `diff/certificates.rs`). Keys are ECDSA P-256, which
 //! OpenSSL-based servers (PostgreSQL, MariaDB, Redis, MongoDB) all accept.
 
 use std::net::IpAddr;
@@ -22,8 +23,6 @@ use time::OffsetDateTime;
 pub const AUTHORITY_DAYS: u64 = 3650;
 /// How long a server's certificate is valid.
 pub const SERVER_DAYS: u64 = 365;
-/// How long before its end a server's certificate is renewed.
-pub const RENEW_BEFORE_DAYS: u64 = 30;
 
 const DAY: u64 = 86_400;
 
@@ -175,12 +174,6 @@ pub fn expires_of(certificate_pem: &str) -> Result<u64, TlsError> {
         .map_err(|e| TlsError::Unreadable(e.to_string()))
 }
 
-/// Whether a certificate that expires at `expires` is due for renewal at
-/// `now` (both in seconds since the Unix epoch).
-pub fn renewal_due(expires: u64, now: u64) -> bool {
-    now + RENEW_BEFORE_DAYS * DAY >= expires
-}
-
 /// The moment `seconds` after the epoch, for messages.
 pub fn at(seconds: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(seconds)
@@ -244,14 +237,6 @@ mod tests {
             issued.expires
         );
         assert!(!issued.key_pem.is_empty());
-    }
-
-    #[test]
-    fn renewal_is_due_thirty_days_before_the_end() {
-        let expires = 1_000 * DAY;
-        assert!(!renewal_due(expires, expires - 31 * DAY));
-        assert!(renewal_due(expires, expires - 30 * DAY));
-        assert!(renewal_due(expires, expires + DAY));
     }
 
     #[test]

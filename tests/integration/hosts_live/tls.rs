@@ -202,7 +202,137 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
             "the authority's key leaked"
         );
     }
+    let conninfo = format!(
+        "host={} port={main_port} user={} dbname={} sslmode=verify-full sslrootcert=/tmp/ca.crt connect_timeout=5",
+        hosts.address(1),
+        app.user,
+        app.database
+    );
+    let client = format!(
+        "PGPASSWORD={} /usr/lib/postgresql/15/bin/psql {} -Atc 'SELECT 1'",
+        quoted(&app.password),
+        quoted(&conninfo)
+    );
+    renewal_interrupts_no_client(&hosts, path, ("pg-main", main_port, "postgres"), &client);
     run_ok(path, &["plan", "--detailed-exitcode"]);
     run_ok(path, &["destroy", "--app", "shop", "--auto-approve"]);
     hosts.down();
+}
+
+/// `server`'s certificate (on host 1, at `port`, speaking `starttls` as
+/// openssl names it) recorded as ending tomorrow: the plan renews it with a
+/// `certify` step; the server then presents a new certificate (for the
+/// same names, from the same authority) while `client` on host 4, a
+/// command connecting with verified TLS, run five times a second, never
+/// fails.
+pub(super) fn renewal_interrupts_no_client(
+    hosts: &TestHosts,
+    path: &std::path::Path,
+    (server, port, starttls): (&str, u16, &str),
+    client: &str,
+) {
+    use dbgroups_state::StateStore;
+    let store = dbgroups_state::DirectoryStore::new(path.join(".dbgroups"));
+    let mut recorded = state(path);
+    let tomorrow = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 86_400;
+    for recorded_server in recorded
+        .groups
+        .iter_mut()
+        .flat_map(|g| g.servers.iter_mut())
+    {
+        if recorded_server.unique_name == server {
+            recorded_server.certificate_expires = Some(tomorrow);
+        }
+    }
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            std::time::Duration::ZERO,
+        )
+        .expect("lock");
+    store.save(&lock, &mut recorded).expect("save");
+    drop(lock);
+    let plan = run_ok(path, &["plan", "--refresh=false"]);
+    assert!(
+        plan.stdout.contains(&format!("certify:{server}"))
+            && plan.stdout.contains("within 30 days"),
+        "{}",
+        plan.stdout
+    );
+    let served = format!("/var/lib/dbgroups/servers/{server}/tls/server.crt");
+    let before = on_host(hosts, 1, &format!("cat {served}"));
+    // Host 4 is the allowed network now. The loop counts failures until
+    // /tmp/stop appears.
+    let looped = format!(
+        "rm -f /tmp/stop /tmp/failures /tmp/tries; while [ ! -e /tmp/stop ]; do \
+         echo >> /tmp/tries; \
+         {client} >/dev/null 2>>/tmp/failures || echo FAILED >> /tmp/failures; \
+         sleep 0.2; done"
+    );
+    let init = hosts.init_pid(4).expect("host 4 runs").to_string();
+    let mut looping = std::process::Command::new("nsenter")
+        .args(["-t", &init, "-a", "--", "/bin/bash", "-c", &looped])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .spawn()
+        .expect("the client loop starts");
+    let tries = || {
+        on_host(hosts, 4, "cat /tmp/tries 2>/dev/null | wc -l")
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    assert!(wait_for(WAIT, || tries() > 0), "the client loop connects");
+    let renewed = run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    assert!(
+        renewed.stdout.contains(&format!("certify:{server}")),
+        "{}",
+        renewed.stdout
+    );
+    // A few more connections after the reload.
+    let after_apply = tries();
+    assert!(
+        wait_for(WAIT, || tries() >= after_apply + 5),
+        "the client loop goes on"
+    );
+    on_host(hosts, 4, "touch /tmp/stop");
+    looping.wait().expect("the client loop ends");
+    let failures = on_host(hosts, 4, "cat /tmp/failures 2>/dev/null || true");
+    assert_eq!(
+        failures, "",
+        "no client connection failed during the renewal"
+    );
+    let after = on_host(hosts, 1, &format!("cat {served}"));
+    assert_ne!(before, after, "a new certificate is installed");
+    // The server presents it: its serial is the one host 4 is shown.
+    let presented = on_host(
+        hosts,
+        4,
+        &format!(
+            "openssl s_client -starttls {starttls} -connect {}:{port} -CAfile /tmp/ca.crt -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial",
+            hosts.address(1)
+        ),
+    );
+    let installed = on_host(
+        hosts,
+        1,
+        &format!("openssl x509 -noout -serial -in {served}"),
+    );
+    assert_eq!(
+        presented, installed,
+        "the server presents the renewed certificate"
+    );
+    let recorded = state(path);
+    let (_, renewed_server) = recorded.server(server).expect("recorded");
+    assert!(
+        renewed_server
+            .certificate_expires
+            .is_some_and(|e| e > tomorrow + 300 * 86_400),
+        "the new end is recorded: {:?}",
+        renewed_server.certificate_expires
+    );
 }

@@ -221,6 +221,20 @@ fn mariadb_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
             .is_err_and(|e| e.contains("is not allowed to connect")),
         "host 3 after the change: {refused:?}"
     );
+    // Renewal: FLUSH SSL, no restart, no client refused meanwhile.
+    let client = format!(
+        "MYSQL_PWD={} mariadb --no-defaults {VERIFIED} --connect-timeout=5 --protocol=TCP -h {} -P {main_port} -u {} -D {} -N -B -e 'SELECT 1'",
+        quoted(&app.password),
+        hosts.address(1),
+        quoted(&app.user),
+        quoted(&app.database)
+    );
+    super::tls::renewal_interrupts_no_client(
+        &hosts,
+        path,
+        ("db-main", main_port, "mysql"),
+        &client,
+    );
     run_ok(path, &["plan", "--detailed-exitcode"]);
     run_ok(path, &["destroy", "--app", "shop", "--auto-approve"]);
     hosts.down();

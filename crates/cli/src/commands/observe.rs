@@ -30,6 +30,12 @@ pub(crate) fn observe(
     state_dir: &Path,
 ) -> ObservedFacts {
     let mut facts = ObservedFacts::offline();
+    // The plan's one reading of the clock, refreshed or not: certificates
+    // due by now are renewed.
+    facts.now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs());
     if !refresh {
         return facts;
     }

@@ -61,7 +61,8 @@ fn group_and_builds(kind: &ChangeKind) -> Option<(&GroupAddress, Vec<&str>)> {
         | ChangeKind::RemoveServer { group, .. }
         | ChangeKind::RemoveGroup { group, .. }
         | ChangeKind::SetManagedBackups { group, .. }
-        | ChangeKind::SetAllowFrom { group, .. } => Some((group, Vec::new())),
+        | ChangeKind::SetAllowFrom { group, .. }
+        | ChangeKind::RenewCertificate { group, .. } => Some((group, Vec::new())),
         ChangeKind::MovePrimary { .. } | ChangeKind::UpdateEnvironment => None,
     }
 }
