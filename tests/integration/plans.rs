@@ -1264,13 +1264,13 @@ fn allow_from_is_planned_as_its_own_step_and_refused_where_not_built() {
         "{:?}",
         one_v6.report.blocked
     );
-    // Redis has no rules of its own yet: refused rather than left open.
-    let redis = "application: shop\nredis:\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: cache-main, address: db-1.example }\n";
-    let refused = plan(redis, None, &Intents::default());
+    // MongoDB has no rules on hosts yet: refused rather than left open.
+    let mongodb = "application: shop\nmongodb:\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: docs-main, address: db-1.example }\n";
+    let refused = plan(mongodb, None, &Intents::default());
     assert!(
         refused.report.blocked.iter().any(|b| b
             .reason
-            .contains("redis.default has allow_from, but access rules for redis servers on hosts are not built yet")),
+            .contains("mongodb.default has allow_from, but access rules for mongodb servers on hosts are not built yet")),
         "{:?}",
         refused.report.blocked
     );

@@ -291,6 +291,24 @@ pub trait Host: Send + Sync + Debug {
         start_unsupervised(self, program, &start, shown_as).await
     }
 
+    /// Lets only `sources` (addresses or CIDR networks) and loopback reach
+    /// TCP `port` here, for `server`: for engines with no per-source rules
+    /// of their own. An ensure; the rules are replaced at once. This
+    /// machine's servers listen on loopback only, so here it does nothing.
+    async fn restrict_port(
+        &self,
+        _server: &str,
+        _port: u16,
+        _sources: &[String],
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// Removes what [`Host::restrict_port`] set for `port`, if anything.
+    async fn unrestrict_port(&self, _port: u16) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Removes what [`Host::start_server`] left of a removed server beside
     /// its directory (a systemd unit).
     async fn forget_server(&self, _server: &str) -> Result<(), EngineError> {

@@ -32,6 +32,7 @@ pub mod postgres;
 pub mod process;
 pub mod progress;
 pub mod redis_engine;
+mod redis_exposed;
 pub mod ssh;
 
 pub use engine::{DatabaseEngine, engine_for};

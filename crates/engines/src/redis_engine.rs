@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::engine::Exposure;
 use crate::error::EngineError;
 use crate::host::{HostRef, Program, ServerStart};
 use crate::local::wait_until;
@@ -18,9 +19,11 @@ const LOG_LINES: usize = 5;
 #[derive(Debug, Clone)]
 pub struct RedisServer {
     /// The machine the server lives on.
-    host: HostRef,
-    name: String,
-    port: u16,
+    pub(crate) host: HostRef,
+    pub(crate) name: String,
+    pub(crate) port: u16,
+    /// TLS and access, for a server on a host (see [`Exposure`]).
+    pub(crate) exposure: Option<std::sync::Arc<Exposure>>,
 }
 
 /// `INFO replication`, the fields dbgroups reads.
@@ -55,7 +58,14 @@ impl RedisServer {
             host: host.clone(),
             name: name.to_string(),
             port,
+            exposure: None,
         })
+    }
+
+    /// The same server, reached beyond loopback as `exposure` says.
+    pub fn exposed(mut self, exposure: Option<std::sync::Arc<Exposure>>) -> Self {
+        self.exposure = exposure;
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -78,7 +88,7 @@ impl RedisServer {
         self.dir().join("data")
     }
 
-    fn config_file(&self) -> PathBuf {
+    pub(crate) fn config_file(&self) -> PathBuf {
         self.dir().join("redis.conf")
     }
 
@@ -131,6 +141,7 @@ impl RedisServer {
                 master.port
             ));
         }
+        config.push_str(&self.tls_settings(master.map(|(m, _)| m)).await?);
         self.host
             .write_private_file(&self.config_file(), config.as_bytes())
             .await
@@ -141,19 +152,42 @@ impl RedisServer {
         password: &str,
     ) -> Result<redis::aio::MultiplexedConnection, EngineError> {
         let (address, port) = self.host.client_endpoint(self.port).await?;
-        let info = redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Tcp(address, port),
-            redis: redis::RedisConnectionInfo {
-                db: 0,
-                username: None,
-                password: Some(password.to_string()),
-                protocol: redis::ProtocolVersion::RESP2,
-            },
+        let redis = redis::RedisConnectionInfo {
+            db: 0,
+            username: None,
+            password: Some(password.to_string()),
+            protocol: redis::ProtocolVersion::RESP2,
         };
-        let client = redis::Client::open(info).map_err(|source| EngineError::Redis {
+        let failed = |source| EngineError::Redis {
             port: self.port,
             source,
-        })?;
+        };
+        // Over TLS once it serves it, verified against its authority (the
+        // certificate names the host's loopback, where the connection
+        // arrives).
+        let client = match self.authority_if_tls().await {
+            Some(authority) => redis::Client::build_with_tls(
+                redis::ConnectionInfo {
+                    addr: redis::ConnectionAddr::TcpTls {
+                        host: address,
+                        port,
+                        insecure: false,
+                        tls_params: None,
+                    },
+                    redis,
+                },
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(authority.into_bytes()),
+                },
+            )
+            .map_err(failed)?,
+            None => redis::Client::open(redis::ConnectionInfo {
+                addr: redis::ConnectionAddr::Tcp(address, port),
+                redis,
+            })
+            .map_err(failed)?,
+        };
         client
             .get_multiplexed_async_connection()
             .await
@@ -171,7 +205,7 @@ impl RedisServer {
         self.connect(password).await
     }
 
-    async fn query<T: redis::FromRedisValue>(
+    pub(crate) async fn query<T: redis::FromRedisValue>(
         &self,
         password: &str,
         command: &redis::Cmd,
@@ -418,6 +452,13 @@ impl RedisServer {
             .await?;
         let partial = staging.join("dump.rdb.partial");
         let mut fetch = Program::new(staging, &cli);
+        // Over TLS, verified against this server's authority, written
+        // beside the snapshot.
+        if let Some(authority) = self.authority_if_tls().await {
+            let file = staging.join("authority.crt");
+            into.write_private_file(&file, authority.as_bytes()).await?;
+            fetch.arg("--tls").arg("--cacert").arg(&file);
+        }
         fetch
             .arg("-h")
             .arg(self.host.dial_address())
@@ -473,6 +514,18 @@ impl RedisServer {
     ) -> Result<(), EngineError> {
         self.write_config(password, Some((master, master_password)))
             .await?;
+        // The authorities it trusts now include the master's (another
+        // application's, across them), read before it connects.
+        if self.authority_if_tls().await.is_some() {
+            self.query::<String>(
+                password,
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("tls-ca-cert-file")
+                    .arg(self.trusted_file().display().to_string()),
+            )
+            .await?;
+        }
         self.query::<String>(
             password,
             redis::cmd("CONFIG")

@@ -134,8 +134,15 @@ fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, Stri
             match db_type {
                 // Redis 6+ ACLs name the user: `redis-cli -u` (7.0) refuses
                 // the older `redis://:PASSWORD@` form with WRONGPASS.
+                // `rediss://` is TLS for redis-cli (`-u`, with `--cacert`),
+                // redis-py, ioredis and go-redis alike: docs/tls.md.
                 DbType::Redis => format!(
-                    "redis://{}:{pass}@{hosts}/{database}",
+                    "{}://{}:{pass}@{hosts}/{database}",
+                    if tls_applies(group) {
+                        "rediss"
+                    } else {
+                        "redis"
+                    },
                     percent_encode(if username.is_empty() {
                         "default"
                     } else {

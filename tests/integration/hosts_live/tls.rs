@@ -220,7 +220,7 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
 }
 
 /// `server`'s certificate (on host 1, at `port`, speaking `starttls` as
-/// openssl names it) recorded as ending tomorrow: the plan renews it with a
+/// openssl names it, or TLS from the start when empty) recorded as ending tomorrow: the plan renews it with a
 /// `certify` step; the server then presents a new certificate (for the
 /// same names, from the same authority) while `client` on host 4, a
 /// command connecting with verified TLS, run five times a second, never
@@ -313,7 +313,12 @@ pub(super) fn renewal_interrupts_no_client(
         hosts,
         4,
         &format!(
-            "openssl s_client -starttls {starttls} -connect {}:{port} -CAfile /tmp/ca.crt -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial",
+            "openssl s_client {} -connect {}:{port} -CAfile /tmp/ca.crt -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial",
+            if starttls.is_empty() {
+                String::new()
+            } else {
+                format!("-starttls {starttls}")
+            },
             hosts.address(1)
         ),
     );

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use dbgroups_manifest::{DbType, Engine};
 
+use super::Certificate;
 use super::{
     Copy, DataSummary, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
     Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
@@ -17,7 +18,9 @@ use crate::redis_engine::RedisServer;
 pub(super) struct Redis;
 
 async fn server(server: &ServerRef) -> Result<RedisServer, EngineError> {
-    RedisServer::new(&server.host, &server.name, server.port).await
+    RedisServer::new(&server.host, &server.name, server.port)
+        .await
+        .map(|redis| redis.exposed(server.exposure.clone()))
 }
 
 #[async_trait::async_trait]
@@ -103,6 +106,43 @@ impl DatabaseEngine for Redis {
         Ok(Restored::default())
     }
 
+    fn serves_tls(&self) -> bool {
+        true
+    }
+
+    async fn install_certificate(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        certificate: &Certificate,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .install_certificate(certificate, access.app()?)
+            .await
+    }
+
+    async fn allow(
+        &self,
+        target: &ServerRef,
+        _access: &GroupAccess,
+        networks: &[String],
+    ) -> Result<(), EngineError> {
+        server(target).await?.allow(networks).await
+    }
+
+    async fn admit(
+        &self,
+        target: &ServerRef,
+        _access: &GroupAccess,
+        peer: &HostRef,
+    ) -> Result<(), EngineError> {
+        if crate::host::same_host(&target.host, peer) {
+            return Ok(());
+        }
+        server(target).await?.admit(&peer.listen_addresses()).await
+    }
+
     /// REPLICAOF's full sync copies the data (there is no backup step).
     fn follow_copies_data(&self) -> bool {
         true
@@ -135,7 +175,9 @@ impl DatabaseEngine for Redis {
         access: &GroupAccess,
         _around: &Surroundings,
     ) -> Result<(), EngineError> {
-        server(target).await?.ensure_stopped(access.app()?).await
+        let redis = server(target).await?;
+        redis.ensure_stopped(access.app()?).await?;
+        redis.forget_rules().await
     }
 
     async fn start(

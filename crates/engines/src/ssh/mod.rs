@@ -8,6 +8,7 @@
 //! as root). File contents travel on standard input, never on a command
 //! line, so no secret appears in the host's `ps`.
 
+mod firewall;
 pub mod mux;
 mod relay;
 pub mod script;
@@ -297,6 +298,27 @@ impl Host for SshHost {
             &format!("{shown_as} (as {})", systemd::unit_name(server)),
         )
         .map(drop)
+    }
+
+    async fn restrict_port(
+        &self,
+        server: &str,
+        port: u16,
+        sources: &[String],
+    ) -> Result<(), EngineError> {
+        // nftables comes with the firewall's own package when missing.
+        self.ensure_packages(&Packages {
+            names: vec!["nftables".into()],
+            program: "nft".into(),
+            outside_distribution: None,
+        })
+        .await?;
+        let script = firewall::restrict(server, port, sources).map_err(|e| self.named(e))?;
+        self.root(&script).await.map(drop)
+    }
+
+    async fn unrestrict_port(&self, port: u16) -> Result<(), EngineError> {
+        self.root(&firewall::unrestrict(port)).await.map(drop)
     }
 
     async fn forget_server(&self, server: &str) -> Result<(), EngineError> {
