@@ -5,10 +5,13 @@
 //! Hosts: 1 the master, 2 its slave, 3 and 4 clients. Host 3 is allowed
 //! first, then host 4 instead.
 
+use dbgroups_state::{AppState, Authority};
+
 use super::{
     Login, ScannedDeployment, TestHosts, WAIT, app_login, hosts_or_skip, manifest_head, on_host,
     port, psql, quoted, run_ok, secrets, state, superuser_login, wait_for,
 };
+use crate::cli::Run;
 
 fn manifest(hosts: &TestHosts, allowed: usize) -> String {
     format!(
@@ -18,6 +21,85 @@ fn manifest(hosts: &TestHosts, allowed: usize) -> String {
         hosts.address(1),
         hosts.address(2)
     )
+}
+
+/// Replaces the authority file `file` on host K (a replica's, which it
+/// verifies its master against) by a self-signed certificate of another
+/// name and key; returns where the original was kept.
+pub(super) fn swap_authority(hosts: &TestHosts, k: usize, file: &str) -> String {
+    let kept = "/tmp/authority.good";
+    on_host(
+        hosts,
+        k,
+        &format!(
+            "cp {file} {kept} && \
+             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -subj /CN=another -keyout /tmp/other.key -out {file} -days 2 2>/dev/null && \
+             chown dbgroups {file}"
+        ),
+    );
+    kept.to_string()
+}
+
+/// A deployment with TLS, as each engine's test starts: `manifest`
+/// (allowing host 3) planned, with its allow step shown, and applied; the
+/// environment's `<prefix>_CA_CERT` is the authority, and it is written to
+/// /tmp/ca.crt on every host for the clients there. The secrets are
+/// scanned for while it lives.
+pub(super) struct TlsDeployment {
+    pub(super) plan: Run,
+    pub(super) recorded: AppState,
+    pub(super) authority: Authority,
+    pub(super) env: Run,
+    /// `<prefix>_URL`.
+    pub(super) url: String,
+    _scanned: ScannedDeployment,
+}
+
+pub(super) fn deploy(
+    hosts: &TestHosts,
+    path: &std::path::Path,
+    manifest: &str,
+    prefix: &str,
+) -> TlsDeployment {
+    std::fs::write(path.join("manifest.yml"), manifest).expect("manifest");
+    let plan = run_ok(path, &["plan", "--refresh=false"]);
+    assert!(
+        plan.stdout
+            .contains(&format!("clients from {}/32 may connect", hosts.address(3))),
+        "the allow step is shown:\n{}",
+        plan.stdout
+    );
+    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
+    let recorded = state(path);
+    let authority = recorded.authority.clone().expect("an authority was made");
+    let scanned = ScannedDeployment::new(path, &secrets(&recorded).iter().collect::<Vec<_>>());
+    // The environment carries the authority and a URL that verifies.
+    let env = run_ok(path, &["env", "--format", "json", "--show-secrets"]);
+    let variables: serde_json::Value = serde_json::from_str(&env.stdout).expect("env JSON");
+    let ca = variables[format!("{prefix}_CA_CERT")]
+        .as_str()
+        .expect("CA_CERT");
+    assert_eq!(ca, authority.certificate);
+    for k in 1..=4 {
+        on_host(
+            hosts,
+            k,
+            &format!("printf '%s' {} > /tmp/ca.crt", quoted(ca)),
+        );
+    }
+    let url = variables[format!("{prefix}_URL")]
+        .as_str()
+        .expect("URL")
+        .to_string();
+    TlsDeployment {
+        plan,
+        recorded,
+        authority,
+        env,
+        url,
+        _scanned: scanned,
+    }
 }
 
 /// psql on client host K to the master over the network with `sslmode`
@@ -58,45 +140,26 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path();
-    std::fs::write(path.join("manifest.yml"), manifest(&hosts, 3)).expect("manifest");
-    let plan = run_ok(path, &["plan", "--refresh=false"]);
-    assert!(
-        plan.stdout
-            .contains(&format!("clients from {}/32 may connect", hosts.address(3))),
-        "the allow step is shown:\n{}",
-        plan.stdout
+    let deployed = deploy(&hosts, path, &manifest(&hosts, 3), "POSTGRESQL");
+    let (plan, recorded, authority, env) = (
+        &deployed.plan,
+        &deployed.recorded,
+        &deployed.authority,
+        &deployed.env,
     );
-    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
-    let recorded = state(path);
-    let authority = recorded.authority.clone().expect("an authority was made");
-    let _scanned = ScannedDeployment::new(path, &secrets(&recorded).iter().collect::<Vec<_>>());
-    let app = app_login(&recorded, "postgresql.default");
-    let main_port = port(&recorded, "pg-main");
-
-    // The environment carries the authority and a URL that verifies.
-    let env = run_ok(path, &["env", "--format", "json", "--show-secrets"]);
-    let variables: serde_json::Value = serde_json::from_str(&env.stdout).expect("env JSON");
-    let ca = variables["POSTGRESQL_CA_CERT"].as_str().expect("CA_CERT");
-    assert_eq!(ca, authority.certificate);
     assert!(
-        variables["POSTGRESQL_URL"]
-            .as_str()
-            .is_some_and(|url| url.ends_with("?sslmode=verify-full")),
-        "{variables}"
+        deployed.url.ends_with("?sslmode=verify-full"),
+        "{}",
+        deployed.url
     );
+    let app = app_login(recorded, "postgresql.default");
+    let main_port = port(recorded, "pg-main");
     let env_file =
         std::fs::read_to_string(path.join(".dbgroups/env/shop.env")).expect("the environment file");
     assert!(
         env_file.contains("POSTGRESQL_CA_CERT=\"-----BEGIN CERTIFICATE-----\\n"),
         "one line, quoted: {env_file}"
     );
-    for k in [3, 4] {
-        on_host(
-            &hosts,
-            k,
-            &format!("printf '%s' {} > /tmp/ca.crt", quoted(ca)),
-        );
-    }
 
     // From the allowed host: plain text is refused, verified TLS works.
     let plain = from_client(&hosts, 3, main_port, &app, "disable");
@@ -119,7 +182,7 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
         );
     }
     // The replication link is TLS.
-    let superuser = superuser_login(&recorded, "postgresql.default");
+    let superuser = superuser_login(recorded, "postgresql.default");
     let link = psql(
         &hosts,
         1,
@@ -131,16 +194,7 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
 
     // A replica handed another authority refuses its master.
     let upstream = "/var/lib/dbgroups/servers/pg-replica-1/tls/upstream.crt";
-    on_host(
-        &hosts,
-        2,
-        &format!(
-            "cp {upstream} /tmp/upstream.good && \
-             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-             -subj /CN=another -keyout /tmp/other.key -out {upstream} -days 2 2>/dev/null && \
-             chown dbgroups {upstream}"
-        ),
-    );
+    let good = swap_authority(&hosts, 2, upstream);
     let kick = "SELECT pg_terminate_backend(pid) FROM pg_stat_replication";
     psql(&hosts, 1, main_port, &superuser, kick);
     let log = "/var/lib/dbgroups/servers/pg-replica-1/postgresql.log";
@@ -161,7 +215,7 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
         "nothing streams while the replica cannot verify its master"
     );
     // Its own authority back: it streams again by itself.
-    on_host(&hosts, 2, &format!("cp /tmp/upstream.good {upstream}"));
+    on_host(&hosts, 2, &format!("cp {good} {upstream}"));
     assert!(
         wait_for(WAIT, || psql(&hosts, 1, main_port, &superuser, streaming)
             == "1"),

@@ -7,8 +7,8 @@
 //! first, then host 4 instead.
 
 use super::{
-    Login, ScannedDeployment, TestHosts, WAIT, app_login, hosts_or_skip, manifest_head, on_host,
-    port, quoted, run_ok, secrets, state, wait_for,
+    Login, TestHosts, WAIT, app_login, hosts_or_skip, manifest_head, on_host, port, quoted, run_ok,
+    wait_for,
 };
 
 fn manifest(hosts: &TestHosts, allowed: usize) -> String {
@@ -87,45 +87,21 @@ fn mariadb_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path();
-    std::fs::write(path.join("manifest.yml"), manifest(&hosts, 3)).expect("manifest");
-    let plan = run_ok(path, &["plan", "--refresh=false"]);
+    let deployed = super::tls::deploy(&hosts, path, &manifest(&hosts, 3), "MYSQL");
     assert!(
-        plan.stdout
-            .contains(&format!("clients from {}/32 may connect", hosts.address(3))),
-        "the allow step is shown:\n{}",
-        plan.stdout
+        deployed.url.ends_with("?ssl-mode=VERIFY_IDENTITY"),
+        "{}",
+        deployed.url
     );
-    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
-    let recorded = state(path);
-    let authority = recorded.authority.clone().expect("an authority was made");
-    let _scanned = ScannedDeployment::new(path, &secrets(&recorded).iter().collect::<Vec<_>>());
-    let app = app_login(&recorded, "mysql.default");
+    let recorded = &deployed.recorded;
+    let app = app_login(recorded, "mysql.default");
     let root = recorded.credentials["mysql.default"]
         .admin_password
         .as_ref()
         .expect("generated")
         .expose()
         .to_string();
-    let main_port = port(&recorded, "db-main");
-
-    // The environment carries the authority and a URL that verifies.
-    let env = run_ok(path, &["env", "--format", "json", "--show-secrets"]);
-    let variables: serde_json::Value = serde_json::from_str(&env.stdout).expect("env JSON");
-    let ca = variables["MYSQL_CA_CERT"].as_str().expect("CA_CERT");
-    assert_eq!(ca, authority.certificate);
-    assert!(
-        variables["MYSQL_URL"]
-            .as_str()
-            .is_some_and(|url| url.ends_with("?ssl-mode=VERIFY_IDENTITY")),
-        "{variables}"
-    );
-    for k in [2, 3, 4] {
-        on_host(
-            &hosts,
-            k,
-            &format!("printf '%s' {} > /tmp/ca.crt", quoted(ca)),
-        );
-    }
+    let main_port = port(recorded, "db-main");
 
     // The server takes no TCP client without TLS.
     assert_eq!(
@@ -172,16 +148,7 @@ fn mariadb_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
 
     // A replica handed another authority refuses its master.
     let upstream = "/var/lib/dbgroups/servers/db-replica-1/tls/upstream.crt";
-    on_host(
-        &hosts,
-        2,
-        &format!(
-            "cp {upstream} /tmp/upstream.good && \
-             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-             -subj /CN=another -keyout /tmp/other.key -out {upstream} -days 2 2>/dev/null && \
-             chown dbgroups {upstream}"
-        ),
-    );
+    let good = super::tls::swap_authority(&hosts, 2, upstream);
     root_sql(&hosts, 2, "db-replica-1", &root, "STOP SLAVE; START SLAVE");
     assert!(
         wait_for(WAIT, || {
@@ -194,7 +161,7 @@ fn mariadb_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
     );
     assert_ne!(slave_status(&hosts, &root, "Slave_IO_Running"), "Yes");
     // Its own authority back: it connects again.
-    on_host(&hosts, 2, &format!("cp /tmp/upstream.good {upstream}"));
+    on_host(&hosts, 2, &format!("cp {good} {upstream}"));
     root_sql(&hosts, 2, "db-replica-1", &root, "STOP SLAVE; START SLAVE");
     assert!(
         wait_for(WAIT, || slave_status(&hosts, &root, "Slave_IO_Running")

@@ -7,8 +7,7 @@
 //! first, then host 4 instead.
 
 use super::{
-    ScannedDeployment, TestHosts, WAIT, hosts_or_skip, manifest_head, on_host, port, quoted,
-    run_ok, secrets, state, wait_for,
+    TestHosts, WAIT, hosts_or_skip, manifest_head, on_host, port, quoted, run_ok, wait_for,
 };
 
 fn manifest(hosts: &TestHosts, allowed: usize) -> String {
@@ -85,46 +84,22 @@ fn redis_on_hosts_is_tls_only_and_its_host_lets_in_only_its_networks() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path();
-    std::fs::write(path.join("manifest.yml"), manifest(&hosts, 3)).expect("manifest");
-    let plan = run_ok(path, &["plan", "--refresh=false"]);
+    let deployed = super::tls::deploy(&hosts, path, &manifest(&hosts, 3), "REDIS");
     assert!(
-        plan.stdout
-            .contains(&format!("clients from {}/32 may connect", hosts.address(3))),
-        "the allow step is shown:\n{}",
-        plan.stdout
+        deployed.url.starts_with("rediss://"),
+        "the URL asks for TLS"
     );
-    run_ok(path, &["apply", "--auto-approve", "--refresh=false"]);
-    let recorded = state(path);
-    let authority = recorded.authority.clone().expect("an authority was made");
-    let _scanned = ScannedDeployment::new(path, &secrets(&recorded).iter().collect::<Vec<_>>());
+    let recorded = &deployed.recorded;
     let password = recorded.credentials["redis.default"]
         .password
         .as_ref()
         .expect("generated")
         .expose()
         .to_string();
-    let main_port = port(&recorded, "cache-main");
-    let replica_port = port(&recorded, "cache-replica-1");
+    let main_port = port(recorded, "cache-main");
+    let replica_port = port(recorded, "cache-replica-1");
     let main = (hosts.address(1).to_string(), main_port);
     let main = (main.0.as_str(), main.1);
-
-    let env = run_ok(path, &["env", "--format", "json", "--show-secrets"]);
-    let variables: serde_json::Value = serde_json::from_str(&env.stdout).expect("env JSON");
-    let ca = variables["REDIS_CA_CERT"].as_str().expect("CA_CERT");
-    assert_eq!(ca, authority.certificate);
-    assert!(
-        variables["REDIS_URL"]
-            .as_str()
-            .is_some_and(|url| url.starts_with("rediss://")),
-        "{variables}"
-    );
-    for k in 1..=4 {
-        on_host(
-            &hosts,
-            k,
-            &format!("printf '%s' {} > /tmp/ca.crt", quoted(ca)),
-        );
-    }
 
     // From the allowed host: plain text gets no answer, verified TLS does.
     let plain = cli(&hosts, 3, main, &password, PLAIN, "PING");
@@ -167,16 +142,7 @@ fn redis_on_hosts_is_tls_only_and_its_host_lets_in_only_its_networks() {
 
     // A replica handed another authority refuses its master.
     let trusted = "/var/lib/dbgroups/servers/cache-replica-1/tls/trusted.crt";
-    on_host(
-        &hosts,
-        2,
-        &format!(
-            "cp {trusted} /tmp/trusted.good && \
-             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-             -subj /CN=another -keyout /tmp/other.key -out {trusted} -days 2 2>/dev/null && \
-             chown dbgroups {trusted}"
-        ),
-    );
+    let good = super::tls::swap_authority(&hosts, 2, trusted);
     let reload = format!("CONFIG SET tls-ca-cert-file {trusted}");
     // Its own clients are verified by the file too: the check goes on over
     // the replica's own connection, made before the swap is reloaded.
@@ -226,7 +192,7 @@ fn redis_on_hosts_is_tls_only_and_its_host_lets_in_only_its_networks() {
         "down",
         "it cannot link to a master it cannot verify"
     );
-    on_host(&hosts, 2, &format!("cp /tmp/trusted.good {trusted}"));
+    on_host(&hosts, 2, &format!("cp {good} {trusted}"));
     cli(
         &hosts,
         2,
