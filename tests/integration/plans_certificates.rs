@@ -154,3 +154,33 @@ fn a_server_on_a_host_without_a_certificate_is_named_in_a_warning() {
         plan.report.warnings
     );
 }
+
+/// `public_address` is what clients outside dial (DESIGN §2): the `_EXT`
+/// variables carry it, the others the `address` the hosts reach each
+/// other at.
+#[test]
+fn the_ext_variables_carry_each_servers_public_address() {
+    let manifest = r#"
+application: shop
+postgresql:
+  backups: { managed: true }
+  servers:
+    - server: { unique_name: pg-main, address: 198.18.0.11, public_address: db.shop.example }
+    - server: { unique_name: pg-replica-1, address: 198.18.0.12 }
+"#;
+    let state = applied(manifest);
+    let env = &state.environment;
+    assert_eq!(env["POSTGRESQL_ADDRESS"], "198.18.0.11");
+    assert_eq!(env["POSTGRESQL_ADDRESS_INT"], "198.18.0.11");
+    assert_eq!(env["POSTGRESQL_ADDRESS_EXT"], "db.shop.example");
+    assert!(
+        env["POSTGRESQL_URL_EXT"].contains("@db.shop.example:")
+            && env["POSTGRESQL_URL"].contains("@198.18.0.11:"),
+        "{env:?}"
+    );
+    // A server without one is reached outside at its address.
+    assert!(
+        env["POSTGRESQL_SLAVE_ADDRESSES_EXT"].starts_with("198.18.0.12"),
+        "{env:?}"
+    );
+}

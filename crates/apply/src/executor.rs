@@ -275,6 +275,7 @@ fn step_context<S: StateStore>(
         staging_prefix: staging_prefix.to_string(),
         hosts: Arc::new(apply.hosts.clone()),
         state: state.clone(),
+        expected: Arc::new(apply.plan.expected_state.clone()),
         others: Arc::clone(others),
     }
 }
@@ -410,13 +411,7 @@ async fn disk_checks_first<S: StateStore>(
             step: step.id.clone(),
             description: step.kind.describe(),
         });
-        let ctx = StepContext {
-            disk_check: apply.plan.disk_check,
-            staging_prefix: staging_prefix.to_string(),
-            hosts: Arc::new(apply.hosts.clone()),
-            state: state.clone(),
-            others: Arc::clone(others),
-        };
+        let ctx = step_context(apply, staging_prefix, state, others);
         let began = Instant::now();
         // The crash matrix kills at every step's boundaries, these included.
         crash::point(Moment::Before, &step.id);

@@ -82,6 +82,9 @@ pub(crate) struct StepContext {
     /// The hosts the servers live on, behind the host interface.
     pub(crate) hosts: Arc<HostSet>,
     pub(crate) state: AppState,
+    /// The state the plan expects after it: what it declared of servers
+    /// not yet recorded (their `public_address`).
+    pub(crate) expected: Arc<AppState>,
     pub(crate) others: Arc<BTreeMap<String, AppState>>,
 }
 
@@ -393,7 +396,12 @@ async fn provision_step(
     let exposure = crate::servers::exposure(&host, &allow_from, ctx.state.authority.as_ref())
         .filter(|_| database.serves_tls());
     let certificate = match (&exposure, &ctx.state.authority) {
-        (Some(_), Some(authority)) => Some(issue_certificate(authority, &host, &server)?),
+        (Some(_), Some(authority)) => Some(issue_certificate(
+            authority,
+            &host,
+            &server,
+            &public_names(ctx, &server),
+        )?),
         _ => None,
     };
     let mut target = ServerRef {
@@ -746,13 +754,31 @@ fn source_database(ctx: &StepContext, backup: &BackupRef) -> Result<String, Engi
 
 /// A certificate for `server` on `host`, for the addresses clients and
 /// replicas dial it at, and when it expires.
+/// The names a server's certificate carries besides its host's
+/// addresses: its `public_address`, recorded with it (or with the plan's
+/// pending server), which clients outside dial.
+fn public_names(ctx: &StepContext, server: &str) -> Vec<String> {
+    let recorded = ctx
+        .state
+        .server(server)
+        .or_else(|| ctx.expected.server(server))
+        .map(|(_, s)| s);
+    recorded
+        .and_then(|s| s.provider_data.get("public_address"))
+        .cloned()
+        .into_iter()
+        .collect()
+}
+
 fn issue_certificate(
     authority: &Authority,
     host: &HostRef,
     server: &str,
+    public: &[String],
 ) -> Result<(Certificate, u64), EngineError> {
     let mut names = vec![host.dial_address()];
     names.extend(host.listen_addresses().iter().map(ToString::to_string));
+    names.extend(public.iter().cloned());
     let issued = dbgroups_tls::issue(
         &authority.certificate,
         authority.key.expose(),
@@ -785,7 +811,12 @@ async fn certify_step(ctx: &StepContext, server: String) -> Result<Effect, Engin
             "application {application} has no certificate authority to renew {server}'s certificate from"
         ))
     })?;
-    let (certificate, expires) = issue_certificate(authority, &located.server.host, &server)?;
+    let (certificate, expires) = issue_certificate(
+        authority,
+        &located.server.host,
+        &server,
+        &public_names(ctx, &server),
+    )?;
     let access = located.access(ctx, Operation::Secure)?;
     located
         .engine

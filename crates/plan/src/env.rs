@@ -100,7 +100,32 @@ fn host_and_port(db_type: DbType, server: &ServerState, always_port: bool) -> St
     }
 }
 
+/// A group's values; the `_EXT` ones as clients outside reach it: at each
+/// server's `public_address` where it has one (DESIGN §2), at its address
+/// otherwise.
 fn group_values(state: &AppState, group: &GroupState) -> Vec<(&'static str, String)> {
+    let mut values = values_at_addresses(state, group);
+    let mut public = group.clone();
+    for server in &mut public.servers {
+        if let Some(address) = server.provider_data.get("public_address") {
+            server.address = Some(address.clone());
+        }
+    }
+    if public != *group {
+        let outside = values_at_addresses(state, &public);
+        for (suffix, value) in &mut values {
+            if let Some(base) = suffix.strip_suffix("_EXT")
+                && let Some((_, seen)) = outside.iter().find(|(s, _)| *s == base)
+            {
+                *value = seen.clone();
+            }
+        }
+    }
+    values
+}
+
+/// A group's values with every server at its `address`.
+fn values_at_addresses(state: &AppState, group: &GroupState) -> Vec<(&'static str, String)> {
     let db_type = group.db_type;
     let master = group.master();
     let address = master.map_or_else(|| KNOWN_AFTER_APPLY.to_string(), host);

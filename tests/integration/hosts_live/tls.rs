@@ -15,7 +15,7 @@ use crate::cli::Run;
 
 fn manifest(hosts: &TestHosts, allowed: usize) -> String {
     format!(
-        "{}postgresql:\n  groups:\n    default:\n      configuration: {{ version: \"15\" }}\n      backups: {{ managed: true }}\n      allow_from: [{}/32]\n      servers:\n        - server: {{ unique_name: pg-main, address: {} }}\n        - server: {{ unique_name: pg-replica-1, address: {} }}\n",
+        "{}postgresql:\n  groups:\n    default:\n      configuration: {{ version: \"15\" }}\n      backups: {{ managed: true }}\n      allow_from: [{}/32]\n      servers:\n        - server: {{ unique_name: pg-main, address: {}, public_address: db.shop.test }}\n        - server: {{ unique_name: pg-replica-1, address: {} }}\n",
         manifest_head(hosts),
         hosts.address(allowed),
         hosts.address(1),
@@ -154,6 +154,22 @@ fn postgresql_on_hosts_is_tls_only_verified_and_lets_in_only_its_networks() {
     );
     let app = app_login(recorded, "postgresql.default");
     let main_port = port(recorded, "pg-main");
+    // Its certificate also names its public_address, which the _EXT
+    // variables carry.
+    let names = on_host(
+        &hosts,
+        1,
+        "openssl x509 -noout -ext subjectAltName -in /var/lib/dbgroups/servers/pg-main/tls/server.crt",
+    );
+    assert!(
+        names.contains("DNS:db.shop.test")
+            && names.contains(&format!("IP Address:{}", hosts.address(1))),
+        "{names}"
+    );
+    assert_eq!(
+        recorded.environment["POSTGRESQL_ADDRESS_EXT"], "db.shop.test",
+        "the outside address"
+    );
     let env_file =
         std::fs::read_to_string(path.join(".dbgroups/env/shop.env")).expect("the environment file");
     assert!(
