@@ -19,15 +19,16 @@ rounds=${2:-3}
 bench_prepare
 bash scripts/test-hosts.sh install-deps >/dev/null
 hosts_state="$work/hosts"
-hosts=(bash scripts/test-hosts.sh --prefix tlsb --subnet 71 --state "$hosts_state")
+# test-hosts.sh COMMAND [OPTIONS]: this benchmark's own set of hosts.
+hosts() { bash scripts/test-hosts.sh "$1" --prefix tlsb --subnet 71 --state "$hosts_state" "${@:2}"; }
 address() { echo "198.18.71.$((10 + $1))"; }
 finish() {
   "$dbgroups" destroy -f "$work/manifest.yml" --app tlsbench --auto-approve >/dev/null 2>&1 || true
-  "${hosts[@]}" down >/dev/null 2>&1 || true
+  hosts down >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap finish EXIT
-"${hosts[@]}" up 3 >/dev/null
+hosts up 3 >/dev/null
 # Runs a command inside host K (all its namespaces), with a plain
 # environment.
 on() {

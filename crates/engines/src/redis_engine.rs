@@ -390,8 +390,17 @@ impl RedisServer {
         let saves_before = info_field(&self.persistence(password).await?, "rdb_saves")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0);
-        // A save already running counts: BGSAVE then refuses, and we wait.
-        let _ = self.query::<String>(password, &redis::cmd("BGSAVE")).await;
+        // SCHEDULE: while an AOF rewrite runs (a replica starts one right
+        // after its full sync) a plain BGSAVE is refused and would never
+        // happen; scheduled, it starts when the rewrite ends. A save
+        // already running counts: BGSAVE then refuses, and we wait for it.
+        let mut bgsave = redis::cmd("BGSAVE");
+        bgsave.arg("SCHEDULE");
+        if let Err(error) = self.query::<String>(password, &bgsave).await
+            && !error.to_string().contains("already in progress")
+        {
+            return Err(error);
+        }
         wait_until(&format!("BGSAVE on {}", self.name), 600, || async {
             let info = self.persistence(password).await?;
             let in_progress = info_field(&info, "rdb_bgsave_in_progress").as_deref() != Some("0");
