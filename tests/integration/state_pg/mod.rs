@@ -6,6 +6,7 @@
 
 mod encryption;
 mod runners;
+mod tls;
 
 mod store;
 
@@ -27,6 +28,19 @@ pub(super) struct StateServer {
 
 impl StateServer {
     pub(super) fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A server that also serves TLS with `certificate` (the product's own
+    /// engine installs it, as on a host), trusting `authority` (PEM).
+    pub(super) fn start_with_tls(
+        authority: &str,
+        certificate: &dbgroups_engines::engine::Certificate,
+    ) -> Self {
+        Self::start_with(Some((authority, certificate)))
+    }
+
+    fn start_with(tls: Option<(&str, &dbgroups_engines::engine::Certificate)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let provider = LocalHost::prepare(&dir.path().join(".dbgroups"))
             .expect("provider")
@@ -38,9 +52,21 @@ impl StateServer {
             "15",
             free_port().expect("port"),
         ))
-        .expect("postgresql 15 is installed");
+        .expect("postgresql 15 is installed")
+        .exposed(tls.map(|(authority, _)| {
+            std::sync::Arc::new(dbgroups_engines::engine::Exposure {
+                authority: authority.to_string(),
+                allow_from: Vec::new(),
+            })
+        }));
         let password = generate_password();
         runtime().block_on(async {
+            if let Some((_, certificate)) = tls {
+                server
+                    .install_certificate(certificate, &password)
+                    .await
+                    .expect("certificate");
+            }
             server.ensure_initialised(&password).await.expect("initdb");
             server.ensure_running().await.expect("start");
         });
@@ -52,8 +78,13 @@ impl StateServer {
     }
 
     pub(super) fn url(&self) -> String {
+        self.url_with("sslmode=disable")
+    }
+
+    /// Its URL with `options` as the query string.
+    pub(super) fn url_with(&self, options: &str) -> String {
         format!(
-            "postgres://postgres:{}@127.0.0.1:{}/postgres?sslmode=disable",
+            "postgres://postgres:{}@127.0.0.1:{}/postgres?{options}",
             self.password,
             self.server.port()
         )

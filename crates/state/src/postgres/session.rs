@@ -30,6 +30,7 @@ impl Session {
             target: target.clone(),
             detail,
         };
+        let (url, root_file) = take_tls_options(url).map_err(setup)?;
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| setup(format!("the URL is not valid: {e}")))?;
@@ -39,7 +40,7 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| setup(format!("cannot start its runtime: {e}")))?;
-        let tls = tls_connector().map_err(setup)?;
+        let tls = tls_connector(root_file.as_deref()).map_err(setup)?;
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
             let connected = config.connect(tls).await.map(|(client, connection)| {
@@ -149,14 +150,104 @@ impl From<StateError> for Failure {
     }
 }
 
+/// Takes out of the URL what libpq reads and tokio-postgres does not:
+/// `sslrootcert` (a PEM file of the authorities to trust, instead of the
+/// Mozilla roots: a state server with a private CA) and `sslmode=verify-full`
+/// (read as `require`, which here already checks the chain and the host
+/// name). `verify-ca` (the chain without the name) is refused: dbgroups
+/// always checks both. Both the URL form (`?a=b&c=d`) and the key=value
+/// form (`a=b c=d`) are read.
+fn take_tls_options(url: &str) -> Result<(String, Option<std::path::PathBuf>), String> {
+    let (head, params, separator) = match url.split_once('?') {
+        Some((head, query)) if url.contains("://") => (format!("{head}?"), query, '&'),
+        _ if url.contains("://") => return Ok((url.to_string(), None)),
+        _ => (String::new(), url, ' '),
+    };
+    let mut root_file = None;
+    let mut kept = Vec::new();
+    for param in params.split(separator).filter(|p| !p.is_empty()) {
+        match param.split_once('=') {
+            Some(("sslrootcert", file)) => {
+                root_file = Some(std::path::PathBuf::from(percent_decoded(file)));
+            }
+            Some(("sslmode", "verify-full")) => kept.push("sslmode=require".to_string()),
+            Some(("sslmode", "verify-ca")) => {
+                return Err(
+                    "sslmode=verify-ca checks the certificate's chain but not its host name; dbgroups always checks both: use sslmode=verify-full (with sslrootcert= for a private authority)"
+                        .into(),
+                );
+            }
+            _ => kept.push(param.to_string()),
+        }
+    }
+    let rest = kept.join(&separator.to_string());
+    let url = if head.is_empty() {
+        rest
+    } else if rest.is_empty() {
+        head.trim_end_matches('?').to_string()
+    } else {
+        format!("{head}{rest}")
+    };
+    Ok((url, root_file))
+}
+
+/// `%2F` and the like in a URL's value, as written by a URL encoder.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The authorities a state server's certificate is checked against: the
+/// URL's `sslrootcert` file, or the Mozilla roots (webpki-roots).
+fn roots(root_file: Option<&std::path::Path>) -> Result<rustls::RootCertStore, String> {
+    let Some(file) = root_file else {
+        return Ok(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        });
+    };
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let unreadable = |why: String| format!("sslrootcert {}: {why}", file.display());
+    let pem = std::fs::read(file).map_err(|e| unreadable(e.to_string()))?;
+    let mut store = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        let certificate = certificate.map_err(|e| unreadable(format!("not PEM: {e}")))?;
+        store
+            .add(certificate)
+            .map_err(|e| unreadable(format!("not a usable certificate: {e}")))?;
+    }
+    if store.is_empty() {
+        return Err(unreadable("holds no certificate".into()));
+    }
+    Ok(store)
+}
+
 /// TLS as the URL's `sslmode` asks (tokio-postgres decides when to use
 /// it: `disable` never, `prefer` when the server offers it, `require`
-/// always), with rustls and the Mozilla roots (webpki-roots).
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+/// always), with rustls; the server's certificate is checked against
+/// [`roots`] and must name the host dialled.
+fn tls_connector(
+    root_file: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let roots = roots(root_file)?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
@@ -194,7 +285,40 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, take_tls_options};
+
+    #[test]
+    fn libpq_tls_options_are_taken_out_of_the_url() {
+        let (url, root) = take_tls_options(
+            "postgres://ci@db.example/state?sslmode=verify-full&sslrootcert=%2Fetc%2Fdb%2Fca.crt&connect_timeout=5",
+        )
+        .expect("read");
+        assert_eq!(
+            url,
+            "postgres://ci@db.example/state?sslmode=require&connect_timeout=5"
+        );
+        assert_eq!(
+            root.as_deref(),
+            Some(std::path::Path::new("/etc/db/ca.crt"))
+        );
+        let (url, root) =
+            take_tls_options("host=db sslrootcert=/ca.pem sslmode=verify-full dbname=state")
+                .expect("read");
+        assert_eq!(url, "host=db sslmode=require dbname=state");
+        assert_eq!(root.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        let (url, root) =
+            take_tls_options("postgres://ci@db/state?sslrootcert=/ca.pem").expect("read");
+        assert_eq!(url, "postgres://ci@db/state");
+        assert!(root.is_some());
+        assert_eq!(
+            take_tls_options("postgres://ci@db/state").expect("read").0,
+            "postgres://ci@db/state"
+        );
+        assert!(
+            take_tls_options("postgres://ci@db/state?sslmode=verify-ca")
+                .is_err_and(|e| e.contains("use sslmode=verify-full"))
+        );
+    }
 
     #[test]
     fn the_password_never_shows() {
