@@ -9,7 +9,7 @@ use dbgroups_state::{DirectoryStore, StateStore};
 use insta::assert_snapshot;
 
 use crate::cli::dbgroups_in;
-use crate::common::{FAKE_PASSWORD_PREFIX, applied, repo_path};
+use crate::common::{FAKE_PASSWORD_PREFIX, applied, repo_path, save_state};
 
 /// A scratch directory holding the quickstart manifest.
 pub(crate) fn quickstart() -> tempfile::TempDir {
@@ -27,15 +27,7 @@ pub(crate) fn record_quickstart(dir: &std::path::Path) -> dbgroups_state::AppSta
     let text = std::fs::read_to_string(dir.join("manifest.yml")).expect("manifest");
     let mut state = applied(&text);
     state.serial = 0;
-    let store = DirectoryStore::new(dir.join(".dbgroups"));
-    let lock = store
-        .lock(
-            dbgroups_state::LockScope::Everything,
-            "test",
-            Duration::ZERO,
-        )
-        .expect("lock");
-    store.save(&lock, &mut state).expect("save");
+    save_state(&dir.join(".dbgroups"), &mut state);
     state
 }
 
@@ -225,14 +217,7 @@ fn a_stale_plan_file_is_refused_saying_what_moved() {
     // The state moved on.
     let store = DirectoryStore::new(dir.path().join(".dbgroups"));
     let mut moved = store.load("shop").expect("loads").expect("exists");
-    let lock = store
-        .lock(
-            dbgroups_state::LockScope::Everything,
-            "test",
-            Duration::ZERO,
-        )
-        .expect("lock");
-    store.save(&lock, &mut moved).expect("save");
+    save_state(&dir.path().join(".dbgroups"), &mut moved);
     let err = file
         .check_current("shop", Some(&moved), &manifest)
         .expect_err("stale");

@@ -42,15 +42,7 @@ fn env_and_state_show_with_app_need_no_manifest() {
 
 /// Records `shop` with these environment values.
 fn record_environment(dir: &std::path::Path, values: &[(&str, &str)]) {
-    let store = DirectoryStore::new(dir.join(".dbgroups"));
-    let lock = store
-        .lock(
-            dbgroups_state::LockScope::Everything,
-            "test",
-            Duration::ZERO,
-        )
-        .expect("lock");
-    let mut state = store
+    let mut state = DirectoryStore::new(dir.join(".dbgroups"))
         .load("shop")
         .expect("loads")
         .unwrap_or_else(|| AppState::new("shop"));
@@ -59,7 +51,7 @@ fn record_environment(dir: &std::path::Path, values: &[(&str, &str)]) {
             .environment
             .insert((*name).to_string(), (*value).to_string());
     }
-    store.save(&lock, &mut state).expect("save");
+    crate::common::save_state(&dir.join(".dbgroups"), &mut state);
 }
 
 /// Reads a dotenv file as python-dotenv and docker compose do, for the

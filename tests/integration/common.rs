@@ -143,6 +143,22 @@ pub(crate) fn plan_with(
     .expect("plans")
 }
 
+/// Writes `state` as the next version in the directory store at
+/// `state_dir` (a `.dbgroups`), under the whole store's lock, as a command
+/// would.
+pub(crate) fn save_state(state_dir: &std::path::Path, state: &mut dbgroups_state::AppState) {
+    use dbgroups_state::StateStore;
+    let store = dbgroups_state::DirectoryStore::new(state_dir);
+    let lock = store
+        .lock(
+            dbgroups_state::LockScope::Everything,
+            "test",
+            std::time::Duration::ZERO,
+        )
+        .expect("lock");
+    store.save(&lock, state).expect("save");
+}
+
 /// The recorded state after applying `text` to a new application.
 pub(crate) fn applied(text: &str) -> dbgroups_state::AppState {
     let (_, expected) = plan_with(

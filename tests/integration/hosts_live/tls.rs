@@ -301,8 +301,6 @@ pub(super) fn renewal_interrupts_no_client(
     (server, port, starttls): (&str, u16, &str),
     client: &str,
 ) {
-    use dbgroups_state::StateStore;
-    let store = dbgroups_state::DirectoryStore::new(path.join(".dbgroups"));
     let mut recorded = state(path);
     let tomorrow = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -318,15 +316,7 @@ pub(super) fn renewal_interrupts_no_client(
             recorded_server.certificate_expires = Some(tomorrow);
         }
     }
-    let lock = store
-        .lock(
-            dbgroups_state::LockScope::Everything,
-            "test",
-            std::time::Duration::ZERO,
-        )
-        .expect("lock");
-    store.save(&lock, &mut recorded).expect("save");
-    drop(lock);
+    crate::common::save_state(&path.join(".dbgroups"), &mut recorded);
     let plan = run_ok(path, &["plan", "--refresh=false"]);
     assert!(
         plan.stdout.contains(&format!("certify:{server}"))

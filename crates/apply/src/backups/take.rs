@@ -200,14 +200,16 @@ async fn take_into(
     dbgroups_engines::disk::ensure_room_on(store_host, &what, partial, size)
         .await
         .map_err(failed("room in the store"))?;
-    engine
-        .admit(
-            source,
-            &access.only(engine.secrets_for(Operation::Admit)),
-            store_host,
-        )
-        .await
-        .map_err(failed("let the store's host in"))?;
+    if !dbgroups_engines::host::same_host(&source.host, store_host) {
+        engine
+            .admit(
+                source,
+                &access.only(engine.secrets_for(Operation::Admit)),
+                store_host,
+            )
+            .await
+            .map_err(failed("let the store's host in"))?;
+    }
     let observe = access.only(engine.secrets_for(Operation::Observe));
     let before = engine
         .data_summary(source, &observe)

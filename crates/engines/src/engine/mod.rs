@@ -330,8 +330,9 @@ pub trait DatabaseEngine: Send + Sync + std::fmt::Debug {
         at: &Path,
     ) -> Result<(), EngineError>;
 
-    /// Lets the servers of `peer` (another host) reach `server` for
-    /// replication and backups, where the engine has rules of its own for
+    /// Lets the servers of `peer` reach `server` for replication and
+    /// backups; callers ask only for another host than the server's own
+    /// (its own is always let in), where the engine has rules of its own for
     /// who may connect (PostgreSQL's `pg_hba.conf`). An ensure: present
     /// already, nothing changes; added, the server reloads its rules
     /// without a restart.

@@ -221,9 +221,6 @@ impl DatabaseEngine for MysqlFamily {
         access: &GroupAccess,
         peer: &HostRef,
     ) -> Result<(), EngineError> {
-        if crate::host::same_host(&target.host, peer) {
-            return Ok(());
-        }
         server(target)
             .await?
             .admit(&peer.listen_addresses(), &account_secrets(access)?)

@@ -170,9 +170,6 @@ impl DatabaseEngine for Postgresql {
         access: &GroupAccess,
         peer: &HostRef,
     ) -> Result<(), EngineError> {
-        if crate::host::same_host(&target.host, peer) {
-            return Ok(());
-        }
         server(target)
             .await?
             .admit(&peer.listen_addresses(), access.admin()?)

@@ -137,9 +137,6 @@ impl DatabaseEngine for Redis {
         _access: &GroupAccess,
         peer: &HostRef,
     ) -> Result<(), EngineError> {
-        if crate::host::same_host(&target.host, peer) {
-            return Ok(());
-        }
         server(target).await?.admit(&peer.listen_addresses()).await
     }
 

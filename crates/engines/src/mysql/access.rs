@@ -141,6 +141,14 @@ pub(super) fn account(user: &str, password: &str, from: &AccountHost) -> [String
     ]
 }
 
+/// The application's account's rights on `database`, from one source.
+pub fn grant_all(user: &str, database: &str, from: &AccountHost) -> String {
+    format!(
+        "GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{}'",
+        from.host
+    )
+}
+
 /// The server's TLS files, as paths on its host.
 #[derive(Debug, Clone, Copy)]
 pub struct TlsPaths<'a> {

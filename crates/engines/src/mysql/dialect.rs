@@ -15,8 +15,8 @@
 use dbgroups_manifest::Engine;
 use dbgroups_manifest::catalogue::{self, Version};
 
-use super::access::account;
 pub use super::access::{AccountHost, Reach, TlsPaths};
+use super::access::{account, grant_all};
 
 /// One member of the family at one version: which words it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,10 +278,7 @@ impl Dialect {
         ];
         for from in reach.app_hosts() {
             statements.extend(account(username, password, &from));
-            statements.push(format!(
-                "GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'{}'",
-                from.host
-            ));
+            statements.push(grant_all(username, database, &from));
         }
         for from in reach.replication_hosts() {
             statements.extend(account(replication_user, replication_password, &from));

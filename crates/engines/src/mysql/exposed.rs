@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use mysql_async::prelude::Queryable;
 
+use super::MysqlServer;
 use super::access::{self, AccountHost, Reach, TlsPaths};
-use super::{MysqlServer, REPLICATION_USER, checked};
 use crate::engine::Certificate;
 use crate::error::EngineError;
 use crate::exposure::ExposureFiles;
@@ -190,7 +190,6 @@ impl MysqlServer {
     }
 
     async fn set_accounts(&self, secrets: &AccountSecrets<'_>) -> Result<(), EngineError> {
-        checked(REPLICATION_USER)?;
         self.ensure_accounts(
             secrets.admin_password,
             secrets.username,

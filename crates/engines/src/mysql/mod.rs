@@ -712,10 +712,7 @@ impl MysqlServer {
         let (username, database) = (checked(username)?, checked(database)?);
         let mut statements = vec!["SET SESSION sql_log_bin = 0".to_string()];
         for from in self.sources().await?.reach().app_hosts() {
-            statements.push(format!(
-                "GRANT ALL PRIVILEGES ON `{database}`.* TO '{username}'@'{}'",
-                from.host
-            ));
+            statements.push(access::grant_all(username, database, &from));
         }
         let statements = self
             .dialect
