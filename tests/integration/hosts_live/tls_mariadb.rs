@@ -59,15 +59,22 @@ fn root_sql(hosts: &TestHosts, k: usize, server: &str, root_password: &str, sql:
     } else {
         "-N -B"
     };
-    on_host(
-        hosts,
+    let output = hosts.run_on(
         k,
         &format!(
             "MYSQL_PWD={} mariadb --no-defaults -S /var/lib/dbgroups/servers/{server}/run/mysqld.sock -u root {layout} -e {}",
             quoted(root_password),
             quoted(sql)
         ),
-    )
+    );
+    // Not `on_host`: its failure message shows the command, password and all.
+    assert!(
+        output.status.success(),
+        "root on {} ({sql}): {}",
+        hosts.name(k),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 /// One field of the replica's `SHOW SLAVE STATUS`.
