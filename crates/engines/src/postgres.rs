@@ -373,16 +373,43 @@ impl PostgresServer {
         }
     }
 
+    /// Stops the server: a fast shutdown (clients disconnected, a shutdown
+    /// checkpoint written), and an immediate one when the fast one does not
+    /// finish in time. A fast shutdown waits for every walsender to send the
+    /// WAL up to the checkpoint; one whose peer vanished mid-transfer (a cut
+    /// link, a killed pg_basebackup on another host) blocks it until
+    /// `wal_sender_timeout`, which can outlast pg_ctl's wait. An immediate
+    /// stop loses nothing committed: the next start replays the WAL.
     pub async fn ensure_stopped(&self) -> Result<(), EngineError> {
         if !self.is_running().await {
             return Ok(());
         }
+        let fast = self.stop_command("fast", 60);
+        match self.host.run(&fast, "pg_ctl stop").await {
+            Ok(_) => Ok(()),
+            Err(slow) => {
+                if !self.is_running().await {
+                    return Ok(());
+                }
+                let immediate = self.stop_command("immediate", 60);
+                match self.host.run(&immediate, "pg_ctl stop").await {
+                    Ok(_) => Ok(()),
+                    // The fast stop's failure says what held the server.
+                    Err(_) => Err(slow),
+                }
+            }
+        }
+    }
+
+    fn stop_command(&self, mode: &str, timeout_seconds: u32) -> Program {
         let mut stop = self.tool("pg_ctl");
         stop.arg("stop")
             .arg("--pgdata")
             .arg(self.data_dir())
-            .args(["--mode=fast", "--wait"]);
-        self.host.run(&stop, "pg_ctl stop").await.map(drop)
+            .arg(format!("--mode={mode}"))
+            .arg("--wait")
+            .arg(format!("--timeout={timeout_seconds}"));
+        stop
     }
 
     /// Adds the server log's last lines to a start failure: that is where
@@ -488,11 +515,7 @@ impl PostgresServer {
     /// Stops the server immediately and synchronously (for guards and
     /// teardown paths that cannot await).
     pub fn stop_now(&self) {
-        let mut stop = self.tool("pg_ctl");
-        stop.arg("stop")
-            .arg("--pgdata")
-            .arg(self.data_dir())
-            .args(["--mode=immediate", "--wait"]);
+        let stop = self.stop_command("immediate", 60);
         // Best effort: a server that is not running is already stopped.
         let _ = self.host.run_blocking(&stop);
     }
