@@ -1,6 +1,7 @@
 //! `import_from: { group, backup: latest | ID }` at plan time (issue 20):
 //! the backup is judged from the source's records in the state, and one
-//! that is missing, never verified or failed is refused with what to run.
+//! that is missing, never verified or failed is refused with what to run;
+//! a verified one is fetched from its store instead of a new backup.
 
 use std::collections::BTreeMap;
 
@@ -49,6 +50,14 @@ fn record(id: &str, taken_at: &str, verification: Verification) -> BackupRecord 
 }
 
 fn plan(manifest: &str, state: &AppState) -> Plan {
+    plan_at(manifest, state, None)
+}
+
+fn plan_at(manifest: &str, state: &AppState, now: Option<u64>) -> Plan {
+    let observed = ObservedFacts {
+        now,
+        ..ObservedFacts::offline()
+    };
     let intents = Intents {
         add_groups: ["postgresql.archive"
             .parse::<GroupAddress>()
@@ -56,14 +65,7 @@ fn plan(manifest: &str, state: &AppState) -> Plan {
         .into(),
         ..Intents::default()
     };
-    plan_with(
-        manifest,
-        Some(state),
-        &BTreeMap::new(),
-        &ObservedFacts::offline(),
-        &intents,
-    )
-    .0
+    plan_with(manifest, Some(state), &BTreeMap::new(), &observed, &intents).0
 }
 
 fn blocked_reason(plan: &Plan) -> (String, String) {
@@ -130,26 +132,104 @@ fn an_import_from_an_unverified_or_failed_backup_is_refused() {
     );
 }
 
+fn verified(id: &str, taken_at: &str) -> BackupRecord {
+    record(
+        id,
+        taken_at,
+        Verification::Passed {
+            at: taken_at.into(),
+        },
+    )
+}
+
+/// 2026-12-06T14:00:41Z: twelve hours after the newest backup below.
+const NOON_AFTER: u64 = 1_796_565_641;
+
 #[test]
-fn latest_is_the_newest_verified_backup_named_with_its_time_and_size() {
+fn latest_is_the_newest_verified_backup_fetched_instead_of_a_new_backup() {
     let mut state = applied(BASE);
-    state.backups.push(record(
+    state.backups.push(verified(
         "20261205t020000z-bbbb",
         "2026-12-05T02:00:41.000Z",
-        Verification::Passed {
-            at: "2026-12-05T02:03:00.000Z".into(),
-        },
+    ));
+    state.backups.push(verified(
+        "20261206t020000z-cccc",
+        "2026-12-06T02:00:41.000Z",
     ));
     state.backups.push(record(
-        "20261206t020000z-aaaa",
-        "2026-12-06T02:00:41.000Z",
+        "20261206t030000z-aaaa",
+        "2026-12-06T03:00:41.000Z",
         Verification::Unverified,
     ));
+    let planned = plan_at(&importing("latest"), &state, Some(NOON_AFTER));
+    assert!(
+        planned.report.blocked.is_empty(),
+        "{:?}",
+        planned.report.blocked
+    );
+    let kinds: Vec<(&str, &str)> = planned
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.kind.verb()))
+        .collect();
+    assert!(
+        kinds.contains(&("fetch:20261206t020000z-cccc", "fetch")),
+        "{kinds:?}"
+    );
+    // No new backup of the source: its servers do no work.
+    assert!(
+        !kinds
+            .iter()
+            .any(|(_, verb)| *verb == "backup" || *verb == "dump"),
+        "{kinds:?}"
+    );
+    let restore = planned
+        .steps
+        .iter()
+        .find(|s| s.id == "restore:pg-archive")
+        .expect("the import restores");
+    assert!(
+        restore
+            .depends_on
+            .contains(&"fetch:20261206t020000z-cccc".to_string()),
+        "{:?}",
+        restore.depends_on
+    );
+    let shown = text::render(&planned);
+    assert!(
+        shown.contains("managed backup 20261206t020000z-cccc (taken 2026-12-06T02:00:41.000Z, 12 hours old, 42.0 MiB, from pg-replica-1)"),
+        "{shown}"
+    );
+    assert_snapshot!("import_from_a_managed_backup.text", shown);
+    assert!(dbgroups_plan::lint::lint(&planned).is_empty());
+}
+
+#[test]
+fn a_managed_backup_of_another_version_or_in_another_hosts_store_is_refused() {
+    let mut state = applied(BASE);
+    let mut older = verified("20261206t020000z-cccc", "2026-12-06T02:00:41.000Z");
+    older.managed.as_mut().expect("managed").version = "14".into();
+    state.backups.push(older);
     let (reason, hint) = blocked_reason(&plan(&importing("latest"), &state));
     assert!(
-        reason.contains("managed backup 20261205t020000z-bbbb of shop/postgresql.default (taken 2026-12-05T02:00:41.000Z, 42.0 MiB, from pg-replica-1)"),
+        reason.contains("is postgresql 14, and the group is postgresql 15"),
         "{reason}"
     );
-    assert!(reason.contains("not built yet"), "{reason}");
     assert!(hint.contains("remove `backup:`"), "{hint}");
+
+    state.backups[0].managed.as_mut().expect("managed").version = "15".into();
+    state.backups[0]
+        .managed
+        .as_mut()
+        .expect("managed")
+        .store_address = Some("198.18.0.9".into());
+    let (reason, hint) = blocked_reason(&plan(&importing("latest"), &state));
+    assert!(
+        reason.contains("is in a store on 198.18.0.9, and the group's master is on local"),
+        "{reason}"
+    );
+    assert!(
+        hint.contains("put the group's master on 198.18.0.9"),
+        "{hint}"
+    );
 }

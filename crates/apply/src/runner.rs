@@ -11,7 +11,7 @@ use dbgroups_engines::engine::{
 use dbgroups_engines::{EngineError, HostRef, engine_for};
 use dbgroups_manifest::Engine;
 use dbgroups_plan::rules::BackupMethod;
-use dbgroups_plan::{BackupRef, GroupAddress, Step, StepKind};
+use dbgroups_plan::{BackupRef, GroupAddress, ManagedSeed, Step, StepKind};
 use dbgroups_state::{AppState, Authority, GroupState, ServerState};
 
 use crate::hosts::HostSet;
@@ -288,10 +288,19 @@ pub(crate) async fn run_step(step: Step, ctx: StepContext) -> Result<Effect, Eng
             master,
         } => provision_step(&ctx, group, server, engine, version, master).await,
         StepKind::Backup {
+            group,
+            method,
+            host,
+            location,
+            managed: Some(managed),
+            ..
+        } => fetch_step(&ctx, &host, &location, &group, &managed, method).await,
+        StepKind::Backup {
             server,
             method,
             host,
             location,
+            managed: None,
             ..
         } => backup_step(&ctx, &host, &location, server, method).await,
         StepKind::Restore {
@@ -495,6 +504,38 @@ async fn backup_step(
         .engine
         .backup(&source.server, &access, copy, &into, &staging)
         .await?;
+    Ok(Effect::Nothing)
+}
+
+/// A recorded managed backup of `group` (an import's), unpacked from its
+/// store on `host` into the staging area as the copy the restore reads.
+async fn fetch_step(
+    ctx: &StepContext,
+    host: &str,
+    location: &str,
+    group: &GroupAddress,
+    managed: &ManagedSeed,
+    method: BackupMethod,
+) -> Result<Effect, EngineError> {
+    let into = ctx.host_named(host)?;
+    let staging = ctx.staging(&into, location);
+    let id = managed.id.as_str();
+    let source = ctx.application_state(&managed.application).ok_or_else(|| {
+        missing(format!(
+            "application {}, whose {group}'s managed backup {id} is imported",
+            managed.application
+        ))
+    })?;
+    if ctx.disk_check {
+        let size = source
+            .backups
+            .iter()
+            .find(|r| r.id == id)
+            .map_or(0, |r| r.size_bytes);
+        ctx.ensure_room(&into, "the managed backup's copy", &staging, size)
+            .await?;
+    }
+    crate::backups::unpack_for_import(&into, source, id, copy_of(method), &staging).await?;
     Ok(Effect::Nothing)
 }
 

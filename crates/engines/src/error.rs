@@ -91,6 +91,10 @@ pub enum EngineError {
     /// (named, with what to do instead).
     #[error("{what} is not supported yet: {remedy}")]
     Unsupported { what: String, remedy: String },
+    /// A recorded managed backup that cannot be used as the plan says
+    /// (missing, damaged, or its group no longer recorded).
+    #[error("managed backup {id}: {reason}")]
+    ManagedBackup { id: String, reason: String },
     #[error("{what} did not happen within {seconds} s")]
     Timeout { what: String, seconds: u64 },
     /// The step needs something the recorded state does not hold: the

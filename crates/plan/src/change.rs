@@ -115,11 +115,59 @@ pub enum Seed {
         source: SourceRef,
         source_master: String,
     },
-    /// `import_from`: restored once from the source's master.
+    /// `import_from`: restored once from the source's master, or from one
+    /// of the source's managed backups (`import_from.backup`).
     Import {
         source: SourceRef,
         source_master: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        backup: Option<ManagedSeed>,
     },
+}
+
+/// A recorded managed backup an import restores instead of taking a new
+/// backup of its source: what the plan shows a reviewer, and where apply
+/// finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedSeed {
+    pub id: String,
+    /// The application whose state records it (the import's source's).
+    pub application: String,
+    /// The server it was taken from.
+    pub server: String,
+    pub taken_at: String,
+    /// Its age when planned, when the plan knows the time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<u64>,
+    pub size_bytes: u64,
+    /// The host of its store (`local` or an address), where it is restored.
+    pub store_host: String,
+}
+
+impl std::fmt::Display for ManagedSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "managed backup {} (taken {}", self.id, self.taken_at)?;
+        if let Some(age) = self.age_seconds {
+            write!(f, ", {} old", age_text(age))?;
+        }
+        write!(
+            f,
+            ", {:.1} MiB, from {})",
+            self.size_bytes as f64 / (1024.0 * 1024.0),
+            self.server
+        )
+    }
+}
+
+/// An age as a reviewer reads it: the largest whole unit.
+pub fn age_text(seconds: u64) -> String {
+    match seconds {
+        s if s >= 2 * 86_400 => format!("{} days", s / 86_400),
+        s if s >= 2 * 3_600 => format!("{} hours", s / 3_600),
+        s if s >= 120 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
 }
 
 impl Seed {
@@ -132,7 +180,16 @@ impl Seed {
             | Seed::Import {
                 source,
                 source_master,
+                ..
             } => (source, source_master),
+        }
+    }
+
+    /// The recorded managed backup an import restores, if it names one.
+    pub fn managed_backup(&self) -> Option<&ManagedSeed> {
+        match self {
+            Seed::Import { backup, .. } => backup.as_ref(),
+            Seed::Replicate { .. } => None,
         }
     }
 
@@ -189,8 +246,20 @@ impl ChangeKind {
                         ", replicating from {}",
                         source.label(group.db_type)
                     )),
-                    Some(Seed::Import { source, .. }) => text.push_str(&format!(
+                    Some(Seed::Import {
+                        source,
+                        backup: None,
+                        ..
+                    }) => text.push_str(&format!(
                         ", importing data from {}",
+                        source.label(group.db_type)
+                    )),
+                    Some(Seed::Import {
+                        source,
+                        backup: Some(backup),
+                        ..
+                    }) => text.push_str(&format!(
+                        ", importing data from {}'s {backup}",
                         source.label(group.db_type)
                     )),
                     None => {}

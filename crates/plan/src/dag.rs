@@ -8,7 +8,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 use crate::backup::{BackupRef, Servers};
-use crate::change::{Change, ChangeKind};
+use crate::change::{Change, ChangeKind, ManagedSeed};
 use crate::input::GroupAddress;
 use crate::rules::{self, BackupMethod};
 
@@ -48,12 +48,20 @@ pub enum StepKind {
     /// A full backup of a master, into the staging area of `host` (the
     /// master's host, where it lands), at `location` in it: what its
     /// readers' `BackupRef` names.
+    ///
+    /// With `managed`, no new backup is taken: that recorded managed
+    /// backup of `server` (an import's `import_from.backup`), in the store
+    /// on `host`, is checked against its checksum and unpacked into the
+    /// staging area as `method` (the engine turns it into that kind of
+    /// copy when its managed backups are another kind).
     Backup {
         group: GroupAddress,
         server: String,
         method: BackupMethod,
         host: String,
         location: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        managed: Option<ManagedSeed>,
     },
     /// A new server, replication-ready, with the application's account.
     Provision {
@@ -135,6 +143,9 @@ impl StepKind {
         match self {
             StepKind::DiskCheck { .. } => "disk check",
             StepKind::Backup {
+                managed: Some(_), ..
+            } => "fetch",
+            StepKind::Backup {
                 method: BackupMethod::Physical,
                 ..
             } => "backup",
@@ -187,6 +198,19 @@ impl StepKind {
                     ""
                 },
                 destinations.join(", ")
+            ),
+            StepKind::Backup {
+                group,
+                managed: Some(managed),
+                host,
+                ..
+            } => format!(
+                "{group}'s {managed}, checked and unpacked from its store on {}",
+                if *host == crate::backup::host_of(dbgroups_manifest::ProviderKind::Local, None) {
+                    "this machine"
+                } else {
+                    host.as_str()
+                }
             ),
             StepKind::Backup {
                 group,
@@ -304,6 +328,8 @@ struct SeedSource<'s> {
     master: &'s str,
     application: &'s str,
     method: BackupMethod,
+    /// The recorded managed backup restored instead of a new backup.
+    managed: Option<&'s ManagedSeed>,
 }
 
 struct Builder<'a> {
@@ -417,6 +443,46 @@ impl Builder<'_> {
         )
     }
 
+    /// Where a recorded managed backup is unpacked for `destination`: on
+    /// the destination's host (its store's, which the planner checked), in
+    /// a staging entry named by the backup.
+    fn managed_ref(
+        &self,
+        from: &SeedSource<'_>,
+        managed: &ManagedSeed,
+        destination: &str,
+    ) -> BackupRef {
+        BackupRef {
+            step: format!("fetch:{}", managed.id),
+            source: crate::backup::BackupSource {
+                application: from.application.to_string(),
+                group: from.group.clone(),
+                server: managed.server.clone(),
+            },
+            method: from.method,
+            host: self.servers.host(destination),
+            location: format!("fetch-{}", managed.id),
+        }
+    }
+
+    /// The step that unpacks a managed backup, once per backup. No disk
+    /// check guards it: the source's data is not measured (the source may
+    /// be busy or gone); the step itself checks room for the unpacked copy.
+    fn fetch(&mut self, backup: &BackupRef, managed: &ManagedSeed, change: &Change) -> NodeIndex {
+        if let Some(&existing) = self.by_id.get(&backup.step) {
+            return existing;
+        }
+        let kind = StepKind::Backup {
+            group: backup.source.group.clone(),
+            server: backup.source.server.clone(),
+            method: backup.method,
+            host: backup.host.clone(),
+            location: backup.location.clone(),
+            managed: Some(managed.clone()),
+        };
+        self.add(backup.step.clone(), kind, change, &[])
+    }
+
     /// One backup per master and method serves every server seeded from it.
     fn backup(&mut self, backup: &BackupRef, change: &Change) -> NodeIndex {
         if let Some(&existing) = self.by_id.get(&backup.step) {
@@ -429,6 +495,7 @@ impl Builder<'_> {
             method: backup.method,
             host: backup.host.clone(),
             location: backup.location.clone(),
+            managed: None,
         };
         self.add(backup.step.clone(), kind, change, &deps)
     }
@@ -475,6 +542,23 @@ impl Builder<'_> {
             );
             self.ready.insert(server.to_string(), enslave);
             return enslave;
+        }
+        if let Some(managed) = from.managed {
+            let backup_ref = self.managed_ref(&from, managed, server);
+            let backup = self.fetch(&backup_ref, managed, change);
+            let restore = self.add(
+                format!("restore:{server}"),
+                StepKind::Restore {
+                    server: server.to_string(),
+                    backup: backup_ref,
+                    replaces_data,
+                    takes_backup: false,
+                },
+                change,
+                &[Some(backup), provisioned],
+            );
+            self.ready.insert(server.to_string(), restore);
+            return restore;
         }
         let backup_ref = self.backup_ref(&from, server);
         let backup = self.backup(&backup_ref, change);
@@ -557,6 +641,7 @@ impl Builder<'_> {
                     master,
                     application: &application,
                     method: rules::for_type(group.db_type).seed_backup,
+                    managed: None,
                 },
                 slave,
                 Some(provisioned),
@@ -602,6 +687,7 @@ impl Builder<'_> {
                             master: source_master,
                             application: &source.application,
                             method: seed.backup_method(group.db_type),
+                            managed: seed.managed_backup(),
                         },
                         master,
                         Some(provisioned),
@@ -656,6 +742,7 @@ impl Builder<'_> {
                         master: source_master,
                         application: &source.application,
                         method: rules::for_type(group.db_type).seed_backup,
+                        managed: None,
                     },
                     server,
                     None,
@@ -705,6 +792,7 @@ impl Builder<'_> {
                         master,
                         application: &application,
                         method: rules::for_type(group.db_type).seed_backup,
+                        managed: None,
                     },
                     server,
                     None,

@@ -519,18 +519,27 @@ impl<'a> Differ<'a> {
                 Ok(found) => {
                     let provider = group.servers.first().map(|s| s.provider());
                     let managed_backup = group.import_from.as_ref().and_then(|r| r.backup.as_ref());
+                    let target = managed_import::ImportTarget {
+                        engine: group.engine(),
+                        version: &version,
+                        master_host: group
+                            .servers
+                            .first()
+                            .map(crate::backup::host_of_declared)
+                            .unwrap_or_default(),
+                    };
+                    let managed = managed_backup.filter(|_| !replicate).map(|choice| {
+                        self.managed_import(group.db_type, &source, &choice.value, &target)
+                    });
                     let problem = seed_problem(group.engine(), &version, &found, replicate)
-                        .or_else(|| {
-                            managed_backup.filter(|_| !replicate).map(|choice| {
-                                self.managed_import_problem(group.db_type, &source, &choice.value)
-                            })
-                        })
+                        .or_else(|| managed.clone().and_then(Result::err))
                         .or_else(|| provider.and_then(|p| provider_problem(p, &found)));
                     if let Some((problem, hint)) = problem {
                         self.created.remove(&address);
                         self.block(address.to_string(), problem, hint);
                         return;
                     }
+                    let backup = managed.and_then(Result::ok);
                     let source_master = found.master;
                     Some(if replicate {
                         Seed::Replicate {
@@ -541,6 +550,7 @@ impl<'a> Differ<'a> {
                         Seed::Import {
                             source,
                             source_master,
+                            backup,
                         }
                     })
                 }

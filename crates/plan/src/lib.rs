@@ -28,7 +28,7 @@ pub mod rules;
 use std::collections::BTreeMap;
 
 pub use backup::{BackupRef, BackupSource, host_of};
-pub use change::{Action, Blocked, Change, ChangeKind, Report, Seed};
+pub use change::{Action, Blocked, Change, ChangeKind, ManagedSeed, Report, Seed, age_text};
 pub use dag::{Step, StepKind};
 pub use error::PlanError;
 pub use expected::{NEW_LINEAGE, declared_servers};

@@ -390,6 +390,7 @@ fn check_backup_refs(steps: &[Step], graph: &Graph<'_>, notes: &mut Vec<LintNote
             method,
             host,
             location,
+            ..
         }) = taken
         else {
             // A restore's missing backup is `RestoreWithoutBackup`'s.

@@ -10,6 +10,7 @@ pub(crate) mod crashes;
 mod damaged;
 mod faults;
 mod hostile_env;
+mod managed_import;
 mod mariadb;
 mod mongodb;
 mod planner;

@@ -8,7 +8,9 @@
 //! branches on a database type. The command line records what comes back
 //! in the state, under its lock.
 
+mod import;
 mod retention;
+mod scratch;
 mod source;
 mod take;
 mod verify;
@@ -21,6 +23,7 @@ use dbgroups_engines::{EngineError, HostRef, SshClient};
 use dbgroups_manifest::ProviderKind;
 use dbgroups_state::{AppState, BackupRecord, Credentials, GroupState};
 
+pub use import::unpack_for_import;
 pub use retention::{RetentionVerdict, retention};
 pub use source::{Candidate, MAX_LAG_SECONDS, SourceChoice, choose_source};
 pub use take::{Taken, delete, settle, summary_line, take};

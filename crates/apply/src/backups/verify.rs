@@ -5,10 +5,11 @@
 
 use std::path::Path;
 
-use dbgroups_engines::engine::{DatabaseEngine, GroupAccess, Operation, ServerRef, Surroundings};
+use dbgroups_engines::engine::{DatabaseEngine, GroupAccess, Operation};
 use dbgroups_engines::{HostRef, engine_for};
 use dbgroups_state::{AppState, BackupRecord, ManagedBackup, Verification};
 
+use super::scratch::Scratch;
 use super::take::{now, summary_line};
 use super::{BackupError, access_of};
 
@@ -46,7 +47,7 @@ pub async fn verify(
 }
 
 /// The file is there and its checksum is the recorded one.
-async fn check_file(
+pub(super) async fn check_file(
     host: &HostRef,
     record: &BackupRecord,
     managed: &ManagedBackup,
@@ -75,73 +76,30 @@ async fn restore_and_compare(
     managed: &ManagedBackup,
     access: &GroupAccess,
 ) -> Result<(), String> {
-    let name = format!("verify-{}", record.id);
-    let unpacked = Path::new(&record.path).with_extension("verify");
-    let port = host
-        .choose_port(engine.default_port())
-        .await
-        .map_err(|e| format!("no port for the scratch server: {e}"))?;
-    let scratch = ServerRef {
-        host: host.clone(),
-        name: name.clone(),
-        engine: managed.engine,
-        version: managed.version.clone(),
-        port,
-        // Reached by dbgroups over loopback only, and gone after.
-        exposure: None,
-    };
-    let result = restore_into(engine, &scratch, record, managed, access, &unpacked).await;
+    let scratch = Scratch::new(
+        engine,
+        host,
+        format!("verify-{}", record.id),
+        managed,
+        access,
+        Path::new(&record.path).with_extension("verify"),
+    )
+    .await?;
+    let result = restored_and_compared(&scratch, record, managed).await;
     // The scratch server and the unpacked copy go, whatever happened.
-    let _ = engine
-        .remove(
-            &scratch,
-            &access.only(engine.secrets_for(Operation::Remove)),
-            &Surroundings::default(),
-        )
-        .await;
-    host.stop_programs_naming(&host.server_dir(&name)).await;
-    let _ = host.remove_dir(&host.server_dir(&name)).await;
-    let _ = host.forget_server(&name).await;
-    let _ = host.remove_dir(&unpacked).await;
+    scratch.remove().await;
     result
 }
 
-async fn restore_into(
-    engine: &dyn DatabaseEngine,
-    scratch: &ServerRef,
+async fn restored_and_compared(
+    scratch: &Scratch<'_>,
     record: &BackupRecord,
     managed: &ManagedBackup,
-    access: &GroupAccess,
-    unpacked: &Path,
 ) -> Result<(), String> {
-    let host = &scratch.host;
-    let copy = engine.managed_copy().map_err(|e| e.to_string())?;
-    let _ = host.remove_dir(unpacked).await;
-    host.unpack(Path::new(&record.path), unpacked)
-        .await
-        .map_err(|e| format!("it does not unpack: {e}"))?;
-    let only = |op| access.only(engine.secrets_for(op));
-    engine
-        .provision(scratch, &only(Operation::Provision), true)
-        .await
-        .map_err(|e| format!("the scratch server did not start: {e}"))?;
-    engine
-        .restore(
-            scratch,
-            &only(Operation::Restore),
-            unpacked,
-            copy,
-            true,
-            &access.database,
-        )
-        .await
-        .map_err(|e| format!("it does not restore: {e}"))?;
-    engine
-        .start(scratch, &only(Operation::Start), &Surroundings::default())
-        .await
-        .map_err(|e| format!("the restored server does not start: {e}"))?;
-    let found = engine
-        .data_summary(scratch, &only(Operation::Observe))
+    scratch.restore(record).await?;
+    let found = scratch
+        .engine()
+        .data_summary(&scratch.server, &scratch.access(Operation::Observe))
         .await
         .map_err(|e| format!("the restored data cannot be read: {e}"))?;
     compare(managed, &found)
