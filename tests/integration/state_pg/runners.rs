@@ -173,8 +173,10 @@ fn an_apply_killed_or_cut_from_its_state_server_is_finished_by_the_next() {
     let finished = run(dir.path(), &["apply", "--auto-approve"], &env);
     assert_eq!(finished.code, 0, "{}\n{}", finished.stdout, finished.stderr);
 
-    // The state server restarts under an apply: either the apply fails
-    // saying so, or it had finished; no recorded step is lost, and the
+    // The state server restarts while an apply's step runs (its start
+    // line is read before the restart): the session, and the lock with
+    // it, is gone, so the apply fails saying so at its next write rather
+    // than writing without the lock; no recorded step is lost, and the
     // next apply converges.
     std::fs::write(
         dir.path().join("blog.yml"),
@@ -193,13 +195,33 @@ fn an_apply_killed_or_cut_from_its_state_server_is_finished_by_the_next() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("apply starts");
-    holding_or_done(&mut child, &holders);
-    server.restart();
-    let output = child.wait_with_output().expect("apply ends");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        assert!(stderr.contains("state database"), "{stderr}");
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().expect("piped")));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("reads");
+        let started = line.contains("start  provision:redis-blog");
+        seen.push(line);
+        if started {
+            break;
+        }
     }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("start  provision:redis-blog")),
+        "the provision never started:\n{}",
+        seen.join("\n")
+    );
+    server.restart();
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("apply ends");
+    let shown = seen.join("\n");
+    crate::transcripts::record_run(&["apply", "(state server restarted)"], "", &shown);
+    assert!(
+        !status.success(),
+        "the apply went on without its lock:\n{shown}"
+    );
+    assert!(shown.contains("state database"), "{shown}");
     assert!(
         versions(&url, "blog") >= before,
         "no recorded version was lost"
