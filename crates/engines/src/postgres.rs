@@ -795,12 +795,14 @@ impl PostgresServer {
         self.write_configuration().await?;
         // The master's certificate is verified against its own
         // application's authority (another application's, across them).
+        // A master made on its host before dbgroups served TLS has no
+        // certificate, and serves plain connections only.
         let tls = match &master.exposure {
-            Some(exposure) => {
+            Some(exposure) if master.files().has_certificate().await => {
                 let upstream = self.files().trust_upstream(&exposure.authority).await?;
                 format!(" sslmode=verify-full sslrootcert={}", upstream.display())
             }
-            None => String::new(),
+            _ => String::new(),
         };
         let standby = format!(
             "primary_conninfo = 'host={master_address} port={port} user={REPLICATION_USER} passfile={passfile} application_name={name}{tls}'\n\

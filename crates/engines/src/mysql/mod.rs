@@ -615,7 +615,9 @@ impl MysqlServer {
         );
         // Over TLS, verified against this server's authority, written
         // beside the dump.
-        if let Some(exposure) = &self.exposure {
+        if let Some(exposure) = &self.exposure
+            && self.files().has_certificate().await
+        {
             let authority = staging.join("authority.crt");
             into.write_private_file(&authority, exposure.authority.as_bytes())
                 .await?;
@@ -772,15 +774,17 @@ impl MysqlServer {
         let master_address = master.host.dial_address();
         // The master's certificate is verified against its own
         // application's authority (another application's, across them).
+        // A master made on its host before dbgroups served TLS has no
+        // certificate, and serves plain connections only.
         let authority = match &master.exposure {
-            Some(exposure) => Some(
+            Some(exposure) if master.files().has_certificate().await => Some(
                 self.files()
                     .trust_upstream(&exposure.authority)
                     .await?
                     .display()
                     .to_string(),
             ),
-            None => None,
+            _ => None,
         };
         let statements = self.dialect.enslave_statements(
             &dialect::Source {
