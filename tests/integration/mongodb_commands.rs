@@ -150,6 +150,7 @@ fn the_config_file_has_the_set_the_keyfile_and_authorization_from_birth() {
         27018,
         "shop-default",
         1.5,
+        None,
     );
     insta::assert_snapshot!("mongod_conf", text);
     let root = marked_yaml::parse_yaml(0, &text).expect("valid YAML");
@@ -175,6 +176,151 @@ fn the_config_file_has_the_set_the_keyfile_and_authorization_from_birth() {
     assert_eq!(cache.as_deref(), Some("1.50"));
 }
 
+/// Manual, "Configure mongod and mongos for TLS/SSL" and the
+/// configuration file options (`net.tls`, MongoDB 4.2+): a server on a host
+/// requires TLS on every connection, names its certificate-and-key file and
+/// the authorities it trusts, asks clients for no certificate (they log in
+/// with SCRAM), refuses TLS 1.0 and 1.1, and keeps its keyfile for the
+/// members' own authentication. Written to the manual, not run here.
+#[test]
+fn a_server_on_a_host_requires_tls_with_its_own_files() {
+    let tls = commands::TlsPaths {
+        certificate_key: "/var/lib/dbgroups/servers/m1/tls/server.pem",
+        trusted: "/var/lib/dbgroups/servers/m1/tls/trusted.crt",
+    };
+    let text = commands::config_file(
+        &ConfigPaths {
+            data_dir: "/var/lib/dbgroups/servers/m1/data",
+            keyfile: "/var/lib/dbgroups/servers/m1/keyfile",
+            log_file: "/var/lib/dbgroups/servers/m1/mongod.log",
+            pid_file: "/var/lib/dbgroups/servers/m1/run/mongod.pid",
+        },
+        "198.18.0.11,127.0.0.1",
+        27017,
+        "shop-default",
+        1.5,
+        Some(&tls),
+    );
+    insta::assert_snapshot!("mongod_conf_tls", text);
+    let root = marked_yaml::parse_yaml(0, &text).expect("valid YAML");
+    let net = root
+        .as_mapping()
+        .and_then(|m| m.get_mapping("net"))
+        .expect("net");
+    let setting = |key: &str| -> String {
+        net.get_mapping("tls")
+            .and_then(|m| m.get_scalar(key))
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| panic!("net.tls.{key} is missing"))
+    };
+    assert_eq!(setting("mode"), "requireTLS");
+    assert_eq!(setting("certificateKeyFile"), tls.certificate_key);
+    assert_eq!(setting("CAFile"), tls.trusted);
+    assert_eq!(setting("allowConnectionsWithoutCertificates"), "true");
+    assert_eq!(setting("disabledProtocols"), "TLS1_0,TLS1_1");
+    // The rest is as without TLS: the port read back, the keyfile kept.
+    assert_eq!(commands::port_in_config(&text), Some(27017));
+    assert_eq!(
+        root.as_mapping()
+            .and_then(|m| m.get_mapping("security"))
+            .and_then(|m| m.get_scalar("keyFile"))
+            .map(|s| s.as_str().to_string())
+            .as_deref(),
+        Some("/var/lib/dbgroups/servers/m1/keyfile")
+    );
+    // A server on this machine (loopback only) has no `tls` section.
+    let plain = commands::config_file(
+        &ConfigPaths {
+            data_dir: "/d",
+            keyfile: "/k",
+            log_file: "/l",
+            pid_file: "/p",
+        },
+        "127.0.0.1",
+        27017,
+        "shop-default",
+        1.5,
+        None,
+    );
+    assert!(!plain.contains("tls"), "{plain}");
+}
+
+/// The database tools' manuals, `--tls` and `--tlsCAFile`: against a
+/// server that requires TLS, mongodump and mongorestore connect over TLS
+/// and verify its certificate against the authority file on the host they
+/// run on; `--host` is the server's address, which its certificate names.
+/// The password stays in `--config`.
+#[test]
+fn dump_and_restore_of_a_tls_server_verify_it_and_keep_the_password_out_of_argv() {
+    let dump = commands::dump_args(
+        "/st/tools.yaml",
+        "dbgroups-admin",
+        "198.18.0.11",
+        27017,
+        "/st/dump",
+        Some("/st/authority.crt"),
+    );
+    assert_eq!(
+        dump,
+        [
+            "--config=/st/tools.yaml",
+            "--username=dbgroups-admin",
+            "--host=198.18.0.11:27017",
+            "--authenticationDatabase=admin",
+            "--tls",
+            "--tlsCAFile=/st/authority.crt",
+            "--oplog",
+            "--out=/st/dump",
+        ]
+    );
+    let restore = commands::restore_args(
+        "/s/m1/tools.yaml",
+        "dbgroups-admin",
+        "198.18.0.12",
+        27017,
+        "/st/dump",
+        Some("/s/m1/tls/authority.crt"),
+    );
+    assert!(restore.contains(&"--tls".to_string()), "{restore:?}");
+    assert!(
+        restore.contains(&"--tlsCAFile=/s/m1/tls/authority.crt".to_string()),
+        "{restore:?}"
+    );
+    assert!(restore.contains(&"--host=198.18.0.12:27017".to_string()));
+    assert_eq!(restore.last().map(String::as_str), Some("/st/dump"));
+    assert_eq!(
+        commands::restore_argument_problems(&restore),
+        Vec::<String>::new(),
+        "no password, no filter beside --oplogReplay"
+    );
+    for args in [&dump, &restore] {
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--password") || a.starts_with("--tlsCertificateKeyFile")),
+            "{args:?}"
+        );
+    }
+    // Without TLS, no TLS argument at all.
+    let plain = commands::dump_args("/c", "u", "127.0.0.1", 27017, "/o", None);
+    assert!(!plain.iter().any(|a| a.starts_with("--tls")), "{plain:?}");
+}
+
+/// Manual, "rotateCertificates" (new in 5.0): a running mongod reads its
+/// renewed files again; 4.4 has no such command and is restarted.
+#[test]
+fn renewed_certificates_are_rotated_online_from_five_on() {
+    assert_eq!(
+        commands::rotate_certificates().get_i32("rotateCertificates"),
+        Ok(1)
+    );
+    for series in ["5.0", "6.0", "7.0", "8.0", "7.0.14"] {
+        assert!(commands::rotates_certificates_online(series), "{series}");
+    }
+    assert!(!commands::rotates_certificates_online("4.4"));
+    assert!(!commands::rotates_certificates_online("not a version"));
+}
+
 /// An earlier provision's port is read back from the config it wrote.
 #[test]
 fn the_port_is_read_back_from_the_config_file() {
@@ -189,6 +335,7 @@ fn the_port_is_read_back_from_the_config_file() {
         27018,
         "shop-default",
         1.5,
+        None,
     );
     assert_eq!(commands::port_in_config(&text), Some(27018));
     assert_eq!(commands::port_in_config("net:\n  bindIp: \"x\"\n"), None);
@@ -211,6 +358,7 @@ fn config_values_with_yaml_characters_are_read_back_as_written() {
         27017,
         "shop-default",
         0.25,
+        None,
     );
     let root = marked_yaml::parse_yaml(0, &text).expect("valid YAML");
     let data = root
@@ -263,6 +411,7 @@ fn dump_and_restore_take_the_oplog_and_no_password_argument() {
         "127.0.0.1",
         27017,
         "/st/dump",
+        None,
     );
     assert!(dump.contains(&"--oplog".to_string()));
     assert!(dump.contains(&"--config=/s/tools.yaml".to_string()));
@@ -277,6 +426,7 @@ fn dump_and_restore_take_the_oplog_and_no_password_argument() {
         "127.0.0.1",
         27018,
         "/st/dump",
+        None,
     );
     for arg in ["--oplogReplay", "--drop"] {
         assert!(restore.contains(&arg.to_string()), "missing {arg}");
@@ -628,6 +778,7 @@ fn every_catalogued_series_is_one_the_rules_were_checked_for() {
             "127.0.0.1",
             27018,
             "/st/dump",
+            None,
         );
         assert!(commands::restore_argument_problems(&restore).is_empty());
         matrix.push_str(&format!(

@@ -1170,8 +1170,8 @@ postgresql:
 /// `allow_from` on a group with servers on hosts is a change of its own,
 /// reviewed as an `allow` step after the servers it reaches are built; a
 /// change of the networks shows both lists; a group on this machine has
-/// none (its servers listen on loopback); a type without access rules on
-/// hosts yet is refused rather than left open.
+/// none (its servers listen on loopback). (A type without access rules on
+/// hosts would be refused rather than left open; every type has them now.)
 #[test]
 fn allow_from_is_planned_as_its_own_step_and_refused_where_not_built() {
     let manifest = |networks: &str| {
@@ -1264,14 +1264,24 @@ fn allow_from_is_planned_as_its_own_step_and_refused_where_not_built() {
         "{:?}",
         one_v6.report.blocked
     );
-    // MongoDB has no rules on hosts yet: refused rather than left open.
-    let mongodb = "application: shop\nmongodb:\n  allow_from: [10.0.1.0/24]\n  servers:\n    - server: { unique_name: docs-main, address: db-1.example }\n";
-    let refused = plan(mongodb, None, &Intents::default());
-    assert!(
-        refused.report.blocked.iter().any(|b| b
-            .reason
-            .contains("mongodb.default has allow_from, but access rules for mongodb servers on hosts are not built yet")),
-        "{:?}",
-        refused.report.blocked
-    );
+    // MongoDB has no rules of its own: the host's firewall, as Redis's,
+    // which takes whole IPv6 networks.
+    let mongodb = |networks: &str| {
+        format!(
+            "application: shop\nmongodb:\n  allow_from: [{networks}]\n  servers:\n    - server: {{ unique_name: docs-main, address: db-1.example }}\n"
+        )
+    };
+    for networks in ["10.0.1.0/24", "\"2001:db8::/64\""] {
+        let allowed = plan(&mongodb(networks), None, &Intents::default());
+        assert!(
+            allowed.report.blocked.is_empty()
+                && allowed
+                    .steps
+                    .iter()
+                    .any(|s| s.id == "allow:mongodb.default"),
+            "{networks}: {:?}\n{}",
+            allowed.report.blocked,
+            text::render(&allowed)
+        );
+    }
 }

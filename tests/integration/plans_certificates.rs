@@ -184,3 +184,54 @@ postgresql:
         "{env:?}"
     );
 }
+
+/// A MongoDB group on hosts: its URLs (`_EXT` ones too) ask for TLS
+/// (`tls=true`, which drivers and mongosh verify against the CA file they
+/// are given, docs/tls.md), and its environment carries the authority. On
+/// this machine neither.
+#[test]
+fn a_mongodb_group_on_hosts_has_tls_in_its_urls_and_its_authority() {
+    let manifest = r#"
+application: shop
+mongodb:
+  configuration: { version: "7.0" }
+  backups: { managed: true }
+  servers:
+    - server: { unique_name: mongo-1, address: 198.18.0.21, public_address: db.shop.example }
+    - server: { unique_name: mongo-2, address: 198.18.0.22 }
+    - server: { unique_name: mongo-3, address: 198.18.0.23 }
+"#;
+    let mut state = applied(manifest);
+    state.authority = recorded(NOW + 365 * DAY).authority;
+    let env = dbgroups_plan::env::variables(&state);
+    for name in ["MONGODB_URL", "MONGODB_URL_INT", "MONGODB_URL_EXT"] {
+        let url = &env[name];
+        assert!(
+            url.starts_with("mongodb://") && url.ends_with("&tls=true"),
+            "{name}: {url}"
+        );
+        assert!(url.contains("?replicaSet=shop-default&"), "{name}: {url}");
+    }
+    assert!(
+        env["MONGODB_URL_EXT"].contains("@db.shop.example:"),
+        "{}",
+        env["MONGODB_URL_EXT"]
+    );
+    assert!(
+        env["MONGODB_URL"].contains("@198.18.0.21:"),
+        "{}",
+        env["MONGODB_URL"]
+    );
+    assert!(
+        env["MONGODB_CA_CERT"].starts_with("-----BEGIN CERTIFICATE-----"),
+        "{env:?}"
+    );
+    assert_eq!(env["MONGODB_DEFAULT_CA_CERT"], env["MONGODB_CA_CERT"]);
+
+    let local = applied(
+        "application: shop\nmongodb:\n  configuration: { version: \"7.0\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: m1 }\n    - server: { unique_name: m2 }\n    - server: { unique_name: m3 }\n",
+    );
+    let env = dbgroups_plan::env::variables(&local);
+    assert!(!env["MONGODB_URL"].contains("tls"), "{env:?}");
+    assert!(!env.contains_key("MONGODB_CA_CERT"), "{env:?}");
+}

@@ -250,6 +250,19 @@ pub trait Host: Send + Sync + Debug {
         Ok(socket.to_path_buf())
     }
 
+    /// A file on the machine running dbgroups (mode 0600, in a 0700
+    /// directory of this process's own), holding `contents`, for a client
+    /// library that reads a setting only from a path: the MongoDB driver's
+    /// CA file for its own connections to a server here. `name` is a plain
+    /// file name. This machine's servers serve no TLS, so only a host
+    /// reached over the network keeps such files (docs/decisions.md).
+    async fn client_file(&self, name: &str, _contents: &[u8]) -> Result<PathBuf, EngineError> {
+        Err(EngineError::Unsupported {
+            what: format!("a client file ({name}) for {}", self.name()),
+            remedy: "none needed: servers on this machine serve no TLS".into(),
+        })
+    }
+
     /// The directory all servers' directories live under.
     fn servers_dir(&self) -> PathBuf;
 

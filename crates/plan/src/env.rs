@@ -178,15 +178,18 @@ fn values_at_addresses(state: &AppState, group: &GroupState) -> Vec<(&'static st
                 // groups made since issue 21), whatever database the URL
                 // names: after an import from another application that is
                 // the source's database. Older groups keep their user in
-                // `database` and their URL as it was.
+                // `database` and their URL as it was. `tls=true` on hosts:
+                // drivers and mongosh then verify the certificate and the
+                // name against the CA file they are given (docs/tls.md).
                 DbType::Mongodb => format!(
-                    "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}{}",
+                    "mongodb://{}:{pass}@{hosts}/{database}?replicaSet={}{}{}",
                     percent_encode(&username),
                     replica_set_name(&state.application, &group.name),
                     credentials
                         .and_then(|c| c.auth_database.as_deref())
                         .map(|home| format!("&authSource={}", percent_encode(home)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if tls_applies(group) { "&tls=true" } else { "" }
                 ),
                 // libpq verifies the server against the authority it is
                 // given (`sslrootcert`, or ~/.postgresql/root.crt):

@@ -137,9 +137,9 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             replica_takes_source_accounts: false,
             resync_replaces_stopped_server: false,
             restart_discards_replica_data: false,
-            access_rules: false,
+            access_rules: true,
             ipv6_networks: true,
-            tls_on_hosts: false,
+            tls_on_hosts: true,
         },
     }
 }

@@ -16,6 +16,7 @@ mod redis;
 mod security;
 mod tls;
 mod tls_mariadb;
+mod tls_mongodb;
 mod tls_redis;
 
 use std::path::Path;

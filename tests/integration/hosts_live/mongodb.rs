@@ -21,9 +21,12 @@ fn a_mongodb_replica_set_across_three_hosts_replicates_and_is_destroyed() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path();
+    // The test reads the members from this machine (the bridge's
+    // address): the hosts' firewalls let in only the set and allow_from.
     let mut manifest = format!(
-        "{}mongodb:\n  configuration: {{ version: \"7.0\" }}\n  backups: {{ managed: true }}\n  servers:\n",
-        manifest_head(&hosts)
+        "{}mongodb:\n  configuration: {{ version: \"7.0\" }}\n  backups: {{ managed: true }}\n  allow_from: [{}/32]\n  servers:\n",
+        manifest_head(&hosts),
+        hosts.bridge_address()
     );
     for k in 1..=3 {
         manifest.push_str(&format!(
@@ -67,6 +70,14 @@ fn a_mongodb_replica_set_across_three_hosts_replicates_and_is_destroyed() {
         .expect("MONGODB_URL")
         .trim_matches('"')
         .to_string();
+    // On hosts the members require TLS: the URL says `tls=true`, and the
+    // driver verifies them against the application's authority.
+    assert!(url.ends_with("&tls=true"), "{url}");
+    let ca = path.join("ca.pem");
+    let authority = recorded.authority.as_ref().expect("an authority");
+    std::fs::write(&ca, &authority.certificate).expect("ca.pem");
+    let tls = format!("&tlsCAFile={}", ca.display());
+    let url = format!("{url}{tls}");
     let runtime = crate::common::runtime();
     runtime.block_on(async {
         let client = ::mongodb::Client::with_uri_str(&url)
@@ -82,7 +93,7 @@ fn a_mongodb_replica_set_across_three_hosts_replicates_and_is_destroyed() {
     // Every member, read on its own host's address, holds the documents.
     for k in 1..=3 {
         let member = format!(
-            "mongodb://{user}:{password}@{}:27017/?directConnection=true&authSource={auth}&readPreference=secondaryPreferred",
+            "mongodb://{user}:{password}@{}:27017/?directConnection=true&authSource={auth}&readPreference=secondaryPreferred&tls=true{tls}",
             hosts.address(k)
         );
         let held = wait_for(WAIT, || {

@@ -7,8 +7,8 @@ use std::path::Path;
 use dbgroups_manifest::{DbType, Engine};
 
 use super::{
-    Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest, Operation, Peer,
-    ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+    Certificate, Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
+    Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
@@ -18,7 +18,9 @@ use crate::mongodb::{AppUser, MemberHealth, MongoServer};
 pub(super) struct Mongodb;
 
 async fn server(server: &ServerRef) -> Result<MongoServer, EngineError> {
-    MongoServer::new(&server.host, &server.name, &server.version, server.port).await
+    MongoServer::new(&server.host, &server.name, &server.version, server.port)
+        .await
+        .map(|mongo| mongo.exposed(server.exposure.clone()))
 }
 
 async fn servers(members: &[ServerRef]) -> Result<Vec<MongoServer>, EngineError> {
@@ -154,6 +156,43 @@ impl DatabaseEngine for Mongodb {
         })
     }
 
+    /// On a host: `requireTLS` with the application's certificates, and
+    /// the host's firewall for access (MongoDB has no per-source rules).
+    fn serves_tls(&self) -> bool {
+        true
+    }
+
+    /// Renewal: `rotateCertificates` on 5.0+, a restart on 4.4.
+    async fn install_certificate(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+        certificate: &Certificate,
+    ) -> Result<(), EngineError> {
+        server(target)
+            .await?
+            .install_certificate(certificate, access.admin()?)
+            .await
+    }
+
+    async fn allow(
+        &self,
+        target: &ServerRef,
+        _access: &GroupAccess,
+        networks: &[String],
+    ) -> Result<(), EngineError> {
+        server(target).await?.allow(networks).await
+    }
+
+    async fn admit(
+        &self,
+        target: &ServerRef,
+        _access: &GroupAccess,
+        peer: &HostRef,
+    ) -> Result<(), EngineError> {
+        server(target).await?.admit(&peer.listen_addresses()).await
+    }
+
     fn follow_copies_data(&self) -> bool {
         // The initial sync copies the data; its room is not checked
         // before (as before the engine interface).
@@ -162,6 +201,8 @@ impl DatabaseEngine for Mongodb {
 
     /// A member joins its group's set through the set's current primary
     /// (found by `hello`: after a failover it is not the recorded master).
+    /// On hosts, it and every member let each other in first: members
+    /// heartbeat each other, and any of them may become the primary.
     /// Its data is emptied first only for a re-sync the plan asked for, or
     /// when it is too stale to catch up: a member in STARTUP2 or
     /// RECOVERING is on its way, and a wipe would restart a long initial
@@ -170,7 +211,15 @@ impl DatabaseEngine for Mongodb {
         let replica = server(request.replica).await?;
         let admin = request.source_access.admin()?;
         let set = &request.source_access.set_name;
-        let members = servers(request.source_members).await?;
+        let mut members = servers(request.source_members).await?;
+        if !request
+            .source_members
+            .iter()
+            .any(|m| m.name == request.source.name)
+        {
+            members.push(server(request.source).await?);
+        }
+        replica.admit_each_other(&members).await?;
         let primary = MongoServer::find_primary(&members, set).await?;
         if request.resync || replica.is_too_stale(admin).await {
             replica.start_over(admin).await?;
@@ -220,7 +269,8 @@ impl DatabaseEngine for Mongodb {
             }
             primary.remove_member(set, admin, &mongo.host()).await?;
         }
-        mongo.ensure_stopped(admin).await
+        mongo.ensure_stopped(admin).await?;
+        mongo.forget_rules().await
     }
 
     async fn start(

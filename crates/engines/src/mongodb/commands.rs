@@ -429,21 +429,49 @@ pub fn config_file(
     port: u16,
     set: &str,
     cache_size_gb: f64,
+    tls: Option<&TlsPaths<'_>>,
 ) -> String {
     format!(
         "# Written by dbgroups; changes here are overwritten.\n\
          storage:\n  dbPath: {data}\n  wiredTiger:\n    engineConfig:\n      cacheSizeGB: {cache_size_gb:.2}\n\
-         net:\n  bindIp: {bind_ip}\n  port: {port}\n\
+         net:\n  bindIp: {bind_ip}\n  port: {port}\n{tls}\
          replication:\n  replSetName: {set}\n\
          security:\n  keyFile: {keyfile}\n  authorization: \"enabled\"\n\
          systemLog:\n  destination: \"file\"\n  path: {log}\n  logAppend: true\n\
          processManagement:\n  pidFilePath: {pid}\n",
         data = yaml_string(paths.data_dir),
         bind_ip = yaml_string(bind_ip),
+        tls = tls.map(tls_section).unwrap_or_default(),
         set = yaml_string(set),
         keyfile = yaml_string(paths.keyfile),
         log = yaml_string(paths.log_file),
         pid = yaml_string(paths.pid_file),
+    )
+}
+
+/// The TLS files of a server on a host (docs/tls.md, "MongoDB").
+#[derive(Debug, Clone, Copy)]
+pub struct TlsPaths<'a> {
+    /// Its certificate followed by its key, in one PEM file (mongod reads
+    /// both from `certificateKeyFile`).
+    pub certificate_key: &'a str,
+    /// The authorities it verifies peers against (`CAFile`).
+    pub trusted: &'a str,
+}
+
+/// `net.tls` (manual, "Configure mongod and mongos for TLS/SSL" and the
+/// configuration file options, MongoDB 4.2+): TLS on every connection,
+/// loopback included (`requireTLS`), the members' own connections to each
+/// other too (they present the same certificate, verified against
+/// `CAFile`); clients show no certificate
+/// (`allowConnectionsWithoutCertificates`: they log in with SCRAM, and the
+/// keyfile stays the members' credential); TLS 1.2 at least.
+fn tls_section(tls: &TlsPaths<'_>) -> String {
+    format!(
+        "  tls:\n    mode: \"requireTLS\"\n    certificateKeyFile: {key}\n    CAFile: {ca}\n    \
+         allowConnectionsWithoutCertificates: true\n    disabledProtocols: \"TLS1_0,TLS1_1\"\n",
+        key = yaml_string(tls.certificate_key),
+        ca = yaml_string(tls.trusted),
     )
 }
 
@@ -504,15 +532,29 @@ pub fn dump_args(
     dial_address: &str,
     port: u16,
     out: &str,
+    tls_ca: Option<&str>,
 ) -> Vec<String> {
-    vec![
+    let mut args = vec![
         format!("--config={config}"),
         format!("--username={username}"),
         format!("--host={dial_address}:{port}"),
         "--authenticationDatabase=admin".into(),
-        "--oplog".into(),
-        format!("--out={out}"),
-    ]
+    ];
+    args.extend(tls_args(tls_ca));
+    args.extend(["--oplog".into(), format!("--out={out}")]);
+    args
+}
+
+/// `--tls --tlsCAFile=<authority>` for a server that serves TLS (the
+/// database tools' manuals, "--tls", "--tlsCAFile"): the tools then check
+/// the server's certificate against the authority and the name dialled
+/// (`--host`, the server's address, which its certificate names). No
+/// client certificate: the server does not ask for one.
+pub fn tls_args(tls_ca: Option<&str>) -> Vec<String> {
+    match tls_ca {
+        Some(ca) => vec!["--tls".into(), format!("--tlsCAFile={ca}")],
+        None => Vec::new(),
+    }
 }
 
 /// mongorestore replaying the dump's oplog, onto the whole dump. The
@@ -528,16 +570,17 @@ pub fn restore_args(
     dial_address: &str,
     port: u16,
     dir: &str,
+    tls_ca: Option<&str>,
 ) -> Vec<String> {
-    vec![
+    let mut args = vec![
         format!("--config={config}"),
         format!("--username={username}"),
         format!("--host={dial_address}:{port}"),
         "--authenticationDatabase=admin".into(),
-        "--oplogReplay".into(),
-        "--drop".into(),
-        dir.to_string(),
-    ]
+    ];
+    args.extend(tls_args(tls_ca));
+    args.extend(["--oplogReplay".into(), "--drop".into(), dir.to_string()]);
+    args
 }
 
 /// The databases removed from a staged dump before it is restored: the
@@ -622,6 +665,21 @@ pub fn data_size_of(db_stats: &Document) -> u64 {
 /// that a just-started member did not answer yet (74 NodeNotFound).
 pub fn reconfig_retryable(code: i32) -> bool {
     [109, 308, 103, 74].contains(&code)
+}
+
+/// `rotateCertificates` (MongoDB 5.0+, manual "rotateCertificates"): a
+/// running mongod reads its certificate, key and CA files again from the
+/// paths its config names; connections already open keep theirs.
+pub fn rotate_certificates() -> Document {
+    doc! { "rotateCertificates": 1, "message": "dbgroups renewed this server's certificate" }
+}
+
+/// Whether mongod of `series` rotates certificates online
+/// ([`rotate_certificates`], 5.0+); 4.4 is restarted instead.
+pub fn rotates_certificates_online(series: &str) -> bool {
+    series_of(series)
+        .and_then(|s| s.split('.').next()?.parse::<u32>().ok())
+        .is_some_and(|major| major >= 5)
 }
 
 /// `mongod --shutdown --dbpath <dir>`: stops the mongod whose data

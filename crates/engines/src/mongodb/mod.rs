@@ -11,6 +11,7 @@
 //! at a time per set.
 
 pub mod commands;
+mod exposed;
 pub mod reconfig;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,9 @@ pub struct MongoServer {
     port: u16,
     version: String,
     mongod: PathBuf,
+    /// How it is reached beyond loopback (a server on a host): TLS and the
+    /// host's firewall ([`exposed`]).
+    exposure: Option<std::sync::Arc<crate::engine::Exposure>>,
 }
 
 impl MongoServer {
@@ -73,6 +77,7 @@ impl MongoServer {
             port,
             version: version.to_string(),
             mongod: Self::program(host, "mongod", version).await?,
+            exposure: None,
         })
     }
 
@@ -141,6 +146,7 @@ impl MongoServer {
             self.log_file().display().to_string(),
             self.dir().join("run/mongod.pid").display().to_string(),
         );
+        let tls = self.tls_files().await?;
         let config = commands::config_file(
             &commands::ConfigPaths {
                 data_dir: &data,
@@ -152,6 +158,12 @@ impl MongoServer {
             self.port,
             set,
             commands::cache_size_gb(self.total_ram().await, self.mongods_on_host().await),
+            tls.as_ref()
+                .map(|(certificate_key, trusted)| commands::TlsPaths {
+                    certificate_key,
+                    trusted,
+                })
+                .as_ref(),
         );
         self.host
             .write_private_file(&self.config_path(), config.as_bytes())
@@ -207,6 +219,7 @@ impl MongoServer {
             .server_selection_timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(5))
             .build();
+        options.tls = self.client_tls().await?;
         options.credential = admin_password.map(|password| {
             Credential::builder()
                 .username(ADMIN_USER.to_string())
@@ -694,6 +707,9 @@ impl MongoServer {
         let config = staging.join("tools.yaml");
         into.write_private_file(&config, commands::tools_config(admin_password).as_bytes())
             .await?;
+        // Over TLS when it serves it, verified against its authority and
+        // the address dialled (which its certificate names).
+        let authority = self.tools_authority(into, staging).await?;
         let mut dump = Program::new(staging, &tool);
         dump.args(commands::dump_args(
             &config.display().to_string(),
@@ -701,6 +717,7 @@ impl MongoServer {
             &self.host.dial_address(),
             self.port,
             &target.display().to_string(),
+            authority.as_deref(),
         ));
         let result = into.run_stoppable(&dump, "mongodump --oplog").await;
         let _ = into.remove_file(&config).await;
@@ -718,6 +735,7 @@ impl MongoServer {
     ) -> Result<(), EngineError> {
         let tool = Self::program(&self.host, "mongorestore", &self.version).await?;
         let config = self.tools_config(admin_password).await?;
+        let authority = self.tools_authority(&self.host, staging).await?;
         let mut restore = Program::new(&self.dir(), &tool);
         restore.args(commands::restore_args(
             &config.display().to_string(),
@@ -725,6 +743,7 @@ impl MongoServer {
             &self.host.dial_address(),
             self.port,
             &staging.join("dump").display().to_string(),
+            authority.as_deref(),
         ));
         let result = self
             .host

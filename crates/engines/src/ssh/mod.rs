@@ -223,6 +223,50 @@ impl Host for SshHost {
         Ok((Ipv4Addr::LOCALHOST.to_string(), local))
     }
 
+    /// In the connection's own 0700 directory on this machine (with its
+    /// control socket), so it goes when the connection does.
+    async fn client_file(&self, name: &str, contents: &[u8]) -> Result<PathBuf, EngineError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && !name.starts_with('.');
+        if !plain {
+            return Err(self.named(EngineError::Command {
+                command: "a client file".into(),
+                status: "refused".into(),
+                stderr: format!("\"{name}\" is not a plain file name"),
+            }));
+        }
+        let path = self.connection.local_dir().join(name);
+        let failed = |action: &'static str| {
+            let path = path.clone();
+            move |source| EngineError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        // Written beside (under a name of its own) and renamed: a
+        // connection reading the file at the same moment sees the old
+        // bytes or the new, never half.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = self.connection.local_dir().join(format!(".{name}.{n}"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(failed("create"))?;
+        file.write_all(contents).map_err(failed("write"))?;
+        std::fs::rename(&partial, &path).map_err(failed("write"))?;
+        Ok(path)
+    }
+
     async fn admin_socket(&self, socket: &Path) -> Result<PathBuf, EngineError> {
         self.relays
             .socket_for(
