@@ -7,8 +7,9 @@ use std::path::Path;
 use dbgroups_manifest::{DbType, Engine};
 
 use super::{
-    Certificate, Copy, DatabaseEngine, FollowRequest, GroupAccess, Observation, ObserveRequest,
-    Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings, any_file, down,
+    Certificate, Copy, DataSummary, DatabaseEngine, FollowRequest, GroupAccess, Observation,
+    ObserveRequest, Operation, Peer, ReplicaHealth, Restored, SecretKind, ServerRef, Surroundings,
+    any_file, down,
 };
 use crate::error::EngineError;
 use crate::host::{HostRef, Packages};
@@ -121,6 +122,23 @@ impl DatabaseEngine for Mongodb {
         server(target)
             .await?
             .dump_to(into, at, access.admin()?)
+            .await
+    }
+
+    /// `mongodump --oplog`, from a secondary when the group has a caught-up
+    /// one (the oplog makes the dump consistent to one moment).
+    fn managed_copy(&self) -> Result<Copy, EngineError> {
+        Ok(Copy::Logical)
+    }
+
+    async fn data_summary(
+        &self,
+        target: &ServerRef,
+        access: &GroupAccess,
+    ) -> Result<DataSummary, EngineError> {
+        server(target)
+            .await?
+            .collection_counts(access.admin()?, &access.database)
             .await
     }
 

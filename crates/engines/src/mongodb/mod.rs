@@ -674,6 +674,34 @@ impl MongoServer {
         result.map_err(|e| self.error(e))
     }
 
+    /// Each collection of `database` and its documents (counted, not
+    /// estimated: a verify compares them with the backup's record).
+    pub async fn collection_counts(
+        &self,
+        admin_password: &str,
+        database: &str,
+    ) -> Result<std::collections::BTreeMap<String, u64>, EngineError> {
+        let client = self.client(Some(admin_password)).await?;
+        let result = async {
+            let db = client.database(database);
+            let mut counts = std::collections::BTreeMap::new();
+            for name in db.list_collection_names().await? {
+                if name.starts_with("system.") {
+                    continue;
+                }
+                let count = db
+                    .collection::<Document>(&name)
+                    .count_documents(doc! {})
+                    .await?;
+                counts.insert(name, count);
+            }
+            Ok::<_, mongodb::error::Error>(counts)
+        }
+        .await;
+        client.shutdown().await;
+        result.map_err(|e| self.error(e))
+    }
+
     /// A file for the database tools' `--config`, holding the password.
     async fn tools_config(&self, admin_password: &str) -> Result<PathBuf, EngineError> {
         let path = self.dir().join("tools.yaml");
