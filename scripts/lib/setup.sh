@@ -40,4 +40,6 @@ ensure_database_servers() {
   ensure_package postgresql /usr/lib/postgresql/15/bin/postgres
   ensure_package redis-server /usr/bin/redis-server
   ensure_package mariadb-server /usr/sbin/mariadbd
+  # Physical seeding of MariaDB replicas (mariadb-backup, mbstream).
+  ensure_package mariadb-backup /usr/bin/mariadb-backup
 }

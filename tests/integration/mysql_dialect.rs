@@ -1227,3 +1227,61 @@ fn the_installed_series_is_read_from_the_servers_own_words() {
     );
     assert_eq!(installed_series("mysqld: unknown option"), None);
 }
+
+/// `xtrabackup_binlog_info` as mariadb-backup writes it (file, offset,
+/// GTID position; the position absent while the master has logged no
+/// GTID) and as Percona XtraBackup writes it for MySQL (a GTID set, broken
+/// over lines after its commas). MariaDB Knowledge Base, "mariadb-backup
+/// and BACKUP STAGE" / "Setting up a Replica with mariadb-backup"; Percona
+/// XtraBackup 8.0, "How to set up a replica for replication in 6 simple
+/// steps".
+#[test]
+fn a_physical_copys_position_is_read_and_set_as_each_family_takes_it() {
+    let mariadb = dialect(Engine::Mariadb, "10.11");
+    assert_eq!(
+        mariadb.physical_copy_position("binlog.000002\t1234\t0-1-55\n"),
+        Some("0-1-55".into())
+    );
+    assert_eq!(
+        mariadb.physical_copy_position("binlog.000002\t1234\t0-1-55,1-2-7\n"),
+        Some("0-1-55,1-2-7".into())
+    );
+    assert_eq!(
+        mariadb.physical_copy_position("binlog.000001\t325\n"),
+        Some(String::new()),
+        "no GTID logged yet: the replica takes everything"
+    );
+    assert_eq!(mariadb.physical_copy_position("garbage"), None);
+    assert_eq!(
+        mariadb.physical_copy_position("binlog.000002\t1234\t0-1-55'; DROP TABLE x; --"),
+        None,
+        "only GTID characters reach a statement"
+    );
+    assert_eq!(
+        mariadb.physical_position_statements("0-1-55"),
+        vec!["SET GLOBAL gtid_slave_pos = '0-1-55'".to_string()]
+    );
+
+    let mysql = dialect(Engine::Mysql, "8.0");
+    let set = "binlog.000003\t157\t3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n7e11fa47-71ca-11e1-9e33-c80aa9429562:1-3\n";
+    assert_eq!(
+        mysql.physical_copy_position(set),
+        Some(
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,7e11fa47-71ca-11e1-9e33-c80aa9429562:1-3"
+                .into()
+        )
+    );
+    assert_eq!(
+        mysql.physical_position_statements("uuid-set"),
+        vec![
+            "RESET MASTER".to_string(),
+            "SET GLOBAL gtid_purged = 'uuid-set'".to_string()
+        ]
+    );
+    assert_eq!(
+        dialect(Engine::Mysql, "8.4").physical_position_statements("x")[0],
+        "RESET BINARY LOGS AND GTIDS"
+    );
+    assert_eq!(mysql.programs().physical_backup, "xtrabackup");
+    assert_eq!(mariadb.programs().physical_backup, "mariadb-backup");
+}

@@ -322,6 +322,63 @@ fn a_mysql_family_scale_up_across_hosts_dumps_on_the_receiving_host() {
     assert_eq!(backups, [("dump:db-main@db-2.example", "db-2.example")]);
 }
 
+/// A MariaDB slave on its master's host is seeded from a physical copy
+/// (`backup:`, mariadb-backup), moved into place by its restore, and the
+/// enslave reads no dump; one on another host from a dump (a physical copy
+/// between hosts is not built); a MySQL 8 group's slave from a dump
+/// (Percona XtraBackup is not packaged by Debian).
+#[test]
+fn a_mariadb_slave_on_its_masters_host_is_seeded_physically_and_elsewhere_by_a_dump() {
+    let base = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main, address: db-1.example }\n";
+    let state = applied(base);
+    let scaled = format!(
+        "{base}    - server: {{ unique_name: db-replica-1, address: db-1.example }}\n    - server: {{ unique_name: db-replica-2, address: db-2.example }}\n"
+    );
+    let planned = plan(&scaled, Some(&state), &Intents::default());
+    assert!(
+        planned.report.blocked.is_empty(),
+        "{:?}",
+        planned.report.blocked
+    );
+    let step = |id: &str| {
+        planned
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no {id} in {}", text::render(&planned)))
+    };
+    assert!(matches!(
+        &step("restore:db-replica-1").kind,
+        StepKind::Restore { backup, takes_backup: true, .. } if backup.step == "backup:db-main"
+    ));
+    assert!(matches!(
+        &step("enslave:db-replica-1").kind,
+        StepKind::Enslave {
+            from_backup: None,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &step("restore:db-replica-2").kind,
+        StepKind::Restore { backup, .. } if backup.step == "dump:db-main@db-2.example"
+    ));
+    assert!(dbgroups_plan::lint::lint(&planned).is_empty());
+
+    let mysql = base.replace(
+        "engine: mariadb, version: \"10.11\"",
+        "engine: mysql, version: \"8.4\"",
+    );
+    let state = applied(&mysql);
+    let scaled =
+        format!("{mysql}    - server: {{ unique_name: db-replica-1, address: db-1.example }}\n");
+    let planned = plan(&scaled, Some(&state), &Intents::default());
+    assert!(
+        planned.steps.iter().any(|s| s.id == "dump:db-main"),
+        "{}",
+        text::render(&planned)
+    );
+}
+
 /// An import between hosts is planned for every type: its backup is taken
 /// on the importing host against the source's master (pg_dump,
 /// mariadb-dump, `redis-cli --rdb`, mongodump), and named after that host.

@@ -409,7 +409,7 @@ impl Builder<'_> {
                     group: from.group.clone(),
                     server: from.master.to_string(),
                     master_application: from.application.to_string(),
-                    method: from.method,
+                    method: self.method_for(from, destination),
                     staged,
                     destinations: Vec::new(),
                     backup,
@@ -437,10 +437,24 @@ impl Builder<'_> {
         BackupRef::new(
             self.servers
                 .source(from.master, from.application, from.group),
-            from.method,
+            self.method_for(from, destination),
             &self.servers.host(from.master),
             self.servers.host(destination),
         )
+    }
+
+    /// The seed's method for `destination`: a physical copy that cannot
+    /// cross hosts becomes a dump between hosts.
+    fn method_for(&self, from: &SeedSource<'_>, destination: &str) -> BackupMethod {
+        let crosses = self.servers.host(from.master) != self.servers.host(destination);
+        if from.method == BackupMethod::Physical
+            && crosses
+            && !rules::for_type(from.group.db_type).physical_between_hosts
+        {
+            BackupMethod::Logical
+        } else {
+            from.method
+        }
     }
 
     /// Where a recorded managed backup is unpacked for `destination`: on
@@ -640,7 +654,7 @@ impl Builder<'_> {
                     group,
                     master,
                     application: &application,
-                    method: rules::for_type(group.db_type).seed_backup,
+                    method: rules::scale_up_backup(engine),
                     managed: None,
                 },
                 slave,
@@ -785,13 +799,21 @@ impl Builder<'_> {
                     .application(master)
                     .unwrap_or(self.application)
                     .to_string();
+                // From its own group's master, as a scale up; from the
+                // group it follows, as a replica of another group.
+                let within_group = self.servers.source(master, &application, group).group == *group
+                    && application == self.application;
+                let method = match recorded_versions.get(group) {
+                    Some((engine, _)) if within_group => rules::scale_up_backup(*engine),
+                    _ => rules::for_type(group.db_type).seed_backup,
+                };
                 self.seed_from(
                     change,
                     SeedSource {
                         group,
                         master,
                         application: &application,
-                        method: rules::for_type(group.db_type).seed_backup,
+                        method,
                         managed: None,
                     },
                     server,

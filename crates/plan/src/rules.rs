@@ -46,8 +46,19 @@ pub struct EngineRules {
     /// discarded, because a master without replicas writes no replication
     /// offset into it; measured, see docs/benchmarks.md.)
     pub replicas_copy_by_sync: bool,
-    /// How a replica is seeded.
+    /// How a replica of another group (`replicate_from`) is seeded.
     pub seed_backup: BackupMethod,
+    /// How a new slave of its own group is seeded (a scale up, a re-sync):
+    /// the same accounts on both sides, so a copy of the data files (which
+    /// holds them) may serve where a copy between groups may not. See
+    /// [`scale_up_backup`] for the engines of a type that differ.
+    pub scale_up_backup: BackupMethod,
+    /// Its physical copy crosses hosts: pg_basebackup runs on the
+    /// receiving host over the replication protocol. The MySQL family's
+    /// (`mariadb-backup`) reads the master's files on its own host and
+    /// would need a stream between hosts, which is not built: between
+    /// hosts it is seeded by a dump.
+    pub physical_between_hosts: bool,
     /// How an import (`import_from`) is copied: it may go to a newer version.
     pub import_backup: BackupMethod,
     /// The group must have an odd number of members: a MongoDB replica set
@@ -96,6 +107,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
         DbType::Postgresql => EngineRules {
             replicas_copy_by_sync: false,
             seed_backup: BackupMethod::Physical,
+            scale_up_backup: BackupMethod::Physical,
+            physical_between_hosts: true,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
             replica_takes_source_accounts: true,
@@ -108,6 +121,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
         DbType::Mysql => EngineRules {
             replicas_copy_by_sync: false,
             seed_backup: BackupMethod::Logical,
+            scale_up_backup: BackupMethod::Physical,
+            physical_between_hosts: false,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
             replica_takes_source_accounts: false,
@@ -120,6 +135,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
         DbType::Redis => EngineRules {
             replicas_copy_by_sync: true,
             seed_backup: BackupMethod::Physical,
+            scale_up_backup: BackupMethod::Physical,
+            physical_between_hosts: true,
             import_backup: BackupMethod::Physical,
             odd_member_count: false,
             replica_takes_source_accounts: false,
@@ -132,6 +149,8 @@ pub fn for_type(db_type: DbType) -> EngineRules {
         DbType::Mongodb => EngineRules {
             replicas_copy_by_sync: true,
             seed_backup: BackupMethod::Logical,
+            scale_up_backup: BackupMethod::Logical,
+            physical_between_hosts: true,
             import_backup: BackupMethod::Logical,
             odd_member_count: true,
             replica_takes_source_accounts: false,
@@ -141,6 +160,17 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             ipv6_networks: true,
             tls_on_hosts: true,
         },
+    }
+}
+
+/// How a new slave of a group of `engine` is seeded from its own group's
+/// master: the type's [`EngineRules::scale_up_backup`], but a dump for
+/// MySQL and Percona Server, whose physical tool (Percona XtraBackup) is
+/// not packaged by Debian; MariaDB's `mariadb-backup` is.
+pub fn scale_up_backup(engine: Engine) -> BackupMethod {
+    match engine {
+        Engine::Mysql | Engine::Percona => BackupMethod::Logical,
+        _ => for_type(engine.db_type()).scale_up_backup,
     }
 }
 

@@ -394,9 +394,14 @@ fn mariadb_survives_sigkill_at_every_step_boundary() {
         master: "db-main",
         slave: "db-replica-1",
         report: "db-report",
-        // The dump, and the provision (mariadb-install-db), the longest
-        // step with this little data.
+        // The physical copy for the new slave (mariadb-backup), the dump
+        // for the replicating group, and the provision
+        // (mariadb-install-db), the longest step with this little data.
         mid_steps: &[
+            MidStep {
+                step: "backup:db-main",
+                program: Some("mariadb-backup"),
+            },
             MidStep {
                 step: "dump:db-main",
                 program: Some("mariadb-dump"),
@@ -406,7 +411,7 @@ fn mariadb_survives_sigkill_at_every_step_boundary() {
                 program: Some("mariadb-install-db"),
             },
         ],
-        expected_points: 18,
+        expected_points: 23,
     });
 }
 

@@ -233,8 +233,8 @@ fn a_broken_mariadb_slave_is_planned_for_resync_and_repaired() {
     let repaired = dbgroups_in(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(repaired.code, 0, "{}\n{}", repaired.stdout, repaired.stderr);
     assert!(
-        repaired.stdout.contains("dump:db-main"),
-        "{}",
+        repaired.stdout.contains("backup:db-main"),
+        "a physical copy of the master (mariadb-backup):\n{}",
         repaired.stdout
     );
     runtime.block_on(async {
@@ -363,7 +363,7 @@ fn mariadb_replication_between_applications_and_an_import() {
 }
 
 #[test]
-fn a_mariadb_apply_killed_mid_restore_is_finished_by_the_next_apply() {
+fn a_mariadb_apply_killed_mid_backup_and_mid_restore_is_finished_by_the_next_apply() {
     let (dir, _servers) = quickstart();
     let one = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n";
     set_manifest(dir.path(), one);
@@ -389,25 +389,34 @@ fn a_mariadb_apply_killed_mid_restore_is_finished_by_the_next_apply() {
             "    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n",
         ),
     );
-    let (mut child, _, _) = apply_until(dir.path(), "start  restore:db-replica-1");
-    // The kill must land while the load runs: wait for the client that
-    // loads the dump into db-replica-1 (its options name the server's
-    // directory and carry the restore's init command).
-    let replica_dir = dir.path().join(".dbgroups/servers/db-replica-1");
-    let replica_dir = std::fs::canonicalize(&replica_dir).unwrap_or(replica_dir);
-    let loading = || {
-        super::processes_mentioning(&replica_dir.display().to_string())
+    // First killed while mariadb-backup copies the master's files (its
+    // options name the master's data directory), then, by the next apply,
+    // as soon as the restore has started (the copy moved in place of the
+    // replica's data, its server restarted, its position set: a kill lands
+    // somewhere among those).
+    let (mut child, _, _) = apply_until(dir.path(), "start  backup:db-main");
+    let master_data = dir.path().join(".dbgroups/servers/db-main/data");
+    let master_data = std::fs::canonicalize(&master_data).unwrap_or(master_data);
+    let copying = || {
+        super::processes_mentioning(&master_data.display().to_string())
             .into_iter()
-            .any(|cmdline| cmdline.contains("--init-command"))
+            .any(|cmdline| cmdline.contains("mariadb-backup") && cmdline.contains("--backup"))
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !loading() {
+    while !copying() {
         assert!(
             std::time::Instant::now() < deadline,
-            "the restore into db-replica-1 never started loading"
+            "mariadb-backup never started copying db-main"
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let crashed = state(dir.path());
+    assert!(crashed.journal.is_some(), "the crash left the journal");
+    // The killed apply's mariadb-backup goes with its process group;
+    // the next apply starts the copy over.
+    let (mut child, _, _) = apply_until(dir.path(), "start  restore:db-replica-1");
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let crashed = state(dir.path());

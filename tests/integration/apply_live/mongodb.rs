@@ -234,6 +234,9 @@ fn a_mongodb_backup_comes_from_a_secondary_verifies_and_an_import_restores_it() 
             .count_documents(doc! {})
             .await
             .expect("reads");
-        assert_eq!(count, 100, "the backup's documents, not the 150 written since");
+        assert_eq!(
+            count, 100,
+            "the backup's documents, not the 150 written since"
+        );
     });
 }

@@ -52,7 +52,7 @@ impl DatabaseEngine for MysqlFamily {
 
     fn packages(&self, engine: Engine, version: &str) -> Packages {
         let names: &[&str] = match engine {
-            Engine::Mariadb => &["mariadb-server", "mariadb-client"],
+            Engine::Mariadb => &["mariadb-server", "mariadb-client", "mariadb-backup"],
             Engine::Percona => &["percona-server-server"],
             _ => &["mysql-server"],
         };
@@ -123,24 +123,35 @@ impl DatabaseEngine for MysqlFamily {
         &self,
         target: &ServerRef,
         access: &GroupAccess,
-        _copy: Copy,
+        copy: Copy,
     ) -> Result<u64, EngineError> {
-        server(target)
-            .await?
-            .data_size(access.admin()?, &access.database)
-            .await
+        let mysql = server(target).await?;
+        match copy {
+            Copy::Physical => Ok(mysql.data_files_size().await),
+            Copy::Logical => mysql.data_size(access.admin()?, &access.database).await,
+        }
     }
 
     async fn backup(
         &self,
         target: &ServerRef,
         access: &GroupAccess,
-        _copy: Copy,
+        copy: Copy,
         into: &HostRef,
         at: &Path,
     ) -> Result<(), EngineError> {
         let source = server(target).await?;
-        if crate::host::same_host(&target.host, into) {
+        let same_host = crate::host::same_host(&target.host, into);
+        if copy == Copy::Physical {
+            if !same_host {
+                return Err(EngineError::Unsupported {
+                    what: "a physical copy of a MySQL-family server to another host".into(),
+                    remedy: "plan again: the planner takes a dump between hosts".into(),
+                });
+            }
+            return source.backup_files_to(at, access.admin()?).await;
+        }
+        if same_host {
             source.dump_to(at, access.admin()?, &access.database).await
         } else {
             source
@@ -155,8 +166,11 @@ impl DatabaseEngine for MysqlFamily {
         }
     }
 
-    async fn backup_is_complete(&self, host: &HostRef, at: &Path, _copy: Copy) -> bool {
-        any_file(host, at, &["dump.sql"]).await
+    async fn backup_is_complete(&self, host: &HostRef, at: &Path, copy: Copy) -> bool {
+        match copy {
+            Copy::Physical => host.is_file(&MysqlServer::physical_copy_marker(at)).await,
+            Copy::Logical => any_file(host, at, &["dump.sql"]).await,
+        }
     }
 
     /// The dump recreates the source's database under its own name (the
@@ -166,12 +180,20 @@ impl DatabaseEngine for MysqlFamily {
         target: &ServerRef,
         access: &GroupAccess,
         from: &Path,
-        _copy: Copy,
-        _take: bool,
+        copy: Copy,
+        take: bool,
         source_database: &str,
     ) -> Result<Restored, EngineError> {
         let mysql = server(target).await?;
         let admin = access.admin()?;
+        if copy == Copy::Physical {
+            // A copy of a server of the same group: its database and
+            // accounts are the group's.
+            mysql.restore_files(from, take, admin).await?;
+            return Ok(Restored {
+                database: Some(source_database.to_string()),
+            });
+        }
         mysql.restore_dump(from, admin).await?;
         if source_database != access.database {
             mysql
@@ -181,6 +203,10 @@ impl DatabaseEngine for MysqlFamily {
         Ok(Restored {
             database: Some(source_database.to_string()),
         })
+    }
+
+    fn copy_carries_accounts(&self, copy: Copy) -> bool {
+        copy == Copy::Physical
     }
 
     fn follow_copies_data(&self) -> bool {

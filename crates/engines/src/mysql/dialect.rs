@@ -35,6 +35,10 @@ pub struct Programs {
     /// MariaDB has its own installer; MySQL initialises with the server
     /// binary (`mysqld --initialize-insecure`).
     pub installer: Option<&'static str>,
+    /// The physical backup tool: MariaDB's `mariadb-backup` (Debian's
+    /// `mariadb-backup` package), Percona XtraBackup for MySQL and Percona
+    /// Server (not packaged by Debian).
+    pub physical_backup: &'static str,
 }
 
 /// What to tell a user whose machine lacks the server.
@@ -131,6 +135,7 @@ impl Dialect {
                 dump: "mariadb-dump",
                 client: "mariadb",
                 installer: Some("mariadb-install-db"),
+                physical_backup: "mariadb-backup",
             }
         } else {
             Programs {
@@ -138,6 +143,7 @@ impl Dialect {
                 dump: "mysqldump",
                 client: "mysql",
                 installer: None,
+                physical_backup: "xtrabackup",
             }
         }
     }
@@ -441,6 +447,49 @@ impl Dialect {
                 Some(rest.split('\'').next()?.to_string())
             })
             .map(Some)
+    }
+
+    /// The GTID position a physical copy ends at, from its
+    /// `xtrabackup_binlog_info`: tab-separated binary log file, offset and
+    /// GTID position (MariaDB: `0-1-42`; MySQL: a GTID set, which
+    /// XtraBackup may break over lines after its commas). A master that
+    /// has logged no GTID yet gives the file and offset alone: the empty
+    /// position, from which the replica takes everything. `None` when it
+    /// is not such a line, or holds anything but GTID characters.
+    pub fn physical_copy_position(&self, binlog_info: &str) -> Option<String> {
+        let mut fields = binlog_info.splitn(3, '\t');
+        let (_file, offset) = (fields.next()?, fields.next()?);
+        if offset.trim().is_empty() || !offset.trim().chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let position: String = fields.next().unwrap_or("").split_whitespace().collect();
+        let allowed = |c: char| {
+            c.is_ascii_digit()
+                || c == '-'
+                || c == ','
+                || (!self.mariadb() && (c.is_ascii_hexdigit() || c == ':'))
+        };
+        position.chars().all(allowed).then_some(position)
+    }
+
+    /// Statements that make a replica restored from a physical copy start
+    /// from `position` when it follows: MariaDB's `gtid_slave_pos`
+    /// (`MASTER_USE_GTID = slave_pos`); MySQL's `gtid_purged`, which must be
+    /// empty first (auto-positioning then asks the source for the rest).
+    pub fn physical_position_statements(&self, position: &str) -> Vec<String> {
+        if self.mariadb() {
+            vec![format!("SET GLOBAL gtid_slave_pos = '{position}'")]
+        } else {
+            let reset = if self.series >= (8, 4) {
+                "RESET BINARY LOGS AND GTIDS"
+            } else {
+                "RESET MASTER"
+            };
+            vec![
+                reset.to_string(),
+                format!("SET GLOBAL gtid_purged = '{position}'"),
+            ]
+        }
     }
 
     /// Follow `source`, read-only, from the dump's position.

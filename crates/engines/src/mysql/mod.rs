@@ -11,6 +11,7 @@
 pub mod access;
 pub mod dialect;
 mod exposed;
+mod physical;
 
 use std::path::{Path, PathBuf};
 
