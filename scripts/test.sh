@@ -33,6 +33,7 @@ cargo bench --locked --bench plan_scale -- --quick
 ROUNDS=1 bash scripts/bench-apply.sh 1
 bash scripts/bench-redis.sh 20000 1
 bash scripts/bench-mariadb.sh 20000 1
+bash scripts/bench-mariadb-physical.sh 20000 1
 bash scripts/bench-refresh.sh 2 1
 bash scripts/bench-fanout.sh 1 1
 PROFILE=dev bash scripts/bench-master-cost.sh 1 2

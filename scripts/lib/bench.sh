@@ -45,8 +45,14 @@ bench_prepare() {
   ensure_rust_toolchain
   ensure_database_servers
   ensure_package bc /usr/bin/bc
-  cargo build --release --locked -q
-  dbgroups="$PWD/target/release/dbgroups"
+  # DBGROUPS_BENCH_BINARY names a dbgroups already built (a release build
+  # in another target directory, or a debug build for a quick run).
+  if [ -n "${DBGROUPS_BENCH_BINARY:-}" ]; then
+    dbgroups=$(realpath "$DBGROUPS_BENCH_BINARY")
+  else
+    cargo build --release --locked -q
+    dbgroups="$PWD/target/release/dbgroups"
+  fi
   work=$(mktemp -d)
   chmod o+x "$work"
 }
