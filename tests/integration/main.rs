@@ -25,6 +25,7 @@ mod plan_properties;
 mod plans;
 mod plans_backups;
 mod plans_certificates;
+mod plans_copy_source;
 mod plans_mongodb;
 mod plans_mysql;
 mod plans_preflight;

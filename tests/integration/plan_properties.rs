@@ -227,7 +227,11 @@ fn check_plan(
                 group,
                 master,
                 new_slaves,
+                copy_from,
             } => {
+                // The backup copies the master, or the caught-up slave the
+                // refreshed plan chose.
+                let copied = copy_from.as_ref().map_or(master, |c| &c.server);
                 let env_step =
                     env_step.ok_or_else(|| TestCaseError::fail("a scale up without env update"))?;
                 for slave in new_slaves {
@@ -263,8 +267,11 @@ fn check_plan(
                         "{enslave} not after provision"
                     );
                     prop_assert!(
-                        chain.contains(&format!("backup:{master}")),
-                        "{enslave} not after the backup of {master}"
+                        chain.iter().any(|id| id == &format!("backup:{copied}")
+                            || id == &format!("dump:{copied}")
+                            || id.starts_with(&format!("backup:{copied}@"))
+                            || id.starts_with(&format!("dump:{copied}@"))),
+                        "{enslave} not after the backup of {copied}"
                     );
                     let provision = format!("provision:{slave}");
                     let restore_deps = ancestors(plan, &format!("restore:{slave}"));

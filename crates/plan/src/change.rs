@@ -35,6 +35,13 @@ pub enum ChangeKind {
         group: GroupAddress,
         master: String,
         new_slaves: Vec<String>,
+        /// The server the new slaves' backup copies, and why: in a
+        /// refreshed plan, a caught-up slave (the master does no copy
+        /// work) or the master, saying why no slave would do. `None` when
+        /// not refreshed (the master) or when the engine copies by its own
+        /// sync.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copy_from: Option<CopyFrom>,
     },
     /// A single-server group becomes a replica of another group (or moves to
     /// another source). Its data is replaced.
@@ -123,6 +130,14 @@ pub enum Seed {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         backup: Option<ManagedSeed>,
     },
+}
+
+/// Which server a backup copies, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyFrom {
+    pub server: String,
+    pub reason: String,
 }
 
 /// A recorded managed backup an import restores instead of taking a new
@@ -267,9 +282,19 @@ impl ChangeKind {
                 text
             }
             ChangeKind::ScaleUp {
-                group, new_slaves, ..
+                group,
+                new_slaves,
+                copy_from,
+                ..
             } => {
-                format!("scale up {group}: add {}", new_slaves.join(", "))
+                let mut text = format!("scale up {group}: add {}", new_slaves.join(", "));
+                if let Some(copy) = copy_from {
+                    text.push_str(&format!(
+                        "; the backup copies {}: {}",
+                        copy.server, copy.reason
+                    ));
+                }
+                text
             }
             ChangeKind::EnableReplication {
                 group,

@@ -8,7 +8,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
 use crate::backup::{BackupRef, Servers};
-use crate::change::{Change, ChangeKind, ManagedSeed};
+use crate::change::{Change, ChangeKind, CopyFrom, ManagedSeed};
 use crate::input::GroupAddress;
 use crate::rules::{self, BackupMethod};
 
@@ -62,6 +62,10 @@ pub enum StepKind {
         location: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         managed: Option<ManagedSeed>,
+        /// Why `server` is the one copied, when the plan chose among the
+        /// group's servers (a refreshed scale up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
     },
     /// A new server, replication-ready, with the application's account.
     Provision {
@@ -217,6 +221,7 @@ impl StepKind {
                 server,
                 method,
                 host,
+                why,
                 ..
             } => {
                 let what = match method {
@@ -232,7 +237,10 @@ impl StepKind {
                 } else {
                     format!(", taken on {host}")
                 };
-                format!("{what} of {server} ({group} master){onto}")
+                match why {
+                    Some(why) => format!("{what} of {server} ({group}; {why}){onto}"),
+                    None => format!("{what} of {server} ({group} master){onto}"),
+                }
             }
             StepKind::Provision {
                 group,
@@ -330,6 +338,26 @@ struct SeedSource<'s> {
     method: BackupMethod,
     /// The recorded managed backup restored instead of a new backup.
     managed: Option<&'s ManagedSeed>,
+    /// The server the backup copies when not the master (a caught-up
+    /// slave of the master's group), and why.
+    copy_from: Option<&'s CopyFrom>,
+}
+
+impl SeedSource<'_> {
+    /// The server the backup copies.
+    fn copied(&self) -> &str {
+        self.copy_from.map_or(self.master, |c| c.server.as_str())
+    }
+}
+
+/// New slaves of a group's master, and where their backup comes from.
+struct NewSlaves<'n> {
+    group: &'n GroupAddress,
+    master: &'n str,
+    slaves: &'n [String],
+    engine: Engine,
+    version: &'n str,
+    copy_from: Option<&'n CopyFrom>,
 }
 
 struct Builder<'a> {
@@ -407,7 +435,7 @@ impl Builder<'_> {
                 let deps = [self.ready.get(from.master).copied()];
                 let kind = StepKind::DiskCheck {
                     group: from.group.clone(),
-                    server: from.master.to_string(),
+                    server: from.copied().to_string(),
                     master_application: from.application.to_string(),
                     method: self.method_for(from, destination),
                     staged,
@@ -436,9 +464,9 @@ impl Builder<'_> {
     fn backup_ref(&self, from: &SeedSource<'_>, destination: &str) -> BackupRef {
         BackupRef::new(
             self.servers
-                .source(from.master, from.application, from.group),
+                .source(from.copied(), from.application, from.group),
             self.method_for(from, destination),
-            &self.servers.host(from.master),
+            &self.servers.host(from.copied()),
             self.servers.host(destination),
         )
     }
@@ -446,7 +474,7 @@ impl Builder<'_> {
     /// The seed's method for `destination`: a physical copy that cannot
     /// cross hosts becomes a dump between hosts.
     fn method_for(&self, from: &SeedSource<'_>, destination: &str) -> BackupMethod {
-        let crosses = self.servers.host(from.master) != self.servers.host(destination);
+        let crosses = self.servers.host(from.copied()) != self.servers.host(destination);
         if from.method == BackupMethod::Physical
             && crosses
             && !rules::for_type(from.group.db_type).physical_between_hosts
@@ -493,12 +521,13 @@ impl Builder<'_> {
             host: backup.host.clone(),
             location: backup.location.clone(),
             managed: Some(managed.clone()),
+            why: None,
         };
         self.add(backup.step.clone(), kind, change, &[])
     }
 
     /// One backup per master and method serves every server seeded from it.
-    fn backup(&mut self, backup: &BackupRef, change: &Change) -> NodeIndex {
+    fn backup(&mut self, backup: &BackupRef, why: Option<&str>, change: &Change) -> NodeIndex {
         if let Some(&existing) = self.by_id.get(&backup.step) {
             return existing;
         }
@@ -510,6 +539,7 @@ impl Builder<'_> {
             host: backup.host.clone(),
             location: backup.location.clone(),
             managed: None,
+            why: why.map(str::to_string),
         };
         self.add(backup.step.clone(), kind, change, &deps)
     }
@@ -575,7 +605,11 @@ impl Builder<'_> {
             return restore;
         }
         let backup_ref = self.backup_ref(&from, server);
-        let backup = self.backup(&backup_ref, change);
+        let backup = self.backup(
+            &backup_ref,
+            from.copy_from.map(|c| c.reason.as_str()),
+            change,
+        );
         let restore = self.add(
             format!("restore:{server}"),
             StepKind::Restore {
@@ -636,15 +670,15 @@ impl Builder<'_> {
 
     /// New slaves of `master`: seeded from one backup of it, or, where the
     /// engine copies data itself (Redis, MongoDB), simply made to follow it.
-    fn add_slaves(
-        &mut self,
-        change: &Change,
-        group: &GroupAddress,
-        master: &str,
-        slaves: &[String],
-        engine: Engine,
-        version: &str,
-    ) {
+    fn add_slaves(&mut self, change: &Change, new: NewSlaves<'_>) {
+        let NewSlaves {
+            group,
+            master,
+            slaves,
+            engine,
+            version,
+            copy_from,
+        } = new;
         for slave in slaves {
             let provisioned = self.provision(change, group, slave, engine, version, false);
             let application = self.application.to_string();
@@ -656,6 +690,7 @@ impl Builder<'_> {
                     application: &application,
                     method: rules::scale_up_backup(engine),
                     managed: None,
+                    copy_from,
                 },
                 slave,
                 Some(provisioned),
@@ -702,6 +737,7 @@ impl Builder<'_> {
                             application: &source.application,
                             method: seed.backup_method(group.db_type),
                             managed: seed.managed_backup(),
+                            copy_from: None,
                         },
                         master,
                         Some(provisioned),
@@ -709,18 +745,39 @@ impl Builder<'_> {
                         seed.follows(),
                     );
                 }
-                self.add_slaves(change, group, master, slaves, *engine, version);
+                self.add_slaves(
+                    change,
+                    NewSlaves {
+                        group,
+                        master,
+                        slaves,
+                        engine: *engine,
+                        version,
+                        copy_from: None,
+                    },
+                );
             }
             ChangeKind::ScaleUp {
                 group,
                 master,
                 new_slaves,
+                copy_from,
             } => {
                 let (engine, version) = recorded_versions
                     .get(group)
                     .cloned()
                     .unwrap_or((group.db_type.default_engine(), String::new()));
-                self.add_slaves(change, group, master, new_slaves, engine, &version);
+                self.add_slaves(
+                    change,
+                    NewSlaves {
+                        group,
+                        master,
+                        slaves: new_slaves,
+                        engine,
+                        version: &version,
+                        copy_from: copy_from.as_ref(),
+                    },
+                );
                 let joined: Vec<NodeIndex> = new_slaves
                     .iter()
                     .filter_map(|s| self.ready.get(s).copied())
@@ -757,6 +814,7 @@ impl Builder<'_> {
                         application: &source.application,
                         method: rules::for_type(group.db_type).seed_backup,
                         managed: None,
+                        copy_from: None,
                     },
                     server,
                     None,
@@ -815,6 +873,7 @@ impl Builder<'_> {
                         application: &application,
                         method,
                         managed: None,
+                        copy_from: None,
                     },
                     server,
                     None,

@@ -12,6 +12,7 @@ use crate::error::PlanError;
 use crate::input::{GroupAddress, PlanInput};
 
 mod certificates;
+mod copy_source;
 mod managed_import;
 
 pub(crate) use certificates::date as certificate_date;
@@ -753,11 +754,13 @@ impl<'a> Differ<'a> {
                         "{} declared in {address} but not recorded",
                         if new_slaves.len() == 1 { "a server is" } else { "servers are" }
                     ) + &self.implied_note(&new_slaves);
+                    let copy_from = self.scale_up_copy_source(group, recorded, &master);
                     self.change(
                         ChangeKind::ScaleUp {
                             group: address.clone(),
                             master,
                             new_slaves,
+                            copy_from,
                         },
                         reason,
                     );

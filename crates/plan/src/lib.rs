@@ -13,6 +13,7 @@
 //! clock or randomness. The same inputs give the same plan, byte for byte.
 
 pub mod backup;
+pub mod backup_source;
 mod change;
 mod dag;
 mod diff;
@@ -28,7 +29,9 @@ pub mod rules;
 use std::collections::BTreeMap;
 
 pub use backup::{BackupRef, BackupSource, host_of};
-pub use change::{Action, Blocked, Change, ChangeKind, ManagedSeed, Report, Seed, age_text};
+pub use change::{
+    Action, Blocked, Change, ChangeKind, CopyFrom, ManagedSeed, Report, Seed, age_text,
+};
 pub use dag::{Step, StepKind};
 pub use error::PlanError;
 pub use expected::{NEW_LINEAGE, declared_servers};

@@ -6,6 +6,7 @@ mod backups;
 mod basics;
 mod changes;
 mod contention;
+mod copy_source;
 pub(crate) mod crashes;
 mod damaged;
 mod faults;

@@ -11,7 +11,6 @@
 mod import;
 mod retention;
 mod scratch;
-mod source;
 mod take;
 mod verify;
 
@@ -23,9 +22,9 @@ use dbgroups_engines::{EngineError, HostRef, SshClient};
 use dbgroups_manifest::ProviderKind;
 use dbgroups_state::{AppState, BackupRecord, Credentials, GroupState};
 
+pub use dbgroups_plan::backup_source::{Candidate, MAX_LAG_SECONDS, SourceChoice, choose_source};
 pub use import::unpack_for_import;
 pub use retention::{RetentionVerdict, retention};
-pub use source::{Candidate, MAX_LAG_SECONDS, SourceChoice, choose_source};
 pub use take::{Taken, delete, settle, summary_line, take};
 pub use verify::verify;
 

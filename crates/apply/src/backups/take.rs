@@ -17,9 +17,9 @@ use dbgroups_engines::engine::{Copy, DataSummary, DatabaseEngine, Operation, Ser
 use dbgroups_engines::{HostRef, engine_for};
 use dbgroups_state::{AppState, BackupRecord, GroupState, ManagedBackup, Verification};
 
-use super::source::{Candidate, SourceChoice, choose_source};
 use super::{BackupError, StoreSpec, access_of};
 use crate::hosts::HostSet;
+use dbgroups_plan::backup_source::{Candidate, SourceChoice, choose_source};
 
 /// A backup taken, to record; its store's `.partial/` is removed by
 /// [`settle`] once it is.

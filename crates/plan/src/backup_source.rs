@@ -1,5 +1,8 @@
-//! Which server a managed backup is taken from: a pure choice over what
-//! the group's servers said, so it is tested without servers.
+//! Which server of a group a backup is taken from: a caught-up slave when
+//! there is one, so the master does no copy work, as the seeds promise.
+//! A pure choice over what the group's servers said, so it is tested
+//! without servers; managed backups (`backup run`) make it at run time,
+//! the planner for a scale up from its refreshed observations.
 
 /// One server of the group as it answered.
 #[derive(Debug, Clone)]
