@@ -11,13 +11,16 @@
 #     first: mariadb-dump, load, enslave), the way every MariaDB replica
 #     was seeded before physical seeding.
 # Medians are compared. Prints a table; docs/benchmarks.md records it.
-#   bash scripts/bench-mariadb-physical.sh [ROWS] [ROUNDS]   (defaults 8000000 and 3)
+# Before each measurement the master's files are read once and writes are
+# flushed, so no run pays for the one before it (measured: without it,
+# whichever copy ran first after a load paid 2-3 s more on 257 MiB).
+#   bash scripts/bench-mariadb-physical.sh [ROWS] [ROUNDS]   (defaults 8000000 and 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 source scripts/lib/bench.sh
 rows=${1:-8000000}
-rounds=${2:-3}
+rounds=${2:-4}
 bench_prepare
 destroy_on_exit pbench
 field() { state_field pbench "$1"; }
@@ -47,6 +50,13 @@ size=$(mariadb --defaults-extra-file="$work/master.cnf" -N -e \
   "ANALYZE TABLE pbench.orders" >/dev/null; mariadb --defaults-extra-file="$work/master.cnf" -N -e \
   "SELECT ROUND(SUM(data_length + index_length) / 1048576) FROM information_schema.tables WHERE table_schema = 'pbench'")
 
+# Before each measurement: the master's files read once (so every copy
+# reads them from memory, whichever ran before it) and every write flushed.
+settle() {
+  find "$master_dir/data" -type f -exec cat {} + >/dev/null
+  sync
+}
+
 # The floor, as the servers' user (mariadb-backup reads the master's files).
 floor() {
   local dir="$work/floor" fport t0 t1 gtid
@@ -56,18 +66,24 @@ floor() {
   printf '[mariadbd]\ndatadir = %s/data\nsocket = %s/s.sock\npid-file = %s/m.pid\nport = %s\nbind-address = 127.0.0.1\nserver_id = %s\nlog_bin = binlog\nbinlog_format = ROW\ngtid_strict_mode = ON\nskip_name_resolve = ON\nlog_error = %s/m.log\ntmpdir = %s/tmp\ninnodb_buffer_pool_size = 64M\n' \
     "$dir" "$dir" "$dir" "$fport" "$fport" "$dir" "$dir" | as_service tee "$dir/my.cnf" >/dev/null
   printf '[client]\nuser = root\npassword = %s\nsocket = %s/s.sock\n' "$admin" "$dir" | as_service tee "$dir/client.cnf" >/dev/null
+  settle
   t0=$(now)
   as_service mariadb-backup --defaults-file="$work/master.cnf" --backup \
     --datadir="$master_dir/data" --target-dir="$dir/data" >/dev/null 2>&1
+  tb=$(now)
   as_service mariadb-backup --no-defaults --prepare --target-dir="$dir/data" >/dev/null 2>&1
+  tp=$(now)
   gtid=$(cut -f3 "$dir/data/xtrabackup_binlog_info")
   as_service mariadbd --defaults-file="$dir/my.cnf" >/dev/null 2>&1 &
   until as_service mariadb --defaults-extra-file="$dir/client.cnf" -e 'SELECT 1' >/dev/null 2>&1; do sleep 0.05; done
+  ts=$(now)
   as_service mariadb --defaults-extra-file="$dir/client.cnf" -e \
     "SET GLOBAL gtid_slave_pos = '$gtid'; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$port, MASTER_USER='replicator', MASTER_PASSWORD='$replication', MASTER_USE_GTID=slave_pos; START SLAVE"
   until as_service mariadb --defaults-extra-file="$dir/client.cnf" -e 'SHOW SLAVE STATUS\G' | grep -q "Slave_SQL_Running: Yes" \
     && as_service mariadb --defaults-extra-file="$dir/client.cnf" -e 'SHOW SLAVE STATUS\G' | grep -q "Slave_IO_Running: Yes"; do sleep 0.05; done
   t1=$(now)
+  printf 'floor: backup %.2f s, prepare %.2f s, start %.2f s, replicating %.2f s\n' \
+    "$(echo "$tb - $t0" | bc)" "$(echo "$tp - $tb" | bc)" "$(echo "$ts - $tp" | bc)" "$(echo "$t1 - $ts" | bc)" >&2
   as_service mariadb --defaults-extra-file="$dir/client.cnf" -e 'SHUTDOWN' >/dev/null 2>&1 || true
   while [ -e "$dir/m.pid" ]; do sleep 0.1; done
   rm -rf "$dir"
@@ -79,6 +95,7 @@ timed_apply() {
   local manifest=$1 t0 t1
   shift
   cp "$manifest" "$work/manifest.yml"
+  settle
   t0=$(now)
   "$dbgroups" apply -f "$work/manifest.yml" --auto-approve --refresh=false "$@" >"$work/apply.log" 2>&1 \
     || { cat "$work/apply.log" >&2; return 1; }
@@ -111,9 +128,16 @@ logical() {
 }
 
 floors=(); physicals=(); logicals=()
+# The order alternates between rounds, so that neither the floor nor the
+# scale up always reads the master's files right after the other.
 for round in $(seq 1 "$rounds"); do
-  floors+=("$(floor)")
-  physicals+=("$(physical "$round")")
+  if [ $((round % 2)) = 1 ]; then
+    floors+=("$(floor)")
+    physicals+=("$(physical "$round")")
+  else
+    physicals+=("$(physical "$round")")
+    floors+=("$(floor)")
+  fi
   logicals+=("$(logical "$round")")
 done
 floor_median=$(median "${floors[@]}")

@@ -56,6 +56,23 @@ impl<'a> ExposureFiles<'a> {
         self.tls_dir().join("upstream.crt")
     }
 
+    /// For an engine without per-source rules of its own (Redis, MongoDB):
+    /// the host's firewall lets exactly these reach the server's `port`:
+    /// its own host's addresses, the peers it admitted, and its client
+    /// networks (loopback is never filtered).
+    pub(crate) async fn restrict_port(&self, server: &str, port: u16) -> Result<(), EngineError> {
+        let mut sources: Vec<String> = self
+            .host
+            .listen_addresses()
+            .into_iter()
+            .chain(self.admitted().await)
+            .filter(|a| !a.is_loopback())
+            .map(|a| a.to_string())
+            .collect();
+        sources.extend(self.allowed().await);
+        self.host.restrict_port(server, port, &sources).await
+    }
+
     /// Whether its certificate is installed: from then on it serves TLS.
     pub(crate) async fn has_certificate(&self) -> bool {
         self.host.is_file(&self.certificate()).await

@@ -162,31 +162,13 @@ impl MongoServer {
         Ok(Some(path.display().to_string()))
     }
 
-    /// Who may reach its port: its own host's addresses, the peers it
-    /// admitted, and its client networks (loopback always).
-    async fn sources(&self) -> Vec<String> {
-        let files = self.files();
-        let mut sources: Vec<String> = self
-            .host
-            .listen_addresses()
-            .into_iter()
-            .chain(files.admitted().await)
-            .filter(|a| !a.is_loopback())
-            .map(|a| a.to_string())
-            .collect();
-        sources.extend(files.allowed().await);
-        sources
-    }
-
     /// The host's firewall lets exactly its sources in (the caller holds
     /// [`RULES`]).
     async fn apply_rules(&self) -> Result<(), EngineError> {
         if self.exposure.is_none() {
             return Ok(());
         }
-        self.host
-            .restrict_port(&self.name, self.port, &self.sources().await)
-            .await
+        self.files().restrict_port(&self.name, self.port).await
     }
 
     /// Installs its certificate (and, before its first start, its
