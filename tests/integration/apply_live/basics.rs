@@ -329,8 +329,8 @@ fn a_mariadb_group_with_a_slave_replicates_through_apply() {
     let applied = dbgroups_in(dir.path(), &["apply", "--auto-approve", "--refresh=false"]);
     assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
     assert!(
-        applied.stdout.contains("dump:db-main"),
-        "MariaDB replicas are seeded from a dump:\n{}",
+        applied.stdout.contains("backup:db-main"),
+        "a MariaDB slave on its master's host is seeded by a physical copy (mariadb-backup):\n{}",
         applied.stdout
     );
     let recorded = state(dir.path());

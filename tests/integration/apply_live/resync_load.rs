@@ -105,8 +105,8 @@ fn a_mariadb_resync_under_writes_leaves_master_and_slave_identical() {
     let written = writer.finish(&runtime);
     assert!(written > 0, "writes ran during the re-sync");
     assert!(
-        resynced.stdout.contains("dump:db-main"),
-        "{}",
+        resynced.stdout.contains("backup:db-main"),
+        "a re-sync within the group on one host is a physical copy:\n{}",
         resynced.stdout
     );
     runtime.block_on(async {
