@@ -40,15 +40,12 @@ fn master() -> ServerHealth {
 }
 
 fn planned(observed: &ObservedFacts) -> Plan {
+    planned_with(observed, &Intents::default())
+}
+
+fn planned_with(observed: &ObservedFacts, intents: &Intents) -> Plan {
     let state = applied(GROUP);
-    plan_with(
-        &scaled(),
-        Some(&state),
-        &BTreeMap::new(),
-        observed,
-        &Intents::default(),
-    )
-    .0
+    plan_with(&scaled(), Some(&state), &BTreeMap::new(), observed, intents).0
 }
 
 fn refreshed(replica_health: ServerHealth) -> ObservedFacts {
@@ -127,4 +124,50 @@ fn an_offline_scale_up_copies_the_master_as_before() {
         (id.as_str(), server.as_str(), why),
         ("backup:pg-main", "pg-main", None)
     );
+}
+
+/// A slave the user asked to re-synchronise holds data they want replaced:
+/// it is no source, even when it answers as caught up.
+#[test]
+fn a_slave_being_resynchronised_is_not_copied() {
+    let intents = Intents {
+        resync: ["pg-replica-1".to_string()].into(),
+        ..Intents::default()
+    };
+    let plan = planned_with(&refreshed(replica(true, 1)), &intents);
+    let copied: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Backup { server, .. } => Some(server.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!copied.contains(&"pg-replica-1"), "{copied:?}");
+    assert!(copied.contains(&"pg-main"), "{copied:?}");
+}
+
+/// The MySQL family copies its master even when a slave is caught up: a
+/// copy of a slave would record the slave's own binary log position, not
+/// the master's it applied (`EngineRules::backup_from_slave`).
+#[test]
+fn a_mariadb_scale_up_copies_the_master() {
+    let group = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n";
+    let state = applied(group);
+    let mut observed = ObservedFacts::offline();
+    observed.refreshed = true;
+    observed.servers.insert("db-main".into(), master());
+    observed
+        .servers
+        .insert("db-replica-1".into(), replica(true, 1));
+    let plan = plan_with(
+        &format!("{group}    - server: {{ unique_name: db-replica-2 }}\n"),
+        Some(&state),
+        &BTreeMap::new(),
+        &observed,
+        &Intents::default(),
+    )
+    .0;
+    let (id, _, why) = backup_of(&plan);
+    assert_eq!((id.as_str(), why), ("backup:db-main", None));
 }

@@ -535,7 +535,15 @@ async fn fetch_step(
         ctx.ensure_room(&into, "the managed backup's copy", &staging, size)
             .await?;
     }
-    crate::backups::unpack_for_import(&into, source, id, copy_of(method), &staging).await?;
+    crate::backups::unpack_for_import(
+        &into,
+        source,
+        id,
+        copy_of(method),
+        &staging,
+        &ctx.state.application,
+    )
+    .await?;
     Ok(Effect::Nothing)
 }
 

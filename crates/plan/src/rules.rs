@@ -59,6 +59,15 @@ pub struct EngineRules {
     /// would need a stream between hosts, which is not built: between
     /// hosts it is seeded by a dump.
     pub physical_between_hosts: bool,
+    /// A scale up may take its backup from a caught-up slave instead of
+    /// the master. PostgreSQL's base backup of a standby starts where the
+    /// standby's replay is, which the new replica then streams from the
+    /// master. The MySQL family's copy of a slave would have to record the
+    /// slave's applied position (`gtid_slave_pos`, `--slave-info`,
+    /// `--dump-slave`) rather than its own binary log's, which may be
+    /// empty for a slave that has logged nothing since it was seeded: not
+    /// built, so its scale ups copy the master.
+    pub backup_from_slave: bool,
     /// How an import (`import_from`) is copied: it may go to a newer version.
     pub import_backup: BackupMethod,
     /// The group must have an odd number of members: a MongoDB replica set
@@ -109,6 +118,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             seed_backup: BackupMethod::Physical,
             scale_up_backup: BackupMethod::Physical,
             physical_between_hosts: true,
+            backup_from_slave: true,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
             replica_takes_source_accounts: true,
@@ -123,6 +133,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             seed_backup: BackupMethod::Logical,
             scale_up_backup: BackupMethod::Physical,
             physical_between_hosts: false,
+            backup_from_slave: false,
             import_backup: BackupMethod::Logical,
             odd_member_count: false,
             replica_takes_source_accounts: false,
@@ -137,6 +148,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             seed_backup: BackupMethod::Physical,
             scale_up_backup: BackupMethod::Physical,
             physical_between_hosts: true,
+            backup_from_slave: false,
             import_backup: BackupMethod::Physical,
             odd_member_count: false,
             replica_takes_source_accounts: false,
@@ -151,6 +163,7 @@ pub fn for_type(db_type: DbType) -> EngineRules {
             seed_backup: BackupMethod::Logical,
             scale_up_backup: BackupMethod::Logical,
             physical_between_hosts: true,
+            backup_from_slave: false,
             import_backup: BackupMethod::Logical,
             odd_member_count: true,
             replica_takes_source_accounts: false,

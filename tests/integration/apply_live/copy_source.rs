@@ -1,17 +1,13 @@
 //! A refreshed scale up takes its backup from a caught-up slave, and the
 //! master does no copy work (issue 19): PostgreSQL's master is asked for no
 //! checkpoint (pg_basebackup against it asks for one; against its standby,
-//! the standby makes a restartpoint), MariaDB's master runs no
-//! `BACKUP STAGE` (mariadb-backup runs it on the server it copies). The
-//! new slave follows the master and holds its rows.
-
-use mysql_async::prelude::Queryable;
+//! the standby makes a restartpoint). The new slave follows the master and
+//! holds its rows. (The MySQL family copies its master: the rules say why,
+//! `plans_copy_source`.)
 
 use super::*;
 
 const PG: &str = "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: pg-main }\n    - server: { unique_name: pg-replica-1 }\n";
-
-const MARIADB: &str = "application: shop\nmysql:\n  configuration: { engine: mariadb, version: \"10.11\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: db-main }\n    - server: { unique_name: db-replica-1 }\n";
 
 fn admin(state: &AppState, group: &str) -> String {
     state.credentials[group]
@@ -91,82 +87,6 @@ fn a_postgresql_scale_up_copies_the_standby_and_asks_the_master_for_no_checkpoin
             1001,
             "the new slave follows the master"
         );
-    });
-    converged(dir.path(), "manifest.yml");
-}
-
-async fn backup_stages(state: &AppState, server: &str) -> u64 {
-    let mut conn = mysql_conn(state, "mysql.default", server, None).await;
-    let row: Option<(String, u64)> = conn
-        .query_first("SHOW GLOBAL STATUS LIKE 'Com_backup'")
-        .await
-        .expect("status");
-    row.map_or(0, |r| r.1)
-}
-
-#[test]
-fn a_mariadb_scale_up_copies_the_slave_and_runs_no_backup_stage_on_the_master() {
-    let (dir, _servers) = quickstart();
-    set_manifest(dir.path(), MARIADB);
-    apply_ok(dir.path(), &[]);
-    let recorded = state(dir.path());
-    let runtime = runtime();
-    let before = runtime.block_on(async {
-        let mut master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
-        master
-            .query_drop("CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders SELECT seq FROM seq_1_to_1000")
-            .await
-            .expect("rows");
-        let mut replica = mysql_conn(&recorded, "mysql.default", "db-replica-1", None).await;
-        let rows = poll(
-            async || replica.query_first::<i64, _>("SELECT COUNT(*) FROM orders").await.ok().flatten(),
-            |n| *n == Some(1000),
-        )
-        .await;
-        assert_eq!(rows, Some(1000), "the slave caught up");
-        (
-            backup_stages(&recorded, "db-main").await,
-            backup_stages(&recorded, "db-replica-1").await,
-        )
-    });
-    let stdout = refreshed_scale_up(
-        dir.path(),
-        &format!("{MARIADB}    - server: {{ unique_name: db-replica-2 }}\n"),
-    );
-    assert!(
-        stdout.contains("backup:db-replica-1") && !stdout.contains("backup:db-main"),
-        "{stdout}"
-    );
-    let recorded = state(dir.path());
-    let after = runtime.block_on(async {
-        (
-            backup_stages(&recorded, "db-main").await,
-            backup_stages(&recorded, "db-replica-1").await,
-        )
-    });
-    assert_eq!(before.0, after.0, "no BACKUP STAGE on the master");
-    assert!(
-        after.1 > before.1,
-        "mariadb-backup ran its stages on the slave"
-    );
-    runtime.block_on(async {
-        let mut master = mysql_conn(&recorded, "mysql.default", "db-main", None).await;
-        master
-            .query_drop("INSERT INTO orders VALUES (1001)")
-            .await
-            .expect("a write after the scale up");
-        let mut new = mysql_conn(&recorded, "mysql.default", "db-replica-2", None).await;
-        let rows = poll(
-            async || {
-                new.query_first::<i64, _>("SELECT COUNT(*) FROM orders")
-                    .await
-                    .ok()
-                    .flatten()
-            },
-            |n| *n == Some(1001),
-        )
-        .await;
-        assert_eq!(rows, Some(1001), "the new slave follows the master");
     });
     converged(dir.path(), "manifest.yml");
 }

@@ -17,14 +17,16 @@ use super::scratch::Scratch;
 use super::verify::check_file;
 
 /// Puts managed backup `id` of `source` (the source application's state)
-/// at `staging` on `host` as a `copy`. Done again after a crash, it keeps a
-/// copy that is already complete.
+/// at `staging` on `host` as a `copy`, for application `importer`. Done
+/// again after a crash, it keeps a copy that is already complete, and a
+/// scratch server the crash left is removed before a new one is built.
 pub async fn unpack_for_import(
     host: &HostRef,
     source: &AppState,
     id: &str,
     copy: Copy,
     staging: &Path,
+    importer: &str,
 ) -> Result<(), EngineError> {
     let refused = |reason: String| EngineError::ManagedBackup {
         id: id.to_string(),
@@ -63,10 +65,12 @@ pub async fn unpack_for_import(
     let scratch = Scratch::new(
         engine,
         host,
-        format!("import-{id}"),
+        // Named after the importing application too: two applications
+        // importing one backup at once each build their own.
+        format!("import-{importer}-{id}"),
         managed,
         &access,
-        Path::new(&record.path).with_extension("import"),
+        Path::new(&record.path).with_extension(format!("import-{importer}")),
     )
     .await
     .map_err(refused)?;

@@ -29,6 +29,9 @@ impl<'a> Scratch<'a> {
         access: &'a GroupAccess,
         unpacked: PathBuf,
     ) -> Result<Self, String> {
+        // One an interrupted run left under this name goes first: it would
+        // hold the directory, and perhaps a port, of the new one.
+        clear(host, &name, &unpacked).await;
         let port = host
             .choose_port(engine.default_port())
             .await
@@ -101,10 +104,19 @@ impl<'a> Scratch<'a> {
                 &Surroundings::default(),
             )
             .await;
-        let dir = host.server_dir(&self.server.name);
-        host.stop_programs_naming(&dir).await;
-        let _ = host.remove_dir(&dir).await;
-        let _ = host.forget_server(&self.server.name).await;
-        let _ = host.remove_dir(&self.unpacked).await;
+        clear(host, &self.server.name, &self.unpacked).await;
     }
+}
+
+/// Whatever a scratch server named `name` left on `host`, by the host's
+/// means alone (its port and state are unknown): its service record, any
+/// process on its files, its directory and its unpacked copy.
+async fn clear(host: &HostRef, name: &str, unpacked: &Path) {
+    let dir = host.server_dir(name);
+    let _ = host.forget_server(name).await;
+    // With the trailing slash: this directory, not another whose name
+    // begins with this one's.
+    host.stop_programs_naming(&dir.join("")).await;
+    let _ = host.remove_dir(&dir).await;
+    let _ = host.remove_dir(unpacked).await;
 }

@@ -18,8 +18,17 @@ use super::{MysqlServer, find_engine_program, program_name};
 use crate::error::EngineError;
 use crate::host::Program;
 
-/// Where the tool writes the binary log position and GTID the copy ends at.
-const BINLOG_INFO: &str = "xtrabackup_binlog_info";
+/// Where the tool writes the binary log position and GTID the copy ends
+/// at: `xtrabackup_binlog_info` (Percona XtraBackup, and mariadb-backup
+/// before MariaDB 11.1), `mariadb_backup_binlog_info` (mariadb-backup from
+/// 11.1, MDEV-18931).
+const BINLOG_INFO: [&str; 2] = ["mariadb_backup_binlog_info", "xtrabackup_binlog_info"];
+
+/// dbgroups' own mark in a prepared copy, written last: the copy is whole.
+/// It travels with the copy into the replica's data directory and is
+/// removed there once the replica is set to the copy's position, so a
+/// restore run again knows how far the one before it got.
+const COPY_MARK: &str = "dbgroups-physical-copy";
 
 /// The prepared copy in a staging entry.
 fn copy_dir(staging: &Path) -> PathBuf {
@@ -30,7 +39,7 @@ impl MysqlServer {
     /// Whether a staging entry holds a finished, prepared copy (it is
     /// renamed into place only once prepared).
     pub fn physical_copy_marker(staging: &Path) -> PathBuf {
-        copy_dir(staging).join(BINLOG_INFO)
+        copy_dir(staging).join(COPY_MARK)
     }
 
     async fn physical_tool(&self) -> Result<PathBuf, EngineError> {
@@ -96,6 +105,9 @@ impl MysqlServer {
         self.host
             .run_stoppable(&prepare, &format!("{shown} --prepare"))
             .await?;
+        self.host
+            .write_private_file(&partial.join(COPY_MARK), b"")
+            .await?;
         self.host.rename(&partial, &copy_dir(staging)).await
     }
 
@@ -107,7 +119,8 @@ impl MysqlServer {
     /// Replaces this server's data with the prepared copy in `staging`
     /// (moved when `take`, else copied), starts it, and sets it to the
     /// copy's GTID position for its enslave. Done again after a crash, a
-    /// copy already in place is kept and the rest finished.
+    /// copy already in place is kept and the rest finished; a restore that
+    /// finished before is not done twice.
     pub async fn restore_files(
         &self,
         staging: &Path,
@@ -116,44 +129,92 @@ impl MysqlServer {
     ) -> Result<(), EngineError> {
         let copy = copy_dir(staging);
         let data = self.data_dir();
-        if self.host.is_file(&copy.join(BINLOG_INFO)).await {
-            self.ensure_stopped(admin_password).await?;
-            self.host.remove_dir(&data).await?;
-            if take {
-                self.host.rename(&copy, &data).await?;
-            } else {
-                self.host.stop_programs_naming(&data).await;
-                let mut cp = Program::new(&self.dir(), Path::new("cp"));
-                cp.arg("--archive").arg(&copy).arg(&data);
-                self.host.run_stoppable(&cp, "cp --archive").await?;
+        let placed = self.host.is_file(&data.join(COPY_MARK)).await;
+        if !placed {
+            if !self.host.is_file(&copy.join(COPY_MARK)).await {
+                return Err(EngineError::Command {
+                    command: "restore".into(),
+                    status: "refused".into(),
+                    stderr: format!(
+                        "no finished physical copy in {} and none in place in {}",
+                        copy.display(),
+                        data.display()
+                    ),
+                });
             }
-            // MySQL names each server by the UUID in auto.cnf: a copied
-            // one would make the replica its master's twin, which MySQL
-            // refuses to replicate between. A new one is made at start.
-            let _ = self.host.remove_file(&data.join("auto.cnf")).await;
+            self.replace_data(&copy, take, admin_password).await?;
         }
         // The copy holds the master's accounts: the group's own, with the
         // same passwords, so root logs in as before.
         self.ensure_running(admin_password).await?;
-        let info = data.join(BINLOG_INFO);
-        if let Some(text) = self.host.read_text(&info).await {
-            let position =
-                self.dialect
-                    .physical_copy_position(&text)
-                    .ok_or_else(|| EngineError::Command {
-                        command: BINLOG_INFO.into(),
-                        status: "incomplete".into(),
-                        stderr: format!("no GTID position in \"{}\"", text.trim()),
-                    })?;
+        if self.host.is_file(&data.join(COPY_MARK)).await {
+            let position = self.copy_position(&data).await?;
             self.root_query(
                 admin_password,
                 &self.dialect.physical_position_statements(&position),
             )
             .await?;
             // Read once: a later enslave (a new master) must not set the
-            // replica back to where the copy ended.
-            self.host.remove_file(&info).await?;
+            // replica back to where the copy ended. The mark goes last.
+            for name in BINLOG_INFO {
+                let _ = self.host.remove_file(&data.join(name)).await;
+            }
+            self.host.remove_file(&data.join(COPY_MARK)).await?;
         }
         Ok(())
+    }
+
+    /// The stopped server's data directory becomes `copy`. Whatever still
+    /// runs on this server's files (its own server starting, a copy an
+    /// interrupted attempt left) is stopped first: nothing may write into
+    /// the directory being replaced.
+    async fn replace_data(
+        &self,
+        copy: &Path,
+        take: bool,
+        admin_password: &str,
+    ) -> Result<(), EngineError> {
+        let data = self.data_dir();
+        self.ensure_stopped(admin_password).await?;
+        // With the trailing slash: this server's directory, not another
+        // whose name begins with this one's.
+        self.host.stop_programs_naming(&self.dir().join("")).await;
+        self.host.remove_dir(&data).await?;
+        let moved = take && self.host.rename(copy, &data).await.is_ok();
+        if !moved {
+            let mut cp = Program::new(&self.dir(), Path::new("cp"));
+            cp.args(["--archive", "--reflink=auto"])
+                .arg(copy)
+                .arg(&data);
+            self.host.run_stoppable(&cp, "cp --archive").await?;
+        }
+        // MySQL names each server by the UUID in auto.cnf: a copied one
+        // would make the replica its master's twin, which MySQL refuses to
+        // replicate between. A new one is made at start.
+        let _ = self.host.remove_file(&data.join("auto.cnf")).await;
+        Ok(())
+    }
+
+    /// The GTID position the copy in `data` ends at.
+    async fn copy_position(&self, data: &Path) -> Result<String, EngineError> {
+        for name in BINLOG_INFO {
+            if let Some(text) = self.host.read_text(&data.join(name)).await {
+                return self.dialect.physical_copy_position(&text).ok_or_else(|| {
+                    EngineError::Command {
+                        command: name.into(),
+                        status: "incomplete".into(),
+                        stderr: format!("no GTID position in \"{}\"", text.trim()),
+                    }
+                });
+            }
+        }
+        Err(EngineError::Command {
+            command: "restore".into(),
+            status: "incomplete".into(),
+            stderr: format!(
+                "the copy names no binary log position ({} missing)",
+                BINLOG_INFO.join(" and ")
+            ),
+        })
     }
 }

@@ -12,25 +12,32 @@ use crate::backup_source::{Candidate, choose_source};
 use crate::change::CopyFrom;
 
 impl Differ<'_> {
-    /// `None` for an offline plan (the master, as ever) and for an engine
-    /// whose replicas copy by their own sync (no backup step).
+    /// `None` for an offline plan (the master, as ever), for an engine
+    /// whose replicas copy by their own sync (no backup step), and for one
+    /// whose copy of a slave is not built (the MySQL family: see
+    /// [`crate::rules::EngineRules::backup_from_slave`]).
     pub(super) fn scale_up_copy_source(
         &self,
         group: &Group,
         recorded: &GroupState,
         master: &str,
     ) -> Option<CopyFrom> {
-        if !self.input.observed.refreshed
-            || crate::rules::for_type(group.db_type).replicas_copy_by_sync
+        let rules = crate::rules::for_type(group.db_type);
+        if !self.input.observed.refreshed || rules.replicas_copy_by_sync || !rules.backup_from_slave
         {
             return None;
         }
-        // A slave this plan removes is no source.
+        // A slave this plan removes, or re-synchronises on request (its
+        // data is what the user wants replaced), is no source; one found
+        // broken, down or behind is passed over by the choice itself.
         let declared = |name: &str| group.servers.iter().any(|s| s.unique_name.as_str() == name);
+        let resynced = |name: &str| self.input.intents.resync.contains(name);
         let candidates: Vec<Candidate> = recorded
             .servers
             .iter()
-            .filter(|s| s.unique_name == master || declared(&s.unique_name))
+            .filter(|s| {
+                s.unique_name == master || (declared(&s.unique_name) && !resynced(&s.unique_name))
+            })
             .map(|s| {
                 let seen = self.input.observed.servers.get(&s.unique_name);
                 let replication = seen.and_then(|h| h.replication.as_ref());
