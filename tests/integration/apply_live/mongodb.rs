@@ -17,6 +17,26 @@ fn mongo_manifest(servers: &[&str]) -> String {
     text
 }
 
+/// The documents of `shop.orders` in the `archive` group, read through the
+/// URL apply wrote to the environment.
+async fn archive_orders(dir: &Path) -> u64 {
+    let env = std::fs::read_to_string(dir.join(".dbgroups/env/shop.env")).expect("env");
+    let url = env
+        .lines()
+        .find_map(|l| l.strip_prefix("MONGODB_ARCHIVE_URL="))
+        .expect("MONGODB_ARCHIVE_URL")
+        .trim_matches('"')
+        .to_string();
+    ::mongodb::Client::with_uri_str(&url)
+        .await
+        .expect("URL")
+        .database("shop")
+        .collection::<::mongodb::bson::Document>("orders")
+        .count_documents(doc! {})
+        .await
+        .expect("reads")
+}
+
 /// The application's client, from the URL apply wrote to its environment.
 async fn client_from_env(dir: &Path) -> ::mongodb::Client {
     let env = std::fs::read_to_string(dir.join(".dbgroups/env/shop.env")).expect("env file");
@@ -148,21 +168,8 @@ fn an_import_copies_a_mongodb_group_with_its_oplog() {
         "{}",
         imported.stdout
     );
-    let env = std::fs::read_to_string(dir.path().join(".dbgroups/env/shop.env")).expect("env");
-    let url = env
-        .lines()
-        .find_map(|l| l.strip_prefix("MONGODB_ARCHIVE_URL="))
-        .expect("MONGODB_ARCHIVE_URL")
-        .trim_matches('"')
-        .to_string();
     runtime.block_on(async {
-        let client = ::mongodb::Client::with_uri_str(&url).await.expect("URL");
-        let count = client
-            .database("shop")
-            .collection::<::mongodb::bson::Document>("orders")
-            .count_documents(doc! {})
-            .await
-            .expect("reads");
+        let count = archive_orders(dir.path()).await;
         assert_eq!(count, 20, "the import copied the documents");
     });
 }
@@ -219,21 +226,8 @@ fn a_mongodb_backup_comes_from_a_secondary_verifies_and_an_import_restores_it() 
         "{}",
         imported.stdout
     );
-    let env = std::fs::read_to_string(dir.path().join(".dbgroups/env/shop.env")).expect("env");
-    let url = env
-        .lines()
-        .find_map(|l| l.strip_prefix("MONGODB_ARCHIVE_URL="))
-        .expect("MONGODB_ARCHIVE_URL")
-        .trim_matches('"')
-        .to_string();
     runtime.block_on(async {
-        let client = ::mongodb::Client::with_uri_str(&url).await.expect("URL");
-        let count = client
-            .database("shop")
-            .collection::<::mongodb::bson::Document>("orders")
-            .count_documents(doc! {})
-            .await
-            .expect("reads");
+        let count = archive_orders(dir.path()).await;
         assert_eq!(
             count, 100,
             "the backup's documents, not the 150 written since"
