@@ -17,10 +17,20 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use crate::engine::{Certificate, Exposure};
 use crate::error::EngineError;
 use crate::host::HostRef;
+
+/// One change at a time, in this process, to a firewalled server's files
+/// and the firewall rules made from them: an admit is a read-modify-write
+/// of `admitted-peers` and then of the port's chain, and two steps may
+/// admit peers on one server at once (two new replicas of one master; a
+/// MongoDB member joining, which admits on every other member), so each
+/// would read the list before the other wrote it, and the rules applied
+/// last could miss a peer.
+static FIREWALL: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
 /// One server's exposure files on its host.
 pub(crate) struct ExposureFiles<'a> {
@@ -61,6 +71,42 @@ impl<'a> ExposureFiles<'a> {
     /// its own host's addresses, the peers it admitted, and its client
     /// networks (loopback is never filtered).
     pub(crate) async fn restrict_port(&self, server: &str, port: u16) -> Result<(), EngineError> {
+        let _one_at_a_time = FIREWALL.lock().await;
+        self.restrict_port_now(server, port).await
+    }
+
+    /// [`ExposureFiles::set_allowed`], then the firewall from it.
+    pub(crate) async fn allow_through_firewall(
+        &self,
+        server: &str,
+        port: u16,
+        networks: &[String],
+    ) -> Result<(), EngineError> {
+        let _one_at_a_time = FIREWALL.lock().await;
+        self.set_allowed(networks).await?;
+        self.restrict_port_now(server, port).await
+    }
+
+    /// [`ExposureFiles::admit`] of `peers`, then the firewall from it.
+    pub(crate) async fn admit_through_firewall(
+        &self,
+        server: &str,
+        port: u16,
+        peers: &[IpAddr],
+    ) -> Result<(), EngineError> {
+        let _one_at_a_time = FIREWALL.lock().await;
+        self.admit(&self.host.listen_addresses(), peers).await?;
+        self.restrict_port_now(server, port).await
+    }
+
+    /// The firewall's rules for `port` go (its server goes).
+    pub(crate) async fn unrestrict_port(&self, port: u16) -> Result<(), EngineError> {
+        let _one_at_a_time = FIREWALL.lock().await;
+        self.host.unrestrict_port(port).await
+    }
+
+    /// [`ExposureFiles::restrict_port`], the caller holding [`FIREWALL`].
+    async fn restrict_port_now(&self, server: &str, port: u16) -> Result<(), EngineError> {
         let mut sources: Vec<String> = self
             .host
             .listen_addresses()

@@ -112,8 +112,12 @@ impl RedisServer {
 
     /// Lets exactly `networks` reach it, besides its peers.
     pub async fn allow(&self, networks: &[String]) -> Result<(), EngineError> {
-        self.files().set_allowed(networks).await?;
-        self.apply_rules().await
+        if self.exposure.is_none() {
+            return self.files().set_allowed(networks).await;
+        }
+        self.files()
+            .allow_through_firewall(&self.name, self.port, networks)
+            .await
     }
 
     /// Lets `peers` (another host's addresses) reach it.
@@ -122,9 +126,8 @@ impl RedisServer {
             return Ok(());
         }
         self.files()
-            .admit(&self.host.listen_addresses(), peers)
-            .await?;
-        self.apply_rules().await
+            .admit_through_firewall(&self.name, self.port, peers)
+            .await
     }
 
     /// Its firewall rules go with it.
@@ -132,6 +135,6 @@ impl RedisServer {
         if self.exposure.is_none() {
             return Ok(());
         }
-        self.host.unrestrict_port(self.port).await
+        self.files().unrestrict_port(self.port).await
     }
 }

@@ -24,7 +24,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use mongodb::options::{Tls, TlsOptions};
 
@@ -33,13 +33,6 @@ use crate::engine::{Certificate, Exposure};
 use crate::error::EngineError;
 use crate::exposure::ExposureFiles;
 use crate::host::HostRef;
-
-/// One change of a MongoDB server's access rules at a time in this
-/// process: an admit is a read-modify-write of the server's
-/// `admitted-peers` and then of its chain, and a member joining its set
-/// admits on every other member while the executor may admit on one of
-/// them (its own lock covers only its own calls).
-static RULES: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
 
 impl MongoServer {
     /// The same server, reached beyond loopback as `exposure` says.
@@ -162,8 +155,7 @@ impl MongoServer {
         Ok(Some(path.display().to_string()))
     }
 
-    /// The host's firewall lets exactly its sources in (the caller holds
-    /// [`RULES`]).
+    /// The host's firewall lets exactly its sources in.
     async fn apply_rules(&self) -> Result<(), EngineError> {
         if self.exposure.is_none() {
             return Ok(());
@@ -185,10 +177,7 @@ impl MongoServer {
         };
         let changed = self.files().install(certificate, exposure).await?;
         let combined = self.write_certificate_key().await?;
-        {
-            let _one_at_a_time = RULES.lock().await;
-            self.apply_rules().await?;
-        }
+        self.apply_rules().await?;
         if (changed || combined) && self.is_running().await {
             if commands::rotates_certificates_online(&self.version) {
                 self.admin_command(Some(admin_password), commands::rotate_certificates())
@@ -203,9 +192,12 @@ impl MongoServer {
 
     /// Lets exactly `networks` reach it, besides its peers.
     pub async fn allow(&self, networks: &[String]) -> Result<(), EngineError> {
-        let _one_at_a_time = RULES.lock().await;
-        self.files().set_allowed(networks).await?;
-        self.apply_rules().await
+        if self.exposure.is_none() {
+            return self.files().set_allowed(networks).await;
+        }
+        self.files()
+            .allow_through_firewall(&self.name, self.port, networks)
+            .await
     }
 
     /// Lets `peers` (another host's addresses) reach it.
@@ -213,11 +205,9 @@ impl MongoServer {
         if self.exposure.is_none() {
             return Ok(());
         }
-        let _one_at_a_time = RULES.lock().await;
         self.files()
-            .admit(&self.host.listen_addresses(), peers)
-            .await?;
-        self.apply_rules().await
+            .admit_through_firewall(&self.name, self.port, peers)
+            .await
     }
 
     /// Before this server joins the set of `members`: every member on
@@ -240,7 +230,6 @@ impl MongoServer {
         if self.exposure.is_none() {
             return Ok(());
         }
-        let _one_at_a_time = RULES.lock().await;
-        self.host.unrestrict_port(self.port).await
+        self.files().unrestrict_port(self.port).await
     }
 }
