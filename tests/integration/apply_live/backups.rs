@@ -74,36 +74,6 @@ fn backup_ok(dir: &Path, args: &[&str]) -> crate::cli::Run {
     run
 }
 
-fn admin_password(state: &AppState, group: &str) -> String {
-    state.credentials[group]
-        .admin_password
-        .as_ref()
-        .expect("an admin password")
-        .expose()
-        .to_string()
-}
-
-/// Checkpoints requested of the master: pg_basebackup against it asks for
-/// one (`--checkpoint=fast`); against its standby, the standby makes a
-/// restartpoint and the master is not asked.
-async fn checkpoints_requested(port: u16, admin: &str) -> i64 {
-    let (client, connection) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(port)
-        .user("postgres")
-        .password(admin)
-        .dbname("postgres")
-        .connect(tokio_postgres::NoTls)
-        .await
-        .expect("the superuser connects");
-    tokio::spawn(connection);
-    client
-        .query_one("SELECT checkpoints_req FROM pg_stat_bgwriter", &[])
-        .await
-        .expect("reads")
-        .get(0)
-}
-
 #[test]
 fn postgresql_backups_come_from_the_slave_verify_are_kept_and_damage_is_found() {
     let (dir, _servers) = deployed(PG_WITH_SLAVE);

@@ -9,15 +9,6 @@ use super::*;
 
 const PG: &str = "application: shop\npostgresql:\n  configuration: { version: \"15\" }\n  backups: { managed: true }\n  servers:\n    - server: { unique_name: pg-main }\n    - server: { unique_name: pg-replica-1 }\n";
 
-fn admin(state: &AppState, group: &str) -> String {
-    state.credentials[group]
-        .admin_password
-        .as_ref()
-        .expect("an admin password")
-        .expose()
-        .to_string()
-}
-
 /// Applies `manifest` with a refresh (the plan reads the slaves' health)
 /// and says which backup step ran.
 fn refreshed_scale_up(dir: &Path, manifest: &str) -> String {
@@ -27,15 +18,6 @@ fn refreshed_scale_up(dir: &Path, manifest: &str) -> String {
     applied.stdout
 }
 
-async fn checkpoints(port: u16, admin: &str) -> i64 {
-    pg_superuser(port, admin)
-        .await
-        .query_one("SELECT checkpoints_req FROM pg_stat_bgwriter", &[])
-        .await
-        .expect("reads")
-        .get(0)
-}
-
 #[test]
 fn a_postgresql_scale_up_copies_the_standby_and_asks_the_master_for_no_checkpoint() {
     let (dir, _servers) = quickstart();
@@ -43,7 +25,7 @@ fn a_postgresql_scale_up_copies_the_standby_and_asks_the_master_for_no_checkpoin
     apply_ok(dir.path(), &[]);
     let recorded = state(dir.path());
     let master_port = port(&recorded, "pg-main");
-    let admin = admin(&recorded, "postgresql.default");
+    let admin = admin_password(&recorded, "postgresql.default");
     let runtime = runtime();
     let before = runtime.block_on(async {
         let app = pg(master_port, &password(&recorded, "postgresql.default")).await;
@@ -58,7 +40,7 @@ fn a_postgresql_scale_up_copies_the_standby_and_asks_the_master_for_no_checkpoin
         )
         .await;
         assert_eq!(wait_for_rows(&replica, 1000).await, 1000, "the standby caught up");
-        checkpoints(master_port, &admin).await
+        checkpoints_requested(master_port, &admin).await
     });
     let stdout = refreshed_scale_up(
         dir.path(),
@@ -69,7 +51,7 @@ fn a_postgresql_scale_up_copies_the_standby_and_asks_the_master_for_no_checkpoin
         "{stdout}"
     );
     assert!(stdout.contains("the master does no copy work"), "{stdout}");
-    let after = runtime.block_on(checkpoints(master_port, &admin));
+    let after = runtime.block_on(checkpoints_requested(master_port, &admin));
     assert_eq!(before, after, "no checkpoint was asked of the master");
     let recorded = state(dir.path());
     runtime.block_on(async {
