@@ -115,20 +115,14 @@ impl Differ<'_> {
     }
 
     fn managed_seed(&self, record: &BackupRecord, application: &str) -> ManagedSeed {
-        let store_host = crate::backup::host_of(
-            match record
-                .managed
-                .as_ref()
-                .and_then(|m| m.store_address.as_ref())
-            {
-                Some(_) => dbgroups_manifest::ProviderKind::Ssh,
-                None => dbgroups_manifest::ProviderKind::Local,
-            },
-            record
-                .managed
-                .as_ref()
-                .and_then(|m| m.store_address.as_deref()),
-        );
+        // A store without an address is on this machine.
+        let store_host = record
+            .managed
+            .as_ref()
+            .and_then(|m| m.store_address.clone())
+            .unwrap_or_else(|| {
+                crate::backup::host_of(dbgroups_manifest::ProviderKind::Local, None)
+            });
         let age_seconds = self
             .input
             .observed
